@@ -1,0 +1,173 @@
+"""Command line: `micboardd [run] [flags]` and the other subcommands.
+
+Only subcommands that work are listed. Every `run` flag has a MICBOARDD_* environment twin and
+a key in the TOML file (see config.py); flags win over both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__, logs
+from .config import SPECS, Settings, resolve
+from .errors import ConfigError
+
+EXIT_CONFIG = 2
+
+# Subcommands other than `run`: name -> (help, add_arguments, main). Filled by `_register`.
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    s = argparse.SUPPRESS  # only flags the user gave reach resolve(): they override the file
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=s,
+        help="TOML settings file (default /etc/micboardd/micboardd.toml if present)",
+    )
+    p.add_argument("--host", default=s, help="address to serve HTTP on (default 0.0.0.0)")
+    p.add_argument("--port", default=s, help="HTTP port (default 8058; 0 picks a free port)")
+    p.add_argument(
+        "--state-dir",
+        dest="state_dir",
+        default=s,
+        help="directory for the database (default ./var)",
+    )
+    p.add_argument(
+        "--receiver",
+        dest="receivers",
+        action="append",
+        default=s,
+        metavar="HOST[:PORT]",
+        help="monitor this receiver (repeatable)",
+    )
+    p.add_argument(
+        "--no-discovery",
+        dest="discovery",
+        action="store_const",
+        const=False,
+        default=s,
+        help="do not look for receivers on the network",
+    )
+    p.add_argument(
+        "--discovery-interface",
+        dest="discovery_interfaces",
+        action="append",
+        default=s,
+        metavar="ADDR",
+        help="IPv4 address of an interface to discover on (repeatable; default all)",
+    )
+    p.add_argument(
+        "--meter-rate-ms",
+        dest="meter_rate_ms",
+        default=s,
+        help="receiver metering interval in ms (default 100, minimum 100)",
+    )
+    p.add_argument(
+        "--ssapi-url",
+        dest="ssapi_url",
+        default=s,
+        help="Shure System API base URL, e.g. https://host:10000/api",
+    )
+    p.add_argument(
+        "--ssapi-key-file",
+        dest="ssapi_key_file",
+        default=s,
+        help="file holding the System API key (mode 0600)",
+    )
+    p.add_argument(
+        "--redis-url",
+        dest="redis_url",
+        default=s,
+        help="Redis URL to join other micboardd instances",
+    )
+    p.add_argument("--instance", default=s, help="name of this instance when several share Redis")
+    p.add_argument("--log-level", dest="log_level", default=s, help="debug, info, warning or error")
+    p.add_argument(
+        "--max-clients",
+        dest="max_clients",
+        default=s,
+        help="most WebSocket clients at once (default 500)",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        dest="allowed_origins",
+        action="append",
+        default=s,
+        metavar="URL",
+        help="extra Origin allowed to open WebSockets (repeatable)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    given = {spec.key: getattr(args, spec.key) for spec in SPECS if hasattr(args, spec.key)}
+    return resolve(given, config_path=getattr(args, "config", None))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    logs.setup(settings.log_level)
+    from .daemon import Daemon
+    from .sources import make_sources
+
+    return _run_loop(Daemon(settings, source_factory=make_sources).run())
+
+
+def _run_loop(coro: Any) -> int:
+    try:
+        import uvloop
+
+        runner: Callable[[Any], int] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency; fall back if missing
+        runner = asyncio.run
+    return runner(coro)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="micboardd",
+        description="Live monitoring of Shure wireless microphones: daemon, dashboard, WebSockets.",
+    )
+    parser.add_argument("--version", action="version", version=f"micboardd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run the daemon (the default)")
+    _add_run_flags(run)
+    run.set_defaults(func=_cmd_run)
+    for name, (help_text, add_args, main) in _extra_commands().items():
+        p = sub.add_parser(name, help=help_text)
+        add_args(p)
+        p.set_defaults(func=main)
+    return parser
+
+
+def _extra_commands() -> dict[str, Command]:
+    from .commands import COMMANDS
+
+    return COMMANDS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = {"run", *_extra_commands()}
+    if not argv or (argv[0] not in commands and argv[0] not in {"-h", "--help", "--version"}):
+        argv.insert(0, "run")
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"micboardd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

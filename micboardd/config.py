@@ -1,0 +1,305 @@
+"""Settings: built-in defaults < TOML file < MICBOARDD_* environment < command-line flags.
+
+Every setting has one entry in `SPECS`: its key (the TOML key), its type, its default and a
+one-line help. The environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the
+flag is `--meter-rate-ms`. A bad value raises `ConfigError` naming the key, the value and
+where it came from; the CLI turns that into exit status 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("/etc/micboardd/micboardd.toml")
+ENV_PREFIX = "MICBOARDD_"
+DEFAULT_PORT = 8058
+# Shure receivers cannot meter faster than every 100 ms (METER_RATE 00100 is the minimum).
+MIN_METER_RATE_MS = 100
+MAX_METER_RATE_MS = 65535
+SHURE_PORT = 2202
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverAddress:
+    host: str
+    port: int = SHURE_PORT
+
+    def __str__(self) -> str:
+        return self.host if self.port == SHURE_PORT else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    state_dir: Path = Path("var")
+    config: Path | None = None
+    receivers: tuple[ReceiverAddress, ...] = ()
+    discovery: bool = True
+    discovery_interfaces: tuple[str, ...] = ()
+    meter_rate_ms: int = MIN_METER_RATE_MS
+    ssapi_url: str | None = None
+    ssapi_key_file: Path | None = None
+    redis_url: str | None = None
+    instance: str = ""
+    log_level: str = "info"
+    max_clients: int = 500
+    allowed_origins: tuple[str, ...] = ()
+    # Where settings came from, per key: "default", "/etc/micboardd/micboardd.toml", ...
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "micboardd.db"
+
+
+# --- value parsers: str (env/CLI) or TOML value -> typed value, ValueError with a reason ---
+
+
+def _to_int(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be an integer") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return number
+
+    return parse
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _to_optional_str(value: Any) -> str | None:
+    text = _to_str(value).strip()
+    return text or None
+
+
+def _to_path(value: Any) -> Path:
+    text = _to_str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return Path(text)
+
+
+def _to_optional_path(value: Any) -> Path | None:
+    text = _to_str(value).strip()
+    return Path(text) if text else None
+
+
+def _to_host(value: Any) -> str:
+    text = _to_str(value).strip()
+    if not text:
+        raise ValueError("must be an address or host name")
+    return text
+
+
+def _to_meter_rate(value: Any) -> int:
+    rate = _to_int(0, MAX_METER_RATE_MS)(value)
+    if rate < MIN_METER_RATE_MS:
+        raise ValueError(f"receivers cannot meter faster than every {MIN_METER_RATE_MS} ms")
+    return rate
+
+
+def _to_log_level(value: Any) -> str:
+    level = _to_str(value).strip().lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ValueError("must be one of debug, info, warning, error")
+    return level
+
+
+def parse_receiver(text: str) -> ReceiverAddress:
+    """`HOST` or `HOST:PORT` or `[IPv6]:PORT`."""
+    text = text.strip()
+    if not text:
+        raise ValueError("must be HOST or HOST:PORT")
+    host, port = text, SHURE_PORT
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("unclosed [ in IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("must be [IPv6]:PORT")
+            port = _to_int(1, 65535)(rest[1:])
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _to_int(1, 65535)(port_text)
+    if not host or any(c.isspace() for c in host):
+        raise ValueError("must be HOST or HOST:PORT")
+    return ReceiverAddress(host, port)
+
+
+def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+    def parse(value: Any) -> tuple[Any, ...]:
+        if isinstance(value, str):
+            items: list[Any] = [v for v in value.replace(",", " ").split() if v]
+        elif isinstance(value, list):
+            items = value
+        else:
+            raise ValueError("must be a list")
+        return tuple(item(v) for v in items)
+
+    return parse
+
+
+def _to_receiver(value: Any) -> ReceiverAddress:
+    return parse_receiver(_to_str(value))
+
+
+def _to_interface(value: Any) -> str:
+    text = _to_str(value).strip()
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        raise ValueError("must be an IPv4 address of a local interface") from None
+    return text
+
+
+def _to_origin(value: Any) -> str:
+    text = _to_str(value).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    key: str
+    parse: Callable[[Any], Any]
+    help: str
+    repeatable: bool = False
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("host", _to_host, "address to serve HTTP on"),
+    Spec("port", _to_int(0, 65535), "HTTP port (0 picks a free one)"),
+    Spec("state_dir", _to_path, "directory for the SQLite database"),
+    Spec("receivers", _list_of(_to_receiver), "receiver to monitor, HOST[:PORT]", True),
+    Spec("discovery", _to_bool, "find receivers by SLP and mDNS"),
+    Spec(
+        "discovery_interfaces",
+        _list_of(_to_interface),
+        "IPv4 address of an interface to discover on (default: all)",
+        True,
+    ),
+    Spec("meter_rate_ms", _to_meter_rate, "receiver metering interval in ms (>= 100)"),
+    Spec("ssapi_url", _to_optional_str, "Shure System API base URL"),
+    Spec("ssapi_key_file", _to_optional_path, "file holding the System API key"),
+    Spec("redis_url", _to_optional_str, "Redis URL to join other instances"),
+    Spec("instance", _to_str, "name of this instance (default: host name)"),
+    Spec("log_level", _to_log_level, "debug, info, warning or error"),
+    Spec("max_clients", _to_int(1, 100_000), "most WebSocket clients at once"),
+    Spec(
+        "allowed_origins",
+        _list_of(_to_origin),
+        "extra Origin allowed to open WebSockets",
+        True,
+    ),
+)
+SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(
+            "config", str(path), "command line", f"cannot read: {exc.strerror}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", str(path), str(path), f"not valid TOML: {exc}") from exc
+    # Accept a [micboardd] table as well as top-level keys.
+    section = data.get("micboardd")
+    if isinstance(section, dict):
+        data = {**{k: v for k, v in data.items() if k != "micboardd"}, **section}
+    return data
+
+
+def _apply(
+    values: dict[str, Any], origins: dict[str, str], key: str, raw: Any, origin: str
+) -> None:
+    spec = SPEC_BY_KEY[key]
+    try:
+        values[key] = spec.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(key, raw, origin, str(exc)) from None
+    origins[key] = origin
+
+
+def resolve(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Build Settings from the four layers. `cli` holds only the flags the user gave."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {f.name: "default" for f in fields(Settings)}
+
+    # The config file itself may come from the CLI or the environment.
+    path: Path | None = config_path
+    explicit = path is not None
+    if path is None and env_name("config") in environ:
+        path = Path(environ[env_name("config")])
+        explicit = True
+    if path is None and DEFAULT_CONFIG_FILE.exists():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        if not path.exists():
+            if explicit:
+                raise ConfigError("config", str(path), "command line", "file does not exist")
+        else:
+            for key, raw in load_toml(path).items():
+                if key not in SPEC_BY_KEY:
+                    raise ConfigError(key, raw, str(path), "unknown setting")
+                _apply(values, origins, key, raw, str(path))
+            values["config"] = path
+            origins["config"] = "command line" if explicit else "default"
+
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == env_name("config"):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in SPEC_BY_KEY:
+            raise ConfigError(key, raw, f"environment {name}", "unknown setting")
+        _apply(values, origins, key, raw, f"environment {name}")
+
+    for key, raw in cli.items():
+        flag = "--" + key.replace("_", "-")
+        _apply(values, origins, key, raw, f"command line {flag}")
+
+    settings = replace(Settings(), **values)
+    return replace(settings, origins=origins)

@@ -1,0 +1,224 @@
+"""Wiring: store, hub, fan-out, sources and the web server in one event loop.
+
+Start order: open the database, bind the HTTP socket, start serving, tell systemd READY=1.
+Stop order (SIGTERM/SIGINT): STOPPING=1, stop sources (meters off on every receiver), stop
+the web server, close the database, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+import uvicorn
+
+from .config import Settings
+from .errors import StoreError
+from .fanout import FanOut
+from .hub import Hub, UserFields
+from .store import Store
+from .systemd import Notifier
+from .web.app import create_app
+from .web.context import AppContext
+
+log = logging.getLogger(__name__)
+
+SYSTEM_HEALTH_INTERVAL_S = 5.0  # contract: system_health every 5 s
+HUB_TICK_S = 1.0  # time-based states (audio_peak hold, prev_* expiry) need 1 s resolution
+# SIGTERM to exit must stay under 5 s: web server gets 2 s to close sockets, sources 2 s to
+# send METER_RATE 00000 to every receiver.
+WEB_SHUTDOWN_S = 2.0
+SOURCES_SHUTDOWN_S = 2.0
+WS_MAX_MESSAGE_BYTES = 1024 * 1024  # frames above this are closed with 1009 by the server
+WS_PING_INTERVAL_S = 20.0  # detect dead phones (Wi-Fi roam, screen off) within a minute
+WS_PING_TIMEOUT_S = 20.0
+DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+
+
+class Source(Protocol):
+    """Something that feeds the hub: receiver sessions, discovery, the System API."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM (STACK-NOTES.md)."""
+
+    def capture_signals(self) -> contextlib.nullcontext[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def find_web_root() -> Path:
+    for candidate in (DEFAULT_WEB_ROOT, Path("/usr/share/micboardd/web")):
+        if (candidate / "index.html").exists():
+            return candidate
+    return DEFAULT_WEB_ROOT
+
+
+SourceFactory = Callable[[AppContext], list[Source]]
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source_factory: SourceFactory | None = None,
+        web_root: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.notifier = Notifier()
+        self.stop_event = asyncio.Event()
+        self.source_factory = source_factory
+        self.web_root = web_root or find_web_root()
+        self.sources: list[Source] = []
+        self.ctx: AppContext | None = None
+        self.port: int | None = None
+
+    def request_stop(self, why: str) -> None:
+        if not self.stop_event.is_set():
+            log.info("stopping (%s)", why)
+            self.stop_event.set()
+
+    async def run(self) -> int:
+        settings = self.settings
+        store = Store(settings.db_path)
+        try:
+            await store.open()
+        except StoreError as exc:
+            log.critical("%s", exc)
+            return 1
+        hub = Hub()
+        for row in await store.channel_rows():
+            hub.user[row["device_id"]] = UserFields(performer=row["performer"])
+        fanout = FanOut(hub)
+        ctx = AppContext(
+            settings=settings, hub=hub, fanout=fanout, store=store, web_root=self.web_root
+        )
+        self.ctx = ctx
+        fanout.system_health = ctx.system_health
+        fanout.start()
+
+        try:
+            sock = bind_socket(settings.host, settings.port)
+        except OSError as exc:
+            log.critical("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
+            await store.close()
+            return 1
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(ctx),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws_max_size=WS_MAX_MESSAGE_BYTES,
+            ws_ping_interval=WS_PING_INTERVAL_S,
+            ws_ping_timeout=WS_PING_TIMEOUT_S,
+            timeout_graceful_shutdown=int(WEB_SHUTDOWN_S),
+            server_header=False,
+        )
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+
+        serve_task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        while not server.started and not serve_task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # uvicorn exposes no event for "started"
+        if serve_task.done():
+            log.critical("web server failed to start")
+            await store.close()
+            return 1
+        url_host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        log.info("micboardd listening on http://%s:%d", url_host, self.port)
+
+        self.sources = self.source_factory(ctx) if self.source_factory else []
+        for source in self.sources:
+            await source.start()
+        background = [
+            asyncio.create_task(self._every(HUB_TICK_S, hub.tick), name="hub-tick"),
+            asyncio.create_task(self._every(SYSTEM_HEALTH_INTERVAL_S, self._health), name="health"),
+        ]
+        if self.notifier.watchdog_s:
+            background.append(
+                asyncio.create_task(
+                    self._every(self.notifier.watchdog_s / 2, self.notifier.watchdog),
+                    name="watchdog",
+                )
+            )
+        self.notifier.ready(f"serving on port {self.port}")
+
+        stop_wait = asyncio.create_task(self.stop_event.wait())
+        await asyncio.wait({stop_wait, serve_task}, return_when=asyncio.FIRST_COMPLETED)
+        if serve_task.done() and not self.stop_event.is_set():
+            log.critical("web server stopped unexpectedly")
+        stop_wait.cancel()
+
+        self.notifier.stopping()
+        await self._stop_sources()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        fanout.stop()
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(serve_task, WEB_SHUTDOWN_S + 1)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("web server did not stop in time")
+        except BaseException as exc:
+            log.warning("web server stopped with %r", exc)
+        await store.close()
+        self.notifier.close()
+        log.info("stopped")
+        return 0
+
+    async def _stop_sources(self) -> None:
+        if not self.sources:
+            return
+        results = await asyncio.gather(
+            *(asyncio.wait_for(s.stop(), SOURCES_SHUTDOWN_S) for s in self.sources),
+            return_exceptions=True,
+        )
+        for source, result in zip(self.sources, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("source %r did not stop cleanly: %r", source, result)
+
+    async def _health(self) -> None:
+        assert self.ctx is not None
+        self.ctx.sample()
+        self.ctx.db_ok = await self.ctx.store.ping()
+        self.ctx.fanout.publish_system_health()
+
+    @staticmethod
+    async def _every(interval: float, action: Callable[[], Awaitable[None] | None]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                result = action()
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("periodic task %r failed", action)

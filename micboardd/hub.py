@@ -1,0 +1,509 @@
+"""The hub: the latest state of every receiver and device, change detection, status rules.
+
+Sources (receiver sessions, the System API) push `Reading`s in; the hub merges them into the
+public device objects of the WebSocket contract, decides what visibly changed (meters only
+beyond their deadband), derives `battery_status`, `rf_quality` and `status` from one rule
+table, and tells its listeners. Everything here is synchronous and runs on the event loop:
+one reading is applied completely before the next, so listeners never see half a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .model import (
+    DEVICE_FIELDS,
+    METER_FIELDS,
+    READING_FIELDS,
+    RECEIVER_READING_FIELDS,
+    BatteryStatus,
+    ChannelStatus,
+    DeviceDict,
+    Family,
+    Reading,
+    RfQuality,
+    SourceState,
+    make_device_id,
+)
+
+log = logging.getLogger(__name__)
+
+# --- deadbands: a meter change smaller than this is not visible on any meter we draw ---
+DEADBAND_DB: Mapping[str, float] = {
+    "rf_signal": 1.0,  # RF meters show whole dBm
+    "audio_level": 1.0,  # audio meters show whole dB
+    "peak_level": 1.0,
+    "rf_antennas": 1.0,
+}
+
+# --- status rule thresholds (documented in README "Status colours") ---
+BATTERY_REPLACE_BARS = 2  # 2 bars: plan a change at the next break
+BATTERY_CRITICAL_BARS = 1  # 1 bar or less: change now
+BATTERY_REPLACE_MINUTES = 30
+BATTERY_CRITICAL_MINUTES = 15
+BATTERY_REPLACE_PERCENT = 30  # used only when neither bars nor minutes are known
+BATTERY_CRITICAL_PERCENT = 15
+# After the transmitter goes off its last battery colour is shown as prev_*; after this long
+# the old reading says nothing about the pack that will go in, so the tile turns unknown.
+PREV_STATE_HOLD_S = 30 * 60
+# Peak at or above this (dBFS) is clipping; the tile shows audio_peak for AUDIO_PEAK_HOLD_S so
+# a one-sample clip is still seen on a phone refreshing at 10 Hz.
+CLIP_DBFS = -0.5
+AUDIO_PEAK_HOLD_S = 2.0
+RF_QUALITY_DBM: tuple[tuple[float, RfQuality], ...] = (
+    (-60.0, RfQuality.EXCELLENT),
+    (-70.0, RfQuality.GOOD),
+    (-80.0, RfQuality.FAIR),
+)
+
+METER_SET = frozenset(METER_FIELDS) | {"rf_antennas", "antenna"}
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def battery_status(bars: Any, minutes: Any, percent: Any) -> BatteryStatus:
+    """Worst of what bars and minutes say; percent only when neither is known."""
+    verdicts: list[BatteryStatus] = []
+    if isinstance(bars, int):
+        if bars <= BATTERY_CRITICAL_BARS:
+            verdicts.append(BatteryStatus.CRITICAL)
+        elif bars <= BATTERY_REPLACE_BARS:
+            verdicts.append(BatteryStatus.REPLACE)
+        else:
+            verdicts.append(BatteryStatus.GOOD)
+    if isinstance(minutes, int):
+        if minutes <= BATTERY_CRITICAL_MINUTES:
+            verdicts.append(BatteryStatus.CRITICAL)
+        elif minutes <= BATTERY_REPLACE_MINUTES:
+            verdicts.append(BatteryStatus.REPLACE)
+        else:
+            verdicts.append(BatteryStatus.GOOD)
+    if not verdicts and isinstance(percent, int | float):
+        if percent <= BATTERY_CRITICAL_PERCENT:
+            verdicts.append(BatteryStatus.CRITICAL)
+        elif percent <= BATTERY_REPLACE_PERCENT:
+            verdicts.append(BatteryStatus.REPLACE)
+        else:
+            verdicts.append(BatteryStatus.GOOD)
+    for worst in (BatteryStatus.CRITICAL, BatteryStatus.REPLACE, BatteryStatus.GOOD):
+        if worst in verdicts:
+            return worst
+    return BatteryStatus.UNKNOWN
+
+
+def rf_quality(rf_signal: Any, tx_on: bool | None) -> str | None:
+    if tx_on is False:
+        return RfQuality.NONE.value
+    if not isinstance(rf_signal, int | float):
+        return None
+    for floor, quality in RF_QUALITY_DBM:
+        if rf_signal >= floor:
+            return quality.value
+    return RfQuality.POOR.value
+
+
+@dataclass(slots=True)
+class ChannelMemory:
+    """What the status rules remember about a channel beyond its public fields."""
+
+    tx_on: bool | None = None
+    tx_off_since: float | None = None
+    last_battery: BatteryStatus = BatteryStatus.UNKNOWN
+    peak_until: float = 0.0
+
+
+def status_for(
+    dev: Mapping[str, Any], mem: ChannelMemory, receiver_online: bool, now: float
+) -> ChannelStatus:
+    """The one rule table for `status` (README "Status colours")."""
+    if not receiver_online:
+        return ChannelStatus.RX_OFFLINE
+    if mem.tx_on is False:
+        if mem.last_battery is BatteryStatus.UNKNOWN:
+            return ChannelStatus.TX_OFF
+        if mem.tx_off_since is not None and now - mem.tx_off_since >= PREV_STATE_HOLD_S:
+            return ChannelStatus.UNKNOWN
+        return ChannelStatus("prev_" + mem.last_battery.value)
+    if dev.get("interference"):
+        return ChannelStatus.INTERFERENCE
+    if now < mem.peak_until:
+        return ChannelStatus.AUDIO_PEAK
+    battery = BatteryStatus(dev.get("battery_status") or "unknown")
+    if battery is not BatteryStatus.UNKNOWN:
+        return ChannelStatus(battery.value)
+    if mem.tx_on is None:
+        # Families that cannot tell whether a transmitter is there (PSM1000 is one): online
+        # and nothing wrong is all we know.
+        return ChannelStatus.GOOD
+    return ChannelStatus.UNKNOWN
+
+
+def _visibly_changed(key: str, old: Any, new: Any) -> bool:
+    if old == new:
+        return False
+    band = DEADBAND_DB.get(key)
+    if band is None or old is None or new is None:
+        return True
+    if key == "rf_antennas":
+        if not isinstance(old, list) or not isinstance(new, list) or len(old) != len(new):
+            return True
+        return any(
+            a is None or b is None or abs(float(a) - float(b)) >= band
+            for a, b in zip(old, new, strict=True)
+        )
+    try:
+        return abs(float(new) - float(old)) >= band
+    except (TypeError, ValueError):
+        return True
+
+
+@dataclass(slots=True)
+class ReceiverState:
+    id: str
+    address: str
+    port: int
+    family: Family = Family.UNKNOWN
+    model: str | None = None
+    name: str | None = None
+    firmware: str | None = None
+    rf_band: str | None = None
+    serial: str | None = None
+    channels: int = 0
+    source: str = "receiver"
+    state: SourceState = SourceState.DISCONNECTED
+    latency_ms: float | None = None
+    error: str | None = None
+    last_update: float | None = None
+    instance: str = ""
+
+    @property
+    def online(self) -> bool:
+        return self.state in (SourceState.SYNCING, SourceState.ONLINE)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "receiver_id": self.id,
+            "manufacturer": "shure",
+            "address": self.address,
+            "port": self.port,
+            "family": self.family.value,
+            "model": self.model,
+            "name": self.name,
+            "firmware": self.firmware,
+            "rf_band": self.rf_band,
+            "serial": self.serial,
+            "channels": self.channels,
+            "source": self.source,
+            "status": self.state.value,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "last_update": iso(self.last_update) if self.last_update else None,
+        }
+
+    def connection(self) -> dict[str, Any]:
+        """The `connection_update` body for `/ws/connections/`."""
+        return {
+            "manufacturer": "shure",
+            "source": self.source,
+            "id": self.id,
+            "address": self.address if self.port == 2202 else f"{self.address}:{self.port}",
+            "status": self.state.wire_status,
+            "latency_ms": self.latency_ms,
+            "last_update": iso(self.last_update) if self.last_update else None,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanged:
+    device_id: str
+    changes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRemoved:
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    receiver_id: str
+
+
+HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
+Listener = Callable[[HubEvent], None]
+
+
+@dataclass(slots=True)
+class UserFields:
+    performer: str | None = None
+    group: str | None = None
+
+
+class Hub:
+    """Latest state of everything, in memory; the single writer of device objects."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.receivers: dict[str, ReceiverState] = {}
+        self.devices: dict[str, DeviceDict] = {}
+        self._memory: dict[str, ChannelMemory] = {}
+        self._listeners: list[Listener] = []
+        self.user: dict[str, UserFields] = {}
+        self.started = clock()
+        self.updates_applied = 0
+
+    # --- listeners ---
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, event: HubEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("hub listener %r failed on %r", listener, event)
+
+    # --- receivers ---
+
+    def upsert_receiver(
+        self,
+        receiver_id: str,
+        *,
+        address: str,
+        port: int = 2202,
+        family: Family = Family.UNKNOWN,
+        model: str | None = None,
+        channels: int = 0,
+        source: str = "receiver",
+    ) -> ReceiverState:
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            rx = ReceiverState(receiver_id, address, port, family, model, source=source)
+            self.receivers[receiver_id] = rx
+        else:
+            rx.address, rx.port = address, port
+            if family is not Family.UNKNOWN:
+                rx.family = family
+            if model:
+                rx.model = model
+        if channels:
+            self._set_channel_count(rx, channels)
+        self._emit(ConnectionChanged(receiver_id))
+        return rx
+
+    def remove_receiver(self, receiver_id: str) -> None:
+        rx = self.receivers.pop(receiver_id, None)
+        if rx is None:
+            return
+        for ch in range(1, rx.channels + 1):
+            device_id = make_device_id(receiver_id, ch)
+            self.devices.pop(device_id, None)
+            self._memory.pop(device_id, None)
+            self._emit(DeviceRemoved(device_id))
+        self._emit(ConnectionChanged(receiver_id))
+
+    def _set_channel_count(self, rx: ReceiverState, channels: int) -> None:
+        for ch in range(1, channels + 1):
+            device_id = make_device_id(rx.id, ch)
+            if device_id not in self.devices:
+                self.devices[device_id] = self._new_device(rx, ch)
+                self._memory[device_id] = ChannelMemory()
+                self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
+        for ch in range(channels + 1, rx.channels + 1):
+            device_id = make_device_id(rx.id, ch)
+            self.devices.pop(device_id, None)
+            self._memory.pop(device_id, None)
+            self._emit(DeviceRemoved(device_id))
+        rx.channels = channels
+
+    def _new_device(self, rx: ReceiverState, channel: int) -> DeviceDict:
+        device_id = make_device_id(rx.id, channel)
+        dev: DeviceDict = dict.fromkeys(DEVICE_FIELDS)
+        user = self.user.get(device_id, UserFields())
+        dev.update(
+            device_id=device_id,
+            manufacturer="shure",
+            receiver_id=rx.id,
+            channel=channel,
+            model=rx.model,
+            performer=user.performer,
+            group=user.group,
+            battery_status=BatteryStatus.UNKNOWN.value,
+            status=(ChannelStatus.UNKNOWN if rx.online else ChannelStatus.RX_OFFLINE).value,
+            last_update=iso(self.clock()),
+        )
+        return dev
+
+    def set_source_state(
+        self,
+        receiver_id: str,
+        state: SourceState,
+        *,
+        latency_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        was_online = rx.online
+        changed = state is not rx.state or error != rx.error
+        rx.state, rx.error = state, error
+        if latency_ms is not None:
+            changed = changed or latency_ms != rx.latency_ms
+            rx.latency_ms = latency_ms
+        if not changed:
+            return
+        rx.last_update = self.clock()
+        self._emit(ConnectionChanged(receiver_id))
+        if was_online and not rx.online:
+            # Never show stale meters for a receiver we cannot hear.
+            blank = dict.fromkeys(
+                ("rf_signal", "rf_antennas", "antenna", "audio_level", "peak_level")
+            )
+            for ch in range(1, rx.channels + 1):
+                self._merge(make_device_id(receiver_id, ch), rx, blank)
+        elif rx.online != was_online:
+            for ch in range(1, rx.channels + 1):
+                self._merge(make_device_id(receiver_id, ch), rx, {})
+
+    # --- readings ---
+
+    def apply(self, receiver_id: str, readings: Iterable[Reading]) -> None:
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        for reading in readings:
+            self.updates_applied += 1
+            if reading.channel == 0:
+                self._apply_receiver(rx, reading.fields)
+            elif 1 <= reading.channel <= max(rx.channels, 0):
+                self._merge(make_device_id(receiver_id, reading.channel), rx, reading.fields)
+
+    def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
+        changed = False
+        for key, value in fields.items():
+            if key not in RECEIVER_READING_FIELDS:
+                continue
+            if key == "channels":
+                if isinstance(value, int) and value > 0 and value != rx.channels:
+                    self._set_channel_count(rx, value)
+                    changed = True
+                continue
+            if getattr(rx, key, None) != value and hasattr(rx, key):
+                setattr(rx, key, value)
+                changed = True
+                if key == "model":
+                    for ch in range(1, rx.channels + 1):
+                        self._merge(make_device_id(rx.id, ch), rx, {"model": value})
+        if changed:
+            rx.last_update = self.clock()
+            self._emit(ConnectionChanged(rx.id))
+
+    def _merge(self, device_id: str, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
+        dev = self.devices.get(device_id)
+        mem = self._memory.get(device_id)
+        if dev is None or mem is None:
+            return
+        now = self.clock()
+        changes: set[str] = set()
+        for key, value in fields.items():
+            if key == "tx_on":
+                if value is not mem.tx_on:
+                    if value is False:
+                        mem.tx_off_since = now
+                    mem.tx_on = value
+                continue
+            if key not in READING_FIELDS and key != "model":
+                continue
+            if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
+                mem.peak_until = now + AUDIO_PEAK_HOLD_S
+            if _visibly_changed(key, dev.get(key), value):
+                dev[key] = value
+                changes.add(key)
+        self._derive(dev, mem, rx, now, changes)
+
+    def _derive(
+        self, dev: DeviceDict, mem: ChannelMemory, rx: ReceiverState, now: float, changes: set[str]
+    ) -> None:
+        batt = battery_status(
+            dev["battery_bars"], dev["battery_minutes"], dev["battery_level"]
+        ).value
+        if mem.tx_on is False:
+            batt = dev["battery_status"]  # keep what it was while the transmitter is off
+        elif batt != BatteryStatus.UNKNOWN.value:
+            mem.last_battery = BatteryStatus(batt)
+        quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
+        status = status_for({**dev, "battery_status": batt}, mem, rx.online, now).value
+        for key, value in (("battery_status", batt), ("rf_quality", quality), ("status", status)):
+            if dev[key] != value:
+                dev[key] = value
+                changes.add(key)
+        if changes:
+            dev["last_update"] = iso(now)
+            self._emit(DeviceChanged(dev["device_id"], frozenset(changes)))
+
+    def tick(self) -> None:
+        """Re-derive time-based states (audio_peak expiry, prev_* -> unknown). Call every second."""
+        now = self.clock()
+        for device_id, dev in self.devices.items():
+            mem = self._memory[device_id]
+            rx = self.receivers.get(dev["receiver_id"])
+            if rx is None:
+                continue
+            if dev["status"] in (ChannelStatus.AUDIO_PEAK.value,) or mem.tx_on is False:
+                self._derive(dev, mem, rx, now, set())
+
+    # --- user fields (performer names, groups) ---
+
+    def set_user(
+        self, device_id: str, *, performer: str | None = None, group: str | None = None
+    ) -> None:
+        user = self.user.setdefault(device_id, UserFields())
+        user.performer, user.group = performer, group
+        dev = self.devices.get(device_id)
+        if dev is None:
+            return
+        changes = {k for k, v in (("performer", performer), ("group", group)) if dev[k] != v}
+        if changes:
+            dev["performer"], dev["group"] = performer, group
+            dev["last_update"] = iso(self.clock())
+            self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    # --- views ---
+
+    def device_list(self) -> list[DeviceDict]:
+        return list(self.devices.values())
+
+    def receiver_list(self) -> list[dict[str, Any]]:
+        return [rx.as_dict() for rx in self.receivers.values()]
+
+    def connections(self) -> list[dict[str, Any]]:
+        return [rx.connection() for rx in self.receivers.values()]
+
+    def online_count(self) -> int:
+        return sum(1 for rx in self.receivers.values() if rx.online)
+
+
+@dataclass(slots=True)
+class Counters:
+    """Process-wide counters shown in /api/health (and later /metrics)."""
+
+    ws_frames_sent: int = 0
+    ws_bytes_sent: int = 0
+    ws_client_errors: int = 0
+    extra: dict[str, int] = field(default_factory=dict)

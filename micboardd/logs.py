@@ -1,0 +1,36 @@
+"""Logging: journald with structured fields under systemd, readable lines on stderr elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+SYSLOG_IDENTIFIER = "micboardd"
+_STDERR_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def started_by_systemd(environ: dict[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    # journald silently drops what is sent to it when not running: only trust these markers.
+    return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
+
+
+def setup(level: str = "info", *, force_stderr: bool = False) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    out: logging.Handler
+    if started_by_systemd() and not force_stderr:
+        from systemd.journal import JournalHandler
+
+        out = JournalHandler(SYSLOG_IDENTIFIER=SYSLOG_IDENTIFIER)
+        out.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        out = logging.StreamHandler(sys.stderr)
+        out.setFormatter(logging.Formatter(_STDERR_FORMAT, datefmt="%H:%M:%S"))
+    root.addHandler(out)
+    root.setLevel(level.upper())
+    # One line per HTTP request is noise on an appliance; errors still come through.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))

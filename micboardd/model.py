@@ -1,0 +1,183 @@
+"""Values shared by every layer: enums, the device field vocabulary, readings.
+
+A *device* is one monitored microphone channel (a receiver channel and the transmitter on
+it); its public shape is the flat JSON object of the WebSocket contract (ARCHITECTURE.md).
+Everything here is pure data: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# JSON-able value held in a device or receiver object.
+JSON = Any
+DeviceDict = dict[str, JSON]
+
+
+class _FallbackEnum(enum.StrEnum):
+    """A string enum whose unknown values degrade to UNKNOWN instead of raising."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        return cls.__members__.get("UNKNOWN")
+
+
+class Family(_FallbackEnum):
+    """Shure receiver families; each has its own vocabulary in `shure/families/`."""
+
+    ULXD = "ulxd"
+    QLXD = "qlxd"
+    SLXD = "slxd"
+    AXIENT = "axient"
+    UHFR = "uhfr"
+    PSM1000 = "psm1000"
+    UNKNOWN = "unknown"
+
+
+class ChannelStatus(_FallbackEnum):
+    """The `status` of a device; the rule table that picks one lives in `hub.py`."""
+
+    GOOD = "good"
+    REPLACE = "replace"
+    CRITICAL = "critical"
+    PREV_GOOD = "prev_good"
+    PREV_REPLACE = "prev_replace"
+    PREV_CRITICAL = "prev_critical"
+    UNKNOWN = "unknown"
+    TX_OFF = "tx_off"
+    RX_OFFLINE = "rx_offline"
+    AUDIO_PEAK = "audio_peak"
+    INTERFERENCE = "interference"
+
+
+class BatteryStatus(_FallbackEnum):
+    GOOD = "good"
+    REPLACE = "replace"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class RfQuality(_FallbackEnum):
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+
+class SourceState(_FallbackEnum):
+    """Connection state of one source (a receiver session or the System API).
+
+    `connection_update.status` on `/ws/connections/` is the coarse view of this
+    (`SYNCING` and `ONLINE` both show as "connected").
+    """
+
+    CONNECTING = "connecting"
+    SYNCING = "syncing"
+    ONLINE = "online"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+    @property
+    def wire_status(self) -> str:
+        return {
+            SourceState.CONNECTING: "connecting",
+            SourceState.SYNCING: "connected",
+            SourceState.ONLINE: "connected",
+            SourceState.ERROR: "error",
+        }.get(self, "disconnected")
+
+
+# The device object of the WebSocket contract, in contract order. Every key is always
+# present; unknown values are None.
+DEVICE_FIELDS: tuple[str, ...] = (
+    "device_id",
+    "manufacturer",
+    "receiver_id",
+    "channel",
+    "model",
+    "tx_model",
+    "name",
+    "performer",
+    "group",
+    "frequency_mhz",
+    "battery_level",
+    "battery_bars",
+    "battery_minutes",
+    "charging",
+    "battery_status",
+    "rf_signal",
+    "rf_antennas",
+    "antenna",
+    "rf_quality",
+    "interference",
+    "encryption_error",
+    "audio_level",
+    "peak_level",
+    "mute_status",
+    "status",
+    "last_update",
+)
+
+# Fields a source (family parser, System API) may report for a channel. `tx_on` is not part
+# of the contract: it feeds the status rules (True: a transmitter is on air, False: none,
+# None: the family cannot tell).
+READING_FIELDS: frozenset[str] = frozenset(
+    {
+        "tx_model",
+        "name",
+        "frequency_mhz",
+        "battery_level",
+        "battery_bars",
+        "battery_minutes",
+        "charging",
+        "rf_signal",
+        "rf_antennas",
+        "antenna",
+        "interference",
+        "encryption_error",
+        "audio_level",
+        "peak_level",
+        "mute_status",
+        "tx_on",
+    }
+)
+
+# Receiver-level fields a source may report (channel 0 readings).
+RECEIVER_READING_FIELDS: frozenset[str] = frozenset(
+    {"model", "name", "firmware", "rf_band", "serial", "channels", "encryption"}
+)
+
+# Meter fields: they change at meter rate and are subject to deadbands and the compact
+# `meters` frame.
+METER_FIELDS: tuple[str, ...] = ("rf_signal", "audio_level", "peak_level")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a source learned about one channel (or, with channel 0, the receiver itself).
+
+    `fields` holds only what this message said; absent keys are left untouched by the hub,
+    keys present with None mean "now unknown".
+    """
+
+    channel: int
+    fields: Mapping[str, JSON] = field(default_factory=dict)
+
+
+def make_device_id(receiver_id: str, channel: int) -> str:
+    """`<receiver id>:<channel>`: stable across restarts and IP changes (see ARCHITECTURE.md)."""
+    return f"{receiver_id}:{channel}"
+
+
+def split_device_id(device_id: str) -> tuple[str, int]:
+    """Inverse of `make_device_id`; the receiver id may itself contain colons."""
+    receiver_id, sep, channel = device_id.rpartition(":")
+    if not sep or not channel.isdigit():
+        raise ValueError(f"not a device id: {device_id!r}")
+    return receiver_id, int(channel)

@@ -1,0 +1,10 @@
+"""Which sources feed the hub for a given configuration."""
+
+from __future__ import annotations
+
+from .daemon import Source
+from .web.context import AppContext
+
+
+def make_sources(ctx: AppContext) -> list[Source]:
+    return []

@@ -1,0 +1,1 @@
+"""The web layer: Litestar app factory, REST API, WebSocket endpoints, static dashboard."""

@@ -1,0 +1,35 @@
+"""Litestar app factory."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.static_files import create_static_files_router
+
+from .. import __version__
+from .api import api_handlers
+from .context import AppContext
+from .ws import websocket_handlers
+
+
+def create_app(ctx: AppContext) -> Litestar:
+    static = create_static_files_router(
+        path="/",
+        directories=[ctx.web_root],
+        html_mode=True,
+        name="dashboard",
+        include_in_schema=False,
+    )
+    return Litestar(
+        route_handlers=[*api_handlers(ctx), *websocket_handlers(ctx), static],
+        # Venue LANs are offline: only the JSON document, no CDN-hosted docs UI.
+        openapi_config=OpenAPIConfig(
+            title="micboardd",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,49 @@
+"""What the web layer needs from the running daemon, in one object."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..config import Settings
+from ..fanout import FanOut
+from ..hub import Counters, Hub
+from ..store import Store
+from ..sysinfo import CpuMeter, rss_mb
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    hub: Hub
+    fanout: FanOut
+    store: Store
+    web_root: Path
+    counters: Counters = field(default_factory=Counters)
+    started: float = field(default_factory=time.monotonic)
+    cpu: CpuMeter = field(default_factory=CpuMeter)
+    db_ok: bool = True
+    cpu_percent: float = 0.0
+
+    def sample(self) -> None:
+        """Called every system_health interval: CPU is measured over that window."""
+        self.cpu_percent = self.cpu.percent()
+
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self.started, 1)
+
+    def system_health(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "uptime_s": self.uptime_s(),
+            "clients": self.fanout.client_count,
+            "receivers": len(self.hub.receivers),
+            "receivers_online": self.hub.online_count(),
+            "devices": len(self.hub.devices),
+            "db_ok": self.db_ok,
+            "cpu_percent": self.cpu_percent,
+            "rss_mb": rss_mb(),
+        }

@@ -1,0 +1,246 @@
+"""The three WebSocket endpoints: `/ws/devices/`, `/ws/connections/`, `/ws/health/`.
+
+One handler shape for all three: accept (after the Origin check and the client limit), send
+`initial_data`, then a writer loop that sends what the client's feed says is due while a
+reader task answers client messages. Replies (pong, error) go through a small bounded list the
+writer drains first, so only one task ever writes to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
+
+from ..fanout import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Subscription, _Feed
+from .context import AppContext
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE = 64 * 1024  # client messages are tiny commands; anything bigger is abuse
+# A client whose socket has not taken a frame for this long is gone or on hopeless Wi-Fi:
+# close it so it stops holding a slot (it reconnects and resyncs if it comes back).
+SEND_TIMEOUT_S = 10.0
+MAX_PENDING_REPLIES = 32  # pongs/errors owed to a client that floods us; beyond, drop
+MAX_SUBSCRIBE_DEVICES = 10_000
+
+CLOSE_POLICY = 1008  # bad Origin
+CLOSE_TRY_AGAIN = 1013  # client limit reached
+CLOSE_TOO_SLOW = 4001  # stopped reading
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+class ClientError(Exception):
+    """A client message we answer with an `error` frame."""
+
+
+def origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -> bool:
+    """Same origin as the Host we were reached by, or in the configured allow-list.
+
+    Clients that send no Origin (scripts, curl, the websockets library) are not browsers and
+    are not subject to cross-site attacks; they are allowed.
+    """
+    origin = socket.headers.get("origin")
+    if not origin:
+        return True
+    if origin.rstrip("/") in allowed:
+        return True
+    host = socket.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def parse_subscription(msg: dict[str, Any]) -> Subscription:
+    """A `subscribe` message; omitted keys take their defaults (ARCHITECTURE.md)."""
+    fmt = msg.get("format", "full")
+    if fmt not in ("full", "compact"):
+        raise ClientError('format must be "full" or "compact"')
+    devices = msg.get("devices")
+    if devices is not None and (
+        not isinstance(devices, list)
+        or len(devices) > MAX_SUBSCRIBE_DEVICES
+        or not all(isinstance(d, str) for d in devices)
+    ):
+        raise ClientError("devices must be a list of device ids")
+    group = msg.get("group")
+    if group is not None and not isinstance(group, str | int):
+        raise ClientError("group must be a string")
+    max_hz = msg.get("max_hz", DEFAULT_MAX_HZ)
+    if (
+        isinstance(max_hz, bool)
+        or not isinstance(max_hz, int | float)
+        or not 0 < max_hz <= MAX_MAX_HZ
+    ):
+        raise ClientError(f"max_hz must be a number above 0 and at most {MAX_MAX_HZ:g}")
+    batch = msg.get("batch", False)
+    if not isinstance(batch, bool):
+        raise ClientError("batch must be true or false")
+    return Subscription(
+        format=fmt,
+        devices=frozenset(devices) if devices is not None else None,
+        group=str(group) if group is not None else None,
+        max_hz=float(max_hz),
+        batch=batch,
+    )
+
+
+class Connection:
+    """One accepted socket and its feed."""
+
+    def __init__(self, ctx: AppContext, socket: WebSocket[Any, Any, Any], feed: _Feed) -> None:
+        self.ctx = ctx
+        self.socket = socket
+        self.feed = feed
+        self.replies: list[dict[str, Any]] = []
+
+    def reply(self, frame: dict[str, Any]) -> None:
+        if len(self.replies) < MAX_PENDING_REPLIES:
+            self.replies.append(frame)
+            self.feed.wake.set()
+
+    def error(self, message: str) -> None:
+        self.ctx.counters.ws_client_errors += 1
+        self.reply({"type": "error", "error": message})
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        data = _encoder.encode(frame)
+        await asyncio.wait_for(self.socket.send_data(data.decode(), mode="text"), SEND_TIMEOUT_S)
+        self.ctx.counters.ws_frames_sent += 1
+        self.ctx.counters.ws_bytes_sent += len(data)
+
+    async def read_loop(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+        while True:
+            event = await self.socket.receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            text: str | None = event.get("text")  # type: ignore[assignment]
+            if text is None:
+                if event.get("bytes") is not None:
+                    self.error("binary frames are not supported; send JSON text")
+                continue
+            if len(text) > MAX_CLIENT_MESSAGE:
+                self.error(f"message too large ({len(text)} bytes; limit {MAX_CLIENT_MESSAGE})")
+                continue
+            try:
+                msg = _decoder.decode(text)
+            except msgspec.DecodeError:
+                self.error("message is not valid JSON")
+                continue
+            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                self.error('message must be a JSON object with a "type"')
+                continue
+            if msg["type"] == "ping":
+                self.reply({"type": "pong"})
+                continue
+            try:
+                on_message(msg)
+            except ClientError as exc:
+                self.error(str(exc))
+
+    async def write_loop(self) -> None:
+        feed = self.feed
+        while True:
+            while self.replies:
+                await self.send(self.replies.pop(0))
+            frames, wait = feed.take_due(time.monotonic())
+            for frame in frames:
+                await self.send(frame)
+            if not frames and not self.replies:
+                await feed.wait(wait)
+
+    async def run(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+        await self.send(self.feed.initial_frame())
+        reader = asyncio.create_task(self.read_loop(on_message))
+        writer = asyncio.create_task(self.write_loop())
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if isinstance(exc, TimeoutError):
+                    log.info(
+                        "closing a WebSocket client that stopped reading for %.0f s", SEND_TIMEOUT_S
+                    )
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.socket.close(CLOSE_TOO_SLOW, "too slow"), 1.0)
+                elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+                    log.error("WebSocket handler failed", exc_info=exc)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+
+
+async def _admit(ctx: AppContext, socket: WebSocket[Any, Any, Any]) -> bool:
+    if not origin_allowed(socket, ctx.settings.allowed_origins):
+        log.warning("refused a WebSocket from origin %s", socket.headers.get("origin"))
+        await socket.close(CLOSE_POLICY, "origin not allowed")
+        return False
+    await socket.accept()
+    if ctx.fanout.client_count >= ctx.settings.max_clients:
+        log.warning("refused a WebSocket client: limit of %d reached", ctx.settings.max_clients)
+        await socket.close(CLOSE_TRY_AGAIN, "too many clients")
+        return False
+    return True
+
+
+def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
+    fan = ctx.fanout
+
+    @websocket("/ws/devices/")
+    async def devices(socket: WebSocket[Any, Any, Any]) -> None:
+        if not await _admit(ctx, socket):
+            return
+        feed: DeviceFeed = fan.new_device_feed()
+        conn = Connection(ctx, socket, feed)
+
+        def on_message(msg: dict[str, Any]) -> None:
+            kind = msg["type"]
+            if kind == "subscribe":
+                feed.subscribe(parse_subscription(msg))
+                conn.reply(feed.initial_frame())
+            elif kind == "resync":
+                conn.reply(feed.initial_frame())
+            else:
+                raise ClientError(f"unknown message type {kind[:40]!r}")
+
+        try:
+            await conn.run(on_message)
+        finally:
+            fan.drop(feed)
+
+    def keyed(path: str, make: Callable[[], Any]) -> WebsocketRouteHandler:
+        @websocket(path)
+        async def handler(socket: WebSocket[Any, Any, Any]) -> None:
+            if not await _admit(ctx, socket):
+                return
+            feed = make()
+            conn = Connection(ctx, socket, feed)
+
+            def on_message(msg: dict[str, Any]) -> None:
+                if msg["type"] == "resync":
+                    conn.reply(feed.initial_frame())
+                else:
+                    raise ClientError(f"unknown message type {msg['type'][:40]!r}")
+
+            try:
+                await conn.run(on_message)
+            finally:
+                fan.drop(feed)
+
+        return handler
+
+    return [
+        devices,
+        keyed("/ws/connections/", fan.new_connection_feed),
+        keyed("/ws/health/", fan.new_health_feed),
+    ]

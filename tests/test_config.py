@@ -1,0 +1,153 @@
+"""Settings layers and bad configuration: exit 2 with one line naming key, value and origin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from micboardd.config import ReceiverAddress, parse_receiver, resolve
+from micboardd.errors import ConfigError
+
+from .helpers import daemon_env
+
+
+def test_layers_defaults_file_env_cli(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('port = 9000\nmeter_rate_ms = 500\nreceivers = ["10.0.0.5", "10.0.0.6:2203"]\n')
+    s = resolve({}, environ={}, config_path=cfg)
+    assert s.port == 9000
+    assert s.meter_rate_ms == 500
+    assert s.receivers == (ReceiverAddress("10.0.0.5"), ReceiverAddress("10.0.0.6", 2203))
+    assert s.origins["port"] == str(cfg)
+    assert s.origins["host"] == "default"
+
+    s = resolve({}, environ={"MICBOARDD_PORT": "9100"}, config_path=cfg)
+    assert s.port == 9100
+    assert s.origins["port"] == "environment MICBOARDD_PORT"
+
+    s = resolve({"port": "9200"}, environ={"MICBOARDD_PORT": "9100"}, config_path=cfg)
+    assert s.port == 9200
+    assert s.meter_rate_ms == 500  # file still applies where nothing overrides it
+
+
+def test_section_table_accepted(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text("[micboardd]\ndiscovery = false\n")
+    assert resolve({}, environ={}, config_path=cfg).discovery is False
+
+
+@pytest.mark.parametrize(
+    ("cli", "env", "key", "origin"),
+    [
+        ({"port": "http"}, {}, "port", "command line --port"),
+        ({"port": "70000"}, {}, "port", "command line --port"),
+        (
+            {},
+            {"MICBOARDD_METER_RATE_MS": "50"},
+            "meter_rate_ms",
+            "environment MICBOARDD_METER_RATE_MS",
+        ),
+        ({}, {"MICBOARDD_DISCOVERY": "maybe"}, "discovery", "environment MICBOARDD_DISCOVERY"),
+        ({}, {"MICBOARDD_COLOUR": "blue"}, "colour", "environment MICBOARDD_COLOUR"),
+        ({"receivers": ["host:notaport"]}, {}, "receivers", "command line --receivers"),
+        ({"discovery_interfaces": ["eth0"]}, {}, "discovery_interfaces", "command line"),
+    ],
+)
+def test_invalid_values_name_key_value_origin(
+    cli: dict[str, object], env: dict[str, str], key: str, origin: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(cli, environ=env, config_path=None)
+    err = info.value
+    assert err.key == key
+    assert origin in err.origin
+    assert key in str(err) and origin in str(err)
+
+
+def test_parse_receiver_forms() -> None:
+    assert parse_receiver("192.168.1.20") == ReceiverAddress("192.168.1.20", 2202)
+    assert parse_receiver("rx1.local:2300") == ReceiverAddress("rx1.local", 2300)
+    assert parse_receiver("[fe80::1]:2202") == ReceiverAddress("fe80::1", 2202)
+    for bad in ("", ":2202", "host:0", "a b"):
+        with pytest.raises(ValueError):
+            parse_receiver(bad)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "micboardd", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=daemon_env(env),
+        check=False,
+    )
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_cli_bad_flag_value_exits_2(tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "--port", "eighty", "--state-dir", str(tmp_path), "--config", "/dev/null"
+    )
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "port" in line and "'eighty'" in line and "command line --port" in line
+
+
+def test_cli_unknown_key_in_file_exits_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text("prot = 80\n")
+    result = run_cli("--config", str(cfg), "--state-dir", str(tmp_path))
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "prot" in line and "unknown setting" in line and str(cfg) in line
+
+
+def test_cli_broken_toml_exits_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text("port = = 80\n")
+    result = run_cli("--config", str(cfg))
+    assert result.returncode == 2
+    assert "not valid TOML" in _one_line(result.stderr)
+
+
+def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = run_cli("--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert "does not exist" in _one_line(result.stderr)
+
+
+def test_cli_bad_env_exits_2(tmp_path: Path) -> None:
+    result = run_cli("--config", "/dev/null", env={"MICBOARDD_MAX_CLIENTS": "-1"})
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "max_clients" in line and "MICBOARDD_MAX_CLIENTS" in line
+
+
+def test_help_lists_only_working_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "run" in result.stdout
+    run_help = run_cli("run", "--help").stdout
+    for flag in (
+        "--host",
+        "--port",
+        "--state-dir",
+        "--config",
+        "--receiver",
+        "--no-discovery",
+        "--meter-rate-ms",
+        "--ssapi-url",
+        "--ssapi-key-file",
+        "--redis-url",
+        "--discovery-interface",
+    ):
+        assert flag in run_help
