@@ -1,0 +1,423 @@
+"""Shure receiver families: the interface, shared value rules and the registry.
+
+Each family module (`ulxd`, `slxd`, `axient`, `uhfr`, `psm1000`) is data plus small pure
+functions: its models and channel counts, the commands it needs, and a handler table that
+maps one REP/REPORT/SAMPLE frame to `Reading`s with normalized units. This module holds what
+they share: the `FamilySpec`/`Interpreter` protocols, the `ShureFamily` implementation they
+configure, sentinel-aware value converters, and the `FAMILIES` registry.
+
+Normalization rules shared by every family (PROTOCOLS.md §1.4, §5):
+* sentinels (255, 65535, 65534 calculating, 65533 comm warning, ``UNKN``, ``UNKNOWN``, ``U``,
+  ``--,--``) become None, so they never reach alert thresholds;
+* a value that is not what the property needs (letters where digits belong) becomes None;
+* unknown properties, ``REP ERR``, GET/SET echoes yield no reading; nothing here raises.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from micboardd.errors import CommandRejected
+from micboardd.model import JSON, Family, Reading
+from micboardd.shure.codec import Frame, Framing, MessageKind, encode, quote
+
+Fields = dict[str, JSON]
+ChannelHandler = Callable[["ChannelState", tuple[str, ...]], Fields]
+
+DEFAULT_PORT = 2202  # TCP command strings (UDP for UHF-R), PROTOCOLS.md §1.1
+
+UNKNOWN_8BIT = 255  # bars, percent, levels: "unknown / no transmitter"
+COMM_WARNING_16BIT = 65533  # battery minutes: battery communication warning
+CALCULATING_16BIT = 65534  # battery minutes: still calculating
+UNKNOWN_16BIT = 65535  # battery minutes / cycles: unknown
+UNKNOWN_TOKENS = frozenset({"UNKN", "UNKNOWN", "U", "--,--", ""})
+MAX_BARS = 5
+AUDIO_FLOOR_DBFS = -120  # silence on the 0-based "raw - 120" scales; used as a floor elsewhere
+
+# METER_RATE: 5-digit milliseconds, 00000 = off, 00100..65535 (PROTOCOLS.md §1.2).
+METER_RATE_MIN_MS = 100
+METER_RATE_MAX_MS = 65535
+
+# SET CHAN_NAME / DEVICE_ID accept 1-8 characters from this set (SLX-D PDF, AD page).
+NAME_MAX_CHARS = 8
+NAME_CHARSET = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`~"
+)
+
+
+class Interpreter(Protocol):
+    """Per-receiver parser state: one frame in, normalized readings out (never raises)."""
+
+    def interpret(self, frame: Frame) -> list[Reading]: ...
+
+
+class FamilySpec(Protocol):
+    """What a session needs to talk to one family."""
+
+    @property
+    def family(self) -> Family: ...
+    @property
+    def framing(self) -> Framing: ...
+    @property
+    def transport(self) -> Literal["tcp", "udp"]: ...
+    @property
+    def default_port(self) -> int: ...
+    @property
+    def models(self) -> Mapping[str, int]: ...
+    def sync_commands(self, channels: int) -> list[bytes]: ...
+    def meter_command(self, interval_ms: int, channel: int = 0) -> bytes: ...
+    def heartbeat_command(self) -> bytes: ...
+    def is_heartbeat_reply(self, frame: Frame) -> bool: ...
+    def rename_command(self, channel: int, name: str) -> bytes: ...
+    def identify_command(self, channel: int | None) -> bytes: ...
+    def new_interpreter(self) -> Interpreter: ...
+
+
+# --- value converters: token(s) -> normalized value or None --------------------------------
+
+
+def to_int(token: str) -> int | None:
+    """ASCII digits -> int; anything else (sign, letters, empty) -> None."""
+    return int(token) if token.isascii() and token.isdigit() else None
+
+
+def bars(token: str) -> int | None:
+    value = to_int(token)
+    return value if value is not None and value <= MAX_BARS else None
+
+
+def percent(token: str) -> int | None:
+    value = to_int(token)
+    return value if value is not None and value <= 100 else None
+
+
+def minutes(token: str) -> int | None:
+    """Battery minutes; 65533 (comm warning), 65534 (calculating), 65535 -> None."""
+    value = to_int(token)
+    return value if value is not None and value < COMM_WARNING_16BIT else None
+
+
+def offset_level(token: str, offset: int) -> int | None:
+    """Raw meter value minus `offset` (dBm / dBFS); 255 -> None."""
+    value = to_int(token)
+    return None if value is None or value >= UNKNOWN_8BIT else value - offset
+
+
+def frequency_mhz(token: str) -> float | None:
+    """kHz as 6 or 7 digits (``614125``, ``0594075``) -> MHz; 0 or garbage -> None."""
+    value = to_int(token)
+    return round(value / 1000, 3) if value else None
+
+
+def text(args: tuple[str, ...]) -> str | None:
+    """A string value (already unbraced by the codec), stripped; blank -> None."""
+    joined = " ".join(args).strip()
+    return joined or None
+
+
+def model_name(token: str) -> str | None:
+    """A transmitter model; ``UNKN``/``UNKNOWN`` -> None."""
+    value = token.strip()
+    return None if value.upper() in UNKNOWN_TOKENS else value
+
+
+def flag(token: str, true: Iterable[str], false: Iterable[str]) -> bool | None:
+    value = token.strip().upper()
+    if value in true:
+        return True
+    if value in false:
+        return False
+    return None
+
+
+def any_flag(values: Iterable[bool | None]) -> bool | None:
+    """True if any source says True, False if all known sources say False, else None."""
+    known = [v for v in values if v is not None]
+    return True if any(known) else (False if known else None)
+
+
+def first(args: tuple[str, ...]) -> str:
+    return args[0] if args else ""
+
+
+def antenna_letters(status: str, lit: str) -> str | None:
+    """Per-antenna status chars -> letters of the lit antennas ("AB"); none lit -> None.
+
+    ULX-D/UHF-R say ``AX``/``XB``/``AB``/``XX`` (lit = its own letter); Axient says one of
+    ``X``/``R``/``B`` per antenna (lit = ``R`` or ``B``). Invalid tokens -> None.
+    """
+    if not status or len(status) > 4:
+        return None
+    letters = ""
+    for index, char in enumerate(status.upper()):
+        if char in lit:
+            letters += "ABCD"[index]
+        elif char != "X":
+            return None
+    return letters or None
+
+
+# --- per-channel parser state ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChannelState:
+    """What an interpreter remembers about one channel between frames."""
+
+    antennas: int = 2
+    rssi: dict[int, int | None] = field(default_factory=dict)  # antenna (1-based) -> dBm
+    mutes: dict[str, bool | None] = field(default_factory=dict)  # source property -> muted
+    interference: dict[str, bool | None] = field(default_factory=dict)
+    presence: dict[str, bool | None] = field(default_factory=dict)  # property -> "TX there"
+    inputs: dict[str, float | None] = field(default_factory=dict)  # PSM1000 L/R meters
+
+
+def antenna_rssi(state: ChannelState, antenna: int | None, dbm: int | None) -> Fields:
+    """Record one antenna's level; report the list and the strongest as `rf_signal`."""
+    if antenna is None or not 1 <= antenna <= 4:
+        return {}
+    state.rssi[antenna] = dbm
+    count = max(state.antennas, *state.rssi)
+    levels = [state.rssi.get(i) for i in range(1, count + 1)]
+    known = [v for v in levels if v is not None]
+    return {"rf_antennas": levels, "rf_signal": max(known) if known else None}
+
+
+def mute_fields(state: ChannelState, source: str, muted: bool | None) -> Fields:
+    state.mutes[source] = muted
+    return {"mute_status": any_flag(state.mutes.values())}
+
+
+def interference_fields(state: ChannelState, source: str, detected: bool | None) -> Fields:
+    state.interference[source] = detected
+    return {"interference": any_flag(state.interference.values())}
+
+
+def presence_fields(state: ChannelState, source: str, present: bool | None) -> Fields:
+    """`tx_on`: False if any source says no transmitter, True once all say one is there."""
+    state.presence[source] = present
+    values = list(state.presence.values())
+    if False in values:
+        return {"tx_on": False}
+    return {"tx_on": True} if values and all(values) else {}
+
+
+# --- device-level properties (channel 0 readings) ---------------------------------------------
+
+
+def _model(args: tuple[str, ...]) -> Fields:
+    name = text(args)
+    found = family_for_model(name) if name else None
+    return {"model": name} | ({"channels": found[1]} if found else {})
+
+
+def _firmware(args: tuple[str, ...]) -> Fields:
+    # A trailing '*' means the receiver's self-test failed (SLX-D PDF); the version is the rest.
+    version = (text(args) or "").rstrip("*").strip()
+    return {"firmware": version or None}
+
+
+def _encryption(args: tuple[str, ...]) -> Fields:
+    value = first(args).strip().lower()
+    return {"encryption": None if value.upper() in UNKNOWN_TOKENS else value}
+
+
+DEVICE_HANDLERS: Mapping[str, Callable[[tuple[str, ...]], Fields]] = {
+    "MODEL": _model,
+    "DEVICE_ID": lambda args: {"name": text(args)},
+    "DEVICE_NAME": lambda args: {"name": text(args)},  # PSM1000
+    "FW_VER": _firmware,
+    "RF_BAND": lambda args: {"rf_band": text(args)},
+    "ENCRYPTION": _encryption,  # ULX-D: OFF/MANUAL/AUTO, QLX-D: OFF/ON
+    "ENCRYPTION_MODE": _encryption,  # Axient: OFF/ON
+}
+
+
+class TableInterpreter:
+    """Dispatches REP/REPORT/SAMPLE frames to a family's handler table."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, ChannelHandler],
+        sample: ChannelHandler | None,
+        max_channel: int,
+        antennas: int = 2,
+    ) -> None:
+        self._handlers = handlers
+        self._sample = sample
+        self._max_channel = max_channel
+        self._antennas = antennas
+        self._states: dict[int, ChannelState] = {}
+
+    def set_antennas(self, count: int) -> None:
+        """Antenna inputs per channel (Axient Quadversity switches 2 <-> 4)."""
+        self._antennas = count
+        for state in self._states.values():
+            state.antennas = count
+            state.rssi.clear()
+
+    def state(self, channel: int) -> ChannelState:
+        found = self._states.get(channel)
+        if found is None:
+            found = self._states[channel] = ChannelState(antennas=self._antennas)
+        return found
+
+    def interpret(self, frame: Frame) -> list[Reading]:
+        if frame.kind is MessageKind.SAMPLE:
+            handler = self._sample
+        elif frame.kind in (MessageKind.REP, MessageKind.REPORT):
+            device = DEVICE_HANDLERS.get(frame.prop)
+            if device is not None:
+                return [Reading(0, device(frame.args))]
+            handler = self._handlers.get(frame.prop)
+        else:
+            return []
+        channel = frame.channel
+        if handler is None or channel is None or not 1 <= channel <= self._max_channel:
+            return []
+        fields = handler(self.state(channel), frame.args)
+        return [Reading(channel, fields)] if fields else []
+
+
+# --- the family description every module fills in ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShureFamily:
+    """A `FamilySpec` configured by data; see each family module for its values."""
+
+    family: Family
+    models: Mapping[str, int]
+    interpreter: Callable[[int], Interpreter]  # called with the family's max channel count
+    framing: Framing = Framing.ANGLE
+    transport: Literal["tcp", "udp"] = "tcp"
+    default_port: int = DEFAULT_PORT
+    crlf: bool = False  # PSM1000 terminates commands with CRLF
+    # Families without `GET 0 ALL` list what to GET: device-level, then per channel.
+    sync_device_props: tuple[str, ...] = ()
+    sync_channel_props: tuple[str, ...] | None = None
+    heartbeat_prop: str = "METER_RATE"
+    identify: Literal["device", "channel", "none"] = "channel"
+    name_forbidden: str = ""  # extra characters the family cannot take in a name
+    meter: Callable[[int, int], bytes] | None = None  # (interval_ms, channel) override
+
+    @property
+    def max_channels(self) -> int:
+        return max(self.models.values())
+
+    def _cmd(self, kind: MessageKind, prop: str, *args: str | int, channel: int | None) -> bytes:
+        return encode(kind, prop, *args, channel=channel, framing=self.framing, crlf=self.crlf)
+
+    def sync_commands(self, channels: int) -> list[bytes]:
+        if self.sync_channel_props is None:
+            return [self._cmd(MessageKind.GET, "ALL", channel=0)]
+        out = [self._cmd(MessageKind.GET, p, channel=None) for p in self.sync_device_props]
+        for ch in range(1, max(1, min(channels, self.max_channels)) + 1):
+            out += [self._cmd(MessageKind.GET, p, channel=ch) for p in self.sync_channel_props]
+        return out
+
+    def meter_command(self, interval_ms: int, channel: int = 0) -> bytes:
+        if interval_ms < 0:
+            raise CommandRejected(f"meter interval must be >= 0 ms (0 = off), got {interval_ms}")
+        if self.meter is not None:
+            return self.meter(interval_ms, channel)
+        rate = (
+            0 if interval_ms == 0 else min(max(interval_ms, METER_RATE_MIN_MS), METER_RATE_MAX_MS)
+        )
+        return self._cmd(MessageKind.SET, "METER_RATE", f"{rate:05d}", channel=channel)
+
+    def heartbeat_command(self) -> bytes:
+        return self._cmd(MessageKind.GET, self.heartbeat_prop, channel=1)
+
+    def is_heartbeat_reply(self, frame: Frame) -> bool:
+        return (
+            frame.kind in (MessageKind.REP, MessageKind.REPORT)
+            and frame.prop == self.heartbeat_prop
+            and frame.channel == 1
+        )
+
+    def _check_channel(self, channel: int) -> None:
+        if not 1 <= channel <= self.max_channels:
+            raise CommandRejected(
+                f"{self.family.value}: channel must be 1..{self.max_channels}, got {channel}"
+            )
+
+    def rename_command(self, channel: int, name: str) -> bytes:
+        self._check_channel(channel)
+        clean = name.strip()
+        if not 1 <= len(clean) <= NAME_MAX_CHARS:
+            raise CommandRejected(
+                f"{self.family.value}: a channel name has 1-{NAME_MAX_CHARS} characters, "
+                f"got {len(clean)} ({clean!r})"
+            )
+        bad = sorted({c for c in clean if c not in NAME_CHARSET or c in self.name_forbidden})
+        if bad:
+            raise CommandRejected(
+                f"{self.family.value}: characters {''.join(bad)!r} are not allowed in a name"
+            )
+        return self._cmd(MessageKind.SET, "CHAN_NAME", quote(clean), channel=channel)
+
+    def identify_command(self, channel: int | None) -> bytes:
+        if self.identify == "none":
+            raise CommandRejected(f"{self.family.value}: no identify (FLASH) command exists")
+        if channel is not None:
+            self._check_channel(channel)
+        # ULX-D/QLX-D document FLASH only for the whole receiver: a channel flashes it all.
+        target = channel if self.identify == "channel" else None
+        return self._cmd(MessageKind.SET, "FLASH", "ON", channel=target)
+
+    def new_interpreter(self) -> Interpreter:
+        return self.interpreter(self.max_channels)
+
+
+# --- registry ---------------------------------------------------------------------------------
+# Imported here, after everything the family modules use from this package is defined.
+from micboardd.shure.families import axient, psm1000, slxd, uhfr, ulxd  # noqa: E402
+
+FAMILIES: Mapping[Family, FamilySpec] = types.MappingProxyType(
+    {
+        spec.family: spec
+        for spec in (ulxd.ULXD, ulxd.QLXD, slxd.SLXD, axient.AXIENT, uhfr.UHFR, psm1000.PSM1000)
+    }
+)
+
+# Wireless Workbench DCID names (micboardd/data/dcid.json) for receivers; transmitters
+# ("ULX-DTx", "PSM1KRx") deliberately do not match.
+_DCID_NAME = re.compile(r"(?P<fam>ULXD|QLXD)(?:1G|ISM)?(?P<size>SINGLE|DUAL|QUAD)\Z")
+_DCID_SIZES = {"SINGLE": 1, "DUAL": 2, "QUAD": 4}
+_ALIASES: Mapping[str, tuple[Family, int]] = {"PSM1KTX": (Family.PSM1000, 2)}
+
+
+def _squash(model: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", model.upper())
+
+
+_PREFIXES: list[tuple[str, Family, int]] = sorted(
+    ((_squash(m), spec.family, n) for spec in FAMILIES.values() for m, n in spec.models.items()),
+    key=lambda item: -len(item[0]),
+)
+
+
+def family_for_model(model: str) -> tuple[Family, int] | None:
+    """Family and channel count for a model string, tolerating suffixes.
+
+    ``"AD4Q-A"`` -> (AXIENT, 4), ``"SLXD4DE"`` -> (SLXD, 2), ``"SLXD4Q+"`` -> (SLXD, 4),
+    ``"UR4D"`` -> (UHFR, 2), ``"P10T"`` -> (PSM1000, 2); DCID names such as ``"ULX-DQuad"`` too.
+    """
+    squashed = _squash(model)
+    if not squashed:
+        return None
+    if squashed in _ALIASES:
+        return _ALIASES[squashed]
+    dcid = _DCID_NAME.match(squashed)
+    if dcid:
+        fam = Family.ULXD if dcid["fam"] == "ULXD" else Family.QLXD
+        return fam, _DCID_SIZES[dcid["size"]]
+    for prefix, fam, channels in _PREFIXES:
+        if squashed.startswith(prefix):
+            return fam, channels
+    return None

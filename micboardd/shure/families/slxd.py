@@ -1,0 +1,89 @@
+"""SLX-D (SLXD4, SLXD4D, SLXD4Q+): the one family with a full Shure document (v3.0, 2025-A).
+
+Vocabulary differs from ULX-D: ``GROUP_CHANNEL``, ``TX_MODEL`` (``UNKNOWN`` = no transmitter),
+``TX_BATT_BARS``, ``TX_BATT_MINS``; there is no battery percentage, no mute and no
+interference property.
+
+Levels are ``raw - 120``: audio peak/RMS in dBFS, RSSI in dBm.
+
+* ``< SAMPLE ch ALL audPeak audRms rfRssi >`` is the layout the SLX-D section defines. The
+  PDF's introduction shows the Axient layout instead (probably a copy-paste, PROTOCOLS.md
+  §1.3.2); a SAMPLE with five or more values is therefore read as an Axient sample.
+* ``< REP x RSSI 1 083 >`` (per antenna, as documented) and ``< REP x RSSI 068 >`` (one
+  combined value, as a real SLXD4D answered) are both accepted.
+* ``TX_TYPE`` (listed for SLX-D by one third-party source) is read like ``TX_MODEL``.
+"""
+
+from __future__ import annotations
+
+from micboardd.model import Family
+from micboardd.shure.families import (
+    ChannelHandler,
+    ChannelState,
+    Fields,
+    ShureFamily,
+    TableInterpreter,
+    antenna_rssi,
+    bars,
+    first,
+    frequency_mhz,
+    minutes,
+    model_name,
+    offset_level,
+    presence_fields,
+    text,
+    to_int,
+)
+from micboardd.shure.families.axient import sample_fields as axient_sample_fields
+
+LEVEL_OFFSET = 120  # audio dBFS = raw - 120, RSSI dBm = raw - 120
+
+
+def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
+    if len(args) == 3:
+        peak, rms, rssi = args
+        return {
+            "peak_level": offset_level(peak, LEVEL_OFFSET),
+            "audio_level": offset_level(rms, LEVEL_OFFSET),
+            "rf_signal": offset_level(rssi, LEVEL_OFFSET),
+        }
+    if len(args) >= 5:
+        return axient_sample_fields(args)
+    return {}
+
+
+def _rssi(state: ChannelState, args: tuple[str, ...]) -> Fields:
+    if len(args) == 1:
+        return {"rf_signal": offset_level(args[0], LEVEL_OFFSET)}
+    if len(args) == 2:
+        return antenna_rssi(state, to_int(args[0]), offset_level(args[1], LEVEL_OFFSET))
+    return {}
+
+
+def _tx_model(state: ChannelState, args: tuple[str, ...]) -> Fields:
+    model = model_name(first(args))
+    return {"tx_model": model} | presence_fields(state, "TX_MODEL", model is not None)
+
+
+HANDLERS: dict[str, ChannelHandler] = {
+    "CHAN_NAME": lambda state, args: {"name": text(args)},
+    "FREQUENCY": lambda state, args: {"frequency_mhz": frequency_mhz(first(args))},
+    "TX_MODEL": _tx_model,
+    "TX_TYPE": _tx_model,
+    "TX_BATT_BARS": lambda state, args: {"battery_bars": bars(first(args))},
+    "TX_BATT_MINS": lambda state, args: {"battery_minutes": minutes(first(args))},
+    "AUDIO_LEVEL_PEAK": lambda state, args: {"peak_level": offset_level(first(args), LEVEL_OFFSET)},
+    "AUDIO_LEVEL_RMS": lambda state, args: {"audio_level": offset_level(first(args), LEVEL_OFFSET)},
+    "RSSI": _rssi,
+}
+
+
+def new_interpreter(max_channel: int) -> TableInterpreter:
+    return TableInterpreter(HANDLERS, _sample, max_channel)
+
+
+SLXD: ShureFamily = ShureFamily(
+    family=Family.SLXD,
+    models={"SLXD4": 1, "SLXD4D": 2, "SLXD4Q+": 4},
+    interpreter=new_interpreter,
+)
