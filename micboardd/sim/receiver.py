@@ -1,0 +1,799 @@
+"""One simulated receiver: a real server on a loopback address speaking the Shure protocol.
+
+`SimReceiver` owns a `ReceiverState`, serves it over TCP (UDP for UHF-R) to any number of
+clients, and offers scenario verbs (`tx_off`, `battery_drain`, `power_loss`, ...). Replies and
+unsolicited REPs are rendered by the family's `wire` renderer; commands are parsed with the
+daemon's own codec. Like a real receiver it writes frames without newline, coalesces what is
+pending into one write, and (optionally) splits writes inside a frame.
+
+    async with SimReceiver("AD4Q") as rx:
+        reader, writer = await asyncio.open_connection(rx.host, rx.port)
+        ...
+        rx.tx_off(2)                      # every client gets the REPs of an absent TX
+        await rx.wait_for_command("SET 0 METER_RATE 00000")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import struct
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from micboardd.errors import ConfigError
+from micboardd.model import Family
+from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder
+from micboardd.sim.state import (
+    ON_AIR_PEAK_DBFS,
+    ON_AIR_RF_DBM,
+    ON_AIR_RMS_DBFS,
+    ChannelState,
+    ReceiverState,
+    check_loopback,
+    default_state,
+    lookup_model,
+    valid_name,
+)
+from micboardd.sim.wire import FamilyWire, Item, n5, onoff, wire_for
+
+log = logging.getLogger(__name__)
+
+# The port every Shure receiver listens on (TCP, UDP for UHF-R).
+SHURE_PORT = 2202
+# Pause between the two halves of a split write, so they leave as separate TCP segments.
+SPLIT_WRITE_PAUSE_S = 0.001
+# Pause after each byte in slow-drip mode: one byte per segment, like a congested link.
+SLOW_DRIP_BYTE_S = 0.002
+# How long the front panel blinks after SET FLASH ON before the receiver reports FLASH OFF.
+FLASH_DURATION_S = 3.0
+# UHF-R `METER x ALL sss` counts in units of about 30 ms (micboard sends 003 for 100 ms).
+UHFR_METER_UNIT_MS = 30
+# METER_RATE range of the ULX-D / SLX-D documents (00000 = off).
+MIN_METER_RATE_MS = 100
+MAX_METER_RATE_MS = 65535
+# Chunks queued for a client that does not read; beyond this new output is dropped, as a
+# receiver with a full socket buffer would, instead of growing without bound.
+MAX_PENDING_WRITES = 4096
+# UHF-R clients remembered (source addresses); the oldest is forgotten beyond this.
+MAX_UDP_PEERS = 16
+# Default bound of `wait_for_command`: generous for a loaded CI machine.
+DEFAULT_WAIT_S = 5.0
+# Bytes read from a client at a time.
+READ_CHUNK = 4096
+# Commands kept in `received`: plenty for any test, bounded for a demo left running for days
+# (the oldest half is dropped when the list reaches this size).
+MAX_RECORDED_COMMANDS = 100_000
+
+Matcher = str | Callable[[str], bool]
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _matcher(match: Matcher) -> Callable[[str], bool]:
+    if callable(match):
+        return match
+    needle = _normalize(match)
+    return lambda raw: needle in _normalize(raw)
+
+
+class _Peer:
+    """One client of the receiver: a TCP connection or a UHF-R source address."""
+
+    def __init__(self, rx: SimReceiver, label: str) -> None:
+        self.rx = rx
+        self.label = label
+        self.decoder = StreamDecoder(Framing.STAR if rx.wire.start == "*" else Framing.ANGLE)
+        self.meters: dict[int, int] = {}  # channel -> interval in ms
+        self._meter_tasks: dict[int, asyncio.Task[None]] = {}  # interval -> task
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def send(self, frames: Sequence[str]) -> None:
+        if frames and not self.rx.frozen:
+            self.send_raw("".join(frames).encode("ascii", errors="replace"))
+
+    def send_raw(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def meter_rate(self, channel: int) -> int:
+        return self.meters.get(channel, 0)
+
+    def set_meters(self, channels: Sequence[int], interval_ms: int) -> None:
+        """Start (or, with 0, stop) metering `channels` every `interval_ms` for this client."""
+        for number in channels:
+            if interval_ms:
+                self.meters[number] = interval_ms
+            else:
+                self.meters.pop(number, None)
+        wanted = set(self.meters.values())
+        for interval, task in list(self._meter_tasks.items()):
+            if interval not in wanted:
+                task.cancel()
+                del self._meter_tasks[interval]
+        for interval in wanted - self._meter_tasks.keys():
+            self._meter_tasks[interval] = self._spawn(self._meter_loop(interval))
+
+    async def _meter_loop(self, interval_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+        period = interval_ms / 1000
+        due = loop.time()
+        while True:
+            due += period
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            if loop.time() - due > period:
+                due = loop.time()  # fell behind (slow client, busy loop): no catch-up burst
+            channels = sorted(n for n, ms in self.meters.items() if ms == interval_ms)
+            self.send([f for n in channels for f in self.rx.meter_frames(n)])
+
+    async def close(self) -> None:
+        """Stop this client's background tasks."""
+        self.meters.clear()
+        self._meter_tasks.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _TcpPeer(_Peer):
+    def __init__(self, rx: SimReceiver, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        super().__init__(rx, f"{peer[0]}:{peer[1]}" if peer else "?")
+        self.writer = writer
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_PENDING_WRITES)
+        self.dropped = 0
+        self._spawn(self._write_loop())
+
+    def send_raw(self, data: bytes) -> None:
+        try:
+            self._queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _write_loop(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while True:
+                chunks = [await self._queue.get()]
+                while not self._queue.empty():  # coalesce all pending frames, as receivers do
+                    chunks.append(self._queue.get_nowait())
+                await self._write(b"".join(chunks))
+
+    async def _write(self, data: bytes) -> None:
+        writer = self.writer
+        if self.rx.dripping:
+            for i in range(len(data)):
+                writer.write(data[i : i + 1])
+                await writer.drain()
+                await asyncio.sleep(SLOW_DRIP_BYTE_S)
+            return
+        if self.rx.split_writes and len(data) > 1:
+            cut = self.rx.rng.randint(1, len(data) - 1)
+            writer.write(data[:cut])
+            await writer.drain()
+            await asyncio.sleep(SPLIT_WRITE_PAUSE_S)
+            data = data[cut:]
+        writer.write(data)
+        await writer.drain()
+
+    def abort(self) -> None:
+        """Drop the connection at once (RST), as a receiver losing power mid-stream."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+    async def close(self) -> None:
+        await super().close()
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+
+
+class _UdpPeer(_Peer):
+    def __init__(self, rx: SimReceiver, addr: tuple[str, int]) -> None:
+        super().__init__(rx, f"{addr[0]}:{addr[1]}")
+        self.addr = addr
+
+    def send(self, frames: Sequence[str]) -> None:
+        # One datagram per frame: a UDP receiver never splits or coalesces.
+        for frame in frames:
+            if not self.rx.frozen:
+                self.send_raw(frame.encode("ascii", errors="replace"))
+
+    def send_raw(self, data: bytes) -> None:
+        transport = self.rx.udp_transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(data, self.addr)
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, rx: SimReceiver) -> None:
+        self.rx = rx
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.rx._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("%s: UDP error %s", self.rx.address, exc)
+
+
+class SimReceiver:
+    """A simulated Shure receiver on `host:port` (port 0 = pick a free one).
+
+    Options: `names` per channel, `device_id`, `quadversity` / `frequency_diversity`
+    (Axient), `tx_on` (a transmitter on every channel at start), `split_writes` (cut writes
+    inside frames), `answer_errors` (REP ERR for bad commands; default per family),
+    `seed` (split points), `frequency_offset_khz`.
+    """
+
+    def __init__(
+        self,
+        model: str = "AD4Q",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        names: Sequence[str] | None = None,
+        device_id: str | None = None,
+        quadversity: bool = False,
+        frequency_diversity: bool = False,
+        tx_on: bool = True,
+        split_writes: bool = False,
+        answer_errors: bool | None = None,
+        flash_seconds: float = FLASH_DURATION_S,
+        frequency_offset_khz: int = 0,
+        seed: int = 0,
+    ) -> None:
+        self.spec = lookup_model(model)
+        self.host = check_loopback(host)
+        if not 0 <= port <= 65535:
+            raise ConfigError("port", port, "simulator", "not a port number")
+        self.port = port
+        self.state: ReceiverState = default_state(
+            self.spec,
+            names=list(names) if names else None,
+            device_id=device_id,
+            frequency_offset_khz=frequency_offset_khz,
+            quadversity=quadversity,
+            frequency_diversity=frequency_diversity,
+            tx_on=tx_on,
+        )
+        self.wire: FamilyWire = wire_for(self.spec.family)
+        self.split_writes = split_writes
+        self.answer_errors = self.wire.answers_errors if answer_errors is None else answer_errors
+        self.flash_seconds = flash_seconds
+        self.rng = random.Random(seed)
+        self.dripping = False
+        self.frozen = False
+        self.received: list[str] = []
+        self.garbage_received = 0
+        self.bytes_received = 0
+        self.udp_transport: asyncio.DatagramTransport | None = None
+        self._server: asyncio.Server | None = None
+        self._tcp_peers: set[_TcpPeer] = set()
+        self._udp_peers: dict[tuple[str, int], _UdpPeer] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._command_event = asyncio.Event()
+        self._snapshot: dict[tuple[int, str, int], str] = {}
+        self._powered = False
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.spec.model
+
+    @property
+    def family(self) -> Family:
+        return self.spec.family
+
+    @property
+    def transport(self) -> str:
+        return self.spec.transport
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def channels(self) -> list[ChannelState]:
+        return self.state.channels
+
+    @property
+    def powered(self) -> bool:
+        return self._powered
+
+    @property
+    def clients(self) -> int:
+        """Connected TCP clients, or UHF-R source addresses heard from."""
+        return len(self._tcp_peers) + len(self._udp_peers)
+
+    @property
+    def metering(self) -> int:
+        """Clients that currently have metering switched on for at least one channel."""
+        return sum(1 for peer in self._peers() if peer.meters)
+
+    def __repr__(self) -> str:
+        return f"<SimReceiver {self.model} {self.address}>"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SimReceiver:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Power on: listen on host:port (the real port is then in `self.port`)."""
+        if self._powered:
+            return
+        self._snapshot = self._render_snapshot()
+        loop = asyncio.get_running_loop()
+        if self.transport == "udp":
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+            )
+            self.udp_transport = transport
+            self.port = transport.get_extra_info("sockname")[1]
+        else:
+            self._server = await asyncio.start_server(
+                self._on_tcp_client, self.host, self.port, reuse_address=True
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        self._powered = True
+        log.debug("%s %s listening", self.model, self.address)
+
+    async def close(self) -> None:
+        """Power off for good: drop clients and stop every background task."""
+        await self.power_loss()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- clients --------------------------------------------------------------------------
+
+    async def _on_tcp_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        peer = _TcpPeer(self, writer)
+        self._tcp_peers.add(peer)
+        log.debug("%s: client %s connected", self.address, peer.label)
+        try:
+            while True:
+                data = await reader.read(READ_CHUNK)
+                if not data:
+                    break
+                self.bytes_received += len(data)
+                if not self.frozen:
+                    self._on_bytes(peer, data)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._tcp_peers.discard(peer)
+            await peer.close()
+            if task is not None:
+                self._handlers.discard(task)
+            log.debug("%s: client %s gone", self.address, peer.label)
+
+    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.frozen or not self._powered:
+            return
+        peer = self._udp_peers.get(addr)
+        if peer is None:
+            if len(self._udp_peers) >= MAX_UDP_PEERS:
+                oldest = next(iter(self._udp_peers))
+                self._spawn(self._udp_peers.pop(oldest).close())
+            peer = self._udp_peers[addr] = _UdpPeer(self, addr)
+        self._on_bytes(peer, data)
+
+    def _on_bytes(self, peer: _Peer, data: bytes) -> None:
+        before = peer.decoder.garbage_count
+        for frame in peer.decoder.feed(data):
+            self._record(frame.raw)
+            self._handle(peer, frame)
+        bad = peer.decoder.garbage_count - before
+        self.garbage_received += bad
+        for _ in range(bad):
+            self._error(peer)
+
+    def _record(self, raw: str) -> None:
+        if len(self.received) >= MAX_RECORDED_COMMANDS:
+            del self.received[: MAX_RECORDED_COMMANDS // 2]
+        self.received.append(raw)
+        self._command_event.set()
+        self._command_event = asyncio.Event()
+
+    def _peers(self) -> list[_Peer]:
+        return [*self._tcp_peers, *self._udp_peers.values()]
+
+    def _broadcast(self, frames: Sequence[str]) -> None:
+        for peer in self._peers():
+            peer.send(frames)
+
+    def _error(self, peer: _Peer) -> None:
+        if self.answer_errors:
+            peer.send([self.wire.error_frame()])
+
+    # -- commands -------------------------------------------------------------------------
+
+    def _handle(self, peer: _Peer, frame: Frame) -> None:
+        if frame.kind is MessageKind.GET:
+            frames = self._get(peer, frame)
+        elif frame.kind is MessageKind.SET:
+            frames = self._set(peer, frame)
+        elif frame.kind is MessageKind.METER and self.family is Family.UHFR:
+            frames = self._uhfr_meter(peer, frame)
+        else:
+            frames = None
+        if frames is None:
+            self._error(peer)
+        else:
+            peer.send(frames)
+
+    def _select(self, channel: int | None) -> list[ChannelState] | None:
+        """Channels addressed by an index: 0 = all, n = one, anything else = invalid."""
+        if channel == 0:
+            return list(self.state.channels)
+        if channel is not None and 1 <= channel <= len(self.state.channels):
+            return [self.state.channels[channel - 1]]
+        return None
+
+    def _channel_items(self, peer: _Peer, ch: ChannelState) -> list[Item]:
+        return self.wire.channel_items(self.state, ch, peer.meter_rate(ch.number))
+
+    def _get(self, peer: _Peer, frame: Frame) -> list[str] | None:
+        wire, prop = self.wire, frame.prop
+        if prop == "ALL":
+            chans = self._select(0 if frame.channel is None else frame.channel)
+            if not wire.get_all or chans is None:
+                return None
+            out = [wire.rep(None, p, v) for p, v in wire.device_items(self.state)]
+            for ch in chans:
+                out += [wire.rep(ch.number, p, v) for p, v in self._channel_items(peer, ch)]
+            return out
+        if frame.channel is None:
+            if prop == "FLASH":
+                return [wire.rep(None, prop, onoff(self.state.flash))]
+            found = [wire.rep(None, p, v) for p, v in wire.device_items(self.state) if p == prop]
+            return found or None
+        chans = self._select(frame.channel)
+        if chans is None:
+            return None
+        out = []
+        for ch in chans:
+            if prop == "FLASH":
+                out.append(wire.rep(ch.number, prop, onoff(ch.flash)))
+                continue
+            items = self._channel_items(peer, ch)
+            out += [wire.rep(ch.number, p, v) for p, v in items if p == prop]
+        return out or None
+
+    def _set(self, peer: _Peer, frame: Frame) -> list[str] | None:
+        prop, args, vocab = frame.prop, frame.args, self.wire.vocab
+        if prop == "METER_RATE" and self.family is not Family.UHFR:
+            return self._set_meter_rate(peer, frame)
+        if prop == "FLASH":
+            return self._set_flash(frame)
+        if prop == vocab.device_name and frame.channel is None:
+            if len(args) != 1 or not valid_name(args[0]):
+                return None
+            self.state.device_id = args[0]
+            return self._commit(None, prop)
+        chans = self._select(frame.channel)
+        if chans is None or not args:
+            return None
+        if prop == vocab.name:
+            if frame.channel == 0 or len(args) != 1 or not valid_name(args[0]):
+                return None
+            chans[0].name = args[0]
+        elif prop == vocab.gain:
+            if not self._set_gain(chans, args):
+                return None
+        elif prop == vocab.mute and vocab.mute is not None:
+            if not self._set_mute(chans, args[0]):
+                return None
+        elif prop == vocab.frequency:
+            if len(args) != 1 or not args[0].isdigit():
+                return None
+            for ch in chans:
+                ch.frequency_khz = int(args[0])
+                ch.group_channel = None
+            return self._commit(chans, prop, vocab.group)
+        else:
+            return None
+        return self._commit(chans, prop)
+
+    def _set_gain(self, chans: list[ChannelState], args: tuple[str, ...]) -> bool:
+        if len(args) == 2 and args[0] in ("INC", "DEC") and args[1].isdigit():
+            step = int(args[1]) * (1 if args[0] == "INC" else -1)
+            for ch in chans:
+                ch.gain_db = max(-18, min(42, ch.gain_db + step))
+            return True
+        if len(args) == 1 and args[0].isdigit() and 0 <= int(args[0]) <= 60:
+            for ch in chans:
+                ch.gain_db = int(args[0]) - 18
+            return True
+        return False
+
+    def _set_mute(self, chans: list[ChannelState], value: str) -> bool:
+        vocab = self.wire.vocab
+        if value not in (vocab.mute_on, vocab.mute_off, "TOGGLE"):
+            return False
+        for ch in chans:
+            ch.mute = (not ch.mute) if value == "TOGGLE" else value == vocab.mute_on
+        return True
+
+    def _set_meter_rate(self, peer: _Peer, frame: Frame) -> list[str] | None:
+        chans = self._select(frame.channel)
+        if chans is None or len(frame.args) != 1 or not frame.args[0].isdigit():
+            return None
+        interval = int(frame.args[0])
+        if interval and not MIN_METER_RATE_MS <= interval <= MAX_METER_RATE_MS:
+            return None
+        peer.set_meters([ch.number for ch in chans], interval)
+        return [self.wire.rep(ch.number, "METER_RATE", n5(interval)) for ch in chans]
+
+    def _uhfr_meter(self, peer: _Peer, frame: Frame) -> list[str] | None:
+        chans = self._select(frame.channel)
+        if chans is None or frame.prop != "ALL" or len(frame.args) != 1:
+            return None
+        arg = frame.args[0]
+        if arg == "STOP":
+            interval = 0
+        elif arg.isdigit() and int(arg) > 0:
+            interval = int(arg) * UHFR_METER_UNIT_MS
+        else:
+            return None
+        peer.set_meters([ch.number for ch in chans], interval)
+        return []
+
+    def _set_flash(self, frame: Frame) -> list[str] | None:
+        if frame.args != ("ON",):
+            return None
+        if frame.channel is None:
+            self.state.flash = True
+            self._broadcast([self.wire.rep(None, "FLASH", "ON")])
+        else:
+            chans = self._select(frame.channel)
+            if chans is None:
+                return None
+            for ch in chans:
+                ch.flash = True
+            self._broadcast([self.wire.rep(ch.number, "FLASH", "ON") for ch in chans])
+        self._spawn(self._flash_off(frame.channel))
+        return []
+
+    async def _flash_off(self, channel: int | None) -> None:
+        await asyncio.sleep(self.flash_seconds)
+        if channel is None:
+            self.state.flash = False
+            self._broadcast([self.wire.rep(None, "FLASH", "OFF")])
+            return
+        chans = self._select(channel) or []
+        for ch in chans:
+            ch.flash = False
+        self._broadcast([self.wire.rep(ch.number, "FLASH", "OFF") for ch in chans])
+
+    def _commit(self, chans: list[ChannelState] | None, *props: str) -> list[str]:
+        """Announce changes to every client; return what the requester still needs to hear.
+
+        A SET that changed something is answered by the broadcast REP; one that changed
+        nothing is still answered, to the requester only, with the current value.
+        """
+        announced = self.publish()
+        numbers = [0] if chans is None else [ch.number for ch in chans]
+        replies: list[str] = []
+        for number in numbers:
+            for prop in props:
+                if (number, prop) in announced:
+                    continue
+                if number == 0:
+                    items = self.wire.device_items(self.state)
+                    replies += [self.wire.rep(None, p, v) for p, v in items if p == prop]
+                else:
+                    ch = self.state.channels[number - 1]
+                    items = self.wire.channel_items(self.state, ch, 0)
+                    replies += [self.wire.rep(number, p, v) for p, v in items if p == prop]
+        return replies
+
+    # -- change announcement --------------------------------------------------------------
+
+    def _render_snapshot(self) -> dict[tuple[int, str, int], str]:
+        """Every non-metered value, keyed by (channel or 0, property, occurrence)."""
+        snapshot: dict[tuple[int, str, int], str] = {}
+
+        def add(number: int, items: list[Item]) -> None:
+            seen: dict[str, int] = {}
+            for prop, value in items:
+                if prop in self.wire.metered or prop == "METER_RATE":
+                    continue
+                occurrence = seen.get(prop, 0)
+                seen[prop] = occurrence + 1
+                snapshot[(number, prop, occurrence)] = value
+
+        add(0, self.wire.device_items(self.state))
+        for ch in self.state.channels:
+            add(ch.number, self.wire.channel_items(self.state, ch, 0))
+        return snapshot
+
+    def publish(self) -> set[tuple[int, str]]:
+        """Send an unsolicited REP to every client for each non-metered value that changed.
+
+        Scenario verbs call this; call it yourself after editing `state` directly. Returns
+        the (channel or 0, property) pairs announced.
+        """
+        snapshot = self._render_snapshot()
+        changed = [(k, v) for k, v in snapshot.items() if self._snapshot.get(k) != v]
+        self._snapshot = snapshot
+        frames = [
+            self.wire.rep(number or None, prop, value) for (number, prop, _), value in changed
+        ]
+        if frames:
+            self._broadcast(frames)
+        return {(number, prop) for (number, prop, _), _v in changed}
+
+    def meter_frames(self, channel: int) -> list[str]:
+        """The frames one metering interval sends for `channel`."""
+        return self.wire.meter_frames(self.state, self.state.channel(channel))
+
+    # -- test helpers ---------------------------------------------------------------------
+
+    async def wait_for_command(
+        self, match: Matcher, timeout: float = DEFAULT_WAIT_S, *, start: int = 0
+    ) -> str:
+        """Wait until a received frame matches; return it.
+
+        `match` is a predicate on the raw frame or a string that must appear in it
+        (whitespace-insensitive, e.g. "SET 0 METER_RATE 00000"). Frames received before the
+        call count too, from index `start` of `received`. Raises TimeoutError.
+        """
+        pred = _matcher(match)
+        index = start
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = self._command_event
+                    while index < len(self.received):
+                        if pred(self.received[index]):
+                            return self.received[index]
+                        index += 1
+                    await event.wait()
+        except TimeoutError:
+            recent = ", ".join(self.received[-5:]) or "nothing"
+            raise TimeoutError(
+                f"{self.address}: no command matching {match!r} within {timeout} s "
+                f"(last received: {recent})"
+            ) from None
+
+    # -- scenario verbs -------------------------------------------------------------------
+
+    def battery_drain(
+        self,
+        ch: int,
+        bars: int | None = None,
+        minutes: int | None = None,
+        percent: int | None = None,
+    ) -> None:
+        """Set the transmitter's battery; values not given are derived from those given."""
+        self.state.channel(ch).set_battery(bars=bars, minutes=minutes, percent=percent)
+        self.publish()
+
+    def tx_off(self, ch: int) -> None:
+        """The performer switches the transmitter off: sentinels, RF at the noise floor."""
+        self.state.channel(ch).tx_on = False
+        self.publish()
+
+    def tx_on(self, ch: int) -> None:
+        """The transmitter comes back on air at a healthy level."""
+        channel = self.state.channel(ch)
+        if not channel.tx_on:
+            channel.rf_dbm = [ON_AIR_RF_DBM - 3.0 * i for i in range(channel.antennas)]
+            channel.audio_rms_dbfs, channel.audio_peak_dbfs = ON_AIR_RMS_DBFS, ON_AIR_PEAK_DBFS
+        channel.tx_on = True
+        self.publish()
+
+    def rf_dropout(self, ch: int, seconds: float) -> None:
+        """Lose the transmitter's signal for `seconds` (it looks absent, then returns)."""
+        channel = self.state.channel(ch)
+        channel.signal_lost = True
+        self.publish()
+        self._spawn(self._end_dropout(channel, seconds))
+
+    async def _end_dropout(self, channel: ChannelState, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        channel.signal_lost = False
+        self.publish()
+
+    def interference(self, ch: int, on: bool = True) -> None:
+        self.state.channel(ch).interference = on
+        self.publish()
+
+    def encryption_error(self, ch: int, on: bool = True) -> None:
+        self.state.channel(ch).encryption_error = on
+        self.publish()
+
+    def front_panel_rename(self, ch: int, name: str) -> None:
+        """Rename from the front panel: every client gets an unsolicited REP."""
+        if not valid_name(name):
+            raise ValueError(f"invalid channel name {name!r}: 1-8 printable characters")
+        self.state.channel(ch).name = name
+        self.publish()
+
+    def set_meters(
+        self,
+        ch: int,
+        *,
+        rf_dbm: Sequence[float] | None = None,
+        rms_dbfs: float | None = None,
+        peak_dbfs: float | None = None,
+    ) -> None:
+        """Move the meters of a channel (no REP: meters only travel in samples)."""
+        channel = self.state.channel(ch)
+        if rf_dbm is not None:
+            values = list(rf_dbm)
+            channel.rf_dbm = (values * channel.antennas)[: channel.antennas]
+        if rms_dbfs is not None:
+            channel.audio_rms_dbfs = rms_dbfs
+        if peak_dbfs is not None:
+            channel.audio_peak_dbfs = peak_dbfs
+
+    async def power_loss(self) -> None:
+        """Cut the power: drop every connection abruptly and stop listening."""
+        if not self._powered:
+            return
+        self._powered = False
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self.udp_transport is not None:
+            self.udp_transport.abort()
+            self.udp_transport = None
+        for tcp in list(self._tcp_peers):
+            tcp.abort()
+        handlers = list(self._handlers)
+        await asyncio.gather(*handlers, return_exceptions=True)
+        udp = list(self._udp_peers.values())
+        self._udp_peers.clear()
+        await asyncio.gather(*(peer.close() for peer in udp), return_exceptions=True)
+        log.debug("%s %s powered off", self.model, self.address)
+
+    async def power_restore(self) -> None:
+        """Power back on, listening on the same address and port (settings are kept)."""
+        await self.start()
+
+    def send_garbage(self, data: bytes) -> None:
+        """Write bytes that are not a frame to every client (line noise, a firmware bug)."""
+        for peer in self._peers():
+            peer.send_raw(data)
+
+    def slow_drip(self, on: bool) -> None:
+        """Write one byte at a time (each in its own segment) until switched off."""
+        self.dripping = on
+
+    def freeze(self, on: bool) -> None:
+        """Lock up like the QLX-D firmware bug: keep connections open, answer nothing."""
+        self.frozen = on
