@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from .errors import ConnectionFailed, NotFound
 from .model import (
     DEVICE_FIELDS,
     METER_FIELDS,
@@ -29,6 +30,7 @@ from .model import (
     RfQuality,
     SourceState,
     make_device_id,
+    split_device_id,
 )
 
 log = logging.getLogger(__name__)
@@ -241,6 +243,13 @@ HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
 Listener = Callable[[HubEvent], None]
 
 
+class Commander(Protocol):
+    """The source that owns a receiver and can send it commands."""
+
+    async def rename(self, channel: int, name: str) -> None: ...
+    async def identify(self, channel: int | None) -> None: ...
+
+
 @dataclass(slots=True)
 class UserFields:
     performer: str | None = None
@@ -257,6 +266,7 @@ class Hub:
         self._memory: dict[str, ChannelMemory] = {}
         self._listeners: list[Listener] = []
         self.user: dict[str, UserFields] = {}
+        self.commanders: dict[str, Commander] = {}
         self.started = clock()
         self.updates_applied = 0
 
@@ -483,6 +493,29 @@ class Hub:
             dev["performer"], dev["group"] = performer, group
             dev["last_update"] = iso(self.clock())
             self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    # --- commands (REST -> hub -> the owning source) ---
+
+    def _commander(self, device_id: str) -> tuple[Commander, int]:
+        try:
+            receiver_id, channel = split_device_id(device_id)
+        except ValueError:
+            raise NotFound(f"no device {device_id!r}") from None
+        rx = self.receivers.get(receiver_id)
+        if rx is None or not 1 <= channel <= rx.channels:
+            raise NotFound(f"no device {device_id!r}")
+        commander = self.commanders.get(receiver_id)
+        if commander is None:
+            raise ConnectionFailed(f"receiver {receiver_id} is not connected")
+        return commander, channel
+
+    async def rename(self, device_id: str, name: str) -> None:
+        commander, channel = self._commander(device_id)
+        await commander.rename(channel, name)
+
+    async def identify(self, device_id: str) -> None:
+        commander, channel = self._commander(device_id)
+        await commander.identify(channel)
 
     # --- views ---
 

@@ -37,10 +37,11 @@ def wait_for(
 
 
 async def async_wait_for(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Any],
     timeout: float = DEFAULT_DEADLINE_S,
     what: str = "condition",
-) -> T:
+) -> Any:
+    """Poll `predicate` (plain or async) until truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -110,6 +111,27 @@ class DaemonProcess:
             return False
 
         wait_for(found, timeout, "the daemon to listen")
+
+    async def async_wait_listening(self, timeout: float = 20.0) -> None:
+        """Like wait_listening, without blocking the test's event loop (simulators run there)."""
+
+        def found() -> bool:
+            for line in self.lines:
+                m = _LISTENING.search(line)
+                if m:
+                    self.port = int(m.group(2))
+                    return True
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log}")
+            return False
+
+        await async_wait_for(found, timeout, "the daemon to listen")
+
+    async def async_get(self, path: str) -> Any:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(self.url + path)
+            response.raise_for_status()
+            return response.json()
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return httpx.get(self.url + path, timeout=5.0, **kw)

@@ -1,0 +1,194 @@
+"""Directly monitored receivers: manual entries (flags, config, REST) and their sessions.
+
+For each receiver: probe it (family, model, channel count), register it with the hub, then
+keep a session to it. A receiver that does not answer (yet) is retried with a capped backoff
+and shown as disconnected with the reason; one that answers like no Shure receiver is shown
+as `error` with the reason and retried slowly, never in a tight loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from micboardd.config import ReceiverAddress, Settings
+from micboardd.discovery.probe import ProbeResult, probe
+from micboardd.errors import ConnectionFailed, MicboardError, NotFound, ProtocolError
+from micboardd.hub import Hub
+from micboardd.model import SourceState
+from micboardd.shure.families import FAMILIES
+from micboardd.shure.session import ReceiverSession, backoff_delay
+from micboardd.store import Store
+
+log = logging.getLogger(__name__)
+
+# A host that answered but not like a receiver is asked again only this often.
+REJECTED_RETRY_S = 60.0
+
+
+@dataclass(slots=True)
+class Entry:
+    receiver_id: str
+    address: ReceiverAddress
+    source: str  # "config", "manual", later "slp", "mdns", "system_api"
+    task: asyncio.Task[None] | None = None
+    session: ReceiverSession | None = None
+    result: ProbeResult | None = None
+    rejected: str | None = None
+    created: float = field(default_factory=time.time)
+
+
+def receiver_id_for(address: ReceiverAddress) -> str:
+    """Until a receiver's ACN id or serial is known, its address is its id (ARCHITECTURE.md)."""
+    return str(address)
+
+
+class ReceiverManager:
+    def __init__(self, hub: Hub, store: Store, settings: Settings) -> None:
+        self.hub = hub
+        self.store = store
+        self.settings = settings
+        self.entries: dict[str, Entry] = {}
+
+    async def start(self) -> None:
+        for row in await self.store.fetchall(
+            "SELECT id, address, port, source FROM receivers WHERE ignored = 0 ORDER BY created_at"
+        ):
+            self._add(ReceiverAddress(row["address"], row["port"]), row["source"])
+        for address in self.settings.receivers:
+            if receiver_id_for(address) not in self.entries:
+                self._add(address, "config")
+
+    async def stop(self) -> None:
+        entries = list(self.entries.values())
+        await asyncio.gather(*(self._stop_entry(e) for e in entries), return_exceptions=True)
+
+    # --- REST operations ---
+
+    async def add(self, address: ReceiverAddress) -> str:
+        receiver_id = receiver_id_for(address)
+        if receiver_id in self.entries:
+            return receiver_id
+        now = time.time()
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, source, created_at, updated_at) "
+            "VALUES(?, ?, ?, 'manual', ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 0, "
+            "updated_at = excluded.updated_at",
+            (receiver_id, address.host, address.port, now, now),
+        )
+        self._add(address, "manual")
+        log.info("receiver %s added", address, extra={"RECEIVER_ADDR": address.host})
+        return receiver_id
+
+    async def remove(self, receiver_id: str) -> None:
+        entry = self.entries.get(receiver_id)
+        if entry is None:
+            raise NotFound(f"no receiver {receiver_id!r}")
+        await self._stop_entry(entry)
+        del self.entries[receiver_id]
+        # A receiver from the config file would come back on restart: remember it as ignored.
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, source, ignored, created_at, updated_at) "
+            "VALUES(?, ?, ?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1",
+            (
+                receiver_id,
+                entry.address.host,
+                entry.address.port,
+                entry.source,
+                time.time(),
+                time.time(),
+            ),
+        )
+        self.hub.remove_receiver(receiver_id)
+        log.info("receiver %s removed", entry.address, extra={"RECEIVER_ADDR": entry.address.host})
+
+    # --- internals ---
+
+    def _add(self, address: ReceiverAddress, source: str) -> Entry:
+        receiver_id = receiver_id_for(address)
+        entry = Entry(receiver_id, address, source)
+        self.entries[receiver_id] = entry
+        self.hub.upsert_receiver(
+            receiver_id, address=address.host, port=address.port, source="receiver"
+        )
+        entry.task = asyncio.create_task(self._bring_up(entry), name=f"receiver {address}")
+        return entry
+
+    async def _stop_entry(self, entry: Entry) -> None:
+        if entry.task is not None and not entry.task.done():
+            entry.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await entry.task
+        if entry.session is not None:
+            self.hub.commanders.pop(entry.receiver_id, None)
+            await entry.session.stop()
+            entry.session = None
+
+    async def _bring_up(self, entry: Entry) -> None:
+        attempt = 0
+        extra = {"RECEIVER_ID": entry.receiver_id, "RECEIVER_ADDR": entry.address.host}
+        while True:
+            self.hub.set_source_state(entry.receiver_id, SourceState.CONNECTING)
+            try:
+                result = await probe(entry.address.host, entry.address.port)
+                break
+            except ProtocolError as exc:
+                reason = f"not a supported Shure receiver: {exc}"
+                if entry.rejected != reason:
+                    log.warning("%s rejected: %s", entry.address, reason, extra=extra)
+                entry.rejected = reason
+                self.hub.set_source_state(entry.receiver_id, SourceState.ERROR, error=reason)
+                delay = REJECTED_RETRY_S
+            except (ConnectionFailed, MicboardError, OSError) as exc:
+                if attempt == 0:
+                    log.warning("receiver %s does not answer: %s", entry.address, exc, extra=extra)
+                self.hub.set_source_state(
+                    entry.receiver_id, SourceState.DISCONNECTED, error=str(exc)
+                )
+                delay = backoff_delay(attempt)
+            attempt += 1
+            await asyncio.sleep(delay)
+        entry.result, entry.rejected = result, None
+        log.info(
+            "receiver %s is a %s (%s, %d channel%s)",
+            entry.address,
+            result.model,
+            result.family.value,
+            result.channels,
+            "" if result.channels == 1 else "s",
+            extra={**extra, "MODEL": result.model},
+        )
+        self.hub.upsert_receiver(
+            entry.receiver_id,
+            address=entry.address.host,
+            port=entry.address.port,
+            family=result.family,
+            model=result.model,
+            channels=result.channels,
+        )
+        await self.store.execute(
+            "UPDATE receivers SET family = ?, model = ?, channels = ?, name = ?, updated_at = ? WHERE id = ?",
+            (
+                result.family.value,
+                result.model,
+                result.channels,
+                result.name,
+                time.time(),
+                entry.receiver_id,
+            ),
+        )
+        session = ReceiverSession(
+            self.hub,
+            entry.receiver_id,
+            entry.address.host,
+            entry.address.port,
+            FAMILIES[result.family],
+            channels=result.channels,
+            meter_rate_ms=self.settings.meter_rate_ms,
+        )
+        entry.session = session
+        self.hub.commanders[entry.receiver_id] = session
+        await session.start()

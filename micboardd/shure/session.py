@@ -1,0 +1,242 @@
+"""One receiver connection: connect, sync, meter, listen, watchdog, reconnect with backoff.
+
+States (published to the hub, shown on `/ws/connections/`): CONNECTING -> SYNCING (commands
+sent, waiting for the first answer) -> ONLINE; on any failure DISCONNECTED (or ERROR when
+the receiver answers in a way we cannot use), then a capped, jittered backoff and again.
+
+Receivers report non-metered changes unsolicited, so nothing is polled: one `GET 0 ALL` after
+connecting, `SET 0 METER_RATE` for meters, and a light heartbeat every 30 s whose round trip
+is the `latency_ms` we show. Before every close the session sends `SET 0 METER_RATE 00000`:
+QLX-D firmware is known to lock up when a metering client vanishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from micboardd.errors import CommandRejected, ConnectionFailed, MicboardError, PeerTimeout
+from micboardd.hub import Hub
+from micboardd.model import SourceState
+from micboardd.shure.codec import StreamDecoder
+from micboardd.shure.families import FamilySpec
+from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_link
+
+log = logging.getLogger(__name__)
+
+# A heartbeat every 30 s measures latency and proves the command path works even when no
+# meter is moving; cheap enough for the oldest receivers (Companion uses the same).
+HEARTBEAT_S = 30.0
+# Silence watchdog: at 3 missed meter intervals the link is dead (a receiver metering at
+# 100 ms has never gone quiet for 300 ms while healthy), but never below 2 s so a busy LAN
+# or a receiver answering GET ALL slowly is not mistaken for one.
+SILENCE_MIN_S = 2.0
+SILENCE_METER_INTERVALS = 3
+# Without metering (UHF-R may not answer METER) the heartbeat is the only traffic.
+SILENCE_NO_METER_S = HEARTBEAT_S * 2 + 5
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 30.0
+BACKOFF_JITTER = 0.25  # +-25 %: a venue power cycle must not make 40 sessions retry in step
+# A connection that stayed up this long resets the backoff: it was healthy, not flapping.
+STABLE_AFTER_S = 10.0
+# Meters-off on close: best effort; a dead receiver must not hold shutdown up.
+METER_OFF_TIMEOUT_S = 0.5
+
+
+def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """1 s, 2 s, 4 s ... capped at 30 s, each +-25 % jitter. `attempt` counts from 0."""
+    base: float = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0 ** min(attempt, 10))
+    return base * (1 + BACKOFF_JITTER * (2 * rng() - 1))
+
+
+def silence_timeout(meter_rate_ms: int) -> float:
+    if meter_rate_ms <= 0:
+        return SILENCE_NO_METER_S
+    return max(SILENCE_METER_INTERVALS * meter_rate_ms / 1000, SILENCE_MIN_S)
+
+
+class ReceiverSession:
+    """Keeps one receiver connected and its channels flowing into the hub."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        receiver_id: str,
+        host: str,
+        port: int,
+        spec: FamilySpec,
+        *,
+        channels: int,
+        meter_rate_ms: int,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.hub = hub
+        self.receiver_id = receiver_id
+        self.host = host
+        self.port = port
+        self.spec = spec
+        self.channels = channels
+        self.meter_rate_ms = meter_rate_ms
+        self.connect_timeout = connect_timeout
+        self.state = SourceState.DISCONNECTED
+        self.frames = 0
+        self.garbage = 0
+        self.connects = 0
+        self._link: Link | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._heartbeat_sent: float | None = None
+        self._was_online = False
+        self._log_extra = {"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host}
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.family.value} receiver {self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<ReceiverSession {self.name} {self.state.value}>"
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name=f"session {self.host}:{self.port}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        link = self._link
+        if link is not None:
+            await self._meters_off(link)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._link is not None:
+            await self._link.close()
+            self._link = None
+        self._set_state(SourceState.DISCONNECTED, error=None)
+
+    # --- commands from the REST layer (through the hub) ---
+
+    async def send(self, data: bytes) -> None:
+        if self._link is None or self.state is not SourceState.ONLINE:
+            raise ConnectionFailed(f"{self.name} is not connected")
+        await self._link.send(data)
+
+    async def rename(self, channel: int, name: str) -> None:
+        await self.send(self.spec.rename_command(channel, name))
+
+    async def identify(self, channel: int | None) -> None:
+        await self.send(self.spec.identify_command(channel))
+
+    # --- the connection loop ---
+
+    def _set_state(
+        self, state: SourceState, *, error: str | None = None, latency_ms: float | None = None
+    ) -> None:
+        self.state = state
+        self.hub.set_source_state(self.receiver_id, state, error=error, latency_ms=latency_ms)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            error: str | None = None
+            try:
+                await self._serve_once()
+            except MicboardError as exc:
+                error = str(exc)
+            except OSError as exc:  # anything the link layer did not map
+                error = f"{self.name}: {exc}"
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= STABLE_AFTER_S:
+                attempt = 0
+            delay = backoff_delay(attempt)
+            attempt += 1
+            if self._was_online:
+                log.warning(
+                    "%s went offline: %s; reconnecting", self.name, error, extra=self._log_extra
+                )
+                self._was_online = False
+            elif attempt == 1:
+                log.warning("%s unavailable: %s; retrying", self.name, error, extra=self._log_extra)
+            else:
+                log.debug("%s still unavailable (%s); retry in %.1f s", self.name, error, delay)
+            self._set_state(SourceState.DISCONNECTED, error=error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _serve_once(self) -> None:
+        self._set_state(SourceState.CONNECTING)
+        link = await open_link(self.host, self.port, self.spec.transport, self.connect_timeout)
+        self._link = link
+        self.connects += 1
+        try:
+            await self._converse(link)
+        finally:
+            self._link = None
+            await self._meters_off(link)
+            await link.close()
+
+    async def _converse(self, link: Link) -> None:
+        self._set_state(SourceState.SYNCING)
+        for command in self.spec.sync_commands(self.channels):
+            await link.send(command)
+        await link.send(self.spec.meter_command(self.meter_rate_ms))
+        decoder = StreamDecoder(self.spec.framing)
+        interpreter = self.spec.new_interpreter()
+        quiet_for = silence_timeout(self.meter_rate_ms)
+        last_bytes = time.monotonic()
+        next_heartbeat = last_bytes  # the first heartbeat right away gives latency at once
+        garbage_seen = 0
+        while True:
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                self._heartbeat_sent = now
+                await link.send(self.spec.heartbeat_command())
+                next_heartbeat = now + HEARTBEAT_S
+            wait = min(last_bytes + quiet_for, next_heartbeat) - now
+            try:
+                data = await asyncio.wait_for(link.recv(), max(wait, 0.0))
+            except TimeoutError:
+                if time.monotonic() - last_bytes >= quiet_for:
+                    raise PeerTimeout(f"{self.name}: no data for {quiet_for:g} s") from None
+                continue
+            now = last_bytes = time.monotonic()
+            frames = decoder.feed(data)
+            if decoder.garbage_count != garbage_seen:
+                self._log_garbage(decoder.garbage_count - garbage_seen, decoder.last_error)
+                garbage_seen = decoder.garbage_count
+            latency: float | None = None
+            for frame in frames:
+                self.frames += 1
+                if self._heartbeat_sent is not None and self.spec.is_heartbeat_reply(frame):
+                    latency = round((now - self._heartbeat_sent) * 1000, 1)
+                    self._heartbeat_sent = None
+                self.hub.apply(self.receiver_id, interpreter.interpret(frame))
+            if frames and (self.state is not SourceState.ONLINE or latency is not None):
+                if self.state is not SourceState.ONLINE:
+                    log.info("%s online", self.name, extra=self._log_extra)
+                    self._was_online = True
+                self._set_state(SourceState.ONLINE, latency_ms=latency)
+
+    def _log_garbage(self, count: int, reason: str | None) -> None:
+        self.garbage += count
+        level = logging.WARNING if self.garbage == count else logging.DEBUG
+        log.log(
+            level,
+            "%s sent %d malformed frame(s), ignored: %s",
+            self.name,
+            count,
+            reason,
+            extra=self._log_extra,
+        )
+
+    async def _meters_off(self, link: Link) -> None:
+        with contextlib.suppress(MicboardError, OSError, TimeoutError, CommandRejected):
+            await asyncio.wait_for(link.send(self.spec.meter_command(0)), METER_OFF_TIMEOUT_S)
