@@ -1,10 +1,45 @@
-"""Subcommands besides `run`, registered as they become real (only working ones are listed)."""
+"""Subcommands besides `run` (only working ones are listed in --help).
+
+Each entry: name -> (help, add_arguments, main). Modules are imported when the command runs,
+so `micboardd run` never loads the simulator.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Callable
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
-COMMANDS: dict[str, Command] = {}
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    from .demo import add_demo_arguments
+
+    add_demo_arguments(p)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def _sim_args(p: argparse.ArgumentParser) -> None:
+    from .sim.cli import add_sim_arguments
+
+    add_sim_arguments(p)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from . import logs
+    from .sim.cli import run_sim
+
+    logs.setup("info")
+    return asyncio.run(run_sim(args))
+
+
+COMMANDS: dict[str, Command] = {
+    "demo": ("the daemon with a simulated venue (loopback only)", _demo_args, _demo),
+    "sim": ("simulated Shure receivers on loopback, for tests and demos", _sim_args, _sim),
+}

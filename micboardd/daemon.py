@@ -21,6 +21,7 @@ import uvicorn
 from .config import Settings
 from .errors import StoreError
 from .fanout import FanOut
+from .groups import Groups
 from .hub import Hub, UserFields
 from .store import Store
 from .systemd import Notifier
@@ -115,8 +116,15 @@ class Daemon:
         for row in await store.channel_rows():
             hub.user[row["device_id"]] = UserFields(performer=row["performer"])
         fanout = FanOut(hub)
+        groups = Groups(store, hub)
+        await groups.load()
         ctx = AppContext(
-            settings=settings, hub=hub, fanout=fanout, store=store, web_root=self.web_root
+            settings=settings,
+            hub=hub,
+            fanout=fanout,
+            store=store,
+            web_root=self.web_root,
+            groups=groups,
         )
         self.ctx = ctx
         fanout.system_health = ctx.system_health

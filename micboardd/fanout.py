@@ -41,9 +41,8 @@ class Subscription:
     batch: bool = False  # full format: allow batch_update frames (compact always batches)
 
     def wants(self, dev: dict[str, Any] | None, device_id: str) -> bool:
-        if self.devices is not None and device_id not in self.devices:
-            return False
-        return not (self.group is not None and (dev is None or dev.get("group") != self.group))
+        # A group subscription is resolved to its device ids by the web layer.
+        return self.devices is None or device_id in self.devices
 
 
 class _Feed:
@@ -92,7 +91,7 @@ class DeviceFeed(_Feed):
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, DeviceChanged):
             dev = self.hub.devices.get(event.device_id)
-            if not self.sub.wants(dev, event.device_id) and "group" not in event.changes:
+            if not self.sub.wants(dev, event.device_id):
                 return
             entry = self.pending.get(event.device_id)
             if entry is None:

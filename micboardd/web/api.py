@@ -1,19 +1,69 @@
-"""REST API: read views of the hub, health. Mutating routes arrive with their features."""
+"""REST API: read views of the hub, health, and the commands that change things.
+
+Bodies are msgspec models with size limits; every failure is a 4xx with a sentence saying
+what was wrong (Litestar's validation errors for shape, ours for meaning).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Response, get
-from litestar.exceptions import NotFoundException
+import msgspec
+from litestar import Response, delete, get, post, put
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotFoundException,
+    ServiceUnavailableException,
+)
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from .. import __version__
+from micboardd import __version__
+from micboardd.config import parse_receiver
+from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
+from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
+from micboardd.model import split_device_id
+
 from .context import AppContext
+
+# User-facing names (performer) are free text, but bounded: they must fit a tile.
+PERFORMER_MAX = 64
+
+
+class AddReceiver(msgspec.Struct, forbid_unknown_fields=True):
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class RenameChannel(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class SetPerformer(msgspec.Struct, forbid_unknown_fields=True):
+    performer: Annotated[str, msgspec.Meta(max_length=PERFORMER_MAX)] | None
+
+
+class GroupBody(msgspec.Struct, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE)]
+    slots: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=300)] | None],
+        msgspec.Meta(max_length=MAX_SLOTS),
+    ] = []
+    position: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+
+
+class UnprocessableException(HTTPException):
+    status_code = 422
 
 
 def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
     hub = ctx.hub
+
+    def receivers_control() -> Any:
+        if ctx.receivers is None:
+            raise ServiceUnavailableException("receivers are not managed by this instance yet")
+        return ctx.receivers
 
     @get("/api/health")
     async def health() -> dict[str, Any]:
@@ -52,9 +102,89 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise NotFoundException(f"no device {device_id!r}")
         return dev
 
+    @post("/api/devices/{device_id:str}/rename", status_code=HTTP_204_NO_CONTENT)
+    async def rename(device_id: str, data: JSONBody[RenameChannel]) -> None:
+        """Rename the channel on the receiver itself (SET CHAN_NAME)."""
+        try:
+            await hub.rename(device_id, data.name)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from None
+        except CommandRejected as exc:
+            raise UnprocessableException(str(exc)) from None
+        except ConnectionFailed as exc:
+            raise ServiceUnavailableException(str(exc)) from None
+
+    @post("/api/devices/{device_id:str}/identify", status_code=HTTP_204_NO_CONTENT)
+    async def identify(device_id: str) -> None:
+        """Flash the receiver's front panel for this channel."""
+        try:
+            await hub.identify(device_id)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from None
+        except CommandRejected as exc:
+            raise UnprocessableException(str(exc)) from None
+        except ConnectionFailed as exc:
+            raise ServiceUnavailableException(str(exc)) from None
+
+    @put("/api/devices/{device_id:str}/performer")
+    async def performer(device_id: str, data: JSONBody[SetPerformer]) -> dict[str, Any]:
+        """Who wears this microphone tonight (kept in the store, not on the receiver)."""
+        try:
+            receiver_id, channel = split_device_id(device_id)
+        except ValueError:
+            raise NotFoundException(f"no device {device_id!r}") from None
+        name = (data.performer or "").strip() or None
+        await ctx.store.set_performer(device_id, receiver_id, channel, name)
+        group = hub.user[device_id].group if device_id in hub.user else None
+        hub.set_user(device_id, performer=name, group=group)
+        return {"device_id": device_id, "performer": name}
+
     @get("/api/receivers")
     async def receivers() -> list[dict[str, Any]]:
         return hub.receiver_list()
+
+    @post("/api/receivers", status_code=HTTP_201_CREATED)
+    async def add_receiver(data: JSONBody[AddReceiver]) -> dict[str, Any]:
+        """Monitor a receiver by address (`HOST` or `HOST:PORT`); kept across restarts."""
+        try:
+            address = parse_receiver(data.address)
+        except ValueError as exc:
+            raise ClientException(f"address {data.address!r}: {exc}") from None
+        receiver_id = await receivers_control().add(address)
+        return hub.receivers[receiver_id].as_dict()
+
+    @delete("/api/receivers/{receiver_id:str}", status_code=HTTP_204_NO_CONTENT)
+    async def remove_receiver(receiver_id: str) -> None:
+        try:
+            await receivers_control().remove(receiver_id)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from None
+
+    @get("/api/groups")
+    async def list_groups() -> list[dict[str, Any]]:
+        return [g.as_dict() for g in ctx.groups.ordered()]
+
+    @post("/api/groups", status_code=HTTP_201_CREATED)
+    async def create_group(data: JSONBody[GroupBody]) -> dict[str, Any]:
+        if len(ctx.groups.by_id) >= MAX_GROUPS:
+            raise ClientException(f"at most {MAX_GROUPS} groups")
+        group = await ctx.groups.save(None, data.title.strip(), data.slots, data.position)
+        return group.as_dict()
+
+    @put("/api/groups/{group_id:int}")
+    async def put_group(group_id: int, data: JSONBody[GroupBody]) -> dict[str, Any]:
+        """Create or replace a group: title, ordered slots (device ids, null = blank)."""
+        if group_id < 1 or group_id > 10_000:
+            raise ClientException("group id must be 1..10000")
+        if group_id not in ctx.groups.by_id and len(ctx.groups.by_id) >= MAX_GROUPS:
+            raise ClientException(f"at most {MAX_GROUPS} groups")
+        group = await ctx.groups.save(group_id, data.title.strip(), data.slots, data.position)
+        return group.as_dict()
+
+    @delete("/api/groups/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_group(group_id: int) -> None:
+        if not await ctx.groups.delete(group_id):
+            raise NotFoundException(f"no group {group_id}")
 
     @get("/api/connections")
     async def connections() -> list[dict[str, Any]]:
@@ -64,7 +194,23 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
     async def healthz() -> Response[str]:
         return Response("ok", media_type="text/plain")
 
-    return [health, devices, device, receivers, connections, healthz]
+    return [
+        health,
+        devices,
+        device,
+        rename,
+        identify,
+        performer,
+        receivers,
+        add_receiver,
+        remove_receiver,
+        list_groups,
+        create_group,
+        put_group,
+        delete_group,
+        connections,
+        healthz,
+    ]
 
 
 def _count_states(ctx: AppContext) -> dict[str, int]:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import __version__
-from ..config import Settings
+from ..config import ReceiverAddress, Settings
 from ..fanout import FanOut
+from ..groups import Groups
 from ..hub import Counters, Hub
 from ..store import Store
 from ..sysinfo import CpuMeter, rss_mb
+
+
+class ReceiverControl(Protocol):
+    """Adding and removing directly monitored receivers (implemented by the sources)."""
+
+    async def add(self, address: ReceiverAddress) -> str: ...
+    async def remove(self, receiver_id: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -22,11 +30,13 @@ class AppContext:
     fanout: FanOut
     store: Store
     web_root: Path
+    groups: Groups
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)
     cpu: CpuMeter = field(default_factory=CpuMeter)
     db_ok: bool = True
     cpu_percent: float = 0.0
+    receivers: ReceiverControl | None = None
 
     def sample(self) -> None:
         """Called every system_health interval: CPU is measured over that window."""

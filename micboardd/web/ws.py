@@ -22,6 +22,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
 from ..fanout import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Subscription, _Feed
+from ..groups import Groups
 from .context import AppContext
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-def parse_subscription(msg: dict[str, Any]) -> Subscription:
+def parse_subscription(msg: dict[str, Any], groups: Groups) -> Subscription:
     """A `subscribe` message; omitted keys take their defaults (ARCHITECTURE.md)."""
     fmt = msg.get("format", "full")
     if fmt not in ("full", "compact"):
@@ -85,9 +86,15 @@ def parse_subscription(msg: dict[str, Any]) -> Subscription:
     batch = msg.get("batch", False)
     if not isinstance(batch, bool):
         raise ClientError("batch must be true or false")
+    selected = frozenset(devices) if devices is not None else None
+    if group is not None:
+        found = groups.find(group)
+        if found is None:
+            raise ClientError(f"no group {str(group)[:40]!r}")
+        selected = found.devices() if selected is None else selected & found.devices()
     return Subscription(
         format=fmt,
-        devices=frozenset(devices) if devices is not None else None,
+        devices=selected,
         group=str(group) if group is not None else None,
         max_hz=float(max_hz),
         batch=batch,
@@ -206,7 +213,7 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
         def on_message(msg: dict[str, Any]) -> None:
             kind = msg["type"]
             if kind == "subscribe":
-                feed.subscribe(parse_subscription(msg))
+                feed.subscribe(parse_subscription(msg, ctx.groups))
                 conn.reply(feed.initial_frame())
             elif kind == "resync":
                 conn.reply(feed.initial_frame())

@@ -1,0 +1,62 @@
+"""`micboardd demo`: the real daemon monitoring a lively simulated venue on loopback.
+
+The simulated receivers (every family, about 24 channels) listen on 127.0.0.2 and up, port
+2202, and are monitored exactly like real ones (`--receiver`); discovery stays off, so the
+demo never multicasts on a real interface. There is no demo-only branch in the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from micboardd import logs
+from micboardd.cli import _add_run_flags, _run_loop, settings_from_args
+from micboardd.config import ReceiverAddress, Settings
+from micboardd.daemon import Daemon
+from micboardd.sim.venue import Venue
+from micboardd.sources import make_sources
+
+log = logging.getLogger(__name__)
+
+DEMO_BASE_HOST = "127.0.0.2"
+DEMO_STATE_DIR = Path("var/demo")  # never mixes simulated receivers into a real store
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    _add_run_flags(p)
+    p.add_argument(
+        "--sim-base-host",
+        default=DEMO_BASE_HOST,
+        help="first loopback address of the simulated receivers",
+    )
+    p.add_argument(
+        "--sim-port",
+        type=int,
+        default=2202,
+        help="port of the simulated receivers (0 = free ports)",
+    )
+
+
+async def demo(settings: Settings, base_host: str, port: int) -> int:
+    venue = Venue.demo(base_host=base_host, port=port)
+    await venue.start()
+    try:
+        addresses = tuple(ReceiverAddress(rx.host, rx.port) for rx in venue.receivers)
+        log.info(
+            "demo venue: %d simulated receivers, %d channels", len(addresses), venue.channel_count
+        )
+        settings = replace(settings, receivers=addresses, discovery=False)
+        return await Daemon(settings, source_factory=make_sources).run()
+    finally:
+        await venue.close()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if settings.origins.get("state_dir") == "default":
+        settings = replace(settings, state_dir=DEMO_STATE_DIR)
+    logs.setup(settings.log_level)
+    return _run_loop(demo(settings, args.sim_base_host, args.sim_port))
