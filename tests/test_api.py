@@ -23,6 +23,7 @@ async def test_groups_crud_and_validation(make_daemon: DaemonFactory) -> None:
         assert band["id"] == 1 and band["slots"] == ["a:1", None, "a:2"]
         r = await c.put("/api/groups/5", json={"title": "Choir", "slots": [], "position": 3})
         assert r.status_code == 200 and r.json()["position"] == 3
+        bad: dict[str, object]
         for bad in (
             {"title": ""},
             {"title": "x" * 41},
