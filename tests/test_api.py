@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import websockets
@@ -23,14 +24,14 @@ async def test_groups_crud_and_validation(make_daemon: DaemonFactory) -> None:
         assert band["id"] == 1 and band["slots"] == ["a:1", None, "a:2"]
         r = await c.put("/api/groups/5", json={"title": "Choir", "slots": [], "position": 3})
         assert r.status_code == 200 and r.json()["position"] == 3
-        bad: dict[str, object]
-        for bad in (
+        bads: list[dict[str, Any]] = [
             {"title": ""},
             {"title": "x" * 41},
             {"title": "ok", "slots": [1, 2]},
             {"title": "ok", "colour": "red"},
             {"slots": []},
-        ):
+        ]
+        for bad in bads:
             r = await c.post("/api/groups", json=bad)
             assert r.status_code == 400, (bad, r.text)
             assert r.json()["detail"]
