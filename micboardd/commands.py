@@ -39,7 +39,20 @@ def _sim(args: argparse.Namespace) -> int:
     return asyncio.run(run_sim(args))
 
 
+def _discover_args(p: argparse.ArgumentParser) -> None:
+    from .discovery.cli import add_discover_arguments
+
+    add_discover_arguments(p)
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from .discovery.cli import run_discover
+
+    return run_discover(args)
+
+
 COMMANDS: dict[str, Command] = {
+    "discover": ("one-shot scan for receivers (SLP, mDNS, probe)", _discover_args, _discover),
     "demo": ("the daemon with a simulated venue (loopback only)", _demo_args, _demo),
     "sim": ("simulated Shure receivers on loopback, for tests and demos", _sim_args, _sim),
 }

@@ -163,6 +163,7 @@ class Daemon:
         url_host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
         log.info("micboardd listening on http://%s:%d", url_host, self.port)
 
+        ctx.http_port = self.port
         self.sources = self.source_factory(ctx) if self.source_factory else []
         for source in self.sources:
             await source.start()

@@ -13,8 +13,10 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from micboardd.config import ReceiverAddress, Settings
+from micboardd.discovery import Candidate
 from micboardd.discovery.probe import ProbeResult, probe
 from micboardd.errors import ConnectionFailed, MicboardError, NotFound, ProtocolError
 from micboardd.hub import Hub
@@ -22,6 +24,10 @@ from micboardd.model import SourceState
 from micboardd.shure.families import FAMILIES
 from micboardd.shure.session import ReceiverSession, backoff_delay
 from micboardd.store import Store
+
+if TYPE_CHECKING:
+    from micboardd.discovery.registry import Event
+    from micboardd.discovery.service import Discovery
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +58,22 @@ class ReceiverManager:
         self.store = store
         self.settings = settings
         self.entries: dict[str, Entry] = {}
+        self.ignored: set[str] = set()
+        self.discovery: Discovery | None = None
 
     async def start(self) -> None:
         for row in await self.store.fetchall(
-            "SELECT id, address, port, source FROM receivers WHERE ignored = 0 ORDER BY created_at"
+            "SELECT id, address, port, source, ignored FROM receivers ORDER BY created_at"
         ):
-            self._add(ReceiverAddress(row["address"], row["port"]), row["source"])
+            if row["ignored"]:
+                self.ignored.add(row["id"])
+                if self.discovery is not None:
+                    self.discovery.ignore(row["id"])
+                continue
+            self._add(ReceiverAddress(row["address"], row["port"]), row["source"], row["id"])
         for address in self.settings.receivers:
-            if receiver_id_for(address) not in self.entries:
+            receiver_id = receiver_id_for(address)
+            if receiver_id not in self.entries and receiver_id not in self.ignored:
                 self._add(address, "config")
 
     async def stop(self) -> None:
@@ -79,6 +93,9 @@ class ReceiverManager:
             "updated_at = excluded.updated_at",
             (receiver_id, address.host, address.port, now, now),
         )
+        self.ignored.discard(receiver_id)
+        if self.discovery is not None:
+            self.discovery.unignore(receiver_id)
         self._add(address, "manual")
         log.info("receiver %s added", address, extra={"RECEIVER_ADDR": address.host})
         return receiver_id
@@ -103,14 +120,93 @@ class ReceiverManager:
             ),
         )
         self.hub.remove_receiver(receiver_id)
+        self.ignored.add(receiver_id)
+        if self.discovery is not None:
+            self.discovery.ignore(receiver_id)  # a removed receiver must not be rediscovered
         log.info("receiver %s removed", entry.address, extra={"RECEIVER_ADDR": entry.address.host})
+
+    # --- discovery ---
+
+    async def on_discovered(self, candidate: Candidate) -> None:
+        """A receiver discovery found and probed: monitor it, or follow it to a new address."""
+        address = ReceiverAddress(candidate.address, candidate.port)
+        if candidate.receiver_id in self.ignored:
+            return
+        entry = self.entries.get(candidate.receiver_id)
+        if entry is None:
+            if receiver_id_for(address) in self.entries:
+                return  # already monitored under its address (typed in by hand)
+            now = time.time()
+            source = (
+                "slp"
+                if "slp" in candidate.via
+                else "mdns"
+                if "mdns" in candidate.via
+                else "discovery"
+            )
+            await self.store.execute(
+                "INSERT INTO receivers(id, address, port, family, model, name, serial, channels, "
+                "source, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET address = excluded.address, port = excluded.port, "
+                "updated_at = excluded.updated_at",
+                (
+                    candidate.receiver_id,
+                    address.host,
+                    address.port,
+                    candidate.family.value,
+                    candidate.model,
+                    candidate.name,
+                    candidate.serial,
+                    candidate.channels,
+                    source,
+                    now,
+                    now,
+                ),
+            )
+            log.info(
+                "discovered %s %s at %s (%s)",
+                candidate.model,
+                candidate.name or "",
+                address,
+                ", ".join(sorted(candidate.via)),
+                extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+            )
+            self._add(address, source, candidate.receiver_id, _result_of(candidate))
+            return
+        if entry.address != address:
+            log.info(
+                "receiver %s moved from %s to %s",
+                candidate.receiver_id,
+                entry.address,
+                address,
+                extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+            )
+            await self._stop_entry(entry)
+            del self.entries[candidate.receiver_id]
+            await self.store.execute(
+                "UPDATE receivers SET address = ?, port = ?, updated_at = ? WHERE id = ?",
+                (address.host, address.port, time.time(), candidate.receiver_id),
+            )
+            self._add(address, entry.source, candidate.receiver_id, _result_of(candidate))
+
+    def on_discovery_event(self, event: Event) -> None:
+        """Announcements only inform; a receiver's session alone decides online/offline."""
+        log.debug("discovery: %s", event)
 
     # --- internals ---
 
-    def _add(self, address: ReceiverAddress, source: str) -> Entry:
-        receiver_id = receiver_id_for(address)
-        entry = Entry(receiver_id, address, source)
+    def _add(
+        self,
+        address: ReceiverAddress,
+        source: str,
+        receiver_id: str | None = None,
+        result: ProbeResult | None = None,
+    ) -> Entry:
+        receiver_id = receiver_id or receiver_id_for(address)
+        entry = Entry(receiver_id, address, source, result=result)
         self.entries[receiver_id] = entry
+        if self.discovery is not None:
+            self.discovery.add_known(receiver_id, address.host, address.port)
         self.hub.upsert_receiver(
             receiver_id, address=address.host, port=address.port, source="receiver"
         )
@@ -130,10 +226,10 @@ class ReceiverManager:
     async def _bring_up(self, entry: Entry) -> None:
         attempt = 0
         extra = {"RECEIVER_ID": entry.receiver_id, "RECEIVER_ADDR": entry.address.host}
-        while True:
+        while entry.result is None:
             self.hub.set_source_state(entry.receiver_id, SourceState.CONNECTING)
             try:
-                result = await probe(entry.address.host, entry.address.port)
+                entry.result = await probe(entry.address.host, entry.address.port)
                 break
             except ProtocolError as exc:
                 reason = f"not a supported Shure receiver: {exc}"
@@ -151,7 +247,7 @@ class ReceiverManager:
                 delay = backoff_delay(attempt)
             attempt += 1
             await asyncio.sleep(delay)
-        entry.result, entry.rejected = result, None
+        result, entry.rejected = entry.result, None
         log.info(
             "receiver %s is a %s (%s, %d channel%s)",
             entry.address,
@@ -192,3 +288,16 @@ class ReceiverManager:
         entry.session = session
         self.hub.commanders[entry.receiver_id] = session
         await session.start()
+
+
+def _result_of(candidate: Candidate) -> ProbeResult:
+    """Discovery already probed the candidate: no need to ask the receiver twice."""
+    transport = "udp" if "udp" in candidate.via else "tcp"
+    return ProbeResult(
+        candidate.family,
+        candidate.model,
+        candidate.channels,
+        transport,
+        candidate.name,
+        candidate.firmware,
+    )

@@ -8,6 +8,20 @@ from .web.context import AppContext
 
 
 def make_sources(ctx: AppContext) -> list[Source]:
+    # The manager starts first: it registers known and ignored receivers with discovery
+    # before the first announcement can arrive.
     manager = ReceiverManager(ctx.hub, ctx.store, ctx.settings)
     ctx.receivers = manager
-    return [manager]
+    sources: list[Source] = [manager]
+    if ctx.settings.discovery:
+        from .discovery.service import Discovery
+
+        discovery = Discovery(
+            ctx.settings.discovery_interfaces,
+            manager.on_discovered,
+            http_port=ctx.http_port,
+            on_event=manager.on_discovery_event,
+        )
+        manager.discovery = ctx.discovery = discovery
+        sources.append(discovery)
+    return sources

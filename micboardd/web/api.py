@@ -79,6 +79,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
                 "by_state": _count_states(ctx),
             },
             "devices": len(hub.devices),
+            "discovery": ctx.discovery.health() if ctx.discovery is not None else None,
             "clients": {
                 "devices": len(ctx.fanout.devices),
                 "connections": len(ctx.fanout.connections),

@@ -37,6 +37,8 @@ class AppContext:
     db_ok: bool = True
     cpu_percent: float = 0.0
     receivers: ReceiverControl | None = None
+    http_port: int | None = None
+    discovery: Any = None  # discovery.service.Discovery when discovery is on
 
     def sample(self) -> None:
         """Called every system_health interval: CPU is measured over that window."""

@@ -1,0 +1,355 @@
+"""One record per physical device across SLP, mDNS, the System API and manual entries (pure).
+
+Every source reports `Sighting`s. A sighting belongs to the record that shares its ACN cid,
+else its serial, else its MAC, else its address (unless that record is provably another
+device). The record's `receiver_id` is fixed when it is created or, at the latest, when the
+owner pins it (a confirmed candidate): the cid, lower-cased, when known, else the serial,
+else the address. A device that shows up at a new address keeps its id (`Moved`). A device
+whose SLP announcements stop for `SILENCE_S` is marked `announced=False` (`Silent`); that
+says nothing about whether it is online, which only its session knows.
+
+No I/O and no clock of its own: callers pass `now` (monotonic seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from micboardd.discovery import SHURE_PORT
+from micboardd.model import Family
+
+# Shure receivers announce every ~2 s; micboard forgets one after 30 s of silence, which
+# rides out a dropped packet or a busy switch without calling a live receiver silent.
+SILENCE_S = 30.0
+# A venue has a few hundred receivers at most; beyond this a (spoofed) flood of new devices
+# replaces the longest-silent unpinned records instead of growing memory.
+MAX_RECORDS = 2048
+
+# Only SLP repeats itself (every ~2 s); mDNS answers once and then only on TTL refresh,
+# so an mDNS sighting says nothing about whether a device is still announcing.
+ANNOUNCING_SOURCES = frozenset({"slp"})
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """What one source saw of a device at one moment."""
+
+    via: str  # "slp", "mdns", "system_api", "manual"
+    address: str
+    port: int | None = None  # None: not said (SLP), the record keeps its port (2202)
+    cid: str | None = None
+    serial: str | None = None
+    mac: str | None = None
+    model: str | None = None
+    family: Family | None = None
+    channels: int | None = None
+    name: str | None = None
+    band: str | None = None
+
+    @property
+    def announces(self) -> bool:
+        return self.via in ANNOUNCING_SOURCES
+
+
+@dataclass(slots=True, eq=False)
+class DeviceRecord:
+    """The merged view of one device; compared and hashed by identity."""
+
+    receiver_id: str
+    address: str
+    port: int
+    cid: str | None = None
+    serial: str | None = None
+    mac: str | None = None
+    model: str | None = None
+    family: Family | None = None
+    channels: int | None = None
+    name: str | None = None
+    band: str | None = None
+    via: set[str] = field(default_factory=set)
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    last_announced: float | None = None
+    announced: bool = False
+    pinned: bool = False  # the id was handed out; it never changes again
+    ignored: bool = False
+
+    def names(self) -> set[str]:
+        """Everything this record can be named by (ignore lists match any of these)."""
+        found = {self.receiver_id, self.address, f"{self.address}:{self.port}"}
+        found.update(k for k in (self.cid, self.serial, self.mac) if k)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A device not seen before (or seen again after being un-ignored).
+
+    `record` is the live record: its id may still become stronger until it is pinned.
+    """
+
+    record: DeviceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A known device now answers at another address (DHCP); its id stays."""
+
+    receiver_id: str
+    old_address: str
+    new_address: str
+    record: DeviceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """No announcement for `SILENCE_S`; its session alone decides online/offline."""
+
+    receiver_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """A silent device announces itself again."""
+
+    receiver_id: str
+
+
+Event = Found | Moved | Silent | Returned
+
+
+def _norm(value: str | None) -> str | None:
+    text = value.strip().lower() if value else ""
+    return text or None
+
+
+def _mac(value: str | None) -> str | None:
+    text = _norm(value)
+    if text is None:
+        return None
+    digits = "".join(c for c in text if c in "0123456789abcdef")
+    if len(digits) != 12:
+        return text
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def _strong_keys(cid: str | None, serial: str | None, mac: str | None) -> list[tuple[str, str]]:
+    keys = [("cid", _norm(cid)), ("serial", _norm(serial)), ("mac", _mac(mac))]
+    return [(kind, value) for kind, value in keys if value]
+
+
+def receiver_id_for(cid: str | None, serial: str | None, address: str, port: int) -> str:
+    """The stable id rule of ARCHITECTURE.md: ACN cid, else serial, else address."""
+    if cid:
+        return cid
+    if serial:
+        return serial
+    return address if port == SHURE_PORT else f"{address}:{port}"
+
+
+class Registry:
+    """The merged view; `observe` a sighting, `tick` the clock, act on the returned events."""
+
+    def __init__(
+        self,
+        ignored: Iterable[str] = (),
+        *,
+        silence_s: float = SILENCE_S,
+        max_records: int = MAX_RECORDS,
+    ) -> None:
+        self.silence_s = silence_s
+        self.max_records = max_records
+        self.dropped = 0  # sightings of new devices refused because the registry was full
+        self._records: dict[str, DeviceRecord] = {}
+        self._strong: dict[tuple[str, str], DeviceRecord] = {}  # ("cid", value) -> record
+        self._at: dict[str, list[DeviceRecord]] = {}  # address -> records
+        self._ignored: set[str] = {k.strip().lower() for k in ignored if k.strip()}
+
+    # --- lookup ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def records(self) -> list[DeviceRecord]:
+        return list(self._records.values())
+
+    def get(self, receiver_id: str) -> DeviceRecord | None:
+        return self._records.get(receiver_id)
+
+    def match(self, sighting: Sighting) -> DeviceRecord | None:
+        """The record this sighting belongs to: cid, serial, MAC, then address."""
+        strong = _strong_keys(sighting.cid, sighting.serial, sighting.mac)
+        for key in strong:
+            found = self._strong.get(key)
+            if found is not None:
+                return found
+        for record in self._at.get(sighting.address, ()):
+            # The same address with a different strong identity is another device that
+            # inherited the address (DHCP); it gets its own record.
+            mine = dict(_strong_keys(record.cid, record.serial, record.mac))
+            if any(kind in mine and mine[kind] != value for kind, value in strong):
+                continue
+            return record
+        return None
+
+    # --- indexes -------------------------------------------------------------------------
+
+    def _index(self, record: DeviceRecord) -> None:
+        for key in _strong_keys(record.cid, record.serial, record.mac):
+            self._strong.setdefault(key, record)
+        here = self._at.setdefault(record.address, [])
+        if record not in here:
+            here.append(record)
+
+    def _unindex_address(self, record: DeviceRecord, address: str) -> None:
+        here = self._at.get(address, [])
+        if record in here:
+            here.remove(record)
+        if not here:
+            self._at.pop(address, None)
+
+    def _delete(self, record: DeviceRecord) -> None:
+        self._records.pop(record.receiver_id, None)
+        for key in _strong_keys(record.cid, record.serial, record.mac):
+            if self._strong.get(key) is record:
+                del self._strong[key]
+        self._unindex_address(record, record.address)
+
+    # --- ignore list ---------------------------------------------------------------------
+
+    def is_ignored(self, record: DeviceRecord) -> bool:
+        return bool({k.lower() for k in record.names()} & self._ignored)
+
+    def ignore(self, key: str) -> list[str]:
+        """Ignore a device by id, cid, serial, MAC or address; returns the ids it matched."""
+        self._ignored.add(key.strip().lower())
+        hit = []
+        for record in self._records.values():
+            if self.is_ignored(record):
+                record.ignored = True
+                hit.append(record.receiver_id)
+        return hit
+
+    def unignore(self, key: str) -> list[str]:
+        """Stop ignoring; the next sighting of a matching device is `Found` again."""
+        self._ignored.discard(key.strip().lower())
+        back = [r for r in self._records.values() if r.ignored and not self.is_ignored(r)]
+        for record in back:
+            self._delete(record)  # forgotten: found afresh when next seen
+        return [r.receiver_id for r in back]
+
+    @property
+    def ignored_keys(self) -> frozenset[str]:
+        return frozenset(self._ignored)
+
+    # --- updates --------------------------------------------------------------------------
+
+    def pin(self, record: DeviceRecord) -> None:
+        """The id was handed out (a confirmed candidate): it must never change again."""
+        record.pinned = True
+
+    def observe(self, sighting: Sighting, now: float) -> tuple[DeviceRecord | None, list[Event]]:
+        """Merge one sighting: the record it landed in (None if refused) and what changed."""
+        record = self.match(sighting)
+        if record is None:
+            return self._create(sighting, now)
+        events: list[Event] = []
+        old_address = record.address
+        self._merge(record, sighting, now)
+        if sighting.announces:
+            was_silent = record.last_announced is not None and not record.announced
+            record.last_announced, record.announced = now, True
+            if was_silent and not record.ignored:
+                events.append(Returned(record.receiver_id))
+        if record.ignored:
+            return record, []
+        if record.address != old_address:
+            events.append(Moved(record.receiver_id, old_address, record.address, record))
+        return record, events
+
+    def _create(self, sighting: Sighting, now: float) -> tuple[DeviceRecord | None, list[Event]]:
+        if len(self._records) >= self.max_records and not self._evict():
+            self.dropped += 1
+            return None, []
+        port = sighting.port or SHURE_PORT
+        receiver_id = receiver_id_for(
+            _norm(sighting.cid), _norm(sighting.serial), sighting.address, port
+        )
+        if receiver_id in self._records:  # an address-named record of another device
+            receiver_id = f"{receiver_id}#{now:.0f}"
+        record = DeviceRecord(receiver_id, sighting.address, port, first_seen=now)
+        self._records[receiver_id] = record
+        self._merge(record, sighting, now)
+        if sighting.announces:
+            record.last_announced, record.announced = now, True
+        if record.ignored:
+            return record, []
+        return record, [Found(record)]
+
+    def _merge(self, record: DeviceRecord, sighting: Sighting, now: float) -> None:
+        record.via.add(sighting.via)
+        record.last_seen = now
+        if record.address != sighting.address:
+            self._unindex_address(record, record.address)
+            record.address = sighting.address
+        if sighting.port:
+            record.port = sighting.port
+        record.cid = record.cid or _norm(sighting.cid)
+        record.serial = record.serial or _norm(sighting.serial)
+        record.mac = record.mac or _mac(sighting.mac)
+        for attr in ("model", "family", "channels", "name", "band"):
+            value = getattr(sighting, attr)
+            if value is not None:
+                setattr(record, attr, value)
+        self._index(record)
+        if not record.pinned:
+            better = receiver_id_for(record.cid, record.serial, record.address, record.port)
+            if better != record.receiver_id and better not in self._records:
+                # Not handed out yet: take the stronger id (an mDNS sighting learned its cid).
+                del self._records[record.receiver_id]
+                record.receiver_id = better
+                self._records[better] = record
+        if self.is_ignored(record):
+            record.ignored = True
+
+    def _evict(self) -> bool:
+        victims = [r for r in self._records.values() if not r.pinned and not r.announced]
+        if not victims:
+            return False
+        self._delete(min(victims, key=lambda r: r.last_seen))
+        return True
+
+    def add_known(self, receiver_id: str, sighting: Sighting, now: float) -> DeviceRecord:
+        """Register a device its owner already monitors under `receiver_id` (pinned)."""
+        record = self.match(sighting)
+        if record is None:
+            port = sighting.port or SHURE_PORT
+            record = DeviceRecord(receiver_id, sighting.address, port, first_seen=now)
+            self._records[receiver_id] = record
+        elif record.receiver_id != receiver_id:
+            del self._records[record.receiver_id]
+            record.receiver_id = receiver_id
+            self._records[receiver_id] = record
+        record.pinned = True
+        self._merge(record, sighting, now)
+        return record
+
+    def forget(self, receiver_id: str) -> None:
+        record = self._records.get(receiver_id)
+        if record is not None:
+            self._delete(record)
+
+    def tick(self, now: float) -> list[Event]:
+        """Mark devices silent after `silence_s` without an announcement."""
+        events: list[Event] = []
+        for record in self._records.values():
+            if (
+                record.announced
+                and record.last_announced is not None
+                and now - record.last_announced >= self.silence_s
+            ):
+                record.announced = False
+                if not record.ignored:
+                    events.append(Silent(record.receiver_id))
+        return events

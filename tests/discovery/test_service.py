@@ -1,0 +1,303 @@
+"""`Discovery` without the network: sightings in, probes faked, candidates out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from micboardd.discovery import Candidate
+from micboardd.discovery.mdns import MdnsService
+from micboardd.discovery.probe import ProbeResult
+from micboardd.discovery.registry import Event, Moved, Sighting
+from micboardd.discovery.service import (
+    IDENTIFY_GRACE_S,
+    REJECT_RETRY_S,
+    Discovery,
+    merge_identity,
+)
+from micboardd.discovery.slp import parse_slp
+from micboardd.errors import ConnectionFailed, ProtocolError
+from micboardd.model import Family
+
+from ..helpers import async_wait_for
+from .test_slp_parse import QLXD4_PACKET
+
+CID = "dd47e0d7-0000-11dd-a000-000eddcccccc"
+AD4Q = ProbeResult(Family.AXIENT, "AD4Q-A", 4, "tcp", "Stage L", "1.1.43.0")
+
+
+class FakeProber:
+    def __init__(self) -> None:
+        self.answers: dict[str, ProbeResult | Exception] = {}
+        self.calls: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> ProbeResult:
+        self.calls.append(f"{host}:{port}")
+        await asyncio.sleep(0)
+        answer = self.answers.get(host, ConnectionFailed(f"{host}:{port}: refused"))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rig:
+    def __init__(self, on_candidate: Callable[[Candidate], object] | None = None) -> None:
+        self.prober = FakeProber()
+        self.clock = Clock()
+        self.candidates: list[Candidate] = []
+        self.events: list[Event] = []
+        self.discovery = Discovery(
+            ("127.0.0.1",),
+            on_candidate or self._collect,  # type: ignore[arg-type]
+            http_port=None,
+            advertise=False,
+            on_event=self.events.append,
+            slp=False,
+            mdns=False,
+            prober=self.prober,
+            clock=self.clock,
+        )
+
+    async def _collect(self, candidate: Candidate) -> None:
+        self.candidates.append(candidate)
+
+    async def reported(self, count: int) -> list[Candidate]:
+        await async_wait_for(lambda: len(self.candidates) >= count, 5, f"{count} candidates")
+        return self.candidates
+
+    async def settle(self) -> None:
+        """Let every probe task finish."""
+        await asyncio.gather(*self.discovery._probes)
+
+
+RigFactory = Callable[..., Rig]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[RigFactory]:
+    made: list[Rig] = []
+
+    def factory(on_candidate: Callable[[Candidate], object] | None = None) -> Rig:
+        made.append(Rig(on_candidate))
+        return made[-1]
+
+    yield factory
+    for r in made:
+        await r.discovery.stop()
+
+
+async def test_an_announced_receiver_is_probed_then_reported(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["169.254.216.224"] = ProbeResult(
+        Family.QLXD, "QLXD4", 1, "tcp", "QLXD4", "2.1.5"
+    )
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "169.254.216.224"))
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "169.254.216.224"))
+    (c,) = await r.reported(1)
+    assert c == Candidate(
+        receiver_id=CID,
+        address="169.254.216.224",
+        port=2202,
+        family=Family.QLXD,
+        model="QLXD4",
+        channels=1,
+        via=frozenset({"slp", "probe"}),
+        cid=CID,
+        serial=None,
+        name="QLXD4",
+        mac="00:0e:dd:47:e0:d7",
+        band="K51",
+        firmware="2.1.5",
+    )
+    await r.settle()
+    assert r.prober.calls == ["169.254.216.224:2202"]  # once, though announced twice
+    assert r.discovery.stats.candidates == 1
+    json.dumps(r.discovery.health())
+
+
+async def test_a_host_that_is_no_receiver_is_rejected_and_not_retried_in_a_loop(
+    rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["10.0.0.9"] = ProtocolError("answered b'HTTP/1.1 400'")
+    for _ in range(5):
+        r.discovery.observe(Sighting("slp", "10.0.0.9", cid=CID))
+        await r.settle()
+    assert r.prober.calls == ["10.0.0.9:2202"]
+    rejection = r.discovery.rejected[CID]
+    assert rejection.reason.startswith("not a supported Shure receiver")
+    assert rejection.retry_in_s == REJECT_RETRY_S
+    assert r.candidates == []
+    assert caplog.text.count("announced itself but was rejected") == 1
+
+    r.clock.now += REJECT_RETRY_S  # due again: probed once more, and the delay doubles
+    r.discovery.observe(Sighting("slp", "10.0.0.9", cid=CID))
+    await r.settle()
+    assert len(r.prober.calls) == 2
+    assert r.discovery.rejected[CID].retry_in_s == 2 * REJECT_RETRY_S
+    assert r.discovery.stats.rejected == 2
+    assert r.discovery.health()["rejections"][0]["attempts"] == 2
+
+    r.prober.answers["10.0.0.9"] = AD4Q  # it was a receiver still booting
+    r.clock.now += 2 * REJECT_RETRY_S
+    r.discovery.observe(Sighting("slp", "10.0.0.9", cid=CID))
+    (c,) = await r.reported(1)
+    assert c.model == "AD4Q-A" and CID not in r.discovery.rejected
+
+
+async def test_nothing_listening_is_a_rejection_too(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.discovery.observe(Sighting("slp", "10.0.0.9", cid=CID))
+    await r.settle()
+    assert r.discovery.rejected[CID].reason.startswith("no receiver answers on port 2202")
+
+
+async def test_one_host_announcing_many_cids_is_probed_once(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    for i in range(20):
+        r.discovery.observe(
+            Sighting("slp", "10.0.0.9", cid=f"dd0000{i:02d}-0000-11dd-a000-000eddcccccc")
+        )
+        await r.settle()
+    assert r.prober.calls == ["10.0.0.9:2202"]
+
+
+async def test_a_moved_receiver_is_reprobed_and_keeps_its_id(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.prober.answers["10.0.0.6"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.reported(1)
+    r.discovery.observe(Sighting("slp", "10.0.0.6", cid=CID))
+    first, second = await r.reported(2)
+    assert (first.receiver_id, first.address) == (CID, "10.0.0.5")
+    assert (second.receiver_id, second.address) == (CID, "10.0.0.6")
+    assert next(e for e in r.events if isinstance(e, Moved)).new_address == "10.0.0.6"
+    assert r.discovery.candidates[CID].address == "10.0.0.6"
+
+
+async def test_known_receivers_are_not_reported_unless_they_move(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.discovery.add_known("10.0.0.5", "10.0.0.5")
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.prober.answers["10.0.0.7"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.settle()
+    assert r.candidates == [] and r.prober.calls == []
+    r.discovery.observe(Sighting("slp", "10.0.0.7", cid=CID))
+    (c,) = await r.reported(1)
+    assert (c.receiver_id, c.address) == ("10.0.0.5", "10.0.0.7")
+    assert c.via == frozenset({"manual", "slp", "probe"})
+
+
+async def test_ignored_receivers_are_not_probed_until_unignored(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.discovery.ignore(CID)
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.settle()
+    assert r.prober.calls == [] and r.candidates == []
+    assert r.discovery.health()["devices"][0]["ignored"] is True
+    r.discovery.unignore(CID)
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    (c,) = await r.reported(1)
+    assert c.receiver_id == CID
+
+
+async def test_ignoring_a_reported_receiver_forgets_its_candidate(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.reported(1)
+    assert r.discovery.ignore("10.0.0.5") == [CID]
+    assert r.discovery.candidates == {}
+
+
+async def test_an_mdns_sighting_waits_briefly_for_the_cid(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.discovery.handle_mdns(MdnsService("AD4Q._shure._tcp.local.", "10.0.0.5", 2202, "AD4Q"))
+    await asyncio.sleep(0.05)
+    assert r.prober.calls == []  # waiting for SLP to name it
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    (c,) = await r.reported(1)
+    assert c.receiver_id == CID
+    assert c.via == frozenset({"mdns", "slp", "probe"})
+
+
+async def test_an_mdns_only_receiver_is_reported_by_address_after_the_grace(
+    rig: RigFactory,
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    r.discovery.handle_mdns(MdnsService("AD4Q._shure._tcp.local.", "10.0.0.5", 2202, "AD4Q"))
+    (c,) = await r.reported(1)
+    assert loop.time() - started >= IDENTIFY_GRACE_S - 0.1
+    assert (c.receiver_id, c.via) == ("10.0.0.5", frozenset({"mdns", "probe"}))
+
+
+async def test_non_receivers_announcing_are_ignored(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    from micboardd.sim.announce import build_attr_reply
+
+    updater = build_attr_reply(
+        b"(cid=DD000001-0000-11DD-A000-000EDDCCCCCC),(acn-fctn=SOFTWARE_UPDATE_UTILITY)"
+    )
+    r.discovery.handle_announcement(parse_slp(updater, "10.0.0.3"))
+    assert len(r.discovery.registry) == 0
+    assert r.discovery.stats.ignored == 1
+
+
+async def test_a_failing_owner_callback_does_not_stop_discovery(
+    rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def explode(candidate: Candidate) -> None:
+        seen.append(candidate.address)
+        raise RuntimeError("owner bug")
+
+    r = rig(on_candidate=explode)
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.prober.answers["10.0.0.6"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    r.discovery.observe(Sighting("slp", "10.0.0.6", cid="dd000002-0000-11dd-a000-000eddcccccc"))
+    await async_wait_for(lambda: len(seen) == 2, 5, "both reports")
+    assert "handling discovered receiver" in caplog.text
+
+
+def test_ulxd_and_qlxd_are_told_apart_by_the_announcement() -> None:
+    from micboardd.discovery.registry import DeviceRecord
+
+    record = DeviceRecord("x", "10.0.0.5", 2202, model="QLXD4", family=Family.QLXD, channels=1)
+    guessed = ProbeResult(Family.ULXD, "ULXD4", 1, "tcp")
+    assert merge_identity(record, guessed) == (Family.QLXD, "QLXD4", 1)
+    record.family, record.model = Family.AXIENT, "AD4Q"
+    assert merge_identity(record, AD4Q) == (Family.AXIENT, "AD4Q-A", 4)
+    record.family = Family.SLXD  # announced wrongly: the receiver's own word wins
+    assert merge_identity(record, AD4Q) == (Family.AXIENT, "AD4Q-A", 4)
