@@ -187,10 +187,11 @@ class Daemon:
         stop_wait.cancel()
 
         self.notifier.stopping()
-        await self._stop_sources()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        # Clients go first: a dashboard must keep its last picture across a restart instead
+        # of being told that every receiver went offline while we stopped metering.
         fanout.stop()
         server.should_exit = True
         try:
@@ -199,6 +200,7 @@ class Daemon:
             log.warning("web server did not stop in time")
         except BaseException as exc:
             log.warning("web server stopped with %r", exc)
+        await self._stop_sources()
         await store.close()
         self.notifier.close()
         log.info("stopped")

@@ -60,8 +60,12 @@ class ReceiverManager:
         self.entries: dict[str, Entry] = {}
         self.ignored: set[str] = set()
         self.discovery: Discovery | None = None
+        self.meter_rate_ms = settings.meter_rate_ms
 
     async def start(self) -> None:
+        stored = await self.store.get_setting("meter_rate_ms")
+        if stored and stored.isdigit() and self.settings.origins.get("meter_rate_ms") == "default":
+            self.meter_rate_ms = int(stored)  # set from the dashboard; file/env/flags win
         for row in await self.store.fetchall(
             "SELECT id, address, port, source, ignored FROM receivers ORDER BY created_at"
         ):
@@ -124,6 +128,46 @@ class ReceiverManager:
         if self.discovery is not None:
             self.discovery.ignore(receiver_id)  # a removed receiver must not be rediscovered
         log.info("receiver %s removed", entry.address, extra={"RECEIVER_ADDR": entry.address.host})
+
+    async def set_meter_rate(self, meter_rate_ms: int) -> None:
+        """New metering interval for every receiver, kept across restarts."""
+        self.meter_rate_ms = meter_rate_ms
+        await self.store.set_setting("meter_rate_ms", str(meter_rate_ms))
+        for entry in self.entries.values():
+            if entry.session is not None:
+                try:
+                    await entry.session.set_meter_rate(meter_rate_ms)
+                except MicboardError as exc:
+                    log.debug("meter rate for %s applies on reconnect: %s", entry.address, exc)
+        log.info("meter rate set to %d ms", meter_rate_ms)
+
+    def discovered(self) -> list[dict[str, object]]:
+        """What discovery found or rejected, and whether each is monitored or ignored."""
+        if self.discovery is None:
+            return []
+        out: list[dict[str, object]] = []
+        for c in self.discovery.candidates.values():
+            out.append(
+                {
+                    "receiver_id": c.receiver_id,
+                    "address": c.address,
+                    "port": c.port,
+                    "model": c.model,
+                    "family": c.family.value,
+                    "channels": c.channels,
+                    "name": c.name,
+                    "via": sorted(c.via),
+                    "monitored": c.receiver_id in self.entries,
+                    "ignored": c.receiver_id in self.ignored,
+                    "announced": self.discovery.announced(c.receiver_id),
+                    "rejected": None,
+                }
+            )
+        for key, rejection in self.discovery.rejected.items():
+            out.append(
+                {"receiver_id": key, "rejected": str(getattr(rejection, "reason", rejection))}
+            )
+        return out
 
     # --- discovery ---
 
@@ -283,7 +327,7 @@ class ReceiverManager:
             entry.address.port,
             FAMILIES[result.family],
             channels=result.channels,
-            meter_rate_ms=self.settings.meter_rate_ms,
+            meter_rate_ms=self.meter_rate_ms,
         )
         entry.session = session
         self.hub.commanders[entry.receiver_id] = session

@@ -115,3 +115,24 @@ async def test_compact_subscription_sends_meters_frames(make_daemon: DaemonFacto
                     # Compact updates never repeat meters: those travel in `meters` frames.
                     assert "rf_signal" not in frame and "audio_level" not in frame
             assert seen_meters
+
+
+async def test_meter_rate_setting_reaches_receivers_and_persists(
+    make_daemon: DaemonFactory,
+) -> None:
+    async with SimReceiver(model="AD4D", host="127.0.0.1", port=0) as rx:
+        d = make_daemon("--receiver", rx.address, wait=False)
+        await d.async_wait_listening()
+        await rx.wait_for_command("SET 0 METER_RATE 00100", 15)
+        async with httpx.AsyncClient(base_url=d.url, timeout=5) as c:
+            assert (await c.get("/api/settings")).json()["meter_rate_ms"] == 100
+            r = await c.put("/api/settings", json={"meter_rate_ms": 50})
+            assert r.status_code == 400
+            r = await c.put("/api/settings", json={"meter_rate_ms": 500})
+            assert r.status_code == 200 and r.json()["meter_rate_ms"] == 500
+        await rx.wait_for_command("SET 0 METER_RATE 00500", 5)
+        d.stop()
+        rx.received.clear()
+        d.start(wait=False)
+        await d.async_wait_listening()
+        await rx.wait_for_command("SET 0 METER_RATE 00500", 15)

@@ -127,6 +127,12 @@ class ReceiverSession:
             raise ConnectionFailed(f"{self.name} is not connected")
         await self._link.send(data)
 
+    async def set_meter_rate(self, meter_rate_ms: int) -> None:
+        """Change the metering interval now (and on every reconnect)."""
+        self.meter_rate_ms = meter_rate_ms
+        if self._link is not None and self.state is SourceState.ONLINE:
+            await self._link.send(self.spec.meter_command(meter_rate_ms))
+
     async def rename(self, channel: int, name: str) -> None:
         await self.send(self.spec.rename_command(channel, name))
 
@@ -195,6 +201,7 @@ class ReceiverSession:
         next_heartbeat = last_bytes  # the first heartbeat right away gives latency at once
         garbage_seen = 0
         while True:
+            quiet_for = silence_timeout(self.meter_rate_ms)
             now = time.monotonic()
             if now >= next_heartbeat:
                 self._heartbeat_sent = now

@@ -21,7 +21,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from micboardd import __version__
-from micboardd.config import parse_receiver
+from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receiver
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
 from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
 from micboardd.model import split_device_id
@@ -51,6 +51,12 @@ class GroupBody(msgspec.Struct, forbid_unknown_fields=True):
         msgspec.Meta(max_length=MAX_SLOTS),
     ] = []
     position: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+
+
+class SettingsBody(msgspec.Struct, forbid_unknown_fields=True):
+    meter_rate_ms: (
+        Annotated[int, msgspec.Meta(ge=MIN_METER_RATE_MS, le=MAX_METER_RATE_MS)] | None
+    ) = None
 
 
 class UnprocessableException(HTTPException):
@@ -187,6 +193,26 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         if not await ctx.groups.delete(group_id):
             raise NotFoundException(f"no group {group_id}")
 
+    def settings_view() -> dict[str, Any]:
+        rate = ctx.receivers.meter_rate_ms if ctx.receivers else ctx.settings.meter_rate_ms
+        return {"meter_rate_ms": rate, "min_meter_rate_ms": MIN_METER_RATE_MS}
+
+    @get("/api/settings")
+    async def get_settings() -> dict[str, Any]:
+        """Settings the dashboard may change (the rest live in the TOML file)."""
+        return settings_view()
+
+    @put("/api/settings")
+    async def put_settings(data: JSONBody[SettingsBody]) -> dict[str, Any]:
+        if data.meter_rate_ms is not None:
+            await receivers_control().set_meter_rate(data.meter_rate_ms)
+        return settings_view()
+
+    @get("/api/discovery")
+    async def discovery() -> list[dict[str, object]]:
+        """Receivers discovery found (or rejected, with the reason)."""
+        return ctx.receivers.discovered() if ctx.receivers else []
+
     @get("/api/connections")
     async def connections() -> list[dict[str, Any]]:
         return hub.connections()
@@ -209,6 +235,9 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         create_group,
         put_group,
         delete_group,
+        get_settings,
+        put_settings,
+        discovery,
         connections,
         healthz,
     ]

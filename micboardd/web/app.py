@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -19,6 +21,9 @@ def create_app(ctx: AppContext) -> Litestar:
         directories=[ctx.web_root],
         html_mode=True,
         name="dashboard",
+        # Revalidate every time (ETag makes it cheap): an upgraded box must never serve a
+        # phone yesterday's dashboard; the service worker handles offline.
+        cache_control=CacheControlHeader(no_cache=True),
         include_in_schema=False,
     )
     return Litestar(
@@ -31,5 +36,7 @@ def create_app(ctx: AppContext) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         logging_config=None,
+        # Venue Wi-Fi is slow and shared: the dashboard shell compresses ~3x.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
         debug=False,
     )
