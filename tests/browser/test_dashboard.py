@@ -42,7 +42,7 @@ def open_board(page: Any, daemon: Daemon, hash_: str = "") -> None:
 def first_tiles_mark(page: Any) -> int:
     """Milliseconds from navigation start to the first live tiles, by the page's own clock."""
     page.wait_for_function("performance.getEntriesByName('micboard:first-tiles').length > 0")
-    return round(page.evaluate("performance.getEntriesByName('micboard:first-tiles')[0].startTime"))
+    return int(page.evaluate("performance.getEntriesByName('micboard:first-tiles')[0].startTime"))
 
 
 def save_metrics(**values: Any) -> None:
