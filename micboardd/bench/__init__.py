@@ -1,0 +1,1 @@
+"""`make bench`: speed and memory figures, printed as one table (never asserted in tests)."""

@@ -1,0 +1,5 @@
+import sys
+
+from micboardd.bench.run import main
+
+sys.exit(main())

@@ -1,0 +1,401 @@
+"""The benchmark: daemon as its own process, simulated receivers in another, N WebSocket
+clients here (permessage-deflate negotiated as a browser does). Prints one table and writes
+bench/results.json.
+
+Latency is simulator send -> client receive: the simulator logs the time and rf_signal of
+every SAMPLE it writes; a client that receives value v for device d at time t is matched with
+the latest send of (d, v) before t. Wire bytes are counted where the socket hands them to the
+WebSocket protocol, i.e. compressed, frames and all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Probe:
+    """Per-client figures."""
+
+    wire_bytes: int = 0
+    frames: int = 0
+    received: list[tuple[float, str, float]] = field(default_factory=list)  # (t, device, rf)
+
+
+def _count_wire(ws: ClientConnection, probe: Probe) -> None:
+    original = ws.data_received
+
+    def data_received(data: bytes) -> None:
+        probe.wire_bytes += len(data)
+        original(data)
+
+    ws.data_received = data_received  # type: ignore[method-assign]
+
+
+async def client(
+    url: str, subscribe: dict[str, Any] | None, probe: Probe, parse: bool, stop: asyncio.Event
+) -> None:
+    async with connect(url, compression="deflate", max_size=None, open_timeout=20) as ws:
+        _count_wire(ws, probe)
+        await ws.recv()  # initial_data
+        if subscribe is not None:
+            await ws.send(json.dumps({"type": "subscribe", **subscribe}))
+        while not stop.is_set():
+            try:
+                text = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            now = time.time()
+            probe.frames += 1
+            if not parse:
+                continue
+            msg = json.loads(text)
+            kind = msg.get("type")
+            if kind == "meters":
+                for device, values in msg["d"].items():
+                    if values[0] is not None:
+                        probe.received.append((now, device, float(values[0])))
+            elif kind == "device_update" and "rf_signal" in msg.get("changes", ()):
+                if msg.get("rf_signal") is not None:
+                    probe.received.append((now, msg["device_id"], float(msg["rf_signal"])))
+            elif kind == "batch_update":
+                for u in msg["updates"]:
+                    if "rf_signal" in u.get("changes", ()) and u.get("rf_signal") is not None:
+                        probe.received.append((now, u["device_id"], float(u["rf_signal"])))
+
+
+def proc_cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Rig:
+    """Simulator process + daemon process for one channel count."""
+
+    def __init__(self, receivers: int, model: str, workdir: Path) -> None:
+        self.receivers = receivers
+        self.model = model
+        self.workdir = workdir
+        self.sim_log = workdir / f"sim-{receivers}.log"
+        self.sim: subprocess.Popen[str] | None = None
+        self.daemon: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.addresses: list[str] = []
+
+    async def start(self) -> None:
+        self.sim = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "micboardd.bench.simworker",
+                "--receivers",
+                str(self.receivers),
+                "--model",
+                self.model,
+                "--log",
+                str(self.sim_log),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.sim.stdout is not None
+        line = await asyncio.to_thread(self.sim.stdout.readline)
+        if not line.startswith("READY"):
+            raise RuntimeError(f"simulator did not start: {line!r}")
+        self.addresses = line.split()[1:]
+        config = self.workdir / f"bench-{self.receivers}.toml"
+        config.write_text("receivers = [" + ", ".join(f'"{a}"' for a in self.addresses) + "]\n")
+        state = self.workdir / f"state-{self.receivers}"
+        self.daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "micboardd",
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--state-dir",
+                str(state),
+                "--no-discovery",
+                "--config",
+                str(config),
+                "--max-clients",
+                "1000",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.daemon.stderr is not None
+        while True:
+            line = await asyncio.to_thread(self.daemon.stderr.readline)
+            if not line:
+                raise RuntimeError("daemon exited")
+            if "listening on http://" in line:
+                self.port = int(line.rsplit(":", 1)[1])
+                break
+        asyncio.get_running_loop().run_in_executor(None, self._drain, self.daemon.stderr)
+        expected = self.receivers * self._channels()
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as c:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                h = (await c.get("/api/health")).json()
+                if h["sources"]["receivers_online"] == self.receivers and h["devices"] == expected:
+                    return
+                await asyncio.sleep(0.2)
+        raise RuntimeError("receivers did not all come online")
+
+    @staticmethod
+    def _drain(stream: Any) -> None:
+        for _ in stream:
+            pass
+
+    def _channels(self) -> int:
+        return {"ULXD4Q": 4, "AD4Q": 4, "ULXD4D": 2, "ULXD4": 1}.get(self.model, 4)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> list[tuple[float, str, float]]:
+        for proc in (self.daemon, self.sim):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (self.daemon, self.sim):
+            if proc is not None:
+                await asyncio.to_thread(proc.wait, 30)
+        sends: list[tuple[float, str, float]] = []
+        if self.sim_log.exists():
+            for line in self.sim_log.read_text().splitlines():
+                t, d, v = line.split()
+                sends.append((float(t), d, float(v)))
+        return sends
+
+
+def latencies_ms(
+    sends: list[tuple[float, str, float]], received: list[tuple[float, str, float]]
+) -> list[float]:
+    index: dict[tuple[str, float], list[float]] = {}
+    for t, d, v in sends:
+        index.setdefault((d, v), []).append(t)
+    out: list[float] = []
+    for t, d, v in received:
+        times = index.get((d, v))
+        if not times:
+            continue
+        i = bisect.bisect_right(times, t) - 1
+        if i >= 0 and t - times[i] < 5.0:
+            out.append((t - times[i]) * 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q / 100 * len(values)))]
+
+
+@dataclass
+class Result:
+    name: str
+    channels: int
+    clients: int
+    fmt: str
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    kb_per_s: float | None = None
+    cpu_percent: float | None = None
+    rss_mb: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def scenario(
+    rig: Rig,
+    name: str,
+    clients: int,
+    subscribe: dict[str, Any] | None,
+    seconds: float,
+    parse_clients: int = 3,
+) -> tuple[Result, list[Probe]]:
+    assert rig.daemon is not None
+    stop = asyncio.Event()
+    probes = [Probe() for _ in range(clients)]
+    url = rig.url.replace("http", "ws") + "/ws/devices/"
+    tasks = [
+        asyncio.create_task(client(url, subscribe, p, i < parse_clients, stop))
+        for i, p in enumerate(probes)
+    ]
+    await asyncio.sleep(2.0)  # let every client connect and settle (bench, not a test)
+    for p in probes:
+        p.wire_bytes, p.frames, p.received = 0, 0, []
+    cpu0, t0 = proc_cpu_s(rig.daemon.pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, t1 = proc_cpu_s(rig.daemon.pid), time.monotonic()
+    rss = proc_rss_mb(rig.daemon.pid)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    span = t1 - t0
+    fmt = (subscribe or {}).get("format", "full")
+    result = Result(
+        name=name,
+        channels=rig.receivers * rig._channels(),
+        clients=clients,
+        fmt=fmt + (" group" if subscribe and "group" in subscribe else ""),
+        kb_per_s=statistics.mean(p.wire_bytes for p in probes) / span / 1024,
+        cpu_percent=(cpu1 - cpu0) / span * 100,
+        rss_mb=rss,
+    )
+    result.extra["frames_per_s_per_client"] = statistics.mean(p.frames for p in probes) / span
+    result.extra["window"] = (
+        time.time() - (time.monotonic() - t0),
+        time.time() - (time.monotonic() - t1),
+    )
+    return result, probes
+
+
+async def run(quick: bool, small_only: bool = False) -> list[Result]:
+    seconds = 5.0 if quick else 10.0
+    results: list[tuple[Result, list[Probe]]] = []
+    with tempfile.TemporaryDirectory(prefix="micboardd-bench-") as tmp:
+        work = Path(tmp)
+        rig = Rig(25, "ULXD4Q", work)
+        await rig.start()
+        try:
+            async with httpx.AsyncClient(base_url=rig.url, timeout=10) as c:
+                devices = [d["device_id"] for d in (await c.get("/api/devices")).json()][:8]
+                gid = (
+                    await c.post("/api/groups", json={"title": "Bench", "slots": devices})
+                ).json()["id"]
+            results.append(
+                await scenario(rig, "100ch compact x10", 10, {"format": "compact"}, seconds)
+            )
+            results.append(
+                await scenario(rig, "100ch compact x100", 100, {"format": "compact"}, seconds)
+            )
+            results.append(await scenario(rig, "100ch full x1", 1, None, seconds, parse_clients=1))
+            results.append(
+                await scenario(
+                    rig,
+                    "8ch group compact x1",
+                    1,
+                    {"format": "compact", "group": str(gid)},
+                    seconds,
+                )
+            )
+        finally:
+            sends = await rig.stop()
+        out: list[Result] = []
+        for result, probes in results:
+            lat = latencies_ms(sends, [r for p in probes for r in p.received])
+            result.p50_ms, result.p95_ms, result.p99_ms = pct(lat, 50), pct(lat, 95), pct(lat, 99)
+            result.extra["latency_samples"] = len(lat)
+            out.append(result)
+
+        if small_only:
+            return out
+        big = Rig(250, "ULXD4Q", work)
+        await big.start()
+        try:
+            res, probes = await scenario(
+                big, "1000ch compact x50", 50, {"format": "compact"}, seconds * 2
+            )
+        finally:
+            sends = await big.stop()
+        received = sorted(r for p in probes for r in p.received)
+        lat = latencies_ms(sends, received)
+        res.p50_ms, res.p95_ms, res.p99_ms = pct(lat, 50), pct(lat, 95), pct(lat, 99)
+        half = len(received) // 2
+        first = latencies_ms(sends, received[:half])
+        second = latencies_ms(sends, received[half:])
+        res.extra["p95_first_half_ms"] = pct(first, 95)
+        res.extra["p95_second_half_ms"] = pct(second, 95)
+        res.extra["latency_samples"] = len(lat)
+        out.append(res)
+    return out
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def table(results: list[Result], extras: dict[str, Any]) -> str:
+    head = f"{'scenario':<24} {'ch':>5} {'cl':>4} {'format':<14} {'p50ms':>6} {'p95ms':>6} {'p99ms':>6} {'KB/s/cl':>8} {'cpu%':>6} {'rssMB':>6}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.name:<24} {r.channels:>5} {r.clients:>4} {r.fmt:<14} {_fmt(r.p50_ms):>6} {_fmt(r.p95_ms):>6} "
+            f"{_fmt(r.p99_ms):>6} {_fmt(r.kb_per_s, 2):>8} {_fmt(r.cpu_percent):>6} {_fmt(r.rss_mb):>6}"
+        )
+    for r in results:
+        if "p95_first_half_ms" in r.extra:
+            lines.append(
+                f"{r.name}: p95 first half {_fmt(r.extra['p95_first_half_ms'])} ms, "
+                f"second half {_fmt(r.extra['p95_second_half_ms'])} ms (lag must not grow)"
+            )
+    for key, value in extras.items():
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="micboardd.bench")
+    parser.add_argument("--quick", action="store_true", help="5 s windows instead of 10 s")
+    parser.add_argument("--out", default="bench/results.json")
+    parser.add_argument("--small-only", action="store_true", help="skip the 1000-channel rig")
+    args = parser.parse_args(argv)
+    from micboardd.shure.bench_codec import frames_per_second
+
+    extras: dict[str, Any] = {
+        "codec frames/s (AD4Q stream, one core)": f"{frames_per_second(1.0):,.0f}"
+    }
+    results = asyncio.run(run(args.quick, args.small_only))
+    try:
+        from micboardd.bench_history import bytes_per_hour  # type: ignore[import-not-found,unused-ignore]
+
+        extras["SQLite bytes written per hour, 100 channels"] = f"{bytes_per_hour():,.0f}"
+    except ImportError:
+        pass
+    print(table(results, extras))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"results": [r.__dict__ for r in results], "extras": extras}, indent=2, default=str
+        )
+    )
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
