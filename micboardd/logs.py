@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 SYSLOG_IDENTIFIER = "micboardd"
 _STDERR_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -16,7 +17,8 @@ def started_by_systemd(environ: dict[str, str] | None = None) -> bool:
     return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
 
 
-def setup(level: str = "info", *, force_stderr: bool = False) -> None:
+def setup(level: str = "info", *, force_stderr: bool = False, journal_sender: Any = None) -> None:
+    """Route logging to journald (under systemd) or stderr; `journal_sender` is for tests."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -24,7 +26,10 @@ def setup(level: str = "info", *, force_stderr: bool = False) -> None:
     if started_by_systemd() and not force_stderr:
         from systemd.journal import JournalHandler
 
-        out = JournalHandler(SYSLOG_IDENTIFIER=SYSLOG_IDENTIFIER)
+        kwargs: dict[str, Any] = {"SYSLOG_IDENTIFIER": SYSLOG_IDENTIFIER}
+        if journal_sender is not None:
+            kwargs["sender_function"] = journal_sender
+        out = JournalHandler(**kwargs)
         out.setFormatter(logging.Formatter("%(message)s"))
     else:
         out = logging.StreamHandler(sys.stderr)

@@ -1,0 +1,54 @@
+"""Logging: journald with structured uppercase fields under systemd, stderr otherwise."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from systemd.journal import JournalHandler
+
+from micboardd import logs
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_journald_under_systemd_with_structured_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def sender(MESSAGE: str, **fields: Any) -> None:  # noqa: N803 - journald's field name
+        sent.append({"MESSAGE": MESSAGE, **fields})
+
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    logs.setup("info", journal_sender=sender)
+    assert any(isinstance(h, JournalHandler) for h in logging.getLogger().handlers)
+    logging.getLogger("micboardd.test").warning(
+        "receiver %s went offline", "10.0.0.5", extra={"RECEIVER_ADDR": "10.0.0.5", "lower": 1}
+    )
+    (entry,) = sent
+    assert entry["MESSAGE"] == "receiver 10.0.0.5 went offline"
+    assert entry["RECEIVER_ADDR"] == "10.0.0.5"
+    assert entry["SYSLOG_IDENTIFIER"] == "micboardd"
+    assert entry["PRIORITY"] == "4"
+
+
+def test_stderr_when_not_started_by_systemd(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    monkeypatch.delenv("INVOCATION_ID", raising=False)
+    logs.setup("info")
+    assert not any(isinstance(h, JournalHandler) for h in logging.getLogger().handlers)
+    logging.getLogger("micboardd.test").warning("receiver %s answered", "10.0.0.9")
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "receiver 10.0.0.9 answered" in err
+    assert not logs.started_by_systemd({})
+    assert logs.started_by_systemd({"INVOCATION_ID": "abc"})
