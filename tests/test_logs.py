@@ -24,7 +24,8 @@ def restore_logging() -> Iterator[None]:
 def test_journald_under_systemd_with_structured_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[dict[str, Any]] = []
 
-    def sender(MESSAGE: str, **fields: Any) -> None:  # noqa: N803 - journald's field name
+    # journald's sender is called with MESSAGE as its first, upper-case, parameter.
+    def sender(MESSAGE: str, **fields: Any) -> None:
         sent.append({"MESSAGE": MESSAGE, **fields})
 
     monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
