@@ -209,15 +209,17 @@ def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Da
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this
+# thread while it is open, which breaks every pytest-asyncio test that runs after it.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} missing (apt-get install chromium; `make test` installs it as root)")
     with playwright_sync.sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Any) -> Iterator[Any]:
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield b
