@@ -99,33 +99,23 @@ class DaemonProcess:
         for line in self.proc.stderr:
             self.lines.append(line.rstrip("\n"))
 
-    def wait_listening(self, timeout: float = 20.0) -> None:
-        def found() -> bool:
-            for line in self.lines:
-                m = _LISTENING.search(line)
-                if m:
-                    self.port = int(m.group(2))
-                    return True
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log}")
-            return False
+    def _listening(self) -> bool:
+        """True once the daemon logged its port; fails at once if the daemon died."""
+        for line in self.lines:
+            m = _LISTENING.search(line)
+            if m:
+                self.port = int(m.group(2))
+                return True
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log}")
+        return False
 
-        wait_for(found, timeout, "the daemon to listen")
+    def wait_listening(self, timeout: float = 20.0) -> None:
+        wait_for(self._listening, timeout, "the daemon to listen")
 
     async def async_wait_listening(self, timeout: float = 20.0) -> None:
         """Like wait_listening, without blocking the test's event loop (simulators run there)."""
-
-        def found() -> bool:
-            for line in self.lines:
-                m = _LISTENING.search(line)
-                if m:
-                    self.port = int(m.group(2))
-                    return True
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log}")
-            return False
-
-        await async_wait_for(found, timeout, "the daemon to listen")
+        await async_wait_for(self._listening, timeout, "the daemon to listen")
 
     async def async_get(self, path: str) -> Any:
         async with httpx.AsyncClient(timeout=5.0) as client:
