@@ -51,8 +51,25 @@ def _discover(args: argparse.Namespace) -> int:
     return run_discover(args)
 
 
+def _import_args(p: argparse.ArgumentParser) -> None:
+    from .import_cli import add_import_arguments
+
+    add_import_arguments(p)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .import_cli import run_import
+
+    return run_import(args)
+
+
 COMMANDS: dict[str, Command] = {
     "discover": ("one-shot scan for receivers (SLP, mDNS, probe)", _discover_args, _discover),
     "demo": ("the daemon with a simulated venue (loopback only)", _demo_args, _demo),
     "sim": ("simulated Shure receivers on loopback, for tests and demos", _sim_args, _sim),
+    "import-micboard": (
+        "import a Micboard config.json: receivers, names, groups",
+        _import_args,
+        _import,
+    ),
 }

@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 from .. import __version__
 from .api import api_handlers
 from .context import AppContext
+from .metrics_route import metrics_handlers
 from .ws import websocket_handlers
 
 
@@ -27,7 +28,12 @@ def create_app(ctx: AppContext) -> Litestar:
         include_in_schema=False,
     )
     return Litestar(
-        route_handlers=[*api_handlers(ctx), *websocket_handlers(ctx), static],
+        route_handlers=[
+            *api_handlers(ctx),
+            *metrics_handlers(ctx),
+            *websocket_handlers(ctx),
+            static,
+        ],
         # Venue LANs are offline: only the JSON document, no CDN-hosted docs UI.
         openapi_config=OpenAPIConfig(
             title="micboardd",

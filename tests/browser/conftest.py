@@ -214,7 +214,9 @@ def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Da
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing (apt-get install chromium; `make test` installs it as root)")
+        pytest.fail(
+            f"{CHROMIUM} missing (apt-get install chromium; `make test` installs it as root)"
+        )
     with playwright_sync.sync_playwright() as p:
         yield p
 
