@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -99,6 +100,13 @@ def _to_str(value: Any) -> str:
 def _to_optional_str(value: Any) -> str | None:
     text = _to_str(value).strip()
     return text or None
+
+
+def _to_redis_url(value: Any) -> str | None:
+    text = _to_optional_str(value)
+    if text is not None and urlsplit(text).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
 
 
 def _to_path(value: Any) -> Path:
@@ -213,7 +221,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("meter_rate_ms", _to_meter_rate, "receiver metering interval in ms (>= 100)"),
     Spec("ssapi_url", _to_optional_str, "Shure System API base URL"),
     Spec("ssapi_key_file", _to_optional_path, "file holding the System API key"),
-    Spec("redis_url", _to_optional_str, "Redis URL to join other instances"),
+    Spec("redis_url", _to_redis_url, "Redis URL to join other instances"),
     Spec("instance", _to_str, "name of this instance (default: host name)"),
     Spec("log_level", _to_log_level, "debug, info, warning or error"),
     Spec("max_clients", _to_int(1, 100_000), "most WebSocket clients at once"),

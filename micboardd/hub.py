@@ -259,8 +259,10 @@ class UserFields:
 class Hub:
     """Latest state of everything, in memory; the single writer of device objects."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, instance: str | None = None) -> None:
         self.clock = clock
+        # Our name on every device we make when several instances share Redis (cluster/).
+        self.instance = instance
         self.receivers: dict[str, ReceiverState] = {}
         self.devices: dict[str, DeviceDict] = {}
         self._memory: dict[str, ChannelMemory] = {}
@@ -330,7 +332,7 @@ class Hub:
     def _set_channel_count(self, rx: ReceiverState, channels: int) -> None:
         for ch in range(1, channels + 1):
             device_id = make_device_id(rx.id, ch)
-            if device_id not in self.devices:
+            if device_id not in self._memory:  # absent, or another instance's copy: ours wins
                 self.devices[device_id] = self._new_device(rx, ch)
                 self._memory[device_id] = ChannelMemory()
                 self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
@@ -356,6 +358,7 @@ class Hub:
             battery_status=BatteryStatus.UNKNOWN.value,
             status=(ChannelStatus.UNKNOWN if rx.online else ChannelStatus.RX_OFFLINE).value,
             last_update=iso(self.clock()),
+            instance=self.instance,
         )
         return dev
 
@@ -470,13 +473,39 @@ class Hub:
     def tick(self) -> None:
         """Re-derive time-based states (audio_peak expiry, prev_* -> unknown). Call every second."""
         now = self.clock()
-        for device_id, dev in self.devices.items():
-            mem = self._memory[device_id]
+        for device_id, mem in self._memory.items():  # local devices only
+            dev = self.devices[device_id]
             rx = self.receivers.get(dev["receiver_id"])
             if rx is None:
                 continue
             if dev["status"] in (ChannelStatus.AUDIO_PEAK.value,) or mem.tx_on is False:
                 self._derive(dev, mem, rx, now, set())
+
+    # --- devices of other instances (cluster/, through Redis) ---
+
+    def put_remote(self, dev: Mapping[str, Any]) -> bool:
+        """Insert or replace, wholesale, a device another instance monitors.
+
+        Its owner already applied deadbands and status rules. A local device with the same
+        id wins: returns False and changes nothing.
+        """
+        device_id = dev.get("device_id")
+        if not isinstance(device_id, str) or device_id in self._memory:
+            return False
+        new: DeviceDict = {key: dev.get(key) for key in DEVICE_FIELDS}
+        old = self.devices.get(device_id)
+        changes = frozenset(
+            k for k in DEVICE_FIELDS if k != "last_update" and (old is None or old[k] != new[k])
+        )
+        if changes:
+            self.devices[device_id] = new
+            self._emit(DeviceChanged(device_id, changes))
+        return True
+
+    def drop_remote(self, device_id: str) -> None:
+        """Forget a device another instance no longer has (local devices are left alone)."""
+        if device_id not in self._memory and self.devices.pop(device_id, None) is not None:
+            self._emit(DeviceRemoved(device_id))
 
     # --- user fields (performer names, groups) ---
 

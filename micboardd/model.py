@@ -122,6 +122,7 @@ DEVICE_FIELDS: tuple[str, ...] = (
     "mute_status",
     "status",
     "last_update",
+    "instance",  # the micboardd that monitors it when several share Redis; null on a single box
 )
 
 # Fields a source (family parser, System API) may report for a channel. `tx_on` is not part

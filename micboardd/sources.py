@@ -24,4 +24,10 @@ def make_sources(ctx: AppContext) -> list[Source]:
         )
         manager.discovery = ctx.discovery = discovery
         sources.append(discovery)
+    if ctx.settings.redis_url:
+        # Several instances, one picture (docs/several-stages.md). Made before any source
+        # starts: it names this hub's devices with our instance name.
+        from .cluster.bridge import ClusterBridge
+
+        sources.append(ClusterBridge(ctx.hub, ctx.settings.redis_url, ctx.settings.instance))
     return sources
