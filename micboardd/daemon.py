@@ -18,10 +18,12 @@ from typing import Protocol
 
 import uvicorn
 
+from .alerts import Alerts
 from .config import Settings
 from .errors import StoreError
 from .fanout import FanOut
 from .groups import Groups
+from .history import History
 from .hub import Hub, UserFields
 from .store import Store
 from .systemd import Notifier
@@ -118,6 +120,8 @@ class Daemon:
         fanout = FanOut(hub)
         groups = Groups(store, hub)
         await groups.load()
+        alerts = Alerts(hub, store, fanout.publish_alert, on_count=hub.set_alert_count)
+        history = History(hub, store)
         ctx = AppContext(
             settings=settings,
             hub=hub,
@@ -125,9 +129,12 @@ class Daemon:
             store=store,
             web_root=self.web_root,
             groups=groups,
+            alerts=alerts,
+            history=history,
         )
         self.ctx = ctx
         fanout.system_health = ctx.system_health
+        fanout.active_alerts = alerts.active_dicts
         fanout.start()
 
         try:
@@ -164,6 +171,9 @@ class Daemon:
         log.info("micboardd listening on http://%s:%d", url_host, self.port)
 
         ctx.http_port = self.port
+        # Before the sources: alerts and history see every reading from the first one on.
+        await alerts.start()
+        await history.start()
         self.sources = self.source_factory(ctx) if self.source_factory else []
         for source in self.sources:
             await source.start()
@@ -200,6 +210,10 @@ class Daemon:
             log.warning("web server did not stop in time")
         except BaseException as exc:
             log.warning("web server stopped with %r", exc)
+        # Before the sources, for the same reason: stopping is not the receivers going
+        # offline. The last minutes of history are written here.
+        await history.stop()
+        await alerts.stop()
         await self._stop_sources()
         await store.close()
         self.notifier.close()

@@ -213,6 +213,7 @@ class FanOut:
     health: set[KeyedFeed] = field(default_factory=set)
     latest_api_health: dict[str, dict[str, Any]] = field(default_factory=dict)
     system_health: Callable[[], dict[str, Any]] = dict
+    active_alerts: Callable[[], list[dict[str, Any]]] = list  # open alerts (alerts.py)
     _unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -256,7 +257,7 @@ class FanOut:
             lambda: {
                 "system_health": {"type": "system_health", **self.system_health()},
                 "api_health": list(self.latest_api_health.values()),
-                "alerts": [],
+                "alerts": self.active_alerts(),
             },
             limit=MAX_PENDING_ALERTS + 10,
         )

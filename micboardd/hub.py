@@ -357,6 +357,7 @@ class Hub:
             group=user.group,
             battery_status=BatteryStatus.UNKNOWN.value,
             status=(ChannelStatus.UNKNOWN if rx.online else ChannelStatus.RX_OFFLINE).value,
+            alert_count=0,
             last_update=iso(self.clock()),
             instance=self.instance,
         )
@@ -522,6 +523,14 @@ class Hub:
             dev["performer"], dev["group"] = performer, group
             dev["last_update"] = iso(self.clock())
             self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    def set_alert_count(self, device_id: str, count: int) -> None:
+        """Open alerts of a channel (told by alerts.py): the badge on its tile."""
+        dev = self.devices.get(device_id)
+        if dev is None or dev.get("alert_count") == count:
+            return
+        dev["alert_count"] = count
+        self._emit(DeviceChanged(device_id, frozenset({"alert_count"})))
 
     # --- commands (REST -> hub -> the owning source) ---
 

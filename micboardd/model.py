@@ -121,6 +121,7 @@ DEVICE_FIELDS: tuple[str, ...] = (
     "peak_level",
     "mute_status",
     "status",
+    "alert_count",
     "last_update",
     "instance",  # the micboardd that monitors it when several share Redis; null on a single box
 )

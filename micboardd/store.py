@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 
 from .errors import StoreError
+from .store_history import SCHEMA_2
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ MIGRATIONS: tuple[str, ...] = (
         value       TEXT NOT NULL
     );
     """,
+    # 2: alert log and show history (store_history.py; history tables per day on first use)
+    SCHEMA_2,
 )
 
 # How long a write waits for another connection's lock before failing (ms); the daemon is

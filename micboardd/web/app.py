@@ -10,6 +10,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from .. import __version__
+from .alerts_api import alerts_api_handlers
 from .api import api_handlers
 from .context import AppContext
 from .metrics_route import metrics_handlers
@@ -30,6 +31,7 @@ def create_app(ctx: AppContext) -> Litestar:
     return Litestar(
         route_handlers=[
             *api_handlers(ctx),
+            *alerts_api_handlers(ctx),
             *metrics_handlers(ctx),
             *websocket_handlers(ctx),
             static,

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
+from ..alerts import Alerts
 from ..config import ReceiverAddress, Settings
 from ..fanout import FanOut
 from ..groups import Groups
+from ..history import History
 from ..hub import Counters, Hub
 from ..store import Store
 from ..sysinfo import CpuMeter, rss_mb
@@ -43,6 +45,8 @@ class AppContext:
     receivers: ReceiverControl | None = None
     http_port: int | None = None
     discovery: Any = None  # discovery.service.Discovery when discovery is on
+    alerts: Alerts | None = None  # alert rules and log (alerts.py)
+    history: History | None = None  # show history (history.py)
 
     def sample(self) -> None:
         """Called every system_health interval: CPU is measured over that window."""

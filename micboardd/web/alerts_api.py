@@ -1,0 +1,224 @@
+"""REST for alerts and show history.
+
+- `GET /api/alerts?active=&since=&device=&limit=`: the alert log, newest first.
+- `POST /api/alerts/{id}/ack`: acknowledge (silence) an alert; answers the alert.
+- `GET /api/history?device_id=&from=&to=&step=`: one channel over time, as columns.
+- `GET /api/history.csv?...`: the same rows as CSV, for a spreadsheet after the show.
+
+Times in queries are epoch seconds or ISO-8601 (a time without an offset is the appliance's
+local time); times in answers are ISO-8601 UTC, except the `t` column of a series (epoch
+seconds, what charts want). Every failure is a 4xx with a sentence saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
+
+from litestar import Response, get, post
+from litestar.exceptions import ClientException, NotFoundException, ServiceUnavailableException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from ..alerts import Alerts
+from ..history import History, Series
+from ..hub import iso
+from ..model import split_device_id
+from ..store_history import VALUE_COLUMNS, Event
+
+MAX_ALERTS = 1000  # one page of the alert log; a show produces far fewer
+DEFAULT_ALERTS = 200
+DEFAULT_WINDOW_S = 3600.0  # no `from`: the last hour (what the dashboard timeline opens on)
+MAX_POINTS = 10_000  # a chart never needs more; bounds the answer to ~1 MB
+TARGET_POINTS = 720  # automatic step: about one point per pixel of a phone-wide chart
+STEPS = (1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600, 21600, 86400)
+MAX_STEP = 86400
+ID_MAX = 300  # device ids are `<receiver id>:<channel>`; receiver ids are addresses or serials
+_ALERT_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def parse_time(value: str, name: str) -> float:
+    """Epoch seconds or ISO-8601; ClientException naming the parameter otherwise."""
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number) and 0 <= number < 1e11:
+            return number
+        raise ClientException(f"{name}: {value!r} is not a time")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ClientException(
+            f"{name}: {value!r} is neither epoch seconds nor ISO-8601 (e.g. 2024-05-01T21:03:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.astimezone()  # the appliance's local time
+    return when.timestamp()
+
+
+def auto_step(span_s: float) -> int:
+    for step in STEPS:
+        if span_s / step <= TARGET_POINTS:
+            return step
+    return MAX_STEP
+
+
+def _round(value: Any) -> Any:
+    return round(value, 1) if isinstance(value, float) else value
+
+
+def series_columns(series: Series) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {"t": [row.t for row in series.rows]}
+    for name in VALUE_COLUMNS:
+        columns[name] = [_round(getattr(row, name)) for row in series.rows]
+    return columns
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    return {
+        "t": iso(event.t),
+        "kind": event.kind,
+        "value": event.value,
+        "previous": event.previous,
+    }
+
+
+CSV_HEADER = (
+    "time",
+    "device_id",
+    "rf_min_dbm",
+    "rf_max_dbm",
+    "rf_avg_dbm",
+    "audio_min_dbfs",
+    "audio_max_dbfs",
+    "audio_avg_dbfs",
+    "peak_max_dbfs",
+    "battery_percent",
+    "battery_minutes",
+    "status",
+)
+
+
+def series_csv(series: Series) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for row in series.rows:
+        values = ["" if v is None else _round(v) for v in row.values()]
+        writer.writerow([iso(row.t), row.device_id, *values])
+    return out.getvalue()
+
+
+class AlertsContext(Protocol):
+    """What the handlers need from the app context (read per request: the routes exist,
+    and answer 503, even in an app built without the engines)."""
+
+    alerts: Alerts | None
+    history: History | None
+
+
+def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
+    def engines() -> tuple[Alerts, History]:
+        if ctx.alerts is None or ctx.history is None:
+            raise ServiceUnavailableException("alerts and history are not running here")
+        return ctx.alerts, ctx.history
+
+    @get("/api/alerts")
+    async def list_alerts(
+        active: FromQuery[bool | None] = None,
+        since: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        device: Annotated[str | None, QueryParameter(max_length=ID_MAX)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_ALERTS)] = DEFAULT_ALERTS,
+    ) -> list[dict[str, Any]]:
+        """The alert log, newest first. `since`: changed (raised, updated, cleared) since then;
+        `device`: a device id or a receiver id."""
+        alerts, _ = engines()
+        after = parse_time(since, "since") if since is not None else None
+        found = await alerts.query(active=active, since=after, device=device, limit=limit)
+        return [a.as_dict() for a in found]
+
+    @post("/api/alerts/{alert_id:str}/ack", status_code=200)
+    async def ack_alert(alert_id: FromPath[str]) -> dict[str, Any]:
+        """Acknowledge: the alert stays until its condition ends, but stops asking for
+        attention. Acknowledging twice is harmless."""
+        alerts, _ = engines()
+        if not _ALERT_ID.match(alert_id):
+            raise NotFoundException(f"no alert {alert_id!r}")
+        alert = await alerts.ack(alert_id)
+        if alert is None:
+            raise NotFoundException(f"no alert {alert_id!r}")
+        return alert.as_dict()
+
+    async def select(
+        device_id: str, start: str | None, end: str | None, step: int | None
+    ) -> Series:
+        alerts, history = engines()
+        try:
+            split_device_id(device_id)
+        except ValueError:
+            raise ClientException(
+                f"device_id: {device_id!r} is not a device id (<receiver>:<channel>)"
+            ) from None
+        if device_id not in history.hub.devices and not history.known(device_id):
+            raise NotFoundException(f"no history for device {device_id!r}")
+        t1 = parse_time(end, "to") if end is not None else alerts.clock()
+        t0 = parse_time(start, "from") if start is not None else t1 - DEFAULT_WINDOW_S
+        if t0 >= t1:
+            raise ClientException("from must be earlier than to")
+        chosen = step if step is not None else auto_step(t1 - t0)
+        if (t1 - t0) / chosen > MAX_POINTS:
+            raise ClientException(
+                f"step {chosen} s gives more than {MAX_POINTS} points for this range; "
+                f"use step >= {math.ceil((t1 - t0) / MAX_POINTS)}"
+            )
+        return await history.series(device_id, t0, t1, chosen)
+
+    @get("/api/history")
+    async def get_history(
+        device_id: Annotated[str, QueryParameter(min_length=3, max_length=ID_MAX)],
+        start: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,
+        end: Annotated[str | None, QueryParameter(name="to", max_length=64)] = None,
+        step: Annotated[int | None, QueryParameter(ge=1, le=MAX_STEP)] = None,
+    ) -> dict[str, Any]:
+        """One channel over time: `series` holds one list per column (`t` in epoch seconds,
+        RF in dBm, audio in dBFS), plus its status changes and the alerts that overlap."""
+        alerts, history = engines()
+        series = await select(device_id, start, end, step)
+        receiver_id = split_device_id(device_id)[0]
+        events = await history.events(device_id, series.start, series.end)
+        overlapping = await alerts.overlapping(device_id, receiver_id, series.start, series.end)
+        return {
+            "device_id": device_id,
+            "from": iso(series.start),
+            "to": iso(series.end),
+            "step": series.step,
+            "columns": ["t", *VALUE_COLUMNS],
+            "series": series_columns(series),
+            "events": [event_dict(e) for e in events],
+            "alerts": [a.as_dict() for a in overlapping],
+        }
+
+    @get("/api/history.csv")
+    async def get_history_csv(
+        device_id: Annotated[str, QueryParameter(min_length=3, max_length=ID_MAX)],
+        start: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,
+        end: Annotated[str | None, QueryParameter(name="to", max_length=64)] = None,
+        step: Annotated[int | None, QueryParameter(ge=1, le=MAX_STEP)] = None,
+    ) -> Response[str]:
+        series = await select(device_id, start, end, step)
+        stamp = datetime.fromtimestamp(series.start, UTC).strftime("%Y%m%dT%H%M%SZ")
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device_id)
+        return Response(
+            series_csv(series),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="history-{safe}-{stamp}.csv"'},
+        )
+
+    return [list_alerts, ack_alert, get_history, get_history_csv]
