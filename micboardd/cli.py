@@ -103,6 +103,18 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="extra Origin allowed to open WebSockets (repeatable)",
     )
+    p.add_argument(
+        "--tls-cert-file",
+        dest="tls_cert_file",
+        default=s,
+        help="PEM certificate to serve HTTPS with (needs --tls-key-file)",
+    )
+    p.add_argument(
+        "--tls-key-file",
+        dest="tls_key_file",
+        default=s,
+        help="PEM private key for --tls-cert-file (mode 0600)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -51,6 +51,18 @@ def _discover(args: argparse.Namespace) -> int:
     return run_discover(args)
 
 
+def _passwd_args(p: argparse.ArgumentParser) -> None:
+    from .passwd_cli import add_passwd_arguments
+
+    add_passwd_arguments(p)
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    from .passwd_cli import run_passwd
+
+    return run_passwd(args)
+
+
 def _import_args(p: argparse.ArgumentParser) -> None:
     from .import_cli import add_import_arguments
 
@@ -72,4 +84,5 @@ COMMANDS: dict[str, Command] = {
         _import_args,
         _import,
     ),
+    "passwd": ("set the admin password (or the viewer PIN) on this box", _passwd_args, _passwd),
 }

@@ -54,6 +54,9 @@ class Settings:
     log_level: str = "info"
     max_clients: int = 500
     allowed_origins: tuple[str, ...] = ()
+    # HTTPS: both or neither (resolve() checks); the key file should be mode 0600.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # Where settings came from, per key: "default", "/etc/micboardd/micboardd.toml", ...
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -231,6 +234,8 @@ SPECS: tuple[Spec, ...] = (
         "extra Origin allowed to open WebSockets",
         True,
     ),
+    Spec("tls_cert_file", _to_optional_path, "PEM certificate (chain) to serve HTTPS with"),
+    Spec("tls_key_file", _to_optional_path, "PEM private key for tls_cert_file (mode 0600)"),
 )
 SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
 
@@ -310,4 +315,10 @@ def resolve(
         _apply(values, origins, key, raw, f"command line {flag}")
 
     settings = replace(Settings(), **values)
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        given = "tls_cert_file" if settings.tls_cert_file is not None else "tls_key_file"
+        missing = "tls_key_file" if given == "tls_cert_file" else "tls_cert_file"
+        raise ConfigError(
+            missing, None, origins.get(given, "default"), f"HTTPS needs it as well as {given}"
+        )
     return replace(settings, origins=origins)

@@ -154,6 +154,9 @@ class Daemon:
             ws_ping_timeout=WS_PING_TIMEOUT_S,
             timeout_graceful_shutdown=int(WEB_SHUTDOWN_S),
             server_header=False,
+            # HTTPS when configured (both files are required together; config.py checks).
+            ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
+            ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
         )
         server = _Server(config)
         loop = asyncio.get_running_loop()
@@ -168,7 +171,8 @@ class Daemon:
             await store.close()
             return 1
         url_host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        log.info("micboardd listening on http://%s:%d", url_host, self.port)
+        scheme = "https" if settings.tls_cert_file else "http"
+        log.info("micboardd listening on %s://%s:%d", scheme, url_host, self.port)
 
         ctx.http_port = self.port
         # Before the sources: alerts and history see every reading from the first one on.

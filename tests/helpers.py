@@ -20,7 +20,7 @@ import httpx
 T = TypeVar("T")
 DEFAULT_DEADLINE_S = 10.0
 POLL_S = 0.02
-_LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+_LISTENING = re.compile(r"listening on https?://([\d.]+):(\d+)")
 
 
 def wait_for(

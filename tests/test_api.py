@@ -12,11 +12,12 @@ from micboardd.sim.receiver import SimReceiver
 
 from .conftest import DaemonFactory
 from .helpers import async_wait_for
+from .security.admin import admin_client
 
 
 async def test_groups_crud_and_validation(make_daemon: DaemonFactory) -> None:
     d = make_daemon()
-    async with httpx.AsyncClient(base_url=d.url, timeout=5) as c:
+    async with admin_client(d) as c:
         assert (await c.get("/api/groups")).json() == []
         r = await c.post("/api/groups", json={"title": "Band", "slots": ["a:1", None, "a:2"]})
         assert r.status_code == 201, r.text
@@ -60,7 +61,7 @@ async def test_performer_and_group_reach_devices_and_survive_restart(
             return len(await d.async_get("/api/devices")) == 2
 
         await async_wait_for(has_devices, 15, "devices")
-        async with httpx.AsyncClient(base_url=d.url, timeout=5) as c:
+        async with admin_client(d) as c:
             r = await c.put(f"/api/devices/{dev1}/performer", json={"performer": "  Anna  "})
             assert r.status_code == 200 and r.json()["performer"] == "Anna"
             r = await c.put(f"/api/devices/{dev1}/performer", json={"performer": "x" * 65})
@@ -124,7 +125,7 @@ async def test_meter_rate_setting_reaches_receivers_and_persists(
         d = make_daemon("--receiver", rx.address, wait=False)
         await d.async_wait_listening()
         await rx.wait_for_command("SET 0 METER_RATE 00100", 15)
-        async with httpx.AsyncClient(base_url=d.url, timeout=5) as c:
+        async with admin_client(d) as c:
             assert (await c.get("/api/settings")).json()["meter_rate_ms"] == 100
             r = await c.put("/api/settings", json={"meter_rate_ms": 50})
             assert r.status_code == 400

@@ -14,6 +14,7 @@ from micboardd.sim.venue import Venue
 
 from .conftest import DaemonFactory
 from .helpers import DaemonProcess, async_wait_for
+from .security.admin import admin_client
 
 MODELS = ["ULXD4", "ULXD4Q", "QLXD4", "SLXD4D", "SLXD4Q+", "AD4D", "AD4Q", "UR4D", "P10T"]
 # Families whose transmitter reports battery over the command strings.
@@ -183,12 +184,10 @@ async def test_garbage_from_receiver_is_survived(
 async def test_rename_and_identify_through_rest(
     make_daemon: DaemonFactory, sim: SimReceiver
 ) -> None:
-    import httpx
-
     d = await start(make_daemon, sim)
     await until(d, sim, lambda ds: all(x["status"] != "rx_offline" for x in ds), "online", 15)
     device_id = f"{sim.address}:2"
-    async with httpx.AsyncClient(base_url=d.url, timeout=5) as client:
+    async with admin_client(d) as client:
         r = await client.post(f"/api/devices/{device_id}/rename", json={"name": "Pastor"})
         assert r.status_code == 204, r.text
         await until(d, sim, lambda ds: ds[1]["name"] == "Pastor", "rename on the receiver")
@@ -205,12 +204,10 @@ async def test_rename_and_identify_through_rest(
 
 
 async def test_manual_receivers_via_rest_persist(make_daemon: DaemonFactory) -> None:
-    import httpx
-
     async with SimReceiver(model="QLXD4", host="127.0.0.1", port=0) as rx:
         d = make_daemon(wait=False)
         await d.async_wait_listening()
-        async with httpx.AsyncClient(base_url=d.url, timeout=5) as client:
+        async with admin_client(d) as client:
             r = await client.post("/api/receivers", json={"address": rx.address})
             assert r.status_code == 201, r.text
             assert r.json()["receiver_id"] == rx.address
@@ -224,7 +221,7 @@ async def test_manual_receivers_via_rest_persist(make_daemon: DaemonFactory) -> 
         d.start(wait=False)
         await d.async_wait_listening()
         await until(d, rx, lambda ds: ds[0]["status"] != "rx_offline", "online after restart", 15)
-        async with httpx.AsyncClient(base_url=d.url, timeout=5) as client:
+        async with admin_client(d) as client:
             r = await client.delete(f"/api/receivers/{rx.address}")
             assert r.status_code == 204
             assert (await client.get("/api/receivers")).json() == []

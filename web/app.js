@@ -237,7 +237,10 @@ const feed = {
         this.subscribe();
       },
       onMessage: (msg) => this.onMessage(msg),
-      onState: () => updateConnection(),
+      onState: (state) => {
+        updateConnection();
+        if (state === "waiting") checkViewerSoon(); // refused because a PIN is now needed?
+      },
     });
     this.sock.start();
   },
@@ -327,6 +330,32 @@ const feed = {
     if ("group" in update && !isNew) refreshGroups();
   },
 };
+
+// ---------------------------------------------------------------- viewer PIN
+
+// Behind a viewer PIN the socket and the API refuse us until the PIN is entered: ask for it
+// (login.js loads only then), then connect at once.
+const VIEWER_CHECK_EVERY_MS = 30000;
+let viewerCheckedAt = 0;
+async function checkViewer() {
+  viewerCheckedAt = Date.now();
+  let s;
+  try {
+    s = await api.get("/api/session");
+  } catch {
+    return; /* box unreachable: the socket's backoff handles it */
+  }
+  if (s.role !== "anonymous") return;
+  const { ensureViewer } = await import("./js/login.js");
+  if (await ensureViewer()) {
+    feed.sock.retryNow();
+    refreshGroups();
+  }
+}
+
+function checkViewerSoon() {
+  if (Date.now() - viewerCheckedAt > VIEWER_CHECK_EVERY_MS) checkViewer();
+}
 
 let receiversTimer = 0;
 function refreshReceiversSoon() {
@@ -709,6 +738,7 @@ loadSnapshot();
 if (showingSnapshot) renderGroupNav();
 applyRoute();
 feed.start();
+checkViewer();
 refreshGroups();
 registerServiceWorker();
 

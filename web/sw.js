@@ -3,7 +3,7 @@
 // with old files; the cache answers only when the network does not, or too slowly.
 // Live data (/api, /ws) is never cached.
 
-const CACHE = "micboard-shell-v1";
+const CACHE = "micboard-shell-v2";
 const SHELL = [
   "./",
   "index.html",
@@ -17,6 +17,8 @@ const SHELL = [
   "js/editors.js",
   "js/groups-editor.js",
   "js/qr.js",
+  "js/login.js",
+  "login.css",
   "manifest.webmanifest",
   "icons/icon.svg",
   "icons/icon-192.png",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.exceptions import (
     ClientException,
     HTTPException,
@@ -27,6 +27,7 @@ from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
 from micboardd.model import split_device_id
 
 from .context import AppContext
+from .security import can_view, redact_health
 
 # User-facing names (performer) are free text, but bounded: they must fit a tile.
 PERFORMER_MAX = 64
@@ -72,9 +73,9 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         return ctx.receivers
 
     @get("/api/health")
-    async def health() -> dict[str, Any]:
+    async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
         ctx.db_ok = await ctx.store.ping()
-        return {
+        body: dict[str, Any] = {
             "status": "ok" if ctx.db_ok else "degraded",
             "version": __version__,
             "uptime_s": ctx.uptime_s(),
@@ -97,6 +98,9 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
                 "client_errors": ctx.counters.ws_client_errors,
             },
         }
+        # Open to monitoring even behind the viewer PIN: then without receiver addresses.
+        pin = ctx.auth is not None and (await ctx.auth.credentials()).pin_required
+        return body if can_view(request, pin) else redact_health(body)
 
     @get("/api/devices")
     async def devices() -> list[dict[str, Any]]:

@@ -10,14 +10,25 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from .. import __version__
+from ..auth import Auth
 from .alerts_api import alerts_api_handlers
 from .api import api_handlers
 from .context import AppContext
 from .metrics_route import metrics_handlers
+from .security import (
+    MAX_BODY_BYTES,
+    add_security_headers,
+    make_access_guard,
+    security_handlers,
+    warn_about_secret_files,
+)
 from .ws import websocket_handlers
 
 
 def create_app(ctx: AppContext) -> Litestar:
+    if ctx.auth is None:
+        ctx.auth = Auth(ctx.store)
+    warn_about_secret_files(ctx.settings)
     static = create_static_files_router(
         path="/",
         directories=[ctx.web_root],
@@ -33,9 +44,15 @@ def create_app(ctx: AppContext) -> Litestar:
             *api_handlers(ctx),
             *alerts_api_handlers(ctx),
             *metrics_handlers(ctx),
+            *security_handlers(ctx.auth, ctx.settings),
             *websocket_handlers(ctx),
             static,
         ],
+        # Every route, including ones added later: reads open (or behind the viewer PIN),
+        # anything that changes state needs admin + CSRF (web/security.py).
+        guards=[make_access_guard(ctx.auth, ctx.settings)],
+        before_send=[add_security_headers],
+        request_max_body_size=MAX_BODY_BYTES,
         # Venue LANs are offline: only the JSON document, no CDN-hosted docs UI.
         openapi_config=OpenAPIConfig(
             title="micboardd",

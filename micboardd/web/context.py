@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..alerts import Alerts
+from ..auth import Auth
 from ..config import ReceiverAddress, Settings
 from ..fanout import FanOut
 from ..groups import Groups
@@ -45,6 +46,7 @@ class AppContext:
     receivers: ReceiverControl | None = None
     http_port: int | None = None
     discovery: Any = None  # discovery.service.Discovery when discovery is on
+    auth: Auth | None = None  # made by create_app when the daemon did not
     alerts: Alerts | None = None  # alert rules and log (alerts.py)
     history: History | None = None  # show history (history.py)
 

@@ -24,6 +24,7 @@ from litestar.handlers import WebsocketRouteHandler
 from ..fanout import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Subscription, _Feed
 from ..groups import Groups
 from .context import AppContext
+from .security import session_of, ws_command_refusal
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Connection:
         self.socket = socket
         self.feed = feed
         self.replies: list[dict[str, Any]] = []
+        self.session = session_of(socket)  # found by the access guard at the handshake
 
     def reply(self, frame: dict[str, Any]) -> None:
         if len(self.replies) < MAX_PENDING_REPLIES:
@@ -148,6 +150,10 @@ class Connection:
                 continue
             if msg["type"] == "ping":
                 self.reply({"type": "pong"})
+                continue
+            # Commands that change state need an admin session (web/security.py).
+            if (refusal := ws_command_refusal(self.session, msg["type"])) is not None:
+                self.error(refusal)
                 continue
             try:
                 on_message(msg)

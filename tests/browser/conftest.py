@@ -23,6 +23,7 @@ import pytest
 from micboardd.sim import SimReceiver
 
 from ..helpers import DaemonProcess, daemon_env, wait_for
+from ..security.admin import ADMIN_PASSWORD, set_secret_sync
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -200,6 +201,7 @@ def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Da
         ],
         state_dir=tmp / "state",
     )
+    set_secret_sync(d.state_dir)  # editors need the crew's admin login
     d.start()
     d.wait_online(len(rig.rx))
     # A transmitter that goes off after its battery was seen shows the striped prev_ state.
@@ -271,6 +273,9 @@ def new_page(browser: Any, playwright: Any, console: Console) -> Iterator[Callab
 
     def make(kind: str = "desktop", **options: Any) -> Any:
         params = dict(playwright.devices["Pixel 7"]) if kind == "phone" else dict(DESKTOP)
+        # Playwright's wait_for_function polls with eval(), which the dashboard's CSP forbids;
+        # tests/security/test_browser.py checks the page under the real CSP.
+        params.setdefault("bypass_csp", True)
         params.update(options)
         ctx = browser.new_context(**params)
         ctx.set_default_timeout(10_000)
@@ -280,6 +285,12 @@ def new_page(browser: Any, playwright: Any, console: Console) -> Iterator[Callab
     yield make
     for ctx in contexts:
         ctx.close()
+
+
+def login_admin(page: Any, daemon: Daemon) -> None:
+    """Log this page's browser context in as admin (the cookie is shared with the page)."""
+    r = page.request.post(f"{daemon.url}/api/login", data={"password": ADMIN_PASSWORD})
+    assert r.ok, r.text()
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import REPO, SCREENSHOTS, Console, Daemon, SimRig, shot, zbarimg
+from .conftest import REPO, SCREENSHOTS, Console, Daemon, SimRig, login_admin, shot, zbarimg
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -276,6 +276,7 @@ def test_names_and_groups_edited_in_the_page_persist(
     new_page: Any, rig: SimRig, daemon: Daemon
 ) -> None:
     page = new_page("desktop")
+    login_admin(page, daemon)
     page.goto(f"{daemon.url}/#view=edit&tab=names")
     lead_id = rig.device_id("stage", 1)
     row = page.locator(f'.name-row[data-device="{lead_id}"]')
@@ -394,6 +395,7 @@ def test_every_view_renders_and_is_captured(
         )
     else:
         page = new_page(kind)
+    login_admin(page, daemon)
     for name, hash_, action in VIEWS:
         if kind == "phone360" and name not in NARROW_VIEWS:
             continue

@@ -7,8 +7,18 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, path, body) {
+// The CSRF token of this browser's session (from /api/session via login.js): every change
+// carries it, so another site cannot make a logged-in browser change anything.
+let csrf = null;
+export function setCsrf(token) {
+  csrf = token || null;
+}
+// login.js sets `relogin`: asks for the password when a change is refused, true when logged in.
+export const authHooks = { relogin: null };
+
+async function call(method, path, body, retried = false) {
   const init = { method, headers: {}, cache: "no-store" };
+  if (method !== "GET" && csrf) init.headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -26,6 +36,11 @@ async function call(method, path, body) {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
+  }
+  // Session expired (401) or replaced in another tab (stale CSRF token): sort it out, retry once.
+  const denied = res.status === 401 || (res.status === 403 && /CSRF/.test(text));
+  if (denied && method !== "GET" && !retried && path !== "/api/login" && authHooks.relogin) {
+    if (await authHooks.relogin()) return call(method, path, body, true);
   }
   if (!res.ok) {
     const detail = data && (data.detail || data.error || data.message);

@@ -1,10 +1,11 @@
 // Editors: performer names (one by one or a pasted list), channel names on the receiver,
-// groups (groups-editor.js), receivers, settings. One module, loaded only when opened, so
-// that gating it behind an admin login later touches nothing else.
+// groups (groups-editor.js), receivers, settings. One module, loaded only when opened, and
+// only shown to the crew: a viewer gets the login dialog (login.js), or a locked page.
 
 import { ApiError, api, enc, hasRoute } from "./api.js";
 import { mountGroups } from "./groups-editor.js";
 import { LiveSocket } from "./live.js";
+import { ensureAdmin, loadStyle, logout, refreshSession, session } from "./login.js";
 
 const TABS = [
   ["names", "Names"],
@@ -18,6 +19,7 @@ let root = null;
 let ctx = null;
 let current = "";
 let cleanup = null;
+let wantTab = ""; // the tab asked for while the login was pending
 
 export function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -80,6 +82,38 @@ export function mount(el_, context, tab) {
   root = el_;
   ctx = context;
   current = "";
+  wantTab = tab;
+  root.replaceChildren(el("p", "note", "Checking the login…"));
+  gate(el_);
+}
+
+// Editors are for the crew: a viewer is asked for the admin password, and gets a locked page
+// (with everything else on the dashboard still working) if they cancel.
+async function gate(target) {
+  const ok = await ensureAdmin();
+  if (root !== target) return; // left the editors meanwhile
+  if (ok) build(wantTab);
+  else locked(target);
+}
+
+function locked(target) {
+  loadStyle();
+  const box = el("div", "locked");
+  box.id = "edit-locked";
+  const again = button("Log in", "btn primary", () => gate(target));
+  again.id = "login-open";
+  const back = el("a", "btn", "Back to the board");
+  back.href = "#";
+  box.append(
+    el("h2", "", "Edit"),
+    el("p", "note", "Only the crew can change names, groups, receivers and settings. Watching needs no login."),
+    again,
+    back,
+  );
+  root.replaceChildren(box);
+}
+
+function build(tab) {
   root.replaceChildren();
   const head = el("h2", "", "Edit");
   const tabs = el("nav", "tabs");
@@ -91,8 +125,14 @@ export function mount(el_, context, tab) {
     tabs.append(a);
   }
   const note = el("p", "note", "Changes apply to every screen at once and survive restarts.");
+  const account = el("div", "account");
+  account.append(el("p", "note", "Logged in as crew."), button("Log out", "btn small", async () => {
+    await logout();
+    ctx.navigate({ view: "board" });
+  }));
   const body = el("div", "editor-body");
-  root.append(head, tabs, note, body);
+  loadStyle();
+  root.append(head, tabs, account, note, body);
   show(tab);
 }
 
@@ -103,7 +143,8 @@ export function unmount() {
 }
 
 export function show(tab) {
-  if (!root) return;
+  wantTab = tab;
+  if (!root || !root.querySelector(".editor-body")) return; // still behind the login
   const key = TABS.some(([k]) => k === tab) ? tab : "names";
   for (const a of root.querySelectorAll(".tabs .chip")) {
     a.classList.toggle("active", a.dataset.tab === key);
@@ -432,9 +473,54 @@ function mountSettings(body) {
 
   const box = el("section", "card");
   box.append(el("h3", "", "The box"));
-  body.append(local, box);
+  const access = el("section", "card");
+  body.append(local, box, access);
   mountBoxSettings(box);
+  mountViewerPin(access);
   return null;
+}
+
+// Who may look: anyone on the network, or only phones that know the viewer PIN.
+function mountViewerPin(card) {
+  card.append(el("h3", "", "Viewer PIN"));
+  const state = el("p", "note");
+  state.id = "pin-state";
+  const input = el("input");
+  input.type = "text";
+  input.id = "pin-new";
+  input.inputMode = "numeric";
+  input.autocomplete = "off";
+  input.maxLength = 12;
+  input.placeholder = "4 to 12 digits";
+  input.setAttribute("aria-label", "New viewer PIN");
+  const msg = el("span", "note");
+  const put = async (pin) => {
+    try {
+      await api.put("/api/security/viewer-pin", { pin });
+      await refreshSession();
+      msg.textContent = pin ? "PIN set ✓ (phones already watching keep their view)" : "PIN switched off ✓";
+      input.value = "";
+    } catch (err) {
+      msg.textContent = message(err);
+    }
+    render();
+  };
+  const set = button("Set PIN", "btn primary", () => put(input.value.trim()));
+  set.id = "pin-set";
+  const off = confirmButton("Switch off", "Tap again to switch off", () => put(null));
+  const render = () => {
+    const on = Boolean(session() && session().viewer_pin_required);
+    state.textContent = on
+      ? "On: phones must enter the PIN before they see anything."
+      : "Off: anyone on this network can look. Nobody can change anything without the crew password.";
+    off.hidden = !on;
+  };
+  const row = el("div", "form-row");
+  row.append(input, set, off);
+  const bar = el("div", "savebar");
+  bar.append(msg);
+  card.append(state, row, bar);
+  render();
 }
 
 // Receiver meter rate and the System API, when the daemon offers /api/settings.

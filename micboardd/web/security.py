@@ -1,0 +1,326 @@
+"""The web side of security: who may call what, CSRF, response headers, login routes.
+
+Rules (docs/security.md):
+- Reading is open to everyone on the network, unless a viewer PIN is set: then `/api/*` and
+  `/ws/*` need a session (viewer or admin). Monitoring (`/api/health`, `/healthz`,
+  `/metrics`), `/api/session` and the dashboard's files stay open: a phone must be able to
+  load the page that asks for the PIN.
+- Every state-changing request (any method but GET/HEAD/OPTIONS, on any route, including
+  routes added later) needs an admin session, the CSRF token in `X-CSRF-Token`, and no
+  foreign Origin/Referer. Only handlers marked `opt={"access": "public"}` (login, logout)
+  are exempt from the admin part; never from the same-origin part.
+- WebSocket messages that change state (none yet) need an admin session too:
+  `ws_command_refusal` is the check, `READ_ONLY_WS_COMMANDS` the list of harmless ones.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import Request, Response, get, post, put
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.exceptions import (
+    ClientException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.params import JSONBody
+from litestar.types import Guard, Message, Scope
+
+from ..auth import PASSWORD_MAX, PIN_MAX, Auth, Session, check_pin
+from ..config import Settings
+from ..secret_files import loose_permissions
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "micboardd_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ACCESS_OPT = "access"
+PUBLIC = "public"
+# Open even with a viewer PIN: monitoring scrapers and the page's own session check.
+PUBLIC_READ_PATHS = frozenset({"/api/health", "/healthz", "/metrics", "/api/session"})
+GATED_PREFIXES = ("/api/", "/ws/")
+# Request bodies are small JSON commands; the largest (a group of 256 slots of 300-character
+# ids) is under 80 KB. Litestar answers 413 above this.
+MAX_BODY_BYTES = 128 * 1024
+READ_ONLY_WS_COMMANDS = frozenset({"ping", "subscribe", "resync"})
+_STATE_KEY = "micboardd_session"
+
+NO_PASSWORD = (
+    "No admin password is set on this micboard box, so nothing can be changed yet. "
+    "Set one on the box: `sudo micboardd passwd` (packaged install) or "
+    "`micboardd passwd --state-dir {state_dir}`."
+)
+
+# No inline script or style anywhere: the dashboard sets styles only through the CSSOM.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+# ------------------------------------------------------------------------------ headers
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook: every HTTP response, errors and static files included."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers") or [])
+    present = {bytes(name).lower() for name, _ in headers}
+    headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+    message["headers"] = headers
+
+
+# ------------------------------------------------------------------------------ checks
+
+
+def same_origin(headers: Any, allowed: tuple[str, ...]) -> bool:
+    """The request comes from a page of ours (or names no page at all: not a browser).
+
+    Browsers send Origin on every state-changing fetch; Referer is the fallback for old ones.
+    """
+    host = str(headers.get("host", "")).lower()
+    origin = headers.get("origin")
+    if origin is not None:
+        origin = str(origin).rstrip("/")
+        if origin in allowed:
+            return True
+        return origin != "null" and urlsplit(origin).netloc.lower() == host
+    referer = headers.get("referer")
+    if referer:
+        parts = urlsplit(str(referer))
+        return parts.netloc.lower() == host or f"{parts.scheme}://{parts.netloc}" in allowed
+    return True
+
+
+def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None:
+    """The session the access guard found for this request or socket."""
+    session: Session | None = connection.scope.get("state", {}).get(_STATE_KEY)
+    return session
+
+
+def ws_command_refusal(session: Session | None, kind: str) -> str | None:
+    """Why this WebSocket client may not send this command (None: it may)."""
+    if kind in READ_ONLY_WS_COMMANDS:
+        return None
+    if session is not None and session.is_admin and session.valid():
+        return None
+    return f"unknown message type {kind[:40]!r} (commands that change state need an admin login)"
+
+
+def _csrf_ok(connection: ASGIConnection[Any, Any, Any, Any], session: Session) -> bool:
+    sent = str(connection.headers.get(CSRF_HEADER, ""))
+    return hmac.compare_digest(sent.encode(), session.csrf.encode())
+
+
+def make_access_guard(auth: Auth, settings: Settings) -> Guard:
+    """The app-wide guard implementing the rules in this module's docstring."""
+
+    async def access_guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        session = await auth.session(connection.cookies.get(SESSION_COOKIE))
+        connection.scope.setdefault("state", {})[_STATE_KEY] = session
+        public = handler.opt.get(ACCESS_OPT) == PUBLIC
+        method = connection.scope.get("method", "GET")  # WebSockets have none: they read
+        path = connection.scope["path"]
+        if method in SAFE_METHODS:
+            if public or path in PUBLIC_READ_PATHS or not path.startswith(GATED_PREFIXES):
+                return
+            if session is None and (await auth.credentials()).pin_required:
+                raise NotAuthorizedException("this dashboard needs the viewer PIN")
+            return
+        if not same_origin(connection.headers, settings.allowed_origins):
+            log.warning(
+                "refused a cross-site %s %s from %s (Origin %s)",
+                method,
+                path,
+                _remote(connection),
+                connection.headers.get("origin") or connection.headers.get("referer"),
+                extra={"REMOTE_ADDR": _remote(connection)},
+            )
+            raise PermissionDeniedException("cross-site request refused")
+        if public:
+            return
+        creds = await auth.credentials()
+        if not creds.admin_set:
+            creds = await auth.credentials(fresh=True)  # just set by `micboardd passwd`?
+        if not creds.admin_set:
+            raise PermissionDeniedException(
+                NO_PASSWORD.format(state_dir=settings.state_dir.resolve())
+            )
+        if session is None:
+            raise NotAuthorizedException("log in as admin to change this")
+        if not session.is_admin:
+            raise PermissionDeniedException("viewers cannot change anything: log in as admin")
+        if not _csrf_ok(connection, session):
+            raise PermissionDeniedException(
+                "missing or wrong CSRF token (X-CSRF-Token header from GET /api/session)"
+            )
+
+    return access_guard
+
+
+def can_view(connection: ASGIConnection[Any, Any, Any, Any], pin_required: bool) -> bool:
+    return session_of(connection) is not None or not pin_required
+
+
+def redact_health(health: dict[str, Any]) -> dict[str, Any]:
+    """`/api/health` for someone who may not see the dashboard: counts, no addresses."""
+    discovery = health.get("discovery")
+    if isinstance(discovery, dict):
+        slim = {k: v for k, v in discovery.items() if k not in ("devices", "slp", "mdns")}
+        slim["devices"] = len(discovery.get("devices") or [])
+        health = {**health, "discovery": slim}
+    return health
+
+
+def warn_about_secret_files(settings: Settings) -> None:
+    """A key file others can read is a leak waiting to happen: say so at startup."""
+    for key in ("ssapi_key_file", "tls_key_file"):
+        path = getattr(settings, key, None)
+        if path is not None and loose_permissions(path):
+            log.warning(
+                "%s %s can be read by other users: chmod 600 it (and chown it to the daemon)",
+                key,
+                path,
+            )
+
+
+def _remote(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+# ------------------------------------------------------------------------------ routes
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=PASSWORD_MAX)] | None = None
+    pin: Annotated[str, msgspec.Meta(min_length=1, max_length=PIN_MAX)] | None = None
+
+
+class PinBody(msgspec.Struct, forbid_unknown_fields=True):
+    pin: Annotated[str, msgspec.Meta(max_length=PIN_MAX)] | None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def security_handlers(auth: Auth, settings: Settings) -> list[HTTPRouteHandler]:
+    async def view(session: Session | None) -> dict[str, Any]:
+        creds = await auth.credentials()
+        role: str = session.role if session else "viewer"
+        if session is None and creds.pin_required:
+            role = "anonymous"  # may see nothing until the PIN is entered
+        return {
+            "role": role,
+            "csrf_token": session.csrf if session else None,
+            "expires": _iso(session.expires) if session else None,
+            "admin_password_set": creds.admin_set,
+            "viewer_pin_required": creds.pin_required,
+        }
+
+    def answer(content: dict[str, Any], cookie: Cookie | None = None) -> Response[Any]:
+        # The CSRF token must not sit in any cache.
+        return Response(
+            content, cookies=[cookie] if cookie else None, headers={"Cache-Control": "no-store"}
+        )
+
+    @get("/api/session", opt={ACCESS_OPT: PUBLIC})
+    async def get_session(request: Request[Any, Any, Any]) -> Response[Any]:
+        """Who this browser is (anonymous, viewer, admin) and its CSRF token."""
+        return answer(await view(session_of(request)))
+
+    @post("/api/login", opt={ACCESS_OPT: PUBLIC}, status_code=200)
+    async def login(request: Request[Any, Any, Any], data: JSONBody[LoginBody]) -> Response[Any]:
+        """`{"password"}` for admin, `{"pin"}` for a viewer when the PIN is on."""
+        if (data.password is None) == (data.pin is None):
+            raise ClientException('send either "password" (admin) or "pin" (viewer)')
+        remote = _remote(request)
+        what = "admin" if data.password is not None else "viewer PIN"
+        result = await auth.login(remote, password=data.password, pin=data.pin)
+        if result.session is not None:
+            log.info("%s login from %s", what, remote, extra={"REMOTE_ADDR": remote})
+            lifetime = int(result.session.expires - auth.clock())
+            return answer(
+                await view(result.session), _cookie(request, result.session.token, lifetime)
+            )
+        if result.refused == "not_set":
+            raise PermissionDeniedException(
+                NO_PASSWORD.format(state_dir=settings.state_dir.resolve())
+            )
+        if result.refused == "no_pin":
+            raise ClientException("no viewer PIN is set: nothing to log in to")
+        if result.refused == "locked":
+            wait = max(1, round(result.retry_after_s))
+            if result.new_lockout:  # once per lockout: a flood of guesses must not flood the log
+                log.warning(
+                    "%s login from %s locked out for %d s after repeated failures",
+                    what,
+                    remote,
+                    wait,
+                    extra={"REMOTE_ADDR": remote, "LOCKOUT_S": wait},
+                )
+            raise TooManyRequestsException(
+                f"too many failed logins from this address: try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        log.warning("failed %s login from %s", what, remote, extra={"REMOTE_ADDR": remote})
+        raise NotAuthorizedException(f"wrong {'password' if data.password else 'PIN'}")
+
+    @post("/api/logout", opt={ACCESS_OPT: PUBLIC}, status_code=200)
+    async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+        session = session_of(request)
+        if session is not None:
+            auth.revoke(session)
+            log.info("%s logged out", session.role, extra={"REMOTE_ADDR": _remote(request)})
+        response = answer(await view(None))
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @put("/api/security/viewer-pin")
+    async def set_viewer_pin(
+        request: Request[Any, Any, Any], data: JSONBody[PinBody]
+    ) -> Response[Any]:
+        """Set the viewer PIN (4-12 digits), or `null` to let anyone on the network look."""
+        if data.pin is not None and (why := check_pin(data.pin)):
+            raise ClientException(why)
+        await auth.set_pin(data.pin)
+        log.info(
+            "viewer PIN %s by an admin",
+            "set" if data.pin else "switched off",
+            extra={"REMOTE_ADDR": _remote(request)},
+        )
+        return answer(await view(session_of(request)))
+
+    return [get_session, login, logout, set_viewer_pin]
