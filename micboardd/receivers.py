@@ -44,6 +44,7 @@ class Entry:
     session: ReceiverSession | None = None
     result: ProbeResult | None = None
     rejected: str | None = None
+    meter_rate_ms: int | None = None  # this receiver's own interval; None: the global one
     created: float = field(default_factory=time.time)
 
 
@@ -67,14 +68,18 @@ class ReceiverManager:
         if stored and stored.isdigit() and self.settings.origins.get("meter_rate_ms") == "default":
             self.meter_rate_ms = int(stored)  # set from the dashboard; file/env/flags win
         for row in await self.store.fetchall(
-            "SELECT id, address, port, source, ignored FROM receivers ORDER BY created_at"
+            "SELECT id, address, port, source, ignored, meter_rate_ms FROM receivers "
+            "ORDER BY created_at"
         ):
             if row["ignored"]:
                 self.ignored.add(row["id"])
                 if self.discovery is not None:
                     self.discovery.ignore(row["id"])
                 continue
-            self._add(ReceiverAddress(row["address"], row["port"]), row["source"], row["id"])
+            entry = self._add(
+                ReceiverAddress(row["address"], row["port"]), row["source"], row["id"]
+            )
+            entry.meter_rate_ms = row["meter_rate_ms"]
         for address in self.settings.receivers:
             receiver_id = receiver_id_for(address)
             if receiver_id not in self.entries and receiver_id not in self.ignored:
@@ -134,12 +139,49 @@ class ReceiverManager:
         self.meter_rate_ms = meter_rate_ms
         await self.store.set_setting("meter_rate_ms", str(meter_rate_ms))
         for entry in self.entries.values():
-            if entry.session is not None:
-                try:
-                    await entry.session.set_meter_rate(meter_rate_ms)
-                except MicboardError as exc:
-                    log.debug("meter rate for %s applies on reconnect: %s", entry.address, exc)
+            if entry.meter_rate_ms is None:
+                await self._apply_meter_rate(entry)
         log.info("meter rate set to %d ms", meter_rate_ms)
+
+    async def set_receiver_meter_rate(self, receiver_id: str, meter_rate_ms: int | None) -> None:
+        """One receiver's own interval (None: follow the global one), kept across restarts."""
+        entry = self.entries.get(receiver_id)
+        if entry is None:
+            raise NotFound(f"no receiver {receiver_id!r}")
+        entry.meter_rate_ms = meter_rate_ms
+        await self.store.execute(
+            "UPDATE receivers SET meter_rate_ms = ?, updated_at = ? WHERE id = ?",
+            (meter_rate_ms, time.time(), receiver_id),
+        )
+        if entry.source == "config":
+            # A config-file receiver has no row yet: keep its override all the same.
+            await self.store.execute(
+                "INSERT OR IGNORE INTO receivers(id, address, port, source, meter_rate_ms, "
+                "created_at, updated_at) VALUES(?, ?, ?, 'config', ?, ?, ?)",
+                (
+                    receiver_id,
+                    entry.address.host,
+                    entry.address.port,
+                    meter_rate_ms,
+                    time.time(),
+                    time.time(),
+                ),
+            )
+        await self._apply_meter_rate(entry)
+
+    def meter_rate_for(self, receiver_id: str) -> int:
+        entry = self.entries.get(receiver_id)
+        if entry is not None and entry.meter_rate_ms is not None:
+            return entry.meter_rate_ms
+        return self.meter_rate_ms
+
+    async def _apply_meter_rate(self, entry: Entry) -> None:
+        if entry.session is None:
+            return
+        try:
+            await entry.session.set_meter_rate(self.meter_rate_for(entry.receiver_id))
+        except MicboardError as exc:
+            log.debug("meter rate for %s applies on reconnect: %s", entry.address, exc)
 
     def discovered(self) -> list[dict[str, object]]:
         """What discovery found or rejected, and whether each is monitored or ignored."""
@@ -327,7 +369,7 @@ class ReceiverManager:
             entry.address.port,
             FAMILIES[result.family],
             channels=result.channels,
-            meter_rate_ms=self.meter_rate_ms,
+            meter_rate_ms=self.meter_rate_for(entry.receiver_id),
         )
         entry.session = session
         self.hub.commanders[entry.receiver_id] = session

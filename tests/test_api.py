@@ -137,3 +137,31 @@ async def test_meter_rate_setting_reaches_receivers_and_persists(
         d.start(wait=False)
         await d.async_wait_listening()
         await rx.wait_for_command("SET 0 METER_RATE 00500", 15)
+
+
+async def test_one_receiver_meters_at_its_own_rate(make_daemon: DaemonFactory) -> None:
+    async with (
+        SimReceiver(model="SLXD4", host="127.0.0.1", port=0) as a,
+        SimReceiver(model="SLXD4", host="127.0.0.1", port=0) as b,
+    ):
+        d = make_daemon("--receiver", a.address, "--receiver", b.address, wait=False)
+        await d.async_wait_listening()
+        await a.wait_for_command("SET 0 METER_RATE 00100", 15)
+        await b.wait_for_command("SET 0 METER_RATE 00100", 15)
+        async with admin_client(d) as c:
+            r = await c.put(f"/api/receivers/{a.address}", json={"meter_rate_ms": 1000})
+            assert r.status_code == 200, r.text
+            assert r.json()["meter_rate_ms"] == 1000
+            assert (
+                await c.put(f"/api/receivers/{a.address}", json={"meter_rate_ms": 10})
+            ).status_code == 400
+            assert (
+                await c.put("/api/receivers/nope", json={"meter_rate_ms": 500})
+            ).status_code == 404
+        await a.wait_for_command("SET 0 METER_RATE 01000", 5)
+        assert not any("01000" in f for f in b.received), "only that receiver changes"
+        d.stop()
+        a.received.clear()
+        d.start(wait=False)
+        await d.async_wait_listening()
+        await a.wait_for_command("SET 0 METER_RATE 01000", 15)  # kept across a restart

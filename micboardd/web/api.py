@@ -60,6 +60,11 @@ class SettingsBody(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
 
 
+class ReceiverBody(msgspec.Struct, forbid_unknown_fields=True):
+    # null: follow the global meter_rate_ms again
+    meter_rate_ms: Annotated[int, msgspec.Meta(ge=MIN_METER_RATE_MS, le=MAX_METER_RATE_MS)] | None
+
+
 class UnprocessableException(HTTPException):
     status_code = 422
 
@@ -164,6 +169,19 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         receiver_id = await receivers_control().add(address)
         return hub.receivers[receiver_id].as_dict()
 
+    @put("/api/receivers/{receiver_id:str}")
+    async def update_receiver(receiver_id: str, data: JSONBody[ReceiverBody]) -> dict[str, Any]:
+        """This receiver's own metering interval (`null`: the global one)."""
+        control = receivers_control()
+        try:
+            await control.set_receiver_meter_rate(receiver_id, data.meter_rate_ms)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from None
+        return {
+            **hub.receivers[receiver_id].as_dict(),
+            "meter_rate_ms": control.meter_rate_for(receiver_id),
+        }
+
     @delete("/api/receivers/{receiver_id:str}", status_code=HTTP_204_NO_CONTENT)
     async def remove_receiver(receiver_id: str) -> None:
         try:
@@ -234,6 +252,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         performer,
         receivers,
         add_receiver,
+        update_receiver,
         remove_receiver,
         list_groups,
         create_group,
