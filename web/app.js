@@ -14,7 +14,13 @@ const PREFS_KEY = "micboard.prefs";
 const SNAPSHOT_KEY = "micboard.snapshot";
 const SNAPSHOT_EVERY_MS = 15000;
 const BOOT_GRACE_MS = 1500; // a cached picture is not called stale while the socket opens
-const DEFAULT_PREFS = { theme: "dark", layout: "tiles", tvLayout: "tiles", maxHz: 10 };
+const DEFAULT_PREFS = { theme: "dark", layout: "tiles", tvLayout: "tiles", maxHz: 10, alertSound: false };
+const PAGES = {
+  health: () => import("./js/health.js"),
+  edit: () => import("./js/editors.js"),
+  alerts: () => import("./js/alert-history.js"),
+  timeline: () => import("./js/timeline.js"),
+};
 
 // ---------------------------------------------------------------- preferences, theme
 
@@ -52,20 +58,30 @@ function parseRoute() {
   const p = new URLSearchParams(location.hash.replace(/^#/, ""));
   const num = (k) => (/^\d+$/.test(p.get(k) || "") ? Number(p.get(k)) : null);
   return {
-    view: ["health", "edit"].includes(p.get("view")) ? p.get("view") : "board",
+    view: p.get("view") in PAGES ? p.get("view") : "board",
     group: num("group") || null,
     tv: p.get("tv") === "1",
     layout: ["tiles", "list", "names"].includes(p.get("layout")) ? p.get("layout") : null,
     cols: num("cols"),
     tab: p.get("tab") || "",
     theme: ["light", "dark"].includes(p.get("theme")) ? p.get("theme") : null,
+    device: p.get("device") || "",
+    range: p.get("range") || "",
+    from: p.get("from") || "",
+    to: p.get("to") || "",
   };
 }
 
 export function hashFor(r) {
   const p = new URLSearchParams();
   if (r.view && r.view !== "board") p.set("view", r.view);
-  if (r.view === "edit" && r.tab) p.set("tab", r.tab);
+  if ((r.view === "edit" || r.view === "alerts") && r.tab) p.set("tab", r.tab);
+  if ((r.view === "timeline" || r.view === "alerts") && r.device) p.set("device", r.device);
+  if (r.view === "timeline") {
+    if (r.range) p.set("range", r.range);
+    if (r.range === "custom" && r.from) p.set("from", r.from);
+    if (r.range === "custom" && r.to) p.set("to", r.to);
+  }
   if (r.group) p.set("group", String(r.group));
   if (r.tv) p.set("tv", "1");
   if (r.layout) p.set("layout", r.layout);
@@ -92,7 +108,13 @@ export const model = {
   receivers: new Map(),
   groups: [],
   groupsLoaded: false,
+  clockOffsetMs: 0, // the box's clock minus ours (from meters frames): history is in its time
 };
+
+// Now by the box's clock, in milliseconds.
+export function serverNow() {
+  return Date.now() + model.clockOffsetMs;
+}
 
 const board = new Board($("#board"), $("#tile-tpl"), model);
 const boot = performance.now();
@@ -106,6 +128,7 @@ function markFirstLiveTiles() {
   board.onFirstTiles = () => {
     performance.mark("micboard:first-tiles");
     document.documentElement.dataset.firstTilesMs = String(Math.round(performance.now() - boot));
+    startExtras();
   };
 }
 
@@ -287,6 +310,12 @@ const feed = {
         for (const u of msg.updates || []) this.merge(u);
         break;
       case "meters":
+        if (typeof msg.t === "number") {
+          // Smoothed: a frame delayed on Wi-Fi must not make the clock jump.
+          const off = msg.t - Date.now();
+          model.clockOffsetMs = this.clockSeen ? model.clockOffsetMs + (off - model.clockOffsetMs) / 8 : off;
+          this.clockSeen = true;
+        }
         for (const [id, m] of Object.entries(msg.d || {})) {
           const dev = model.devices.get(id);
           if (!dev || !Array.isArray(m)) continue;
@@ -482,12 +511,12 @@ function applyRoute(full = true) {
   $("#tv-exit").hidden = !(onBoard && route.tv);
   $("#board").dataset.layout = effectiveLayout();
   $("#board-view").hidden = !onBoard;
-  $("#health-view").hidden = route.view !== "health";
-  $("#edit-view").hidden = route.view !== "edit";
+  for (const name of Object.keys(PAGES)) $(`#${name}-view`).hidden = route.view !== name;
   const group = currentGroup();
+  const titles = { health: "Health", edit: "Edit", alerts: "Alerts", timeline: "Timeline" };
   document.title = onBoard
     ? `${group ? group.title : "All channels"} · Micboard`
-    : `${route.view === "health" ? "Health" : "Edit"} · Micboard`;
+    : `${titles[route.view]} · Micboard`;
   for (const r of document.querySelectorAll('input[name="tvlayout"]')) r.checked = r.value === prefs.tvLayout;
   markActiveGroup();
   refreshSlots();
@@ -503,8 +532,8 @@ async function showPage() {
     pageModule = null;
     pageName = want;
     if (!want) return;
-    const el = want === "health" ? $("#health-view") : $("#edit-view");
-    const mod = want === "health" ? await import("./js/health.js") : await import("./js/editors.js");
+    const el = $(`#${want}-view`);
+    const mod = await PAGES[want]();
     if (pageName !== want) return;
     pageModule = mod;
     mod.mount(el, pageContext(), route.tab);
@@ -515,7 +544,7 @@ async function showPage() {
 
 function pageContext() {
   return {
-    model, prefs, savePrefs, toast, refreshGroups, navigate, hashFor,
+    model, prefs, savePrefs, toast, refreshGroups, navigate, hashFor, serverNow, board, feed,
     route: () => route,
     resubscribe: () => feed.subscribe(true),
     applyTheme,
@@ -663,6 +692,7 @@ function onKey(e) {
   if (key === "?") { e.preventDefault(); openDialog("#help"); return; }
   if (document.querySelector("dialog[open]")) return;
   if (key === "t") navigate({ view: "board", tv: !route.tv });
+  else if (key === "a") navigate({ view: "alerts", tv: false });
   else if (key === "f") toggleFullscreen();
   else if (key === "l") setLayout(effectiveLayout() === "list" ? "tiles" : "list");
   else if (/^[0-9]$/.test(key)) {
@@ -675,6 +705,19 @@ function onKey(e) {
   e.preventDefault();
 }
 
+// ---------------------------------------------------------------- alerts, sparklines
+
+// The alert bar and the sparklines load once the first tiles are on screen: they never delay
+// the first picture.
+let extrasStarted = false;
+function startExtras() {
+  if (extrasStarted) return;
+  extrasStarted = true;
+  const ctx = pageContext();
+  import("./js/alerts.js").then((m) => { window.micboard.alerts = m.start(ctx); });
+  import("./js/spark.js").then((m) => { window.micboard.spark = m.start(ctx); });
+}
+
 // ---------------------------------------------------------------- start
 
 function wire() {
@@ -684,6 +727,12 @@ function wire() {
     else navigate({ view: "health" });
   });
   $("#banner-retry").addEventListener("click", () => feed.sock.retryNow());
+  // A tap on a tile opens that microphone's timeline (not in TV mode: a kiosk shows the board).
+  $("#board").addEventListener("click", (e) => {
+    const tile = e.target.closest(".tile[data-device]");
+    if (!tile || route.tv || tile.dataset.missing) return;
+    navigate({ view: "timeline", device: tile.dataset.device, range: route.range || "" });
+  });
   $("#menu").addEventListener("click", (e) => {
     const btn = e.target.closest("[data-action]");
     if (btn) action(btn.dataset.action);

@@ -3,7 +3,7 @@
 // with old files; the cache answers only when the network does not, or too slowly.
 // Live data (/api, /ws) is never cached.
 
-const CACHE = "micboard-shell-v2";
+const CACHE = "micboard-shell-v3";
 const SHELL = [
   "./",
   "index.html",
@@ -14,6 +14,10 @@ const SHELL = [
   "js/format.js",
   "js/live.js",
   "js/health.js",
+  "js/alerts.js",
+  "js/spark.js",
+  "js/alert-history.js",
+  "js/timeline.js",
   "js/editors.js",
   "js/groups-editor.js",
   "js/qr.js",

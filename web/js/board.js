@@ -46,6 +46,9 @@ export class Tile {
     this.freq = q(".t-freq");
     this.flags = q(".t-flags");
     this.tx = q(".t-tx");
+    this.badge = q(".t-alerts");
+    this.badgeN = q(".t-alerts .n");
+    this.spark = q(".t-spark");
     this.antKey = "";
     this.antEls = [];
     this.flagKey = null;
@@ -101,7 +104,14 @@ export class Tile {
     setText(this.tx, dev.tx_model || "");
     this.updateFlags(dev);
 
-    const label = `${title}: ${info.label}, battery ${batteryText(dev)}`;
+    // Open alerts of this channel (acknowledged or not): a count with the warning icon.
+    const alerts = isNum(dev.alert_count) ? dev.alert_count : 0;
+    if (this.badge.hidden === alerts > 0) this.badge.hidden = !(alerts > 0);
+    setText(this.badgeN, alerts > 0 ? String(alerts) : "");
+    if (alerts > 0) setData(this.badge, "n", alerts);
+
+    const alertText = alerts > 0 ? `, ${alerts} open alert${alerts === 1 ? "" : "s"}` : "";
+    const label = `${title}: ${info.label}, battery ${batteryText(dev)}${alertText}`;
     if (label !== this.label) {
       this.label = label;
       el.setAttribute("aria-label", label);

@@ -470,6 +470,17 @@ function mountSettings(body) {
   });
   rate.append(sel, el("span", "note", "Lower saves Wi-Fi airtime and phone battery with many screens open."));
   local.append(rate);
+  const sound = el("label", "check");
+  const soundBox = el("input");
+  soundBox.type = "checkbox";
+  soundBox.id = "s-alert-sound";
+  soundBox.checked = Boolean(prefs.alertSound);
+  soundBox.addEventListener("change", async () => {
+    const { setSoundPref } = await import("./alerts.js");
+    setSoundPref(ctx, soundBox.checked);
+  });
+  sound.append(soundBox, "Sound and vibration for critical alerts");
+  local.append(sound, el("p", "note", "Off by default. A short beep and a buzz when a critical alert is raised, on this screen only."));
 
   const box = el("section", "card");
   box.append(el("h3", "", "The box"));

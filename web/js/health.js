@@ -88,7 +88,9 @@ function onHealth(msg) {
       state.api.set(msg.endpoint, msg);
       break;
     case "system_alert":
-      state.alerts.unshift(msg);
+      // Latest-wins per alert: one row per alert, not one per transition.
+      state.alerts = state.alerts.filter((a) => a.id !== msg.id);
+      if (msg.active !== false) state.alerts.unshift(msg);
       state.alerts.length = Math.min(state.alerts.length, MAX_ALERTS);
       break;
     default:
@@ -180,5 +182,8 @@ function render() {
     row.append(el("div", "meta", [who, a.kind, since(a.timestamp)].filter(Boolean).join(" · ")));
     alerts.append(row);
   }
-  body("alerts").replaceChildren(state.alerts.length ? alerts : el("p", "note", "No alerts."));
+  const more = el("a", "", "Alert history (open and past) →");
+  more.href = "#view=alerts";
+  more.id = "health-alert-history";
+  body("alerts").replaceChildren(state.alerts.length ? alerts : el("p", "note", "No open alerts."), more);
 }
