@@ -28,6 +28,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BENCH_PASSWORD = "bench-only-password"  # a throwaway state directory's admin password
 
 
 @dataclass
@@ -132,6 +133,14 @@ class Rig:
         config = self.workdir / f"bench-{self.receivers}.toml"
         config.write_text("receivers = [" + ", ".join(f'"{a}"' for a in self.addresses) + "]\n")
         state = self.workdir / f"state-{self.receivers}"
+        # The bench edits a group, which needs an admin session like any change.
+        subprocess.run(
+            [sys.executable, "-m", "micboardd", "passwd", "--stdin", "--state-dir", str(state)],
+            input=BENCH_PASSWORD + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         self.daemon = subprocess.Popen(
             [
                 sys.executable,
@@ -292,6 +301,9 @@ async def run(quick: bool, small_only: bool = False) -> list[Result]:
         await rig.start()
         try:
             async with httpx.AsyncClient(base_url=rig.url, timeout=10) as c:
+                login = await c.post("/api/login", json={"password": BENCH_PASSWORD})
+                login.raise_for_status()
+                c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
                 devices = [d["device_id"] for d in (await c.get("/api/devices")).json()][:8]
                 gid = (
                     await c.post("/api/groups", json={"title": "Bench", "slots": devices})
