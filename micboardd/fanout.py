@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,17 +95,26 @@ class DeviceFeed(_Feed):
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, DeviceChanged):
-            dev = self.hub.devices.get(event.device_id)
-            if not self.sub.wants(dev, event.device_id):
-                return
-            entry = self.pending.get(event.device_id)
-            if entry is None:
-                self.pending[event.device_id] = set(event.changes)
-            else:
-                entry |= event.changes
-            self.wake.set()
+            self.merge({event.device_id: event.changes})
         elif isinstance(event, DeviceRemoved):
             self.resync = True
+            self.wake.set()
+
+    def merge(self, changed: Mapping[str, AbstractSet[str]]) -> None:
+        """Fold a batch of device changes into this client's pending set (latest wins)."""
+        wanted = self.sub.devices
+        pending = self.pending
+        added = False
+        for device_id, changes in changed.items():
+            if wanted is not None and device_id not in wanted:
+                continue
+            entry = pending.get(device_id)
+            if entry is None:
+                pending[device_id] = set(changes)
+            else:
+                entry |= changes
+            added = True
+        if added:
             self.wake.set()
 
     def initial_frame(self) -> dict[str, Any]:
@@ -215,6 +225,11 @@ class FanOut:
     system_health: Callable[[], dict[str, Any]] = dict
     active_alerts: Callable[[], list[dict[str, Any]]] = list  # open alerts (alerts.py)
     _unsubscribe: Callable[[], None] | None = None
+    # Device changes of the current event-loop iteration, handed to every client at once:
+    # one receiver segment carries several channels, and per-client work per event would
+    # grow with clients x events.
+    _dirty: dict[str, set[str]] = field(default_factory=dict)
+    _flush_scheduled: bool = False
 
     def start(self) -> None:
         self._unsubscribe = self.hub.subscribe(self._on_event)
@@ -237,8 +252,33 @@ class FanOut:
             for feed in self.connections:
                 feed.push(event.receiver_id, frame)
             return
+        if isinstance(event, DeviceChanged):
+            entry = self._dirty.get(event.device_id)
+            if entry is None:
+                self._dirty[event.device_id] = set(event.changes)
+            else:
+                entry |= event.changes
+            if not self._flush_scheduled:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop (a synchronous caller): deliver now
+                    self.flush()
+                    return
+                self._flush_scheduled = True
+                loop.call_soon(self.flush)
+            return
+        self.flush()  # a removal: deliver what came before it first
         for dfeed in self.devices:
             dfeed.on_event(event)
+
+    def flush(self) -> None:
+        """Hand the batched device changes to every client."""
+        self._flush_scheduled = False
+        if not self._dirty:
+            return
+        batch, self._dirty = self._dirty, {}
+        for dfeed in self.devices:
+            dfeed.merge(batch)
 
     # --- constructors for the web layer ---
 

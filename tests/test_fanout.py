@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from micboardd.fanout import DeviceFeed, FanOut, KeyedFeed, Subscription
 from micboardd.hub import Hub
 from micboardd.model import Family, Reading, SourceState
@@ -109,3 +112,28 @@ def test_dropped_feed_gets_no_events() -> None:
     fan.drop(feed)
     hub.apply("rx", [Reading(1, {"name": "A"})])
     assert feed.pending == {}
+
+
+async def test_changes_of_one_loop_iteration_reach_clients_as_one_batch() -> None:
+    hub, fan, feed = setup()
+    other = fan.new_device_feed()
+    await asyncio.sleep(0)  # the devices' creation is delivered first
+    for f in (feed, other):
+        f.initial_frame()
+        f.wake.clear()
+    merges: list[int] = []
+    original = feed.merge
+
+    def counting(changed: Any) -> None:
+        merges.append(len(changed))
+        original(changed)
+
+    feed.merge = counting  # type: ignore[method-assign]
+    hub.apply("rx", [Reading(1, {"name": "A"}), Reading(2, {"name": "B"})])
+    hub.apply("rx", [Reading(1, {"rf_signal": -50})])
+    assert feed.pending == {} and not feed.wake.is_set(), "delivered after this iteration"
+    await asyncio.sleep(0)
+    assert merges == [2], "both devices, one hand-over"
+    assert feed.pending["rx:1"] >= {"name", "rf_signal"}
+    assert set(other.pending) == {"rx:1", "rx:2"}
+    assert feed.wake.is_set()
