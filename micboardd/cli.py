@@ -82,6 +82,19 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="file holding the System API key (mode 0600)",
     )
     p.add_argument(
+        "--ssapi-ca-file",
+        dest="ssapi_ca_file",
+        default=s,
+        help="CA file (PEM) for the System API certificate",
+    )
+    p.add_argument(
+        "--ssapi-fingerprint",
+        dest="ssapi_fingerprint",
+        default=s,
+        metavar="SHA256",
+        help="pin the System API certificate (default: trust and record the first one)",
+    )
+    p.add_argument(
         "--redis-url",
         dest="redis_url",
         default=s,
@@ -124,6 +137,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    from .ssapi.options import check_settings
+
+    check_settings(settings)  # bad System API settings: exit 2 before anything starts
     logs.setup(settings.log_level)
     from .daemon import Daemon
     from .sources import make_sources

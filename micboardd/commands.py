@@ -75,6 +75,18 @@ def _import(args: argparse.Namespace) -> int:
     return run_import(args)
 
 
+def _poll_args(p: argparse.ArgumentParser) -> None:
+    from .ssapi.cli import add_poll_arguments
+
+    add_poll_arguments(p)
+
+
+def _poll(args: argparse.Namespace) -> int:
+    from .ssapi.cli import run_poll
+
+    return run_poll(args)
+
+
 COMMANDS: dict[str, Command] = {
     "discover": ("one-shot scan for receivers (SLP, mDNS, probe)", _discover_args, _discover),
     "demo": ("the daemon with a simulated venue (loopback only)", _demo_args, _demo),
@@ -85,4 +97,5 @@ COMMANDS: dict[str, Command] = {
         _import,
     ),
     "passwd": ("set the admin password (or the viewer PIN) on this box", _passwd_args, _passwd),
+    "poll": ("poll every configured source once (or --continuous) and print", _poll_args, _poll),
 }

@@ -49,6 +49,10 @@ class Settings:
     meter_rate_ms: int = MIN_METER_RATE_MS
     ssapi_url: str | None = None
     ssapi_key_file: Path | None = None
+    # System API TLS: its certificate is self-signed by default. A CA file, or a pinned
+    # SHA-256 fingerprint; with neither, the first certificate seen is recorded and pinned.
+    ssapi_ca_file: Path | None = None
+    ssapi_fingerprint: str | None = None
     redis_url: str | None = None
     instance: str = ""
     log_level: str = "info"
@@ -224,6 +228,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("meter_rate_ms", _to_meter_rate, "receiver metering interval in ms (>= 100)"),
     Spec("ssapi_url", _to_optional_str, "Shure System API base URL"),
     Spec("ssapi_key_file", _to_optional_path, "file holding the System API key"),
+    Spec("ssapi_ca_file", _to_optional_path, "CA file (PEM) for the System API certificate"),
+    Spec("ssapi_fingerprint", _to_optional_str, "SHA-256 fingerprint to pin the System API to"),
     Spec("redis_url", _to_redis_url, "Redis URL to join other instances"),
     Spec("instance", _to_str, "name of this instance (default: host name)"),
     Spec("log_level", _to_log_level, "debug, info, warning or error"),

@@ -69,6 +69,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    # Accepted sockets inherit this; asyncio sets TCP_NODELAY only on sockets it created
+    # itself, and small WebSocket frames must not wait for Nagle's 40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -178,9 +181,17 @@ class Daemon:
         # Before the sources: alerts and history see every reading from the first one on.
         await alerts.start()
         await history.start()
-        self.sources = self.source_factory(ctx) if self.source_factory else []
-        for source in self.sources:
-            await source.start()
+        exit_code = 0
+        try:
+            self.sources = self.source_factory(ctx) if self.source_factory else []
+            for source in self.sources:
+                await source.start()
+        except Exception:
+            # Never hang half-started: take the normal shutdown path so the store's thread
+            # ends and the process exits (systemd restarts it).
+            log.critical("a source failed to start; stopping", exc_info=True)
+            exit_code = 1
+            self.stop_event.set()
         background = [
             asyncio.create_task(self._every(HUB_TICK_S, hub.tick), name="hub-tick"),
             asyncio.create_task(self._every(SYSTEM_HEALTH_INTERVAL_S, self._health), name="health"),
@@ -192,7 +203,8 @@ class Daemon:
                     name="watchdog",
                 )
             )
-        self.notifier.ready(f"serving on port {self.port}")
+        if not exit_code:
+            self.notifier.ready(f"serving on port {self.port}")
 
         stop_wait = asyncio.create_task(self.stop_event.wait())
         await asyncio.wait({stop_wait, serve_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -222,7 +234,7 @@ class Daemon:
         await store.close()
         self.notifier.close()
         log.info("stopped")
-        return 0
+        return exit_code
 
     async def _stop_sources(self) -> None:
         if not self.sources:

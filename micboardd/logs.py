@@ -39,6 +39,8 @@ def setup(level: str = "info", *, force_stderr: bool = False, journal_sender: An
     # One line per HTTP request is noise on an appliance; errors still come through.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every System API request at INFO (one line per device per poll).
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     # aiosqlite's debug lines carry every query's parameters: password hashes, the session
     # key. Never log them, even at --log-level debug.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

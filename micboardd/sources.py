@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .daemon import Source
 from .receivers import ReceiverManager
 from .web.context import AppContext
@@ -24,6 +26,27 @@ def make_sources(ctx: AppContext) -> list[Source]:
         )
         manager.discovery = ctx.discovery = discovery
         sources.append(discovery)
+    if ctx.settings.ssapi_url:
+        # After the manager: direct receivers are in the hub before the first inventory,
+        # so a device monitored both ways is merged from the start (docs/system-api.md).
+        from .ssapi.source import SystemApiSource
+
+        fanout = ctx.fanout
+
+        def publish_connection(body: dict[str, Any]) -> None:
+            frame = {"type": "connection_update", **body}
+            for feed in fanout.connections:
+                feed.push("system_api:" + str(body["id"]), frame)
+
+        sources.append(
+            SystemApiSource(
+                ctx.hub,
+                ctx.store,
+                ctx.settings,
+                fanout.publish_api_health,
+                publish_connection=publish_connection,
+            )
+        )
     if ctx.settings.redis_url:
         # Several instances, one picture (docs/several-stages.md). Made before any source
         # starts: it names this hub's devices with our instance name.

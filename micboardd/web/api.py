@@ -102,10 +102,18 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
                 "bytes_sent": ctx.counters.ws_bytes_sent,
                 "client_errors": ctx.counters.ws_client_errors,
             },
+            # The Shure System API's health, as on /ws/health/ (never its key).
+            "system_api": list(ctx.fanout.latest_api_health.values()),
         }
         # Open to monitoring even behind the viewer PIN: then without receiver addresses.
         pin = ctx.auth is not None and (await ctx.auth.credentials()).pin_required
-        return body if can_view(request, pin) else redact_health(body)
+        if can_view(request, pin):
+            return body
+        slim = redact_health(body)
+        slim["system_api"] = [
+            {k: h.get(k) for k in ("status", "state", "error_count")} for h in body["system_api"]
+        ]
+        return slim
 
     @get("/api/devices")
     async def devices() -> list[dict[str, Any]]:
