@@ -558,3 +558,20 @@ def test_page_recovers_by_itself_when_the_daemon_restarts(
     print(f"\npage live again {recovered_s:.1f} s after the daemon was started")
     save_metrics(restart_to_live_s=round(recovered_s, 2))
     shot(page, "phone-recovered")
+
+
+def test_meter_rate_is_saved_from_the_settings_tab(new_page: Any, daemon: Daemon) -> None:
+    page = new_page("desktop")
+    login_admin(page, daemon)
+    page.goto(f"{daemon.url}/#view=edit&tab=settings")
+    field = page.locator('input[name="meter_rate_ms"]')
+    expect(field).to_have_value("100")
+    # Only what the daemon lets the dashboard change is offered.
+    expect(page.locator('input[name="ssapi_key"]')).to_have_count(0)
+    field.fill("250")
+    page.locator("form button[type=submit]", has_text="Save").click()
+    expect(page.locator("form .savebar .note")).to_have_text("Saved ✓")
+    assert daemon.get("/api/settings")["meter_rate_ms"] == 250
+    field.fill("100")
+    page.locator("form button[type=submit]", has_text="Save").click()
+    expect(page.locator("form .savebar .note")).to_have_text("Saved ✓")

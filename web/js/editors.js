@@ -553,11 +553,13 @@ async function mountBoxSettings(box) {
   }
   const form = el("form");
   form.noValidate = true;
+  // Only what this daemon lets the dashboard change (the keys GET /api/settings returns);
+  // the System API is set in the configuration file until the daemon offers it here.
   const fields = [
     ["meter_rate_ms", "Receiver meter rate (ms, 100 or more)", "number"],
     ["ssapi_url", "System API URL (https://host:10000/api)", "text"],
     ["ssapi_key", "System API key (leave empty to keep)", "text"],
-  ];
+  ].filter(([key]) => key in settings || (key === "ssapi_key" && "ssapi_url" in settings));
   const inputs = {};
   for (const [key, text, type] of fields) {
     const l = el("label", "field");
@@ -578,15 +580,14 @@ async function mountBoxSettings(box) {
   form.append(bar);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const body = {
-      meter_rate_ms: Number(inputs.meter_rate_ms.value) || null,
-      ssapi_url: inputs.ssapi_url.value.trim() || null,
-    };
-    if (inputs.ssapi_key.value.trim()) body.ssapi_key = inputs.ssapi_key.value.trim();
+    const body = {};
+    if (inputs.meter_rate_ms) body.meter_rate_ms = Number(inputs.meter_rate_ms.value) || null;
+    if (inputs.ssapi_url) body.ssapi_url = inputs.ssapi_url.value.trim() || null;
+    if (inputs.ssapi_key && inputs.ssapi_key.value.trim()) body.ssapi_key = inputs.ssapi_key.value.trim();
     try {
       await api.put("/api/settings", body);
       msg.textContent = "Saved ✓";
-      inputs.ssapi_key.value = "";
+      if (inputs.ssapi_key) inputs.ssapi_key.value = "";
     } catch (err) {
       msg.textContent = message(err);
     }
