@@ -128,6 +128,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         default=s,
         help="PEM private key for --tls-cert-file (mode 0600)",
     )
+    for key, text in (
+        ("alert_battery_low_minutes", "battery low alert at or below these minutes (default 30)"),
+        ("alert_battery_critical_minutes", "battery critical alert at or below (default 15)"),
+        ("alert_rf_weak_dbm", "RF weak alert below this dBm (default -85)"),
+        ("alert_rf_weak_hold_s", "seconds RF must stay weak before alerting (default 5)"),
+        ("history_retention_days", "days of history kept on disk (default 7)"),
+    ):
+        p.add_argument("--" + key.replace("_", "-"), dest=key, default=s, help=text)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

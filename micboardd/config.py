@@ -61,6 +61,12 @@ class Settings:
     # HTTPS: both or neither (resolve() checks); the key file should be mode 0600.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Alert thresholds beyond the tile colours (alerts.py documents each) and history retention.
+    alert_battery_low_minutes: int = 30
+    alert_battery_critical_minutes: int = 15
+    alert_rf_weak_dbm: int = -85
+    alert_rf_weak_hold_s: int = 5
+    history_retention_days: int = 7
     # Where settings came from, per key: "default", "/etc/micboardd/micboardd.toml", ...
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -242,6 +248,17 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("tls_cert_file", _to_optional_path, "PEM certificate (chain) to serve HTTPS with"),
     Spec("tls_key_file", _to_optional_path, "PEM private key for tls_cert_file (mode 0600)"),
+    Spec(
+        "alert_battery_low_minutes", _to_int(1, 600), "battery low alert at or below these minutes"
+    ),
+    Spec(
+        "alert_battery_critical_minutes",
+        _to_int(1, 600),
+        "battery critical alert at or below these minutes",
+    ),
+    Spec("alert_rf_weak_dbm", _to_int(-120, -20), "RF weak alert below this level (dBm)"),
+    Spec("alert_rf_weak_hold_s", _to_int(0, 600), "seconds RF must stay weak before the alert"),
+    Spec("history_retention_days", _to_int(1, 366), "days of history kept on disk"),
 )
 SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
 

@@ -13,17 +13,18 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 import uvicorn
 
-from .alerts import Alerts
+from .alerts import AlertConfig, Alerts, Hold
 from .config import Settings
 from .errors import StoreError
 from .fanout import FanOut
 from .groups import Groups
-from .history import History
+from .history import History, HistoryConfig
 from .hub import Hub, UserFields
 from .store import Store
 from .systemd import Notifier
@@ -42,6 +43,22 @@ WS_MAX_MESSAGE_BYTES = 1024 * 1024  # frames above this are closed with 1009 by 
 WS_PING_INTERVAL_S = 20.0  # detect dead phones (Wi-Fi roam, screen off) within a minute
 WS_PING_TIMEOUT_S = 20.0
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+
+
+def alert_config(settings: Settings) -> AlertConfig:
+    """The operator's thresholds on top of the documented defaults."""
+    weak = settings.alert_rf_weak_dbm
+    return replace(
+        AlertConfig(),
+        battery_low_minutes=settings.alert_battery_low_minutes,
+        battery_critical_minutes=settings.alert_battery_critical_minutes,
+        rf_weak_dbm=float(weak),
+        # keep the hysteresis band of the default (5 dB) above the threshold
+        rf_weak_clear_dbm=float(weak) + 5.0,
+        rf_weak=Hold(
+            raise_s=float(settings.alert_rf_weak_hold_s), clear_s=AlertConfig().rf_weak.clear_s
+        ),
+    )
 
 
 class Source(Protocol):
@@ -123,8 +140,16 @@ class Daemon:
         fanout = FanOut(hub)
         groups = Groups(store, hub)
         await groups.load()
-        alerts = Alerts(hub, store, fanout.publish_alert, on_count=hub.set_alert_count)
-        history = History(hub, store)
+        alerts = Alerts(
+            hub,
+            store,
+            fanout.publish_alert,
+            on_count=hub.set_alert_count,
+            config=alert_config(settings),
+        )
+        history = History(
+            hub, store, config=HistoryConfig(retention_s=settings.history_retention_days * 86400)
+        )
         ctx = AppContext(
             settings=settings,
             hub=hub,

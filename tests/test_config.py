@@ -151,3 +151,21 @@ def test_help_lists_only_working_commands() -> None:
         "--discovery-interface",
     ):
         assert flag in run_help
+
+
+def test_alert_and_history_settings_reach_the_rules(tmp_path: Path) -> None:
+    from micboardd.daemon import alert_config
+
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        "alert_battery_low_minutes = 45\nalert_rf_weak_dbm = -80\nalert_rf_weak_hold_s = 8\n"
+    )
+    s = resolve({"history_retention_days": "30"}, environ={}, config_path=cfg)
+    assert s.history_retention_days == 30
+    rules = alert_config(s)
+    assert rules.battery_low_minutes == 45
+    assert rules.battery_critical_minutes == 15
+    assert rules.rf_weak_dbm == -80.0 and rules.rf_weak_clear_dbm == -75.0
+    assert rules.rf_weak.raise_s == 8.0
+    with pytest.raises(ConfigError):
+        resolve({"alert_rf_weak_dbm": "-5"}, environ={}, config_path=None)
