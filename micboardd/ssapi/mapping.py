@@ -19,8 +19,7 @@ from micboardd.model import BatteryStatus, Reading, SourceState
 from .models import AudioActivity, DeviceDetails, DeviceInfo, DeviceState
 
 SOURCE_NAME = "system_api"
-# Fields only the System API knows. The hub keeps them once `model.py` lists them (see
-# docs/patches/issue5-device-fields.diff); until then it ignores them, harmlessly.
+# Fields only the System API knows (device fields in model.py).
 EXTRA_FIELDS: tuple[str, ...] = (
     "battery_health",
     "battery_cycles",

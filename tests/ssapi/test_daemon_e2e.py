@@ -144,9 +144,9 @@ async def test_system_api_through_the_daemon(
         direct = devs[f"{rx.address}:1"]
         assert direct["name"] == rx.channels[0].name  # the session's name, not "API name"
         assert direct["battery_bars"] == rx.channels[0].battery_bars  # the session's battery
-        if "battery_health" in DEVICE_FIELDS:  # docs/patches/issue5-device-fields.diff
-            assert (direct["battery_health"], direct["battery_cycles"]) == (91, 120)
-            assert direct["battery_time_to_full_minutes"] == 30
+        assert "battery_health" in DEVICE_FIELDS
+        assert (direct["battery_health"], direct["battery_cycles"]) == (91, 120)
+        assert direct["battery_time_to_full_minutes"] == 30
         assert devs[f"{ADTQ}:3"]["name"] == "Mix 3"
         assert devs[f"{PACK}:1"]["battery_level"] == 70
 
