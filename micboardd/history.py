@@ -129,7 +129,7 @@ class SecondRing:
                     audio_avg=_unbyte(v[5]),
                     peak_max=_unbyte(v[6]),
                     battery_level=_unbyte(v[7]),
-                    status=sql.STATUS_CODES[status] if 0 < status < len(sql.STATUS_CODES) else None,
+                    status=sql.status_name(status),
                 )
             )
         return out

@@ -84,6 +84,13 @@ STATUS_CODES: tuple[str | None, ...] = (
     "audio_peak",
     "interference",
 )
+
+
+def status_name(code: int) -> str | None:
+    """The status a stored code stands for (0 and unknown codes: None)."""
+    return STATUS_CODES[code] if 0 < code < len(STATUS_CODES) else None
+
+
 _STATUS_INDEX = {s: i for i, s in enumerate(STATUS_CODES)}
 # Fields of a history row after `t` (the API and CSV use the same names).
 VALUE_COLUMNS: tuple[str, ...] = (
@@ -210,7 +217,7 @@ def unpack_minute(minute: int, device_id: str, blob: bytes) -> list[HistoryRow |
             peak_max=_f8(raw[6]),
             battery_level=_f8(raw[7]),
             battery_minutes=None if raw[8] == _NONEU16 else float(raw[8]),
-            status=STATUS_CODES[status] if 0 < status < len(STATUS_CODES) else None,
+            status=status_name(status),
         )
         out.append(None if all(v is None for v in row.values()) else row)
     return out
