@@ -107,9 +107,8 @@ class ReceiverSession:
 
     async def stop(self) -> None:
         self._stopping.set()
-        link = self._link
-        if link is not None:
-            await self._meters_off(link)
+        # Cancelling the connection task runs its `finally`, which sends METER_RATE 00000
+        # before closing: sending it here as well would say it twice.
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
