@@ -1,27 +1,41 @@
-"""Fan-out: turns hub events into WebSocket frames for each client, coalesced per client.
+"""Fan-out: turns hub events into WebSocket frames for every client.
 
-Each client has a feed. A feed never queues frames: it remembers *which* devices changed and
-which fields, and builds frames from the hub's current state when its socket is ready. So a
-client holds at most one pending entry per device (latest wins), memory is bounded by the
-number of devices it watches, and a slow phone only ever gets fresher data later, never a
-backlog.
+Device changes of one event-loop iteration are batched, rate-limited per device once per
+`max_hz` (a `Stream`, shared by every client at that rate) and handed to each client as one
+shared `Emitted` batch; device_feed.py turns it into frames, encoded once per subscription.
+Per-client work per hand-over is a list append, so the cost of a change grows with the number
+of *distinct* subscriptions, not with the number of phones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from .device_feed import (
+    DEFAULT_MAX_HZ,
+    MAX_MAX_HZ,
+    DeviceFeed,
+    Emitted,
+    Feed,
+    Subscription,
+    encode,
+)
 from .hub import ConnectionChanged, DeviceChanged, DeviceRemoved, Hub, HubEvent, iso
-from .model import METER_FIELDS
 
-Format = Literal["full", "compact"]
-DEFAULT_MAX_HZ = 10.0
-MAX_MAX_HZ = 50.0  # faster than a 20 ms frame is invisible and only costs Wi-Fi airtime
+__all__ = [
+    "DEFAULT_MAX_HZ",
+    "MAX_MAX_HZ",
+    "DeviceFeed",
+    "FanOut",
+    "KeyedFeed",
+    "Stream",
+    "Subscription",
+]
+
 # Meters arrive once per meter interval with some jitter; a strict per-device limit would hold
 # almost every update back by up to one interval. Allowing a send after 80 % of the interval
 # keeps the average rate at max_hz while adding no delay to on-time updates.
@@ -29,164 +43,53 @@ RATE_SLACK = 0.8
 # Alerts are kept for a client that is not reading; past this many the oldest go (the alert
 # log in the store keeps them all).
 MAX_PENDING_ALERTS = 200
-# Internal fields that never go on the wire in compact device_update frames.
-_COMPACT_SKIP = frozenset(METER_FIELDS) | {"last_update"}
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class Stream:
+    """The per-device rate limit for every client at one max_hz, applied once for all."""
 
-
-@dataclass(slots=True)
-class Subscription:
-    format: Format = "full"
-    devices: frozenset[str] | None = None  # None: every device
-    group: str | None = None
-    max_hz: float = DEFAULT_MAX_HZ
-    batch: bool = False  # full format: allow batch_update frames (compact always batches)
-
-    def wants(self, dev: dict[str, Any] | None, device_id: str) -> bool:
-        # A group subscription is resolved to its device ids by the web layer.
-        return self.devices is None or device_id in self.devices
-
-
-class _Feed:
-    """Common part: a wake-up event and a per-stream sequence number."""
-
-    def __init__(self) -> None:
-        self.seq = 0
-        self.wake = asyncio.Event()
-        self.closed = False
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-    def initial_frame(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def take_due(self, now: float) -> tuple[list[dict[str, Any]], float | None]:
-        raise NotImplementedError
-
-    async def wait(self, timeout: float | None) -> None:
-        if self.wake.is_set():
-            return
-        try:
-            await asyncio.wait_for(self.wake.wait(), timeout)
-        except TimeoutError:
-            pass
-
-
-class DeviceFeed(_Feed):
-    """One `/ws/devices/` client."""
-
-    def __init__(self, hub: Hub) -> None:
-        super().__init__()
-        self.hub = hub
-        self.sub = Subscription()
+    def __init__(self, max_hz: float) -> None:
+        self.interval = RATE_SLACK / max_hz
         self.pending: dict[str, set[str]] = {}
         self.last_sent: dict[str, float] = {}
-        self.resync = False
+        self.clients: set[DeviceFeed] = set()
+        self.timer: asyncio.TimerHandle | None = None
 
-    def subscribe(self, sub: Subscription) -> None:
-        self.sub = sub
-        self.pending.clear()
-        self.last_sent.clear()
-
-    def on_event(self, event: HubEvent) -> None:
-        if isinstance(event, DeviceChanged):
-            self.merge({event.device_id: event.changes})
-        elif isinstance(event, DeviceRemoved):
-            self.resync = True
-            self.wake.set()
-
-    def merge(self, changed: Mapping[str, AbstractSet[str]]) -> None:
-        """Fold a batch of device changes into this client's pending set (latest wins)."""
-        wanted = self.sub.devices
+    def merge(self, batch: dict[str, frozenset[str]]) -> None:
         pending = self.pending
-        added = False
-        for device_id, changes in changed.items():
-            if wanted is not None and device_id not in wanted:
-                continue
+        for device_id, changes in batch.items():
             entry = pending.get(device_id)
             if entry is None:
                 pending[device_id] = set(changes)
             else:
                 entry |= changes
-            added = True
-        if added:
-            self.wake.set()
 
-    def initial_frame(self) -> dict[str, Any]:
-        self.pending.clear()
-        self.resync = False
-        devices = [d for d in self.hub.device_list() if self.sub.wants(d, d["device_id"])]
-        return {
-            "type": "initial_data",
-            "devices": devices,
-            "receivers": self.hub.receiver_list(),
-            "seq": self.next_seq(),
-        }
-
-    def take_due(self, now: float) -> tuple[list[dict[str, Any]], float | None]:
-        """Frames due now, and how long until the next deferred device is due (or None)."""
-        self.wake.clear()
-        if self.resync:
-            return [self.initial_frame()], None
-        interval = RATE_SLACK / self.sub.max_hz
-        due: list[tuple[str, set[str]]] = []
+    def release(self, now: float) -> tuple[Emitted | None, float | None]:
+        """What is due now, and how long until the next deferred device is due (or None)."""
+        interval = self.interval
+        due: dict[str, frozenset[str]] = {}
         wait: float | None = None
+        last_sent = self.last_sent
         for device_id in list(self.pending):
-            last = self.last_sent.get(device_id, 0.0)
-            if now - last >= interval:
-                due.append((device_id, self.pending.pop(device_id)))
-                self.last_sent[device_id] = now
+            left = interval - (now - last_sent.get(device_id, -interval))
+            if left <= 0:
+                due[device_id] = frozenset(self.pending.pop(device_id))
+                last_sent[device_id] = now
             else:
-                left = interval - (now - last)
                 wait = left if wait is None else min(wait, left)
-        if not due:
-            return [], wait
-        if self.sub.format == "compact":
-            return self._compact(due), wait
-        return self._full(due), wait
+        return (Emitted(due) if due else None), wait
 
-    def _full(self, due: list[tuple[str, set[str]]]) -> list[dict[str, Any]]:
-        updates: list[dict[str, Any]] = []
-        for device_id, changes in due:
-            dev = self.hub.devices.get(device_id)
-            if dev is None or not self.sub.wants(dev, device_id):
-                continue
-            updates.append({**dev, "changes": sorted(changes), "timestamp": dev.get("last_update")})
-        if not updates:
-            return []
-        if self.sub.batch and len(updates) > 1:
-            return [{"type": "batch_update", "updates": updates, "seq": self.next_seq()}]
-        # Simple integrations (the seed examples) only know device_update: one frame each.
-        return [{"type": "device_update", **u, "seq": self.next_seq()} for u in updates]
+    def forget(self, device_id: str) -> None:
+        self.pending.pop(device_id, None)
+        self.last_sent.pop(device_id, None)
 
-    def _compact(self, due: list[tuple[str, set[str]]]) -> list[dict[str, Any]]:
-        frames: list[dict[str, Any]] = []
-        meters: dict[str, list[Any]] = {}
-        updates: list[dict[str, Any]] = []
-        for device_id, changes in due:
-            dev = self.hub.devices.get(device_id)
-            if dev is None or not self.sub.wants(dev, device_id):
-                continue
-            if changes & set(METER_FIELDS):
-                meters[device_id] = [dev["rf_signal"], dev["audio_level"], dev["peak_level"]]
-            fields = {k: dev[k] for k in changes - _COMPACT_SKIP if k in dev}
-            if fields:
-                updates.append({"device_id": device_id, **fields, "timestamp": dev["last_update"]})
-        if len(updates) == 1:
-            frames.append({"type": "device_update", **updates[0], "seq": self.next_seq()})
-        elif updates:
-            frames.append({"type": "batch_update", "updates": updates, "seq": self.next_seq()})
-        if meters:
-            frames.append({"type": "meters", "seq": self.next_seq(), "t": _now_ms(), "d": meters})
-        return frames
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
-class KeyedFeed(_Feed):
+class KeyedFeed(Feed):
     """A latest-wins feed keyed by source id (connections) or alert id (health)."""
 
     def __init__(self, initial: Callable[[], dict[str, Any]], limit: int = 10_000) -> None:
@@ -206,11 +109,11 @@ class KeyedFeed(_Feed):
         self.pending.clear()
         return {"type": "initial_data", **self._initial(), "seq": self.next_seq()}
 
-    def take_due(self, now: float) -> tuple[list[dict[str, Any]], float | None]:
+    def take_due(self) -> list[bytes]:
         self.wake.clear()
-        frames = [{**f, "seq": self.next_seq()} for f in self.pending.values()]
+        frames = [encode({**f, "seq": self.next_seq()}) for f in self.pending.values()]
         self.pending.clear()
-        return frames, None
+        return frames
 
 
 @dataclass(slots=True)
@@ -230,6 +133,8 @@ class FanOut:
     # grow with clients x events.
     _dirty: dict[str, set[str]] = field(default_factory=dict)
     _flush_scheduled: bool = False
+    # One rate limiter per max_hz in use (almost always just the default).
+    streams: dict[float, Stream] = field(default_factory=dict)
 
     def start(self) -> None:
         self._unsubscribe = self.hub.subscribe(self._on_event)
@@ -238,6 +143,8 @@ class FanOut:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for stream in self.streams.values():
+            stream.cancel()
 
     @property
     def client_count(self) -> int:
@@ -268,24 +175,68 @@ class FanOut:
                 loop.call_soon(self.flush)
             return
         self.flush()  # a removal: deliver what came before it first
-        for dfeed in self.devices:
-            dfeed.on_event(event)
+        if isinstance(event, DeviceRemoved):
+            for stream in self.streams.values():
+                stream.forget(event.device_id)
+            for dfeed in self.devices:
+                dfeed.request_resync()
 
     def flush(self) -> None:
-        """Hand the batched device changes to every client."""
+        """Hand the batched device changes to every stream, and on to its clients."""
         self._flush_scheduled = False
         if not self._dirty:
             return
-        batch, self._dirty = self._dirty, {}
-        for dfeed in self.devices:
-            dfeed.merge(batch)
+        batch = {k: frozenset(v) for k, v in self._dirty.items()}
+        self._dirty = {}
+        for stream in self.streams.values():
+            stream.merge(batch)
+            self._release(stream)
+
+    def _release(self, stream: Stream) -> None:
+        stream.timer = None
+        emitted, wait = stream.release(time.monotonic())
+        if emitted is not None:
+            for feed in stream.clients:
+                feed.offer(emitted)
+        if wait is not None and stream.timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # a synchronous caller: the next flush releases it
+                return
+            stream.timer = loop.call_later(wait, self._on_timer, stream)
+
+    def _on_timer(self, stream: Stream) -> None:
+        stream.timer = None
+        self._release(stream)
 
     # --- constructors for the web layer ---
 
     def new_device_feed(self) -> DeviceFeed:
         feed = DeviceFeed(self.hub)
         self.devices.add(feed)
+        self._join(feed)
         return feed
+
+    def subscribe(self, feed: DeviceFeed, sub: Subscription) -> None:
+        """Change what a client watches (and the rate it is fed at)."""
+        self._leave(feed)
+        feed.set_subscription(sub)
+        self._join(feed)
+
+    def _join(self, feed: DeviceFeed) -> None:
+        stream = self.streams.get(feed.sub.max_hz)
+        if stream is None:
+            stream = self.streams[feed.sub.max_hz] = Stream(feed.sub.max_hz)
+        stream.clients.add(feed)
+
+    def _leave(self, feed: DeviceFeed) -> None:
+        stream = self.streams.get(feed.sub.max_hz)
+        if stream is None:
+            return
+        stream.clients.discard(feed)
+        if not stream.clients:  # a rate nobody uses any more holds no state
+            stream.cancel()
+            del self.streams[feed.sub.max_hz]
 
     def new_connection_feed(self) -> KeyedFeed:
         feed = KeyedFeed(lambda: {"connections": self.hub.connections()})
@@ -304,10 +255,12 @@ class FanOut:
         self.health.add(feed)
         return feed
 
-    def drop(self, feed: _Feed) -> None:
+    def drop(self, feed: Feed) -> None:
         feed.closed = True
         if isinstance(feed, DeviceFeed):
-            self.devices.discard(feed)
+            if feed in self.devices:
+                self.devices.discard(feed)
+                self._leave(feed)
         elif isinstance(feed, KeyedFeed):
             self.connections.discard(feed)
             self.health.discard(feed)
@@ -331,7 +284,7 @@ class FanOut:
             feed.push("alert:" + alert_id, frame)
 
 
-def all_feeds(fan: FanOut) -> Iterable[_Feed]:
+def all_feeds(fan: FanOut) -> Iterable[Feed]:
     yield from fan.devices
     yield from fan.connections
     yield from fan.health

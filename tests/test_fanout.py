@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from micboardd.fanout import DeviceFeed, FanOut, KeyedFeed, Subscription
+from micboardd.device_feed import MAX_QUEUED, Emitted
+from micboardd.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
 from micboardd.hub import Hub
 from micboardd.model import Family, Reading, SourceState
 
@@ -23,12 +25,22 @@ def setup(channels: int = 4) -> tuple[Hub, FanOut, DeviceFeed]:
     return hub, fan, feed
 
 
+def unlimit(fan: FanOut) -> None:
+    """Forget when each device was last sent: the next change goes out at once."""
+    for stream in fan.streams.values():
+        stream.last_sent.clear()
+
+
+def take(feed: DeviceFeed | KeyedFeed) -> list[dict[str, Any]]:
+    return [json.loads(data) for data in feed.take_due()]
+
+
 def test_latest_wins_and_memory_bounded_by_devices() -> None:
     hub, _, feed = setup()
     for i in range(1000):
         hub.apply("rx", [Reading(1 + i % 4, {"rf_signal": -50 - (i % 40), "tx_on": True})])
     assert len(feed.pending) == 4, "one pending entry per device, never a queue"
-    frames, _ = feed.take_due(now=100.0)
+    frames = take(feed)
     assert [f["type"] for f in frames] == ["device_update"] * 4
     by_id = {f["device_id"]: f for f in frames}
     assert by_id["rx:1"]["rf_signal"] == hub.devices["rx:1"]["rf_signal"]
@@ -40,7 +52,7 @@ def test_latest_wins_and_memory_bounded_by_devices() -> None:
 def test_full_format_carries_whole_device() -> None:
     hub, _, feed = setup()
     hub.apply("rx", [Reading(2, {"battery_bars": 3, "tx_on": True})])
-    frames, _ = feed.take_due(now=100.0)
+    frames = take(feed)
     (frame,) = frames
     for key in ("battery_level", "rf_quality", "rf_signal", "audio_level", "name", "status"):
         assert key in frame
@@ -48,28 +60,42 @@ def test_full_format_carries_whole_device() -> None:
 
 
 def test_max_hz_defers_then_sends_latest() -> None:
-    hub, _, feed = setup()
-    feed.subscribe(Subscription(max_hz=2))
-    hub.apply("rx", [Reading(1, {"rf_signal": -50})])
-    frames, _ = feed.take_due(now=10.0)
-    assert len(frames) == 1
-    hub.apply("rx", [Reading(1, {"rf_signal": -60})])
-    hub.apply("rx", [Reading(1, {"rf_signal": -70})])
-    frames, wait = feed.take_due(now=10.1)
+    stream = Stream(max_hz=2)
+    stream.merge({"rx:1": frozenset({"rf_signal"})})
+    emitted, _ = stream.release(now=10.0)
+    assert emitted is not None and set(emitted.changes) == {"rx:1"}
+    stream.merge({"rx:1": frozenset({"rf_signal"})})
+    stream.merge({"rx:1": frozenset({"name"})})
+    emitted, wait = stream.release(now=10.1)
     # 2 Hz with 20 % slack: due 0.4 s after the last send.
-    assert frames == [] and wait is not None and 0.25 < wait < 0.31
-    frames, _ = feed.take_due(now=10.4)
-    assert len(frames) == 1 and frames[0]["rf_signal"] == -70
+    assert emitted is None and wait is not None and 0.25 < wait < 0.31
+    emitted, wait = stream.release(now=10.4)
+    assert emitted is not None and emitted.changes == {"rx:1": {"rf_signal", "name"}}
+    assert wait is None
+
+
+async def test_deferred_device_is_sent_by_the_streams_timer() -> None:
+    hub, fan, feed = setup()
+    fan.subscribe(feed, Subscription(max_hz=20))  # due again 40 ms after a send
+    hub.apply("rx", [Reading(1, {"rf_signal": -50})])
+    await asyncio.sleep(0)
+    assert take(feed)[0]["rf_signal"] == -50
+    hub.apply("rx", [Reading(1, {"rf_signal": -70})])
+    await asyncio.sleep(0)
+    assert take(feed) == [], "held back by the rate limit"
+    await asyncio.wait_for(feed.wait(), 1.0)
+    assert take(feed)[0]["rf_signal"] == -70
 
 
 def test_compact_format_splits_meters_from_fields() -> None:
-    hub, _, feed = setup()
-    feed.subscribe(Subscription(format="compact"))
+    hub, fan, feed = setup()
+    fan.subscribe(feed, Subscription(format="compact"))
     hub.apply("rx", [Reading(2, {"rf_signal": -52})])
-    feed.take_due(now=50.0)
+    take(feed)
+    unlimit(fan)
     hub.apply("rx", [Reading(1, {"rf_signal": -50, "audio_level": -20, "name": "Vox"})])
     hub.apply("rx", [Reading(2, {"rf_signal": -55})])  # same rf_quality band: a pure meter move
-    frames, _ = feed.take_due(now=100.0)
+    frames = take(feed)
     kinds = [f["type"] for f in frames]
     assert kinds == ["device_update", "meters"]
     update = frames[0]
@@ -79,19 +105,19 @@ def test_compact_format_splits_meters_from_fields() -> None:
 
 
 def test_subscription_filters_devices() -> None:
-    hub, _, feed = setup()
-    feed.subscribe(Subscription(devices=frozenset({"rx:3"})))
+    hub, fan, feed = setup()
+    fan.subscribe(feed, Subscription(devices=frozenset({"rx:3"})))
     hub.apply("rx", [Reading(1, {"name": "A"}), Reading(3, {"name": "C"})])
-    frames, _ = feed.take_due(now=100.0)
+    frames = take(feed)
     assert [f["device_id"] for f in frames] == ["rx:3"]
     assert [d["device_id"] for d in feed.initial_frame()["devices"]] == ["rx:3"]
 
 
 def test_batch_when_asked() -> None:
-    hub, _, feed = setup()
-    feed.subscribe(Subscription(batch=True))
+    hub, fan, feed = setup()
+    fan.subscribe(feed, Subscription(batch=True))
     hub.apply("rx", [Reading(1, {"name": "A"}), Reading(2, {"name": "B"})])
-    frames, _ = feed.take_due(now=100.0)
+    frames = take(feed)
     assert [f["type"] for f in frames] == ["batch_update"]
     assert {u["device_id"] for u in frames[0]["updates"]} == {"rx:1", "rx:2"}
 
@@ -102,7 +128,7 @@ def test_connection_feed_coalesces_per_source() -> None:
     conn.initial_frame()
     for state in (SourceState.DISCONNECTED, SourceState.CONNECTING, SourceState.ONLINE):
         hub.set_source_state("rx", state)
-    frames, _ = conn.take_due(now=0)
+    frames = take(conn)
     assert len(frames) == 1 and frames[0]["status"] == "connected"
     assert frames[0]["type"] == "connection_update" and frames[0]["source"] == "receiver"
 
@@ -121,19 +147,66 @@ async def test_changes_of_one_loop_iteration_reach_clients_as_one_batch() -> Non
     for f in (feed, other):
         f.initial_frame()
         f.wake.clear()
-    merges: list[int] = []
-    original = feed.merge
+    offers: list[int] = []
+    original = feed.offer
 
-    def counting(changed: Any) -> None:
-        merges.append(len(changed))
-        original(changed)
+    def counting(emitted: Emitted) -> None:
+        offers.append(len(emitted.changes))
+        original(emitted)
 
-    feed.merge = counting  # type: ignore[method-assign]
+    feed.offer = counting  # type: ignore[method-assign,assignment]
+    unlimit(fan)
     hub.apply("rx", [Reading(1, {"name": "A"}), Reading(2, {"name": "B"})])
     hub.apply("rx", [Reading(1, {"rf_signal": -50})])
     assert feed.pending == {} and not feed.wake.is_set(), "delivered after this iteration"
     await asyncio.sleep(0)
-    assert merges == [2], "both devices, one hand-over"
+    assert offers == [2], "both devices, one hand-over"
     assert feed.pending["rx:1"] >= {"name", "rf_signal"}
     assert set(other.pending) == {"rx:1", "rx:2"}
     assert feed.wake.is_set()
+
+
+def test_clients_with_one_subscription_share_encoded_frames() -> None:
+    hub, fan, feed = setup()
+    other = fan.new_device_feed()
+    other.initial_frame()
+    other.next_seq()  # the two clients' sequence numbers differ
+    hub.apply("rx", [Reading(1, {"name": "A", "rf_signal": -50})])
+    (emitted,) = feed.queue
+    assert other.queue == [emitted], "one hand-over object for both clients"
+    mine, theirs = take(feed), take(other)
+    assert len(emitted.frames) == 1, "built and encoded once for the shared subscription"
+    assert mine[0]["seq"] + 1 == theirs[0]["seq"]
+    assert {k: v for k, v in mine[0].items() if k != "seq"} == {
+        k: v for k, v in theirs[0].items() if k != "seq"
+    }
+
+
+def test_a_client_that_falls_behind_folds_into_one_entry_per_device() -> None:
+    hub, fan, feed = setup()
+    reader = fan.new_device_feed()
+    reader.initial_frame()
+    for i in range(50):
+        unlimit(fan)  # as if each change came a meter interval after the last
+        hub.apply("rx", [Reading(1 + i % 4, {"rf_signal": -50 - i % 30, "tx_on": True})])
+        take(reader)
+    assert len(feed.queue) <= MAX_QUEUED, "never a queue"
+    assert set(feed.backlog) <= {"rx:1", "rx:2", "rx:3", "rx:4"}
+    frames = take(feed)
+    by_id = {f["device_id"]: f for f in frames}
+    assert set(by_id) == {"rx:1", "rx:2", "rx:3", "rx:4"}
+    assert by_id["rx:2"]["rf_signal"] == hub.devices["rx:2"]["rf_signal"], "latest wins"
+    assert take(feed) == []
+
+
+def test_group_client_is_not_woken_by_other_devices_and_streams_are_dropped() -> None:
+    hub, fan, feed = setup()
+    fan.subscribe(feed, Subscription(devices=frozenset({"rx:3"}), max_hz=5))
+    assert set(fan.streams) == {5.0}, "the default-rate stream went with its last client"
+    feed.wake.clear()
+    hub.apply("rx", [Reading(1, {"name": "A"})])
+    assert not feed.wake.is_set() and feed.queue == []
+    hub.apply("rx", [Reading(3, {"name": "C"})])
+    assert feed.wake.is_set()
+    fan.drop(feed)
+    assert fan.streams == {}

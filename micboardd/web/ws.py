@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
-from ..fanout import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Subscription, _Feed
+from ..device_feed import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, Subscription, encode
 from ..groups import Groups
 from .context import AppContext
 from .security import session_of, ws_command_refusal
@@ -29,9 +28,9 @@ from .security import session_of, ws_command_refusal
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE = 64 * 1024  # client messages are tiny commands; anything bigger is abuse
-# A client whose socket has not taken a frame for this long is gone or on hopeless Wi-Fi:
-# close it so it stops holding a slot (it reconnects and resyncs if it comes back).
-SEND_TIMEOUT_S = 10.0
+# A client whose socket has not taken a frame for `ws_send_timeout_s` (default 10 s) is gone
+# or on hopeless Wi-Fi: it is closed so it stops holding a slot (it reconnects and resyncs if
+# it comes back).
 MAX_PENDING_REPLIES = 32  # pongs/errors owed to a client that floods us; beyond, drop
 MAX_SUBSCRIBE_DEVICES = 10_000
 
@@ -39,7 +38,6 @@ CLOSE_POLICY = 1008  # bad Origin
 CLOSE_TRY_AGAIN = 1013  # client limit reached
 CLOSE_TOO_SLOW = 4001  # stopped reading
 
-_encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
 
@@ -105,12 +103,13 @@ def parse_subscription(msg: dict[str, Any], groups: Groups) -> Subscription:
 class Connection:
     """One accepted socket and its feed."""
 
-    def __init__(self, ctx: AppContext, socket: WebSocket[Any, Any, Any], feed: _Feed) -> None:
+    def __init__(self, ctx: AppContext, socket: WebSocket[Any, Any, Any], feed: Feed) -> None:
         self.ctx = ctx
         self.socket = socket
         self.feed = feed
         self.replies: list[dict[str, Any]] = []
         self.session = session_of(socket)  # found by the access guard at the handshake
+        self.send_timeout_s = float(ctx.settings.ws_send_timeout_s)
 
     def reply(self, frame: dict[str, Any]) -> None:
         if len(self.replies) < MAX_PENDING_REPLIES:
@@ -121,9 +120,10 @@ class Connection:
         self.ctx.counters.ws_client_errors += 1
         self.reply({"type": "error", "error": message})
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        data = _encoder.encode(frame)
-        await asyncio.wait_for(self.socket.send_data(data.decode(), mode="text"), SEND_TIMEOUT_S)
+    async def send(self, data: bytes) -> None:
+        # A timeout scope, not wait_for: no task per frame (this is the hot path).
+        async with asyncio.timeout(self.send_timeout_s):
+            await self.socket.send_data(data.decode(), mode="text")
         self.ctx.counters.ws_frames_sent += 1
         self.ctx.counters.ws_bytes_sent += len(data)
 
@@ -164,15 +164,15 @@ class Connection:
         feed = self.feed
         while True:
             while self.replies:
-                await self.send(self.replies.pop(0))
-            frames, wait = feed.take_due(time.monotonic())
-            for frame in frames:
-                await self.send(frame)
+                await self.send(encode(self.replies.pop(0)))
+            frames = feed.take_due()
+            for data in frames:
+                await self.send(data)
             if not frames and not self.replies:
-                await feed.wait(wait)
+                await feed.wait()
 
     async def run(self, on_message: Callable[[dict[str, Any]], None]) -> None:
-        await self.send(self.feed.initial_frame())
+        await self.send(encode(self.feed.initial_frame()))
         reader = asyncio.create_task(self.read_loop(on_message))
         writer = asyncio.create_task(self.write_loop())
         try:
@@ -181,7 +181,8 @@ class Connection:
                 exc = task.exception()
                 if isinstance(exc, TimeoutError):
                     log.info(
-                        "closing a WebSocket client that stopped reading for %.0f s", SEND_TIMEOUT_S
+                        "closing a WebSocket client that stopped reading for %.0f s",
+                        self.send_timeout_s,
                     )
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(self.socket.close(CLOSE_TOO_SLOW, "too slow"), 1.0)
@@ -219,7 +220,7 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
         def on_message(msg: dict[str, Any]) -> None:
             kind = msg["type"]
             if kind == "subscribe":
-                feed.subscribe(parse_subscription(msg, ctx.groups))
+                fan.subscribe(feed, parse_subscription(msg, ctx.groups))
                 conn.reply(feed.initial_frame())
             elif kind == "resync":
                 conn.reply(feed.initial_frame())
