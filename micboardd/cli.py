@@ -109,6 +109,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="most WebSocket clients at once (default 500)",
     )
     p.add_argument(
+        "--ws-send-timeout-s",
+        dest="ws_send_timeout_s",
+        default=s,
+        help="close a WebSocket client that has not taken a frame for this long (default 10)",
+    )
+    p.add_argument(
         "--allowed-origin",
         dest="allowed_origins",
         action="append",

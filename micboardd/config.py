@@ -57,6 +57,7 @@ class Settings:
     instance: str = ""
     log_level: str = "info"
     max_clients: int = 500
+    ws_send_timeout_s: int = 10
     allowed_origins: tuple[str, ...] = ()
     # HTTPS: both or neither (resolve() checks); the key file should be mode 0600.
     tls_cert_file: Path | None = None
@@ -240,6 +241,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("instance", _to_str, "name of this instance (default: host name)"),
     Spec("log_level", _to_log_level, "debug, info, warning or error"),
     Spec("max_clients", _to_int(1, 100_000), "most WebSocket clients at once"),
+    Spec(
+        "ws_send_timeout_s",
+        _to_int(1, 300),
+        "close a WebSocket client that has not taken a frame for this long",
+    ),
     Spec(
         "allowed_origins",
         _list_of(_to_origin),

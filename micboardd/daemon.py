@@ -43,6 +43,14 @@ WS_MAX_MESSAGE_BYTES = 1024 * 1024  # frames above this are closed with 1009 by 
 WS_PING_INTERVAL_S = 20.0  # detect dead phones (Wi-Fi roam, screen off) within a minute
 WS_PING_TIMEOUT_S = 20.0
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+# Kernel send buffer per client socket (Linux doubles it). Autotuning would let one phone that
+# stopped reading park megabytes in the kernel before the send timeout notices; a dashboard
+# needs a few KB/s, and this still covers a page load on slow Wi-Fi.
+CLIENT_SNDBUF_BYTES = 128 * 1024
+# Abort a connection whose sent data has gone unacknowledged this long (a phone that left the
+# Wi-Fi, or a peer that closed its window and never reads): otherwise the kernel keeps
+# retrying it for about 15 minutes, after we already closed our side.
+CLIENT_USER_TIMEOUT_MS = 30_000
 
 
 def alert_config(settings: Settings) -> AlertConfig:
@@ -86,9 +94,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    # Accepted sockets inherit this; asyncio sets TCP_NODELAY only on sockets it created
+    # Accepted sockets inherit these; asyncio sets TCP_NODELAY only on sockets it created
     # itself, and small WebSocket frames must not wait for Nagle's 40 ms.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_SNDBUF_BYTES)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, CLIENT_USER_TIMEOUT_MS)
     sock.listen(128)
     sock.setblocking(False)
     return sock
