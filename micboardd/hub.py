@@ -10,6 +10,7 @@ one reading is applied completely before the next, so listeners never see half a
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -66,8 +67,20 @@ RF_QUALITY_DBM: tuple[tuple[float, RfQuality], ...] = (
 METER_SET = frozenset(METER_FIELDS) | {"rf_antennas", "antenna"}
 
 
+_iso_second: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text)
+
+
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`2026-11-27T21:03:00.123Z`. Called for every device change: the date part is cached."""
+    # Rounded to microseconds, then truncated to milliseconds, exactly as datetime does.
+    second = math.floor(ts)
+    micro = round((ts - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    if second != _iso_second[0]:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _iso_second[0], _iso_second[1] = second, text
+    return f"{_iso_second[1]}.{micro // 1000:03d}Z"
 
 
 def battery_status(bars: Any, minutes: Any, percent: Any) -> BatteryStatus:
@@ -122,9 +135,16 @@ class ChannelMemory:
 
 
 def status_for(
-    dev: Mapping[str, Any], mem: ChannelMemory, receiver_online: bool, now: float
+    dev: Mapping[str, Any],
+    mem: ChannelMemory,
+    receiver_online: bool,
+    now: float,
+    battery_status: str | None = None,
 ) -> ChannelStatus:
-    """The one rule table for `status` (README "Status colours")."""
+    """The one rule table for `status` (README "Status colours").
+
+    `battery_status` overrides the device's own (the value about to be stored).
+    """
     if not receiver_online:
         return ChannelStatus.RX_OFFLINE
     if mem.tx_on is False:
@@ -137,7 +157,7 @@ def status_for(
         return ChannelStatus.INTERFERENCE
     if now < mem.peak_until:
         return ChannelStatus.AUDIO_PEAK
-    battery = BatteryStatus(dev.get("battery_status") or "unknown")
+    battery = BatteryStatus(battery_status or dev.get("battery_status") or "unknown")
     if battery is not BatteryStatus.UNKNOWN:
         return ChannelStatus(battery.value)
     if mem.tx_on is None:
@@ -390,10 +410,10 @@ class Hub:
                 ("rf_signal", "rf_antennas", "antenna", "audio_level", "peak_level")
             )
             for ch in range(1, rx.channels + 1):
-                self._merge(make_device_id(receiver_id, ch), rx, blank)
+                self._merge(make_device_id(receiver_id, ch), rx, blank, rederive=True)
         elif rx.online != was_online:
             for ch in range(1, rx.channels + 1):
-                self._merge(make_device_id(receiver_id, ch), rx, {})
+                self._merge(make_device_id(receiver_id, ch), rx, {}, rederive=True)
 
     # --- readings ---
 
@@ -428,28 +448,42 @@ class Hub:
             rx.last_update = self.clock()
             self._emit(ConnectionChanged(rx.id))
 
-    def _merge(self, device_id: str, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
+    def _merge(
+        self,
+        device_id: str,
+        rx: ReceiverState,
+        fields: Mapping[str, Any],
+        *,
+        rederive: bool = False,
+    ) -> None:
         dev = self.devices.get(device_id)
         mem = self._memory.get(device_id)
         if dev is None or mem is None:
             return
         now = self.clock()
         changes: set[str] = set()
+        remembered = rederive  # the receiver's state changed: derived fields may follow
         for key, value in fields.items():
             if key == "tx_on":
                 if value is not mem.tx_on:
                     if value is False:
                         mem.tx_off_since = now
                     mem.tx_on = value
+                    remembered = True
                 continue
             if key not in READING_FIELDS and key != "model":
                 continue
             if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
                 mem.peak_until = now + AUDIO_PEAK_HOLD_S
+                remembered = True
             if _visibly_changed(key, dev.get(key), value):
                 dev[key] = value
                 changes.add(key)
-        self._derive(dev, mem, rx, now, changes)
+        # Derived fields follow from the public fields, the memory and time; time alone is
+        # tick()'s job, so a reading that changed neither (most meter samples fall inside
+        # their deadband) has nothing to derive.
+        if changes or remembered:
+            self._derive(dev, mem, rx, now, changes)
 
     def _derive(
         self, dev: DeviceDict, mem: ChannelMemory, rx: ReceiverState, now: float, changes: set[str]
@@ -462,7 +496,7 @@ class Hub:
         elif batt != BatteryStatus.UNKNOWN.value:
             mem.last_battery = BatteryStatus(batt)
         quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
-        status = status_for({**dev, "battery_status": batt}, mem, rx.online, now).value
+        status = status_for(dev, mem, rx.online, now, batt).value
         for key, value in (("battery_status", batt), ("rf_quality", quality), ("status", status)):
             if dev[key] != value:
                 dev[key] = value

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from micboardd.hub import (
     AUDIO_PEAK_HOLD_S,
     PREV_STATE_HOLD_S,
@@ -10,6 +15,7 @@ from micboardd.hub import (
     Hub,
     HubEvent,
     battery_status,
+    iso,
     rf_quality,
 )
 from micboardd.model import DEVICE_FIELDS, BatteryStatus, Family, Reading, SourceState
@@ -163,3 +169,19 @@ def test_user_fields_survive_into_new_devices() -> None:
     hub.remove_receiver("rx")
     hub.upsert_receiver("rx", address="10.0.0.5", channels=2)
     assert hub.devices["rx:1"]["performer"] == "Anna"
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_iso_matches_datetime_to_the_millisecond(ts: float) -> None:
+    expected = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    assert iso(ts) == expected.replace("+00:00", "Z")
+
+
+def test_a_reading_inside_every_deadband_derives_nothing() -> None:
+    hub, _, events = online_hub()
+    hub.apply("rx", [Reading(1, {"tx_on": True, "rf_signal": -60, "battery_bars": 4})])
+    events.clear()
+    hub.apply("rx", [Reading(1, {"tx_on": True, "rf_signal": -60.4})])
+    assert events == []
+    hub.set_source_state("rx", SourceState.DISCONNECTED)
+    assert hub.devices["rx:1"]["status"] == "rx_offline", "a state change still re-derives"

@@ -208,7 +208,9 @@ class ReceiverSession:
                 next_heartbeat = now + HEARTBEAT_S
             wait = min(last_bytes + quiet_for, next_heartbeat) - now
             try:
-                data = await asyncio.wait_for(link.recv(), max(wait, 0.0))
+                # A timeout scope rather than wait_for: no task per read on this hot path.
+                async with asyncio.timeout(max(wait, 0.0)):
+                    data = await link.recv()
             except TimeoutError:
                 if time.monotonic() - last_bytes >= quiet_for:
                     raise PeerTimeout(f"{self.name}: no data for {quiet_for:g} s") from None
