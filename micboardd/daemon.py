@@ -30,6 +30,7 @@ from .store import Store
 from .systemd import Notifier
 from .web.app import create_app
 from .web.context import AppContext
+from .web.ws_deflate import protocol_class
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class Daemon:
             log_config=None,
             access_log=False,
             lifespan="off",
+            ws=protocol_class(),
             ws_max_size=WS_MAX_MESSAGE_BYTES,
             ws_ping_interval=WS_PING_INTERVAL_S,
             ws_ping_timeout=WS_PING_TIMEOUT_S,

@@ -1,4 +1,4 @@
-"""WebSocket hygiene over real sockets: a phone that stops reading, the client limit."""
+"""WebSocket hygiene over real sockets: a phone that stops reading, the client limit, deflate."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 from micboardd.sim.venue import Venue
+from micboardd.web.ws_deflate import WINDOW_BITS, protocol_class
 
 from .conftest import DaemonFactory
 from .helpers import async_wait_for
@@ -119,3 +121,19 @@ async def test_client_limit_refuses_with_try_again_then_admits_again(
                 return False
 
     assert await async_wait_for(admitted, what="a client admitted after others left")
+
+
+def test_the_cheaper_deflate_protocol_is_in_use() -> None:
+    cls = protocol_class()
+    assert not isinstance(cls, str), "fell back to uvicorn's default protocol"
+    assert cls.__name__ == "FastDeflateProtocol"
+
+
+async def test_browsers_still_get_permessage_deflate(make_daemon: DaemonFactory) -> None:
+    d = make_daemon()
+    async with websockets.connect(d.ws_url + "/ws/devices/", compression="deflate") as ws:
+        frame = json.loads(await ws.recv())
+        assert frame["type"] == "initial_data"
+        (ext,) = ws.protocol.extensions
+        assert isinstance(ext, PerMessageDeflate)
+        assert ext.remote_max_window_bits == WINDOW_BITS
