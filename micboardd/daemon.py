@@ -19,7 +19,8 @@ from typing import Protocol
 
 import uvicorn
 
-from .alerts import AlertConfig, Alerts, Hold
+from .alert_model import AlertConfig, Hold
+from .alerts import Alerts
 from .config import Settings
 from .errors import StoreError
 from .fanout import FanOut

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from micboardd import store as store_module
-from micboardd.alerts import AlertConfig, Alerts
+from micboardd.alert_model import AlertConfig
+from micboardd.alerts import Alerts
 from micboardd.history import History, HistoryConfig
 from micboardd.hub import Hub
 from micboardd.model import Family, Reading, SourceState

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from micboardd.alerts import Alerts, Kind
+from micboardd.alert_model import Kind
+from micboardd.alerts import Alerts
 from micboardd.model import Reading
 from micboardd.store import Store
 from micboardd.store_history import select_alerts

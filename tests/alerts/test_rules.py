@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from micboardd.alerts import AlertConfig, Hold, Kind, Severity, Step, Tracker, Verdict, step
+from micboardd.alert_model import AlertConfig, Hold, Kind, Severity
+from micboardd.alert_rules import Step, Tracker, Verdict, step
 from micboardd.model import Reading, SourceState
 
 from .conftest import RX, Rig
