@@ -16,17 +16,15 @@ pending into one write, and (optionally) splits writes inside a frame.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import socket
-import struct
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from micboardd.errors import ConfigError
 from micboardd.model import Family
-from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder
+from micboardd.shure.codec import Frame, MessageKind
+from micboardd.sim.peers import Peer, TcpPeer, UdpPeer, UdpProtocol
 from micboardd.sim.state import (
     ON_AIR_PEAK_DBFS,
     ON_AIR_RF_DBM,
@@ -44,10 +42,6 @@ log = logging.getLogger(__name__)
 
 # The port every Shure receiver listens on (TCP, UDP for UHF-R).
 SHURE_PORT = 2202
-# Pause between the two halves of a split write, so they leave as separate TCP segments.
-SPLIT_WRITE_PAUSE_S = 0.001
-# Pause after each byte in slow-drip mode: one byte per segment, like a congested link.
-SLOW_DRIP_BYTE_S = 0.002
 # How long the front panel blinks after SET FLASH ON before the receiver reports FLASH OFF.
 FLASH_DURATION_S = 3.0
 # UHF-R `METER x ALL sss` counts in units of about 30 ms (micboard sends 003 for 100 ms).
@@ -55,9 +49,6 @@ UHFR_METER_UNIT_MS = 30
 # METER_RATE range of the ULX-D / SLX-D documents (00000 = off).
 MIN_METER_RATE_MS = 100
 MAX_METER_RATE_MS = 65535
-# Chunks queued for a client that does not read; beyond this new output is dropped, as a
-# receiver with a full socket buffer would, instead of growing without bound.
-MAX_PENDING_WRITES = 4096
 # UHF-R clients remembered (source addresses); the oldest is forgotten beyond this.
 MAX_UDP_PEERS = 16
 # Default bound of `wait_for_command`: generous for a loaded CI machine.
@@ -80,153 +71,6 @@ def _matcher(match: Matcher) -> Callable[[str], bool]:
         return match
     needle = _normalize(match)
     return lambda raw: needle in _normalize(raw)
-
-
-class _Peer:
-    """One client of the receiver: a TCP connection or a UHF-R source address."""
-
-    def __init__(self, rx: SimReceiver, label: str) -> None:
-        self.rx = rx
-        self.label = label
-        self.decoder = StreamDecoder(Framing.STAR if rx.wire.start == "*" else Framing.ANGLE)
-        self.meters: dict[int, int] = {}  # channel -> interval in ms
-        self._meter_tasks: dict[int, asyncio.Task[None]] = {}  # interval -> task
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def send(self, frames: Sequence[str]) -> None:
-        if frames and not self.rx.frozen:
-            self.send_raw("".join(frames).encode("ascii", errors="replace"))
-
-    def send_raw(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def meter_rate(self, channel: int) -> int:
-        return self.meters.get(channel, 0)
-
-    def set_meters(self, channels: Sequence[int], interval_ms: int) -> None:
-        """Start (or, with 0, stop) metering `channels` every `interval_ms` for this client."""
-        for number in channels:
-            if interval_ms:
-                self.meters[number] = interval_ms
-            else:
-                self.meters.pop(number, None)
-        wanted = set(self.meters.values())
-        for interval, task in list(self._meter_tasks.items()):
-            if interval not in wanted:
-                task.cancel()
-                del self._meter_tasks[interval]
-        for interval in wanted - self._meter_tasks.keys():
-            self._meter_tasks[interval] = self._spawn(self._meter_loop(interval))
-
-    async def _meter_loop(self, interval_ms: int) -> None:
-        loop = asyncio.get_running_loop()
-        period = interval_ms / 1000
-        due = loop.time()
-        while True:
-            due += period
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            if loop.time() - due > period:
-                due = loop.time()  # fell behind (slow client, busy loop): no catch-up burst
-            channels = sorted(n for n, ms in self.meters.items() if ms == interval_ms)
-            self.send([f for n in channels for f in self.rx.meter_frames(n)])
-
-    async def close(self) -> None:
-        """Stop this client's background tasks."""
-        self.meters.clear()
-        self._meter_tasks.clear()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class _TcpPeer(_Peer):
-    def __init__(self, rx: SimReceiver, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        super().__init__(rx, f"{peer[0]}:{peer[1]}" if peer else "?")
-        self.writer = writer
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_PENDING_WRITES)
-        self.dropped = 0
-        self._spawn(self._write_loop())
-
-    def send_raw(self, data: bytes) -> None:
-        try:
-            self._queue.put_nowait(data)
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-    async def _write_loop(self) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while True:
-                chunks = [await self._queue.get()]
-                while not self._queue.empty():  # coalesce all pending frames, as receivers do
-                    chunks.append(self._queue.get_nowait())
-                await self._write(b"".join(chunks))
-
-    async def _write(self, data: bytes) -> None:
-        writer = self.writer
-        if self.rx.dripping:
-            for i in range(len(data)):
-                writer.write(data[i : i + 1])
-                await writer.drain()
-                await asyncio.sleep(SLOW_DRIP_BYTE_S)
-            return
-        if self.rx.split_writes and len(data) > 1:
-            cut = self.rx.rng.randint(1, len(data) - 1)
-            writer.write(data[:cut])
-            await writer.drain()
-            await asyncio.sleep(SPLIT_WRITE_PAUSE_S)
-            data = data[cut:]
-        writer.write(data)
-        await writer.drain()
-
-    def abort(self) -> None:
-        """Drop the connection at once (RST), as a receiver losing power mid-stream."""
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.writer.transport.abort()
-
-    async def close(self) -> None:
-        await super().close()
-        self.writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.wait_closed()
-
-
-class _UdpPeer(_Peer):
-    def __init__(self, rx: SimReceiver, addr: tuple[str, int]) -> None:
-        super().__init__(rx, f"{addr[0]}:{addr[1]}")
-        self.addr = addr
-
-    def send(self, frames: Sequence[str]) -> None:
-        # One datagram per frame: a UDP receiver never splits or coalesces.
-        for frame in frames:
-            if not self.rx.frozen:
-                self.send_raw(frame.encode("ascii", errors="replace"))
-
-    def send_raw(self, data: bytes) -> None:
-        transport = self.rx.udp_transport
-        if transport is not None and not transport.is_closing():
-            transport.sendto(data, self.addr)
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, rx: SimReceiver) -> None:
-        self.rx = rx
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.rx._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("%s: UDP error %s", self.rx.address, exc)
 
 
 class SimReceiver:
@@ -281,8 +125,8 @@ class SimReceiver:
         self.bytes_received = 0
         self.udp_transport: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
-        self._tcp_peers: set[_TcpPeer] = set()
-        self._udp_peers: dict[tuple[str, int], _UdpPeer] = {}
+        self._tcp_peers: set[TcpPeer] = set()
+        self._udp_peers: dict[tuple[str, int], UdpPeer] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._command_event = asyncio.Event()
@@ -345,7 +189,7 @@ class SimReceiver:
         loop = asyncio.get_running_loop()
         if self.transport == "udp":
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+                lambda: UdpProtocol(self), local_addr=(self.host, self.port)
             )
             self.udp_transport = transport
             self.port = transport.get_extra_info("sockname")[1]
@@ -378,7 +222,7 @@ class SimReceiver:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        peer = _TcpPeer(self, writer)
+        peer = TcpPeer(self, writer)
         self._tcp_peers.add(peer)
         log.debug("%s: client %s connected", self.address, peer.label)
         try:
@@ -406,10 +250,10 @@ class SimReceiver:
             if len(self._udp_peers) >= MAX_UDP_PEERS:
                 oldest = next(iter(self._udp_peers))
                 self._spawn(self._udp_peers.pop(oldest).close())
-            peer = self._udp_peers[addr] = _UdpPeer(self, addr)
+            peer = self._udp_peers[addr] = UdpPeer(self, addr)
         self._on_bytes(peer, data)
 
-    def _on_bytes(self, peer: _Peer, data: bytes) -> None:
+    def _on_bytes(self, peer: Peer, data: bytes) -> None:
         before = peer.decoder.garbage_count
         for frame in peer.decoder.feed(data):
             self._record(frame.raw)
@@ -426,20 +270,20 @@ class SimReceiver:
         self._command_event.set()
         self._command_event = asyncio.Event()
 
-    def _peers(self) -> list[_Peer]:
+    def _peers(self) -> list[Peer]:
         return [*self._tcp_peers, *self._udp_peers.values()]
 
     def _broadcast(self, frames: Sequence[str]) -> None:
         for peer in self._peers():
             peer.send(frames)
 
-    def _error(self, peer: _Peer) -> None:
+    def _error(self, peer: Peer) -> None:
         if self.answer_errors:
             peer.send([self.wire.error_frame()])
 
     # -- commands -------------------------------------------------------------------------
 
-    def _handle(self, peer: _Peer, frame: Frame) -> None:
+    def _handle(self, peer: Peer, frame: Frame) -> None:
         if frame.kind is MessageKind.GET:
             frames = self._get(peer, frame)
         elif frame.kind is MessageKind.SET:
@@ -461,10 +305,10 @@ class SimReceiver:
             return [self.state.channels[channel - 1]]
         return None
 
-    def _channel_items(self, peer: _Peer, ch: ChannelState) -> list[Item]:
+    def _channel_items(self, peer: Peer, ch: ChannelState) -> list[Item]:
         return self.wire.channel_items(self.state, ch, peer.meter_rate(ch.number))
 
-    def _get(self, peer: _Peer, frame: Frame) -> list[str] | None:
+    def _get(self, peer: Peer, frame: Frame) -> list[str] | None:
         wire, prop = self.wire, frame.prop
         if prop == "ALL":
             chans = self._select(0 if frame.channel is None else frame.channel)
@@ -491,7 +335,7 @@ class SimReceiver:
             out += [wire.rep(ch.number, p, v) for p, v in items if p == prop]
         return out or None
 
-    def _set(self, peer: _Peer, frame: Frame) -> list[str] | None:
+    def _set(self, peer: Peer, frame: Frame) -> list[str] | None:
         prop, args, vocab = frame.prop, frame.args, self.wire.vocab
         if prop == "METER_RATE" and self.family is not Family.UHFR:
             return self._set_meter_rate(peer, frame)
@@ -546,7 +390,7 @@ class SimReceiver:
             ch.mute = (not ch.mute) if value == "TOGGLE" else value == vocab.mute_on
         return True
 
-    def _set_meter_rate(self, peer: _Peer, frame: Frame) -> list[str] | None:
+    def _set_meter_rate(self, peer: Peer, frame: Frame) -> list[str] | None:
         chans = self._select(frame.channel)
         if chans is None or len(frame.args) != 1 or not frame.args[0].isdigit():
             return None
@@ -556,7 +400,7 @@ class SimReceiver:
         peer.set_meters([ch.number for ch in chans], interval)
         return [self.wire.rep(ch.number, "METER_RATE", n5(interval)) for ch in chans]
 
-    def _uhfr_meter(self, peer: _Peer, frame: Frame) -> list[str] | None:
+    def _uhfr_meter(self, peer: Peer, frame: Frame) -> list[str] | None:
         chans = self._select(frame.channel)
         if chans is None or frame.prop != "ALL" or len(frame.args) != 1:
             return None
