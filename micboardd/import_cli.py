@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import sys
 from pathlib import Path
 
-from .config import resolve
 from .errors import StoreError
 from .importer import MicboardFormatError, Plan, convert, load, report, write
+from .state_dir import PACKAGED_STATE_DIR, give_back, state_dir_for
 from .store import Store
 
-# Where the packaged service keeps its state (its unit passes --state-dir): the default for
-# this command too when neither the config file nor the environment names a state_dir.
-PACKAGED_STATE_DIR = Path("/var/lib/micboardd")
 EXIT_BAD_INPUT = 2
 EXIT_STORE = 1
 
@@ -49,14 +45,6 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def state_dir_for(args: argparse.Namespace) -> Path:
-    given = {"state_dir": args.state_dir} if hasattr(args, "state_dir") else {}
-    settings = resolve(given, config_path=getattr(args, "config", None))
-    if settings.origins.get("state_dir") == "default" and PACKAGED_STATE_DIR.is_dir():
-        return PACKAGED_STATE_DIR
-    return settings.state_dir
-
-
 def run_import(args: argparse.Namespace) -> int:
     try:
         plan = convert(load(args.file))
@@ -67,7 +55,7 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"{args.file}: dry run, nothing written")
         print("\n".join(report(plan, None)))
         return 0
-    state_dir = state_dir_for(args)
+    state_dir = state_dir_for(args.state_dir, getattr(args, "config", None))
     return asyncio.run(_write(args.file, state_dir, plan))
 
 
@@ -85,7 +73,7 @@ async def _write(source: Path, state_dir: Path, plan: Plan) -> int:
         return EXIT_STORE
     finally:
         await store.close()
-    match_owner(state_dir)
+    give_back(state_dir)
     print(f"{source} -> {store.path}")
     print("\n".join(report(written, result)))
     print(
@@ -93,25 +81,3 @@ async def _write(source: Path, state_dir: Path, plan: Plan) -> int:
         "(sudo systemctl restart micboardd)."
     )
     return 0
-
-
-def match_owner(state_dir: Path) -> None:
-    """Give database files root just created to the owner of the state directory.
-
-    Run as root against the service's state (owned by its DynamicUser), SQLite may create
-    micboardd.db, -wal or -shm owned by root, which the service could then not open.
-    """
-    if os.geteuid() != 0:
-        return
-    try:
-        owner = state_dir.stat()
-    except OSError:
-        return
-    for name in ("micboardd.db", "micboardd.db-wal", "micboardd.db-shm"):
-        path = state_dir / name
-        try:
-            st = path.stat()
-            if (st.st_uid, st.st_gid) != (owner.st_uid, owner.st_gid):
-                os.chown(path, owner.st_uid, owner.st_gid)
-        except FileNotFoundError:
-            continue

@@ -16,14 +16,9 @@ import sys
 from pathlib import Path
 
 from .auth import ADMIN_HASH_KEY, VIEWER_PIN_KEY, check_password, check_pin, hash_secret
-from .config import resolve
 from .errors import StoreError
+from .state_dir import PACKAGED_STATE_DIR, give_back, state_dir_for
 from .store import Store
-
-# Where the packaged unit keeps its state (ExecStart --state-dir): `sudo micboardd passwd`
-# must find it without flags.
-PACKAGED_STATE_DIR = Path("/var/lib/micboardd")
-DB_SIDE_FILES = ("", "-wal", "-shm")
 
 
 def add_passwd_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,15 +49,6 @@ def add_passwd_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def state_dir_for(args: argparse.Namespace) -> Path:
-    if args.state_dir is not None:
-        return Path(args.state_dir)
-    settings = resolve({}, config_path=args.config)
-    if settings.origins.get("state_dir", "default") == "default" and PACKAGED_STATE_DIR.is_dir():
-        return PACKAGED_STATE_DIR
-    return settings.state_dir
-
-
 def read_secret(what: str, from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -86,21 +72,8 @@ async def _write(db_path: Path, key: str, value: str | None) -> None:
         await store.close()
 
 
-def _give_back(state_dir: Path, db_path: Path) -> None:
-    """Run as root on a daemon's directory: files we created must stay the daemon's."""
-    if os.geteuid() != 0:
-        return
-    owner = state_dir.stat()
-    if owner.st_uid == 0:
-        return
-    for suffix in DB_SIDE_FILES:
-        path = db_path.with_name(db_path.name + suffix)
-        if path.exists() and path.stat().st_uid != owner.st_uid:
-            os.chown(path, owner.st_uid, owner.st_gid)
-
-
 def run_passwd(args: argparse.Namespace) -> int:
-    state_dir = state_dir_for(args)
+    state_dir = state_dir_for(args.state_dir, args.config)
     db_path = state_dir / "micboardd.db"
     key = VIEWER_PIN_KEY if (args.viewer_pin or args.no_viewer_pin) else ADMIN_HASH_KEY
     what = "viewer PIN" if key == VIEWER_PIN_KEY else "admin password"
@@ -119,7 +92,7 @@ def run_passwd(args: argparse.Namespace) -> int:
     old_umask = os.umask(0o077)  # the database holds the hashes: owner only
     try:
         asyncio.run(_write(db_path, key, value))
-        _give_back(state_dir, db_path)
+        give_back(state_dir)
     except (StoreError, OSError) as exc:
         print(f"micboardd passwd: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from micboardd import import_cli
+from micboardd import import_cli, state_dir
 from micboardd.importer import (
     MicboardFormatError,
     Plan,
@@ -299,16 +299,12 @@ def test_state_dir_follows_config_then_packaged_default(
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     packaged = tmp_path / "var-lib-micboardd"
-    monkeypatch.setattr(import_cli, "PACKAGED_STATE_DIR", packaged)
-    assert import_cli.state_dir_for(parse("x", "--config", str(configured))) == (
-        tmp_path / "from-config"
-    )
-    assert import_cli.state_dir_for(parse("x", "--config", str(empty))) == Path("var")
+    monkeypatch.setattr(state_dir, "PACKAGED_STATE_DIR", packaged)
+    assert state_dir.state_dir_for(None, configured) == (tmp_path / "from-config")
+    assert state_dir.state_dir_for(None, empty) == Path("var")
     packaged.mkdir()
-    assert import_cli.state_dir_for(parse("x", "--config", str(empty))) == packaged
-    assert import_cli.state_dir_for(parse("x", "--config", str(empty), "--state-dir", "/d")) == (
-        Path("/d")
-    )
+    assert state_dir.state_dir_for(None, empty) == packaged
+    assert state_dir.state_dir_for("/d", empty) == (Path("/d"))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
