@@ -4,7 +4,8 @@ Each family module (`ulxd`, `slxd`, `axient`, `uhfr`, `psm1000`) is data plus sm
 functions: its models and channel counts, the commands it needs, and a handler table that
 maps one REP/REPORT/SAMPLE frame to `Reading`s with normalized units. This module holds what
 they share: the `FamilySpec`/`Interpreter` protocols, the `ShureFamily` implementation they
-configure, sentinel-aware value converters, and the `FAMILIES` registry.
+configure, and the `FAMILIES` registry; the sentinel-aware value converters they share are in
+`values`.
 
 Normalization rules shared by every family (PROTOCOLS.md §1.4, §5):
 * sentinels (255, 65535, 65534 calculating, 65533 comm warning, ``UNKN``, ``UNKNOWN``, ``U``,
@@ -17,26 +18,19 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from micboardd.errors import CommandRejected
-from micboardd.model import JSON, Family, Reading
+from micboardd.model import Family, Reading
 from micboardd.shure.codec import Frame, Framing, MessageKind, encode, quote
+from micboardd.shure.families.values import UNKNOWN_TOKENS, ChannelState, Fields, first, text
 
-Fields = dict[str, JSON]
 ChannelHandler = Callable[["ChannelState", tuple[str, ...]], Fields]
 
 DEFAULT_PORT = 2202  # TCP command strings (UDP for UHF-R), PROTOCOLS.md §1.1
 
-UNKNOWN_8BIT = 255  # bars, percent, levels: "unknown / no transmitter"
-COMM_WARNING_16BIT = 65533  # battery minutes: battery communication warning
-CALCULATING_16BIT = 65534  # battery minutes: still calculating
-UNKNOWN_16BIT = 65535  # battery minutes / cycles: unknown
-UNKNOWN_TOKENS = frozenset({"UNKN", "UNKNOWN", "U", "--,--", ""})
-MAX_BARS = 5
-AUDIO_FLOOR_DBFS = -120  # silence on the 0-based "raw - 120" scales; used as a floor elsewhere
 
 # METER_RATE: 5-digit milliseconds, 00000 = off, 00100..65535 (PROTOCOLS.md §1.2).
 METER_RATE_MIN_MS = 100
@@ -75,135 +69,6 @@ class FamilySpec(Protocol):
     def rename_command(self, channel: int, name: str) -> bytes: ...
     def identify_command(self, channel: int | None) -> bytes: ...
     def new_interpreter(self) -> Interpreter: ...
-
-
-# --- value converters: token(s) -> normalized value or None --------------------------------
-
-
-def to_int(token: str) -> int | None:
-    """ASCII digits -> int; anything else (sign, letters, empty) -> None."""
-    return int(token) if token.isascii() and token.isdigit() else None
-
-
-def bars(token: str) -> int | None:
-    value = to_int(token)
-    return value if value is not None and value <= MAX_BARS else None
-
-
-def percent(token: str) -> int | None:
-    value = to_int(token)
-    return value if value is not None and value <= 100 else None
-
-
-def minutes(token: str) -> int | None:
-    """Battery minutes; 65533 (comm warning), 65534 (calculating), 65535 -> None."""
-    value = to_int(token)
-    return value if value is not None and value < COMM_WARNING_16BIT else None
-
-
-def offset_level(token: str, offset: int) -> int | None:
-    """Raw meter value minus `offset` (dBm / dBFS); 255 -> None."""
-    value = to_int(token)
-    return None if value is None or value >= UNKNOWN_8BIT else value - offset
-
-
-def frequency_mhz(token: str) -> float | None:
-    """kHz as 6 or 7 digits (``614125``, ``0594075``) -> MHz; 0 or garbage -> None."""
-    value = to_int(token)
-    return round(value / 1000, 3) if value else None
-
-
-def text(args: tuple[str, ...]) -> str | None:
-    """A string value (already unbraced by the codec), stripped; blank -> None."""
-    joined = " ".join(args).strip()
-    return joined or None
-
-
-def model_name(token: str) -> str | None:
-    """A transmitter model; ``UNKN``/``UNKNOWN`` -> None."""
-    value = token.strip()
-    return None if value.upper() in UNKNOWN_TOKENS else value
-
-
-def flag(token: str, true: Iterable[str], false: Iterable[str]) -> bool | None:
-    value = token.strip().upper()
-    if value in true:
-        return True
-    if value in false:
-        return False
-    return None
-
-
-def any_flag(values: Iterable[bool | None]) -> bool | None:
-    """True if any source says True, False if all known sources say False, else None."""
-    known = [v for v in values if v is not None]
-    return True if any(known) else (False if known else None)
-
-
-def first(args: tuple[str, ...]) -> str:
-    return args[0] if args else ""
-
-
-def antenna_letters(status: str, lit: str) -> str | None:
-    """Per-antenna status chars -> letters of the lit antennas ("AB"); none lit -> None.
-
-    ULX-D/UHF-R say ``AX``/``XB``/``AB``/``XX`` (lit = its own letter); Axient says one of
-    ``X``/``R``/``B`` per antenna (lit = ``R`` or ``B``). Invalid tokens -> None.
-    """
-    if not status or len(status) > 4:
-        return None
-    letters = ""
-    for index, char in enumerate(status.upper()):
-        if char in lit:
-            letters += "ABCD"[index]
-        elif char != "X":
-            return None
-    return letters or None
-
-
-# --- per-channel parser state ----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ChannelState:
-    """What an interpreter remembers about one channel between frames."""
-
-    antennas: int = 2
-    rssi: dict[int, int | None] = field(default_factory=dict)  # antenna (1-based) -> dBm
-    mutes: dict[str, bool | None] = field(default_factory=dict)  # source property -> muted
-    interference: dict[str, bool | None] = field(default_factory=dict)
-    presence: dict[str, bool | None] = field(default_factory=dict)  # property -> "TX there"
-    inputs: dict[str, float | None] = field(default_factory=dict)  # PSM1000 L/R meters
-
-
-def antenna_rssi(state: ChannelState, antenna: int | None, dbm: int | None) -> Fields:
-    """Record one antenna's level; report the list and the strongest as `rf_signal`."""
-    if antenna is None or not 1 <= antenna <= 4:
-        return {}
-    state.rssi[antenna] = dbm
-    count = max(state.antennas, *state.rssi)
-    levels = [state.rssi.get(i) for i in range(1, count + 1)]
-    known = [v for v in levels if v is not None]
-    return {"rf_antennas": levels, "rf_signal": max(known) if known else None}
-
-
-def mute_fields(state: ChannelState, source: str, muted: bool | None) -> Fields:
-    state.mutes[source] = muted
-    return {"mute_status": any_flag(state.mutes.values())}
-
-
-def interference_fields(state: ChannelState, source: str, detected: bool | None) -> Fields:
-    state.interference[source] = detected
-    return {"interference": any_flag(state.interference.values())}
-
-
-def presence_fields(state: ChannelState, source: str, present: bool | None) -> Fields:
-    """`tx_on`: False if any source says no transmitter, True once all say one is there."""
-    state.presence[source] = present
-    values = list(state.presence.values())
-    if False in values:
-        return {"tx_on": False}
-    return {"tx_on": True} if values and all(values) else {}
 
 
 # --- device-level properties (channel 0 readings) ---------------------------------------------

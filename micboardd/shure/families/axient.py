@@ -27,10 +27,12 @@ from micboardd.model import Family, Reading
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.families import (
     ChannelHandler,
-    ChannelState,
-    Fields,
     ShureFamily,
     TableInterpreter,
+)
+from micboardd.shure.families.values import (
+    ChannelState,
+    Fields,
     antenna_letters,
     antenna_rssi,
     bars,

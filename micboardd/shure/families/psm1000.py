@@ -21,12 +21,14 @@ import math
 
 from micboardd.model import Family
 from micboardd.shure.families import (
-    AUDIO_FLOOR_DBFS,
     ChannelHandler,
-    ChannelState,
-    Fields,
     ShureFamily,
     TableInterpreter,
+)
+from micboardd.shure.families.values import (
+    AUDIO_FLOOR_DBFS,
+    ChannelState,
+    Fields,
     first,
     flag,
     frequency_mhz,

@@ -19,10 +19,13 @@ from __future__ import annotations
 from micboardd.model import Family
 from micboardd.shure.families import (
     ChannelHandler,
-    ChannelState,
-    Fields,
     ShureFamily,
     TableInterpreter,
+)
+from micboardd.shure.families.axient import sample_fields as axient_sample_fields
+from micboardd.shure.families.values import (
+    ChannelState,
+    Fields,
     antenna_rssi,
     bars,
     first,
@@ -34,7 +37,6 @@ from micboardd.shure.families import (
     text,
     to_int,
 )
-from micboardd.shure.families.axient import sample_fields as axient_sample_fields
 
 LEVEL_OFFSET = 120  # audio dBFS = raw - 120, RSSI dBm = raw - 120
 

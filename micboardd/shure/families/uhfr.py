@@ -25,16 +25,18 @@ from __future__ import annotations
 from micboardd.model import Family
 from micboardd.shure.codec import Framing, MessageKind, encode
 from micboardd.shure.families import (
-    AUDIO_FLOOR_DBFS,
     METER_RATE_MAX_MS,
     METER_RATE_MIN_MS,
-    UNKNOWN_8BIT,
-    UNKNOWN_TOKENS,
     ChannelHandler,
-    ChannelState,
-    Fields,
     ShureFamily,
     TableInterpreter,
+)
+from micboardd.shure.families.values import (
+    AUDIO_FLOOR_DBFS,
+    UNKNOWN_8BIT,
+    UNKNOWN_TOKENS,
+    ChannelState,
+    Fields,
     antenna_letters,
     bars,
     first,

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from micboardd.model import Family
 from micboardd.shure.families import (
-    UNKNOWN_8BIT,
     ChannelHandler,
-    ChannelState,
-    Fields,
     ShureFamily,
     TableInterpreter,
+)
+from micboardd.shure.families.values import (
+    UNKNOWN_8BIT,
+    ChannelState,
+    Fields,
     antenna_letters,
     bars,
     first,
