@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_TICK_S = 1.0  # buckets close on the second, even for a channel that is silent
 BUCKET_S = sql.BUCKET_S  # the persisted resolution
+# Steps from memory that divide ten seconds: used where memory continues stored rows.
+FINE_STEPS = (1, 2, 5, BUCKET_S)
 RING_FIELDS = (
     "rf_min",
     "rf_max",
@@ -564,23 +566,57 @@ class History:
         return device_id in self.channels or device_id in self._numbers
 
     async def series(self, device_id: str, start: float, end: float, step: int) -> Series:
-        """Rows of `step` seconds for start <= t < end. Steps under ten seconds come from
-        memory when it holds the range (or nothing older exists: the daemon just started);
-        otherwise the step becomes a multiple of ten."""
+        """Rows of `step` seconds for start <= t < end.
+
+        Steps under ten seconds come from the one-second memory for the part of the range it
+        holds. A range that starts before it gets the stored ten-second rows for the older
+        part, up to the ten seconds in which memory begins, then the memory at `step` (rounded
+        up to 1, 2 or 5 s so both line up): one row per bucket, none twice, none missing.
+        When nothing older than the memory is stored (the daemon just started), memory alone
+        answers. A range memory does not reach falls back to a multiple of ten seconds."""
         lo, hi = math.floor(start), math.ceil(end)
         ch = self.channels.get(device_id)
-        if step < BUCKET_S and ch is not None and await self._memory_serves(ch, lo):
-            rows = ch.ring.rows(device_id, lo, hi)
-            return Series(device_id, start, end, step, rebucket(rows, step))
+        if step < BUCKET_S and ch is not None:
+            rows = await self._fine_rows(ch, lo, hi, step)
+            if rows is not None:
+                return Series(device_id, start, end, rows[0], rows[1])
         step = max(BUCKET_S, math.ceil(step / BUCKET_S) * BUCKET_S)
-        rows = await self._ten_second_rows(device_id, lo - lo % BUCKET_S, hi)
-        return Series(device_id, start, end, step, rebucket(rows, step))
+        rows10 = await self._ten_second_rows(device_id, lo - lo % BUCKET_S, hi)
+        return Series(device_id, start, end, step, rebucket(rows10, step))
 
-    async def _memory_serves(self, ch: ChannelHistory, lo: int) -> bool:
-        oldest = ch.ring.oldest
-        if oldest is None:
-            return False
-        return oldest <= lo or not await self._ten_second_rows(ch.device_id, lo, oldest)
+    async def _fine_rows(
+        self, ch: ChannelHistory, lo: int, hi: int, step: int
+    ) -> tuple[int, list[HistoryRow]] | None:
+        """(step, rows) for a step under ten seconds with memory in the answer, or None when
+        the range lies before what memory holds (or memory holds nothing yet)."""
+        ring, device_id = ch.ring, ch.device_id
+        oldest = ring.oldest
+        if oldest is None or hi <= oldest:
+            return None
+        if lo >= oldest:  # all of it in memory
+            return step, rebucket(ring.rows(device_id, lo, hi), step)
+        # Memory begins inside the ten-second bucket `first` (on its start, if aligned).
+        first = oldest - oldest % BUCKET_S
+        older = await self._ten_second_rows(device_id, lo - lo % BUCKET_S, first)
+        if not older:
+            # Nothing stored before memory began: everything known is in memory. (Comparing
+            # with `oldest` instead would find the ten-second row of `first` itself, which
+            # this process wrote from the same readings, and answer at ten seconds.)
+            return step, rebucket(ring.rows(device_id, lo, hi), step)
+        # Older rows exist (a restart, or memory is an hour old): stored rows before `first`,
+        # memory from there. Fine buckets must not straddle a ten-second boundary.
+        fine = next(s for s in FINE_STEPS if s >= step)
+        if fine >= BUCKET_S:
+            return None
+        seam: list[HistoryRow] = []
+        fine_from = first
+        if oldest > first:
+            # Memory holds only the end of bucket `first`; its stored row, once the bucket
+            # has closed, holds all of it (also what was written before a restart).
+            seam = await self._ten_second_rows(device_id, first, first + BUCKET_S)
+            if seam:
+                fine_from = first + BUCKET_S
+        return fine, older + seam + rebucket(ring.rows(device_id, fine_from, hi), fine)
 
     async def _ten_second_rows(self, device_id: str, lo: int, hi: int) -> list[HistoryRow]:
         """Stored and still pending ten-second rows with lo <= t < hi, oldest first."""

@@ -35,6 +35,9 @@ DEFAULT_ALERTS = 200
 DEFAULT_WINDOW_S = 3600.0  # no `from`: the last hour (what the dashboard timeline opens on)
 MAX_POINTS = 10_000  # a chart never needs more; bounds the answer to ~1 MB
 TARGET_POINTS = 720  # automatic step: about one point per pixel of a phone-wide chart
+# Clients send whole seconds (the timeline: floor(now - 1 h) .. ceil(now), 3601 s): a point
+# or two over the target keeps the step such a range was meant to get (5 s, not 10 s).
+TARGET_SLACK = 2
 STEPS = (1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600, 21600, 86400)
 MAX_STEP = 86400
 ID_MAX = 300  # device ids are `<receiver id>:<channel>`; receiver ids are addresses or serials
@@ -65,7 +68,7 @@ def parse_time(value: str, name: str) -> float:
 
 def auto_step(span_s: float) -> int:
     for step in STEPS:
-        if span_s / step <= TARGET_POINTS:
+        if span_s / step <= TARGET_POINTS + TARGET_SLACK:
             return step
     return MAX_STEP
 

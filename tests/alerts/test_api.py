@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,9 @@ def test_time_parsing_and_auto_step() -> None:
     assert parse_time("2023-11-14T22:13:20Z", "x") == 1_700_000_000
     assert parse_time("2023-11-14T23:13:20+01:00", "x") == 1_700_000_000
     assert auto_step(60) == 1 and auto_step(3600) == 5 and auto_step(7 * 86400) == 1800
+    # The timeline's hour in whole seconds (floor(now - 3600) .. ceil(now)): still 5 s.
+    assert auto_step(3601) == 5 and auto_step(3602) == 5 and auto_step(3620) == 10
+    assert auto_step(6 * 3600 + 1) == 30
 
 
 async def test_routes_exist_but_answer_503_without_the_engines() -> None:
@@ -173,3 +177,35 @@ async def test_routes_exist_but_answer_503_without_the_engines() -> None:
         assert (await c.get("/api/alerts")).status_code == 503
         assert (await c.post("/api/alerts/0123456789abcdef/ack")).status_code == 503
         assert (await c.get("/api/history", params={"device_id": DEV})).status_code == 503
+
+
+async def test_history_of_a_fresh_daemon_is_one_second(rig: Rig) -> None:
+    """The daemon started between two ten-second boundaries a minute ago: a fine step over
+    a range reaching back before its start is answered from memory, at that step."""
+    rig.clock.t = T0 + 3.5
+    history = make_history(rig.hub, rig.store, rig.clock)
+    await history.start()
+    app = Litestar(route_handlers=alerts_api_handlers(Engines(rig.alerts, history)))
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    try:
+        rig.read(1, rf_signal=-65.0)
+        run(rig, history, 70)
+        await history.flush()
+        async with httpx.AsyncClient(transport=transport, base_url="http://micboardd") as c:
+            params = {"device_id": DEV, "from": str(T0), "to": str(rig.clock.t), "step": "1"}
+            body = (await c.get("/api/history", params=params)).json()
+            assert body["step"] == 1
+            assert body["series"]["t"] == list(range(int(T0) + 3, int(T0) + 73))
+            body = (await c.get("/api/history", params={"device_id": DEV})).json()
+            assert body["step"] == 5 and body["series"]["t"][0] == T0
+            # What the timeline sends for its hour: whole seconds around it (3601 s).
+            now = rig.clock.t
+            hour = {
+                "device_id": DEV,
+                "from": str(math.floor(now - 3600)),
+                "to": str(math.ceil(now)),
+            }
+            body = (await c.get("/api/history", params=hour)).json()
+            assert body["step"] == 5 and body["series"]["t"][0] == T0
+    finally:
+        await history.stop()

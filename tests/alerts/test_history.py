@@ -253,3 +253,93 @@ async def test_restart_inside_a_minute_keeps_both_parts(tmp_path: Path, clock: C
     assert rows[2].rf_min == -70.0  # the bucket the restart split has both halves
     await history.stop()
     await store.close()
+
+
+async def test_fresh_daemon_answers_fine_steps_from_memory(store: Store) -> None:
+    """Started between two ten-second boundaries, with nothing stored before: a range that
+    starts before the daemon did is still answered at one second (it used to come from the
+    ten-second rows, because the ring's first, partial ten seconds count as a stored row)."""
+    clock = Clock(T0 + 3.5)
+    hub = make_hub(clock)
+    history = make_history(hub, store, clock)
+    await history.start()
+    read(hub, **{**ON_AIR, "rf_signal": -60.0})
+    run(clock, history, 30)
+    read(hub, rf_signal=-70.0)
+    run(clock, history, 40)  # T0 + 73.5: the first minute has ended
+    assert await history.flush() > 0  # and is in SQLite now
+    ring = history.channels[DEV].ring
+    assert (ring.oldest, ring.newest) == (T0 + 3, T0 + 72)
+
+    fine = await history.series(DEV, T0, clock.t, 1)
+    assert fine.step == 1
+    assert [r.t for r in fine.rows] == list(range(int(T0) + 3, int(T0) + 73))
+    assert [r.rf_min for r in fine.rows] == [-60.0] * 30 + [-70.0] * 40  # changed at +33.5
+
+    # What the timeline asks for first: the last hour, automatic step (5 s).
+    hour = await history.series(DEV, clock.t - 3600, clock.t, 5)
+    assert hour.step == 5
+    assert [r.t for r in hour.rows] == list(range(int(T0), int(T0) + 73, 5))
+    assert hour.rows[0].rf_max == -60.0 and hour.rows[-1].rf_max == -70.0
+
+    # Fully inside memory: any step, memory's own buckets.
+    inside = await history.series(DEV, T0 + 20, T0 + 41, 3)
+    assert inside.step == 3
+    assert [r.t for r in inside.rows] == list(range(int(T0) + 18, int(T0) + 40, 3))
+    await history.stop()
+
+
+async def test_range_before_memory_merges_stored_rows_and_memory(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """After a restart the older part of a range comes from SQLite (ten seconds), the newer
+    part from memory at the requested step: every bucket once, none missing."""
+    db = tmp_path / "micboardd.db"
+    store = await open_store(db)
+    try:
+        history = make_history(make_hub(clock), store, clock)
+        await history.start()
+        read(history.hub, **{**ON_AIR, "rf_signal": -60.0})
+        run(clock, history, 120)
+        await history.stop()
+    finally:
+        await store.close()
+
+    clock.t = T0 + 303.5  # back five minutes later, between two ten-second boundaries
+    store = await open_store(db)
+    try:
+        await merged_after_restart(store, clock)
+    finally:
+        await store.close()
+
+
+async def merged_after_restart(store: Store, clock: Clock) -> None:
+    history = make_history(make_hub(clock), store, clock)
+    await history.start()
+    read(history.hub, **{**ON_AIR, "rf_signal": -70.0})
+    run(clock, history, 40)  # memory: T0+303 .. T0+342
+    t0 = int(T0)
+
+    for step, fine in ((1, 1), (2, 2), (5, 5), (3, 5)):
+        series = await history.series(DEV, T0, clock.t, step)
+        assert series.step == fine, step
+        ts = [r.t for r in series.rows]
+        assert ts == sorted(set(ts)), step  # no bucket twice
+        # The first run from SQLite, ten seconds each (its last, partial bucket included).
+        assert ts[:13] == list(range(t0, t0 + 121, 10)), step
+        assert {r.rf_max for r in series.rows[:12]} == {-60.0}
+        # The ten seconds memory starts in: the stored bucket (memory lacks its start),
+        # then memory at the fine step up to the last closed second.
+        assert ts[13] == t0 + 300 and series.rows[13].rf_max == -70.0
+        assert ts[14:] == list(range(t0 + 310, t0 + 343, fine)), step
+        assert {r.rf_max for r in series.rows[14:]} == {-70.0}
+        # So every second is in exactly one row: [t0, t0+130) in ten-second rows (nothing
+        # was recorded between the runs), [t0+300, t0+310) in one, then `fine` seconds each.
+
+    # A range memory does not reach: ten-second rows.
+    old = await history.series(DEV, T0, T0 + 60, 1)
+    assert old.step == 10 and [r.t for r in old.rows] == list(range(t0, t0 + 60, 10))
+    # A range inside memory: memory only.
+    recent = await history.series(DEV, T0 + 310, T0 + 320, 1)
+    assert recent.step == 1 and [r.t for r in recent.rows] == list(range(t0 + 310, t0 + 320))
+    await history.stop()
