@@ -8,7 +8,9 @@ import { alertTime, clockText, severityOf, shortMessage, svgIcon } from "./alert
 
 const RANGES = [["1h", "1 h", 3600], ["6h", "6 h", 6 * 3600], ["24h", "24 h", 24 * 3600], ["custom", "Custom"]];
 const REFRESH_MS = 15000;
-const TICKS = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800];
+// Grid steps (s). Under a minute too: a custom range of a few minutes (one song, one
+// dropout) needs times on its axis.
+const TICKS = [1, 2, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800];
 
 let root = null;
 let ctx = null;
@@ -260,7 +262,9 @@ function yOf(v, p) {
 function timeLabel(t, step) {
   const d = new Date(t * 1000);
   if (step >= 86400) return d.toLocaleDateString([], { month: "short", day: "numeric" });
-  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const hm = d.toLocaleTimeString([], step < 60
+    ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    : { hour: "2-digit", minute: "2-digit" });
   return d.getHours() === 0 && d.getMinutes() === 0 && step >= 3600
     ? d.toLocaleDateString([], { month: "short", day: "numeric" }) : hm;
 }
