@@ -19,7 +19,7 @@ from micboardd.config import ReceiverAddress, Settings
 from micboardd.discovery import Candidate
 from micboardd.discovery.probe import ProbeResult, probe
 from micboardd.errors import ConnectionFailed, MicboardError, NotFound, ProtocolError
-from micboardd.hub import Hub
+from micboardd.hub import Hub, iso
 from micboardd.model import SourceState
 from micboardd.shure.families import FAMILIES
 from micboardd.shure.session import ReceiverSession, backoff_delay
@@ -206,9 +206,10 @@ class ReceiverManager:
                 }
             )
         for key, rejection in self.discovery.rejected.items():
-            out.append(
-                {"receiver_id": key, "rejected": str(getattr(rejection, "reason", rejection))}
-            )
+            # Where and since when, so the crew sees which box it was (discovery/service.py).
+            row: dict[str, object] = dict(rejection.as_dict())
+            row.update(receiver_id=key, rejected=rejection.reason, since=iso(rejection.since))
+            out.append(row)
         return out
 
     # --- discovery ---

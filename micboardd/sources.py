@@ -26,27 +26,32 @@ def make_sources(ctx: AppContext) -> list[Source]:
         )
         manager.discovery = ctx.discovery = discovery
         sources.append(discovery)
-    if ctx.settings.ssapi_url:
-        # After the manager: direct receivers are in the hub before the first inventory,
-        # so a device monitored both ways is merged from the start (docs/system-api.md).
-        from .ssapi.source import SystemApiSource
+    # Always, even when off: the dashboard may turn the System API on (ssapi/runtime.py).
+    # After the manager: direct receivers are in the hub before the first inventory, so a
+    # device monitored both ways is merged from the start (docs/system-api.md).
+    from .ssapi.runtime import SystemApiRuntime
 
-        fanout = ctx.fanout
+    fanout = ctx.fanout
 
-        def publish_connection(body: dict[str, Any]) -> None:
-            frame = {"type": "connection_update", **body}
-            for feed in fanout.connections:
-                feed.push("system_api:" + str(body["id"]), frame)
+    def publish_connection(body: dict[str, Any]) -> None:
+        frame = {"type": "connection_update", **body}
+        for feed in fanout.connections:
+            feed.push("system_api:" + str(body["id"]), frame)
 
-        sources.append(
-            SystemApiSource(
-                ctx.hub,
-                ctx.store,
-                ctx.settings,
-                fanout.publish_api_health,
-                publish_connection=publish_connection,
-            )
-        )
+    def retire_endpoint(endpoint: str) -> None:
+        # Turned off or replaced: no longer in /api/health, /metrics or a new health snapshot.
+        fanout.latest_api_health.pop(endpoint, None)
+
+    runtime = SystemApiRuntime(
+        ctx.hub,
+        ctx.store,
+        ctx.settings,
+        fanout.publish_api_health,
+        publish_connection=publish_connection,
+        retire_endpoint=retire_endpoint,
+    )
+    ctx.ssapi = runtime
+    sources.append(runtime)
     if ctx.settings.redis_url:
         # Several instances, one picture (docs/several-stages.md). Made before any source
         # starts: it names this hub's devices with our instance name.

@@ -22,6 +22,7 @@ from .security import (
     security_handlers,
     warn_about_secret_files,
 )
+from .ssapi_api import ssapi_api_handlers
 from .ws import websocket_handlers
 
 
@@ -43,6 +44,7 @@ def create_app(ctx: AppContext) -> Litestar:
         route_handlers=[
             *api_handlers(ctx),
             *alerts_api_handlers(ctx),
+            *ssapi_api_handlers(ctx),
             *metrics_handlers(ctx),
             *security_handlers(ctx.auth, ctx.settings),
             *websocket_handlers(ctx),

@@ -50,6 +50,7 @@ class AppContext:
     receivers: ReceiverControl | None = None
     http_port: int | None = None
     discovery: Any = None  # discovery.service.Discovery when discovery is on
+    ssapi: Any = None  # ssapi.runtime.SystemApiRuntime, made by sources.py
     auth: Auth | None = None  # made by create_app when the daemon did not
     alerts: Alerts | None = None  # alert rules and log (alerts.py)
     history: History | None = None  # show history (history.py)

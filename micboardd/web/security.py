@@ -9,6 +9,8 @@ Rules (docs/security.md):
   routes added later) needs an admin session, the CSRF token in `X-CSRF-Token`, and no
   foreign Origin/Referer. Only handlers marked `opt={"access": "public"}` (login, logout)
   are exempt from the admin part; never from the same-origin part.
+- Handlers marked `opt={"access": "admin"}` need an admin session to be read as well (the
+  System API settings: they name a server on the venue network).
 - WebSocket messages that change state (none yet) need an admin session too:
   `ws_command_refusal` is the check, `READ_ONLY_WS_COMMANDS` the list of harmless ones.
 """
@@ -46,6 +48,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ACCESS_OPT = "access"
 PUBLIC = "public"
+ADMIN = "admin"  # reads need an admin session too (no CSRF token: reading changes nothing)
 # Open even with a viewer PIN: monitoring scrapers and the page's own session check.
 PUBLIC_READ_PATHS = frozenset({"/api/health", "/healthz", "/metrics", "/api/session"})
 GATED_PREFIXES = ("/api/", "/ws/")
@@ -133,6 +136,26 @@ def _csrf_ok(connection: ASGIConnection[Any, Any, Any, Any], session: Session) -
 def make_access_guard(auth: Auth, settings: Settings) -> Guard:
     """The app-wide guard implementing the rules in this module's docstring."""
 
+    async def require_admin(session: Session | None, *, reading: bool = False) -> Session:
+        creds = await auth.credentials()
+        if not creds.admin_set:
+            creds = await auth.credentials(fresh=True)  # just set by `micboardd passwd`?
+        if not creds.admin_set:
+            raise PermissionDeniedException(
+                NO_PASSWORD.format(state_dir=settings.state_dir.resolve())
+            )
+        if session is None:
+            raise NotAuthorizedException(
+                f"log in as admin to {'see' if reading else 'change'} this"
+            )
+        if not session.is_admin:
+            raise PermissionDeniedException(
+                "only the crew may see this: log in as admin"
+                if reading
+                else "viewers cannot change anything: log in as admin"
+            )
+        return session
+
     async def access_guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
@@ -142,6 +165,9 @@ def make_access_guard(auth: Auth, settings: Settings) -> Guard:
         method = connection.scope.get("method", "GET")  # WebSockets have none: they read
         path = connection.scope["path"]
         if method in SAFE_METHODS:
+            if handler.opt.get(ACCESS_OPT) == ADMIN:
+                await require_admin(session, reading=True)
+                return
             if public or path in PUBLIC_READ_PATHS or not path.startswith(GATED_PREFIXES):
                 return
             if session is None and (await auth.credentials()).pin_required:
@@ -159,17 +185,7 @@ def make_access_guard(auth: Auth, settings: Settings) -> Guard:
             raise PermissionDeniedException("cross-site request refused")
         if public:
             return
-        creds = await auth.credentials()
-        if not creds.admin_set:
-            creds = await auth.credentials(fresh=True)  # just set by `micboardd passwd`?
-        if not creds.admin_set:
-            raise PermissionDeniedException(
-                NO_PASSWORD.format(state_dir=settings.state_dir.resolve())
-            )
-        if session is None:
-            raise NotAuthorizedException("log in as admin to change this")
-        if not session.is_admin:
-            raise PermissionDeniedException("viewers cannot change anything: log in as admin")
+        session = await require_admin(session)
         if not _csrf_ok(connection, session):
             raise PermissionDeniedException(
                 "missing or wrong CSRF token (X-CSRF-Token header from GET /api/session)"

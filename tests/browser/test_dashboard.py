@@ -569,9 +569,9 @@ def test_meter_rate_is_saved_from_the_settings_tab(new_page: Any, daemon: Daemon
     # Only what the daemon lets the dashboard change is offered.
     expect(page.locator('input[name="ssapi_key"]')).to_have_count(0)
     field.fill("250")
-    page.locator("form button[type=submit]", has_text="Save").click()
-    expect(page.locator("form .savebar .note")).to_have_text("Saved ✓")
+    page.locator("#box-settings form button[type=submit]", has_text="Save").click()
+    expect(page.locator("#box-settings form .savebar .note")).to_have_text("Saved ✓")
     assert daemon.get("/api/settings")["meter_rate_ms"] == 250
     field.fill("100")
-    page.locator("form button[type=submit]", has_text="Save").click()
-    expect(page.locator("form .savebar .note")).to_have_text("Saved ✓")
+    page.locator("#box-settings form button[type=submit]", has_text="Save").click()
+    expect(page.locator("#box-settings form .savebar .note")).to_have_text("Saved ✓")

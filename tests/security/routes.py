@@ -17,7 +17,7 @@ from micboardd.hub import Hub
 from micboardd.store import Store
 from micboardd.web.app import create_app
 from micboardd.web.context import AppContext
-from micboardd.web.security import ACCESS_OPT, PUBLIC, SAFE_METHODS
+from micboardd.web.security import ACCESS_OPT, ADMIN, PUBLIC, SAFE_METHODS
 
 _PARAM = re.compile(r"\{(\w+):(\w+)\}")
 # Values that name nothing that exists: the handler answers 404/400 at worst.
@@ -29,6 +29,7 @@ class Route:
     method: str
     template: str  # as Litestar writes it: /api/groups/{group_id:int}
     public: bool  # opt={"access": "public"}: login, logout, session
+    admin_only: bool = False  # opt={"access": "admin"}: reads need admin too
 
     @property
     def mutating(self) -> bool:
@@ -71,6 +72,7 @@ def route_table(state_dir: Path) -> tuple[list[Route], list[str]]:
         elif isinstance(route, HTTPRoute):
             for handler in route.route_handlers:
                 public = handler.opt.get(ACCESS_OPT) == PUBLIC
+                admin_only = handler.opt.get(ACCESS_OPT) == ADMIN
                 for method in sorted(handler.http_methods):
-                    http.append(Route(method, route.path, public))
+                    http.append(Route(method, route.path, public, admin_only))
     return http, ws

@@ -4,8 +4,10 @@
 
 import { ApiError, api, enc, hasRoute } from "./api.js";
 import { mountGroups } from "./groups-editor.js";
+import { mountRejected } from "./discovery-list.js";
 import { LiveSocket } from "./live.js";
 import { ensureAdmin, loadStyle, logout, refreshSession, session } from "./login.js";
+import { mountSystemApi } from "./ssapi-editor.js";
 
 const TABS = [
   ["names", "Names"],
@@ -344,7 +346,9 @@ function mountReceivers(body) {
   const list = el("div", "rows");
   list.id = "rx-list";
   const note = el("p", "note", "Removing a receiver stops monitoring it and keeps it ignored after a restart, even if a config file or discovery names it. Add it again to undo.");
-  body.append(add, el("h3", "", "Monitored receivers"), list, note);
+  const rejected = el("section");
+  body.append(add, el("h3", "", "Monitored receivers"), list, note, rejected);
+  const discovery = mountRejected(rejected);
 
   async function load() {
     let rxs;
@@ -413,7 +417,10 @@ function mountReceivers(body) {
     onMessage: (msg) => {
       if (msg.type !== "connection_update") return;
       clearTimeout(pending);
-      pending = setTimeout(load, 300);
+      pending = setTimeout(() => {
+        load();
+        discovery.load();
+      }, 300);
     },
   });
   sock.start();
@@ -421,6 +428,7 @@ function mountReceivers(body) {
   return () => {
     clearTimeout(pending);
     sock.stop();
+    discovery.stop();
   };
 }
 
@@ -483,12 +491,16 @@ function mountSettings(body) {
   local.append(sound, el("p", "note", "Off by default. A short beep and a buzz when a critical alert is raised, on this screen only."));
 
   const box = el("section", "card");
+  box.id = "box-settings";
   box.append(el("h3", "", "The box"));
+  const ssapi = el("section", "card");
+  ssapi.id = "ssapi";
   const access = el("section", "card");
-  body.append(local, box, access);
+  body.append(local, box, ssapi, access);
   mountBoxSettings(box);
+  const stopSsapi = mountSystemApi(ssapi);
   mountViewerPin(access);
-  return null;
+  return () => stopSsapi.then((stop) => stop());
 }
 
 // Who may look: anyone on the network, or only phones that know the viewer PIN.
@@ -534,13 +546,12 @@ function mountViewerPin(card) {
   render();
 }
 
-// Receiver meter rate and the System API, when the daemon offers /api/settings.
+// Receiver meter rate, when the daemon offers /api/settings (the System API has its own card).
 async function mountBoxSettings(box) {
   if (!(await hasRoute("/api/settings"))) {
     const p = el("p", "note");
     p.textContent = "This box takes these from its configuration file (/etc/micboardd/micboardd.toml): "
-      + "meter_rate_ms (how often receivers send meters, default 100), ssapi_url and ssapi_key_file "
-      + "(Shure System API). Editing them here needs a newer micboardd.";
+      + "meter_rate_ms (how often receivers send meters, default 100). Editing it here needs a newer micboardd.";
     box.append(p);
     return;
   }
@@ -553,13 +564,10 @@ async function mountBoxSettings(box) {
   }
   const form = el("form");
   form.noValidate = true;
-  // Only what this daemon lets the dashboard change (the keys GET /api/settings returns);
-  // the System API is set in the configuration file until the daemon offers it here.
+  // Only what this daemon lets the dashboard change (the keys GET /api/settings returns).
   const fields = [
     ["meter_rate_ms", "Receiver meter rate (ms, 100 or more)", "number"],
-    ["ssapi_url", "System API URL (https://host:10000/api)", "text"],
-    ["ssapi_key", "System API key (leave empty to keep)", "text"],
-  ].filter(([key]) => key in settings || (key === "ssapi_key" && "ssapi_url" in settings));
+  ].filter(([key]) => key in settings);
   const inputs = {};
   for (const [key, text, type] of fields) {
     const l = el("label", "field");
@@ -567,7 +575,6 @@ async function mountBoxSettings(box) {
     i.type = type;
     i.name = key;
     i.value = settings[key] ?? "";
-    if (key === "ssapi_key") i.value = "";
     inputs[key] = i;
     l.append(el("span", "", text), i);
     form.append(l);
@@ -582,12 +589,9 @@ async function mountBoxSettings(box) {
     e.preventDefault();
     const body = {};
     if (inputs.meter_rate_ms) body.meter_rate_ms = Number(inputs.meter_rate_ms.value) || null;
-    if (inputs.ssapi_url) body.ssapi_url = inputs.ssapi_url.value.trim() || null;
-    if (inputs.ssapi_key && inputs.ssapi_key.value.trim()) body.ssapi_key = inputs.ssapi_key.value.trim();
     try {
       await api.put("/api/settings", body);
       msg.textContent = "Saved ✓";
-      if (inputs.ssapi_key) inputs.ssapi_key.value = "";
     } catch (err) {
       msg.textContent = message(err);
     }

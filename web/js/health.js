@@ -85,7 +85,9 @@ function onHealth(msg) {
       state.systemAt = Date.now();
       break;
     case "api_health":
-      state.api.set(msg.endpoint, msg);
+      // "disabled": turned off or replaced from Edit > Settings; it is gone, not failing.
+      if (msg.status === "disabled") state.api.delete(msg.endpoint);
+      else state.api.set(msg.endpoint, msg);
       break;
     case "system_alert":
       // Latest-wins per alert: one row per alert, not one per transition.
@@ -170,7 +172,7 @@ function render() {
     apiRows.append(row);
   }
   body("api").replaceChildren(
-    api.length ? apiRows : el("p", "note", "Not configured. Set ssapi_url (--ssapi-url) and the key file to monitor receivers through the Shure System API."),
+    api.length ? apiRows : el("p", "note", "Not configured. Set it in Edit → Settings (or ssapi_url and ssapi_key_file in the configuration file) to monitor devices through the Shure System API."),
   );
 
   const alerts = el("div", "rows");
