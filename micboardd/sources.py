@@ -38,6 +38,13 @@ def make_sources(ctx: AppContext) -> list[Source]:
         for feed in fanout.connections:
             feed.push("system_api:" + str(body["id"]), frame)
 
+    def publish_api_health(endpoint: str, body: dict[str, Any]) -> None:
+        fanout.publish_api_health(endpoint, body)
+        if ctx.alerts is not None:  # "System API down" is an alert rule (alerts.py)
+            status = str(body.get("status"))
+            message = body.get("message") if status in ("down", "degraded") else None
+            ctx.alerts.system_api_health(endpoint, status, message)
+
     def retire_endpoint(endpoint: str) -> None:
         # Turned off or replaced: no longer in /api/health, /metrics or a new health snapshot.
         fanout.latest_api_health.pop(endpoint, None)
@@ -46,7 +53,7 @@ def make_sources(ctx: AppContext) -> list[Source]:
         ctx.hub,
         ctx.store,
         ctx.settings,
-        fanout.publish_api_health,
+        publish_api_health,
         publish_connection=publish_connection,
         retire_endpoint=retire_endpoint,
     )

@@ -27,6 +27,7 @@ ADTQ = "ddb03a46-0000-11dd-a000-0000000000a1"
 PACK = "ddb03a46-0000-11dd-a000-0000000000b2"
 RX_IN_API = "ddb03a46-0000-11dd-a000-0000000000c3"
 DEADLINE_S = 15.0  # the daemon starts, probes the receiver and reads the inventory
+ALERT_HOLD_S = 10.0  # the ssapi_down rule raises and clears after 10 s (docs/alerts.md)
 
 
 def venue() -> list[FakeDevice]:
@@ -188,12 +189,31 @@ async def test_system_api_through_the_daemon(
         report = await d.async_get("/api/health")
         assert report["system_api"][0]["status"] == "down"
         assert (await devices(d))[f"{rx.address}:1"]["status"] != "rx_offline"  # unharmed
+        # Down for longer than the rule's hold: the "System API down" alert, live and logged.
+        down_alert = await async_wait_for(
+            lambda: health.find(
+                lambda f: f.get("type") == "system_alert" and f.get("kind") == "ssapi_down"
+            ),
+            ALERT_HOLD_S + DEADLINE_S,
+            "a System API down alert",
+        )
+        assert down_alert["state"] == "raised" and down_alert["severity"] == "warning"
+        assert api.url.removesuffix("/") in down_alert["message"]
+        active = await d.async_get("/api/alerts?active=true")
+        assert "ssapi_down" in [a["kind"] for a in active]  # (its receivers are offline too)
         api.heal()
         health.frames.clear()
         await async_wait_for(
             lambda: health.find(lambda f: (api_health(f) or {}).get("status") == "healthy"),
             DEADLINE_S,
             "api_health healthy again",
+        )
+        await async_wait_for(
+            lambda: health.find(
+                lambda f: f.get("id") == down_alert["id"] and f.get("state") == "cleared"
+            ),
+            ALERT_HOLD_S + DEADLINE_S,
+            "the System API alert cleared",
         )
         assert api.api_key not in d.log
         assert api.api_key not in json.dumps(await d.async_get("/api/health"))
