@@ -202,8 +202,10 @@ def redact_health(health: dict[str, Any]) -> dict[str, Any]:
     """`/api/health` for someone who may not see the dashboard: counts, no addresses."""
     discovery = health.get("discovery")
     if isinstance(discovery, dict):
-        slim = {k: v for k, v in discovery.items() if k not in ("devices", "slp", "mdns")}
+        named = ("devices", "rejections", "slp", "mdns")  # these carry addresses and names
+        slim = {k: v for k, v in discovery.items() if k not in named}
         slim["devices"] = len(discovery.get("devices") or [])
+        slim["rejections"] = len(discovery.get("rejections") or [])
         health = {**health, "discovery": slim}
     return health
 

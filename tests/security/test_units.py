@@ -140,10 +140,11 @@ def test_health_for_strangers_names_no_receiver() -> None:
             "mdns": {"advertised_as": "box.local"},
             "packets": 3,
             "devices": [{"address": "10.1.2.50"}],
+            "rejections": [{"address": "10.1.2.60", "reason": "no answer on port 2202"}],
         },
     }
     slim = redact_health(health)
-    assert slim["discovery"] == {"packets": 3, "devices": 1}
+    assert slim["discovery"] == {"packets": 3, "devices": 1, "rejections": 1}
     assert "10.1.2" not in str(slim) and "10.1.2.50" in str(health)
 
 
