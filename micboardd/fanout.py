@@ -36,10 +36,11 @@ __all__ = [
     "Subscription",
 ]
 
-# Meters arrive once per meter interval with some jitter; a strict per-device limit would hold
-# almost every update back by up to one interval. Allowing a send after 80 % of the interval
-# keeps the average rate at max_hz while adding no delay to on-time updates.
-RATE_SLACK = 0.8
+# The per-device limit is a token bucket: max_hz sends a second on average, with room for a
+# burst of this many. Meters arrive once per meter interval with jitter (a late sample, then
+# an early one); a strict interval would hold the early one back by most of an interval,
+# which was the largest part of the latency. Two absorbs any jitter of a steady stream.
+RATE_BURST = 2.0
 # Alerts are kept for a client that is not reading; past this many the oldest go (the alert
 # log in the store keeps them all).
 MAX_PENDING_ALERTS = 200
@@ -49,9 +50,10 @@ class Stream:
     """The per-device rate limit for every client at one max_hz, applied once for all."""
 
     def __init__(self, max_hz: float) -> None:
-        self.interval = RATE_SLACK / max_hz
+        self.max_hz = max_hz
         self.pending: dict[str, set[str]] = {}
-        self.last_sent: dict[str, float] = {}
+        # Per device: (tokens, when they were counted). A device never seen has a full bucket.
+        self.buckets: dict[str, tuple[float, float]] = {}
         self.clients: set[DeviceFeed] = set()
         self.timer: asyncio.TimerHandle | None = None
 
@@ -66,22 +68,25 @@ class Stream:
 
     def release(self, now: float) -> tuple[Emitted | None, float | None]:
         """What is due now, and how long until the next deferred device is due (or None)."""
-        interval = self.interval
+        rate = self.max_hz
+        buckets = self.buckets
         due: dict[str, frozenset[str]] = {}
         wait: float | None = None
-        last_sent = self.last_sent
         for device_id in list(self.pending):
-            left = interval - (now - last_sent.get(device_id, -interval))
-            if left <= 0:
+            tokens, counted = buckets.get(device_id, (RATE_BURST, now))
+            tokens = min(RATE_BURST, tokens + (now - counted) * rate)
+            if tokens >= 1.0:
                 due[device_id] = frozenset(self.pending.pop(device_id))
-                last_sent[device_id] = now
+                buckets[device_id] = (tokens - 1.0, now)
             else:
+                buckets[device_id] = (tokens, now)
+                left = (1.0 - tokens) / rate
                 wait = left if wait is None else min(wait, left)
         return (Emitted(due) if due else None), wait
 
     def forget(self, device_id: str) -> None:
         self.pending.pop(device_id, None)
-        self.last_sent.pop(device_id, None)
+        self.buckets.pop(device_id, None)
 
     def cancel(self) -> None:
         if self.timer is not None:

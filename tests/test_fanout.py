@@ -28,7 +28,7 @@ def setup(channels: int = 4) -> tuple[Hub, FanOut, DeviceFeed]:
 def unlimit(fan: FanOut) -> None:
     """Forget when each device was last sent: the next change goes out at once."""
     for stream in fan.streams.values():
-        stream.last_sent.clear()
+        stream.buckets.clear()
 
 
 def take(feed: DeviceFeed | KeyedFeed) -> list[dict[str, Any]]:
@@ -59,27 +59,49 @@ def test_full_format_carries_whole_device() -> None:
     assert frame["changes"] and frame["timestamp"]
 
 
-def test_max_hz_defers_then_sends_latest() -> None:
+def test_max_hz_allows_a_burst_of_two_then_defers_and_sends_latest() -> None:
     stream = Stream(max_hz=2)
-    stream.merge({"rx:1": frozenset({"rf_signal"})})
-    emitted, _ = stream.release(now=10.0)
-    assert emitted is not None and set(emitted.changes) == {"rx:1"}
+    for now in (10.0, 10.1):  # a burst of two goes at once
+        stream.merge({"rx:1": frozenset({"rf_signal"})})
+        emitted, _ = stream.release(now)
+        assert emitted is not None and set(emitted.changes) == {"rx:1"}
     stream.merge({"rx:1": frozenset({"rf_signal"})})
     stream.merge({"rx:1": frozenset({"name"})})
-    emitted, wait = stream.release(now=10.1)
-    # 2 Hz with 20 % slack: due 0.4 s after the last send.
-    assert emitted is None and wait is not None and 0.25 < wait < 0.31
-    emitted, wait = stream.release(now=10.4)
+    emitted, wait = stream.release(now=10.2)
+    # 0.2 tokens left after the burst, 2 a second: the next whole one 0.3 s later.
+    assert emitted is None and wait is not None and abs(wait - 0.3) < 1e-9
+    emitted, wait = stream.release(now=10.5)
     assert emitted is not None and emitted.changes == {"rx:1": {"rf_signal", "name"}}
     assert wait is None
 
 
+def test_a_steady_stream_with_jitter_is_never_held_back() -> None:
+    stream = Stream(max_hz=10)
+    now = 100.0
+    for i in range(200):  # meters every 100 ms on average: 130 ms late, then 70 ms early
+        now += 0.13 if i % 2 else 0.07
+        stream.merge({"rx:1": frozenset({"rf_signal"})})
+        emitted, wait = stream.release(now)
+        assert emitted is not None and wait is None, f"held back at sample {i}"
+
+
+def test_a_faster_input_is_limited_to_max_hz_on_average() -> None:
+    stream = Stream(max_hz=10)
+    sent = 0
+    for i in range(200):  # every 10 ms for 2 s
+        stream.merge({"rx:1": frozenset({"rf_signal"})})
+        emitted, _ = stream.release(100.0 + i * 0.01)
+        sent += emitted is not None
+    assert 20 <= sent <= 22, sent  # 10 a second, plus the burst
+
+
 async def test_deferred_device_is_sent_by_the_streams_timer() -> None:
     hub, fan, feed = setup()
-    fan.subscribe(feed, Subscription(max_hz=20))  # due again 40 ms after a send
-    hub.apply("rx", [Reading(1, {"rf_signal": -50})])
-    await asyncio.sleep(0)
-    assert take(feed)[0]["rf_signal"] == -50
+    fan.subscribe(feed, Subscription(max_hz=20))  # a token every 50 ms, two in the bucket
+    for rf in (-50, -60):
+        hub.apply("rx", [Reading(1, {"rf_signal": rf})])
+        await asyncio.sleep(0)
+        assert take(feed)[0]["rf_signal"] == rf, "the burst goes at once"
     hub.apply("rx", [Reading(1, {"rf_signal": -70})])
     await asyncio.sleep(0)
     assert take(feed) == [], "held back by the rate limit"
