@@ -482,8 +482,17 @@ class Hub:
         # Derived fields follow from the public fields, the memory and time; time alone is
         # tick()'s job, so a reading that changed neither (most meter samples fall inside
         # their deadband) has nothing to derive.
-        if changes or remembered:
+        if remembered or not changes <= METER_SET:
             self._derive(dev, mem, rx, now, changes)
+        elif changes:
+            # Meters alone (nearly every reading): battery and status cannot have moved;
+            # only the RF band can.
+            quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
+            if dev["rf_quality"] != quality:
+                dev["rf_quality"] = quality
+                changes.add("rf_quality")
+            dev["last_update"] = iso(now)
+            self._emit(DeviceChanged(device_id, frozenset(changes)))
 
     def _derive(
         self, dev: DeviceDict, mem: ChannelMemory, rx: ReceiverState, now: float, changes: set[str]

@@ -185,3 +185,18 @@ def test_a_reading_inside_every_deadband_derives_nothing() -> None:
     assert events == []
     hub.set_source_state("rx", SourceState.DISCONNECTED)
     assert hub.devices["rx:1"]["status"] == "rx_offline", "a state change still re-derives"
+
+
+def test_a_meter_reading_moves_the_rf_band_and_nothing_else() -> None:
+    hub, _, events = online_hub()
+    hub.apply("rx", [Reading(1, {"tx_on": True, "rf_signal": -55, "battery_bars": 1})])
+    assert hub.devices["rx:1"]["rf_quality"] == "excellent"
+    events.clear()
+    hub.apply("rx", [Reading(1, {"rf_signal": -85, "audio_level": -30})])
+    assert changes(events) == [frozenset({"rf_signal", "audio_level", "rf_quality"})]
+    dev = hub.devices["rx:1"]
+    assert (dev["rf_quality"], dev["status"], dev["battery_status"]) == (
+        "poor",
+        "critical",
+        "critical",
+    )
