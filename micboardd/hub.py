@@ -140,10 +140,12 @@ def status_for(
     receiver_online: bool,
     now: float,
     battery_status: str | None = None,
+    syncing: bool = False,
 ) -> ChannelStatus:
     """The one rule table for `status` (README "Status colours").
 
-    `battery_status` overrides the device's own (the value about to be stored).
+    `battery_status` overrides the device's own (the value about to be stored). `syncing`:
+    the receiver is connected but its first answers are still arriving.
     """
     if not receiver_online:
         return ChannelStatus.RX_OFFLINE
@@ -162,8 +164,9 @@ def status_for(
         return ChannelStatus(battery.value)
     if mem.tx_on is None:
         # Families that cannot tell whether a transmitter is there (PSM1000 is one): online
-        # and nothing wrong is all we know.
-        return ChannelStatus.GOOD
+        # and nothing wrong is all we know. Not while syncing, though: then it only means
+        # the answer has not come yet, and "good" would flash before the real state.
+        return ChannelStatus.UNKNOWN if syncing else ChannelStatus.GOOD
     return ChannelStatus.UNKNOWN
 
 
@@ -394,7 +397,7 @@ class Hub:
         rx = self.receivers.get(receiver_id)
         if rx is None:
             return
-        was_online = rx.online
+        was_online, was_syncing = rx.online, rx.state is SourceState.SYNCING
         changed = state is not rx.state or error != rx.error
         rx.state, rx.error = state, error
         if latency_ms is not None:
@@ -411,7 +414,7 @@ class Hub:
             )
             for ch in range(1, rx.channels + 1):
                 self._merge(make_device_id(receiver_id, ch), rx, blank, rederive=True)
-        elif rx.online != was_online:
+        elif rx.online != was_online or (was_syncing and state is SourceState.ONLINE):
             for ch in range(1, rx.channels + 1):
                 self._merge(make_device_id(receiver_id, ch), rx, {}, rederive=True)
 
@@ -505,7 +508,8 @@ class Hub:
         elif batt != BatteryStatus.UNKNOWN.value:
             mem.last_battery = BatteryStatus(batt)
         quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
-        status = status_for(dev, mem, rx.online, now, batt).value
+        syncing = rx.state is SourceState.SYNCING
+        status = status_for(dev, mem, rx.online, now, batt, syncing).value
         for key, value in (("battery_status", batt), ("rf_quality", quality), ("status", status)):
             if dev[key] != value:
                 dev[key] = value

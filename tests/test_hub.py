@@ -200,3 +200,13 @@ def test_a_meter_reading_moves_the_rf_band_and_nothing_else() -> None:
         "critical",
         "critical",
     )
+
+
+def test_syncing_is_unknown_not_good_and_online_settles_it() -> None:
+    hub = Hub(clock=Clock())
+    hub.upsert_receiver("rx", address="10.0.0.5", family=Family.PSM1000, model="P10T", channels=1)
+    hub.set_source_state("rx", SourceState.SYNCING)
+    assert hub.devices["rx:1"]["status"] == "unknown", "no flash of 'good' before any answer"
+    hub.set_source_state("rx", SourceState.ONLINE)
+    # A family that never reports a transmitter: online and nothing wrong is good.
+    assert hub.devices["rx:1"]["status"] == "good"
