@@ -51,6 +51,15 @@ class Tracker:
     alert: Alert | None = None
     restored: bool = False  # open alert loaded from the store, no evidence seen yet
     episode: float | None = None  # start of the latest occurrence a verdict reported
+    settle_until: float = 0.0  # message updates are not throttled until then (see step)
+
+
+# A battery alert's message is built from readings that arrive separately (bars come before
+# the minutes left): right after it is raised or escalated, one message change within this
+# long is sent at once instead of waiting for the update throttle. Other kinds keep their
+# first message (a dropout must not become the transient "RF lost" that follows it).
+MESSAGE_SETTLE_S = 3.0
+SETTLING_KINDS = frozenset({Kind.BATTERY})
 
 
 def step(t: Tracker, v: Verdict, now: float, hold: Hold, update_every_s: float) -> Step:
@@ -64,16 +73,24 @@ def step(t: Tracker, v: Verdict, now: float, hold: Hold, update_every_s: float) 
             t.episode = v.since
         if t.alert is None:
             t.false_since = None
-            return Step.RAISE if now - t.true_since >= hold.raise_s else Step.NONE
+            if now - t.true_since < hold.raise_s:
+                return Step.NONE
+            t.settle_until = now + MESSAGE_SETTLE_S
+            return Step.RAISE
         if t.false_since is not None or new_episode:
             t.alert.count += 1  # came back while the alert was still open
             t.false_since = None
         if v.severity.rank > t.alert.severity.rank:
+            t.settle_until = now + MESSAGE_SETTLE_S
             return Step.UPDATE
         if v.severity.rank < t.alert.severity.rank:
             return Step.NONE  # severity never goes down while open: keep the worse message
-        if v.message != t.alert.message and now - t.alert.updated_at >= update_every_s:
-            return Step.UPDATE
+        if v.message != t.alert.message:
+            if now <= t.settle_until and t.kind in SETTLING_KINDS:
+                t.settle_until = 0.0  # one refinement; after that, the throttle again
+                return Step.UPDATE
+            if now - t.alert.updated_at >= update_every_s:
+                return Step.UPDATE
         return Step.NONE
     if v.on is False:
         t.restored = False

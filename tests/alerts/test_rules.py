@@ -56,6 +56,22 @@ async def test_battery_low_then_critical_then_cleared(rig: Rig) -> None:
     assert rig.counts[DEV] == 0
 
 
+async def test_escalated_message_follows_the_readings_that_come_just_after(rig: Rig) -> None:
+    rig.read(1, battery_bars=2, battery_minutes=120)
+    rig.run(6)
+    (low,) = rig.raised("battery")
+    rig.read(1, battery_bars=1)  # the bars come first, the minutes a moment later
+    rig.run(1)
+    rig.read(1, battery_minutes=9)
+    rig.run(1)
+    messages = [b["message"] for _, b in rig.frames if b["id"] == low["id"]]
+    assert "1 bar, about 120 min left" in messages[-2], messages
+    assert messages[-1].endswith("(1 bar, about 9 min left)"), "not 30 s later: at once"
+    rig.read(1, battery_minutes=8)  # later refinements wait for the update throttle again
+    rig.run(5)
+    assert [b["message"] for _, b in rig.frames if b["id"] == low["id"]][-1] == messages[-1]
+
+
 async def test_battery_minutes_alone_and_charging(rig: Rig) -> None:
     rig.read(2, battery_bars=None, battery_minutes=14)
     rig.run(6)
