@@ -17,7 +17,8 @@ import pytest
 
 from micboardd.config import Settings
 from micboardd.hub import Hub
-from micboardd.sim.fake_ssapi import DEFAULT_KEY, FakeDevice, FakeSystemApi
+from micboardd.sim.fake_ssapi import DEFAULT_KEY, FakeSystemApi
+from micboardd.sim.fake_ssapi_devices import FakeDevice
 from micboardd.ssapi.source import SystemApiSource
 from micboardd.ssapi.tuning import Tuning
 from micboardd.store import Store

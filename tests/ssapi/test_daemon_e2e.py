@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from micboardd.model import DEVICE_FIELDS
-from micboardd.sim.fake_ssapi import FakeChannel, FakeDevice, battery_body
+from micboardd.sim.fake_ssapi_devices import FakeChannel, FakeDevice, battery_body
 from micboardd.sim.receiver import SimReceiver
 
 from ..conftest import DaemonFactory

@@ -10,7 +10,8 @@ import pytest
 
 from micboardd.hub import Hub
 from micboardd.model import SourceState
-from micboardd.sim.fake_ssapi import FakeDevice, FakeSystemApi, battery_body, demo_devices
+from micboardd.sim.fake_ssapi import FakeSystemApi
+from micboardd.sim.fake_ssapi_devices import FakeDevice, battery_body, demo_devices
 from micboardd.ssapi.mapping import own_receiver_id
 from micboardd.ssapi.options import format_fingerprint
 from micboardd.ssapi.trust import pin_setting_key
