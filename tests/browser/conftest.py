@@ -184,9 +184,8 @@ def rig() -> Iterator[SimRig]:
     sim.close()
 
 
-@pytest.fixture(scope="module")
-def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    tmp = tmp_path_factory.mktemp("daemon")
+def start_daemon(rig: SimRig, tmp: Path) -> Daemon:
+    """The daemon on the rig's receivers, with an admin password set (editors need it)."""
     config = tmp / "micboardd.toml"
     config.write_text("# empty: tests never read /etc/micboardd\n")
     receivers = [arg for address in rig.addresses for arg in ("--receiver", address)]
@@ -201,8 +200,14 @@ def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Da
         ],
         state_dir=tmp / "state",
     )
-    set_secret_sync(d.state_dir)  # editors need the crew's admin login
+    set_secret_sync(d.state_dir)
     d.start()
+    return d
+
+
+@pytest.fixture(scope="module")
+def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    d = start_daemon(rig, tmp_path_factory.mktemp("daemon"))
     d.wait_online(len(rig.rx))
     # A transmitter that goes off after its battery was seen shows the striped prev_ state.
     rig.call(rig.rx["podium"].tx_off, 2)

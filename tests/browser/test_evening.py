@@ -22,8 +22,7 @@ import pytest
 from micboardd.sim import SimReceiver
 
 from ..helpers import wait_for
-from ..security.admin import set_secret_sync
-from .conftest import Daemon, SimRig, login_admin, shot
+from .conftest import Daemon, SimRig, login_admin, shot, start_daemon
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -101,23 +100,7 @@ def rig() -> Iterator[SimRig]:
 
 @pytest.fixture(scope="module")
 def daemon(rig: SimRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    tmp = tmp_path_factory.mktemp("evening")
-    config = tmp / "micboardd.toml"
-    config.write_text("# empty: tests never read /etc/micboardd\n")
-    receivers = [arg for address in rig.addresses for arg in ("--receiver", address)]
-    d = Daemon(
-        base_args=[
-            "--state-dir",
-            str(tmp / "state"),
-            "--no-discovery",
-            "--config",
-            str(config),
-            *receivers,
-        ],
-        state_dir=tmp / "state",
-    )
-    set_secret_sync(d.state_dir)  # acknowledging needs the crew's admin login
-    d.start()
+    d = start_daemon(rig, tmp_path_factory.mktemp("evening"))  # acknowledging needs admin
 
     def all_good() -> bool:
         devs = d.get("/api/devices")
