@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from zeroconf.asyncio import AsyncZeroconf
 
 from micboardd.discovery import SHURE_PORT, Candidate
+from micboardd.discovery.confirm import CandidateCallback, Confirmer, Prober, Rejection
 from micboardd.discovery.mdns import Advertiser, MdnsService, ShureBrowser, new_zeroconf
-from micboardd.discovery.probe import ProbeResult, probe
+from micboardd.discovery.probe import probe
 from micboardd.discovery.registry import (
-    DeviceRecord,
     Event,
     Found,
     Moved,
@@ -41,14 +40,11 @@ from micboardd.discovery.slp import (
     SlpListener,
     ipv4_interfaces,
 )
-from micboardd.errors import ConnectionFailed, MicboardError, ProtocolError
-from micboardd.model import Family
+from micboardd.errors import ConnectionFailed, MicboardError
 
 log = logging.getLogger(__name__)
 
-CandidateCallback = Callable[[Candidate], Awaitable[None] | None]
 EventCallback = Callable[[Event], None]
-Prober = Callable[[str, int], Awaitable[ProbeResult]]
 
 # Silence is judged against a 30 s limit; looking every 2 s keeps the flag within a few
 # seconds of the truth and costs nothing.
@@ -56,40 +52,8 @@ MAINTENANCE_S = 2.0
 # Interfaces come and go (a cable, DHCP, a Dante network brought up late); a new one is
 # joined within 30 s, well inside the time a person waits for a receiver to appear.
 RESCAN_S = 30.0
-# A probe holds one connection for up to ~2 s; 8 at once confirms a 30-receiver venue in a
-# few seconds without a burst of connections.
-PROBE_CONCURRENCY = 8
-# A rejected host is probed again after 60 s, doubling to at most 15 minutes: a receiver
-# still booting gets in soon, a PC announcing on 8427 costs one connection in 15 minutes.
-REJECT_RETRY_S = 60.0
-REJECT_RETRY_MAX_S = 900.0
-# An mDNS-only sighting has no ACN cid yet; SLP announces every ~2 s, so waiting 2.5 s lets
-# the id be the cid (stable across DHCP changes) instead of the address.
-IDENTIFY_GRACE_S = 2.5
-# Log-once keys and rejected addresses remembered, oldest forgotten first (bounded memory).
+# Log-once keys remembered, oldest forgotten first (bounded memory).
 MAX_LOGGED = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    receiver_id: str
-    address: str
-    port: int
-    reason: str
-    since: float  # wall clock (time.time())
-    retry_in_s: float
-    attempts: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "receiver_id": self.receiver_id,
-            "address": self.address,
-            "port": self.port,
-            "reason": self.reason,
-            "since": self.since,
-            "retry_in_s": self.retry_in_s,
-            "attempts": self.attempts,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,35 +66,6 @@ class DiscoveryStats:
     mdns_resolved: int
     rejected: int  # probes that found no supported receiver (cumulative)
     candidates: int  # receivers confirmed and reported (current)
-
-
-@dataclass(slots=True)
-class _Track:
-    """Discovery's own view of a record: what was confirmed, what is being probed."""
-
-    confirmed: tuple[str, int] | None = None
-    task: asyncio.Task[None] | None = None
-    identified: asyncio.Event | None = None  # set when an mDNS-only record learns its cid
-    retry_at: float = 0.0
-    failures: int = 0
-
-
-def merge_identity(record: DeviceRecord, result: ProbeResult) -> tuple[Family, str, int]:
-    """Family, model and channels from the probe, the receiver's own word (pure).
-
-    One exception: ULX-D and QLX-D share a vocabulary, so a probe that got no MODEL cannot
-    tell them apart; an announcement's DCID can.
-    """
-    family, model, channels = result.family, result.model, result.channels
-    pair = {Family.ULXD, Family.QLXD}
-    if (
-        record.family in pair
-        and family in pair
-        and record.family is not family
-        and record.channels == channels
-    ):
-        return record.family, record.model or model, channels
-    return family, model, channels
 
 
 class Discovery:
@@ -155,19 +90,14 @@ class Discovery:
     ) -> None:
         self.interfaces = interfaces
         self.hostname = hostname  # "Micboard on <hostname>"; default: this host's name
-        self.on_candidate = on_candidate
         self.on_event = on_event
         self.http_port = http_port
         self.advertise = advertise and http_port is not None
         self.registry = Registry(ignored)
-        self.candidates: dict[str, Candidate] = {}
-        self.rejected: dict[str, Rejection] = {}
-        self.rejected_total = 0
         self.slp_error: str | None = None
         self.mdns_error: str | None = None
         self._use_slp = slp
         self._use_mdns = mdns
-        self._prober = prober
         self._clock = clock
         self._list_interfaces = list_interfaces
         self._slp = SlpListener(
@@ -180,18 +110,13 @@ class Discovery:
         self._azc: AsyncZeroconf | None = None
         self._browser: ShureBrowser | None = None
         self._advertiser: Advertiser | None = None
-        self._tracks: dict[DeviceRecord, _Track] = {}
-        self._slots = asyncio.Semaphore(PROBE_CONCURRENCY)
         self._maintenance: asyncio.Task[None] | None = None
         self._advertising: asyncio.Task[None] | None = None
         self._logged = BoundedOnce(MAX_LOGGED)
+        self.confirmer = Confirmer(self.registry, on_candidate, prober, clock, self._logged)
         self._not_receivers = 0
         self._last_addresses: list[str] = []
         self._running = False
-        self._probing: set[tuple[str, int]] = set()
-        self._probes: set[asyncio.Task[None]] = set()  # every probe task, until it is done
-        # (address, port) -> monotonic time before which it is not probed again; bounded.
-        self._rejected_at: dict[tuple[str, int], float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -200,6 +125,7 @@ class Discovery:
         if self._running:
             return
         self._running = True
+        self.confirmer.running = True
         if self._use_slp:
             try:
                 await self._slp.start()
@@ -251,7 +177,8 @@ class Discovery:
         if not self._running:
             return
         self._running = False
-        tasks = list(self._probes)
+        await self.confirmer.stop()
+        tasks = []
         for task in (self._maintenance, self._advertising):
             if task is not None:
                 tasks.append(task)
@@ -272,6 +199,16 @@ class Discovery:
         await self._slp.stop()
 
     # --- what the owner can ask for -----------------------------------------------------------
+
+    @property
+    def candidates(self) -> dict[str, Candidate]:
+        """Receivers confirmed by a probe, by receiver id."""
+        return self.confirmer.candidates
+
+    @property
+    def rejected(self) -> dict[str, Rejection]:
+        """Hosts that announced themselves but do not answer as a receiver, with why."""
+        return self.confirmer.rejected
 
     @property
     def host_name(self) -> str | None:
@@ -297,23 +234,22 @@ class Discovery:
         """
         sighting = Sighting(via, address, port, cid=cid, serial=serial, mac=mac)
         record = self.registry.add_known(receiver_id, sighting, self._clock())
-        self._track(record).confirmed = (record.address, record.port)
+        self.confirmer.known(record)
 
     def forget(self, receiver_id: str) -> None:
         record = self.registry.get(receiver_id)
         if record is not None:
-            self._drop(record)
+            self.confirmer.drop(record)
             self.registry.forget(receiver_id)
 
     def ignore(self, key: str) -> list[str]:
         """Ignore a device (id, cid, serial, MAC or address); returns the ids it hid."""
         ids = self.registry.ignore(key)
         for receiver_id in ids:
-            self.candidates.pop(receiver_id, None)
-            self.rejected.pop(receiver_id, None)
+            self.confirmer.forget(receiver_id)
             record = self.registry.get(receiver_id)
             if record is not None:
-                self._drop(record)
+                self.confirmer.drop(record)
         return ids
 
     def unignore(self, key: str) -> list[str]:
@@ -336,7 +272,7 @@ class Discovery:
             ignored=slp.ignored + self._not_receivers,
             flooded=slp.flooded,
             mdns_resolved=mdns,
-            rejected=self.rejected_total,
+            rejected=self.confirmer.rejected_total,
             candidates=len(self.candidates),
         )
 
@@ -424,10 +360,7 @@ class Discovery:
             self._handle(event)
         if record is None:
             return
-        track = self._tracks.get(record)
-        if track is not None and track.identified is not None and record.cid is not None:
-            track.identified.set()
-        self._maybe_confirm(record, now)
+        self.confirmer.seen(record, now)
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Found):
@@ -441,10 +374,7 @@ class Discovery:
                 event.new_address,
                 extra={"RECEIVER_ID": event.receiver_id, "RECEIVER_ADDR": event.new_address},
             )
-            self.rejected.pop(event.receiver_id, None)
-            track = self._tracks.get(event.record)
-            if track is not None:
-                track.retry_at, track.failures = 0.0, 0
+            self.confirmer.moved(event.record)
         elif isinstance(event, Silent):
             log.info(
                 "receiver %s stopped announcing itself (its session decides if it is online)",
@@ -462,160 +392,6 @@ class Discovery:
                 self.on_event(event)
             except Exception:
                 log.exception("discovery event handler failed on %s", event)
-
-    # --- confirming ----------------------------------------------------------------------------
-
-    def _track(self, record: DeviceRecord) -> _Track:
-        track = self._tracks.get(record)
-        if track is None:
-            track = self._tracks[record] = _Track()
-        return track
-
-    def _drop(self, record: DeviceRecord) -> None:
-        track = self._tracks.pop(record, None)
-        if track is not None and track.task is not None:
-            track.task.cancel()
-
-    def _maybe_confirm(self, record: DeviceRecord, now: float) -> None:
-        if record.ignored or not self._running:
-            return
-        track = self._track(record)
-        if track.task is not None and not track.task.done():
-            return
-        where = (record.address, record.port)
-        if track.confirmed == where or now < track.retry_at or where in self._probing:
-            return
-        # Another device record at the same address was just rejected (a host announcing
-        # many cids): share its verdict instead of probing the host again.
-        if now < self._rejected_at.get(where, 0.0):
-            track.retry_at = self._rejected_at[where]
-            return
-        track.task = asyncio.get_running_loop().create_task(
-            self._confirm(record, track), name=f"probe {record.address}"
-        )
-        self._probes.add(track.task)
-        track.task.add_done_callback(self._probes.discard)
-
-    async def _confirm(self, record: DeviceRecord, track: _Track) -> None:
-        if record.cid is None and not record.pinned and "slp" not in record.via:
-            track.identified = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(track.identified.wait(), IDENTIFY_GRACE_S)
-            track.identified = None
-        while True:
-            address, port = record.address, record.port
-            self._probing.add((address, port))
-            try:
-                async with self._slots:
-                    result = await self._prober(address, port)
-            except ProtocolError as exc:
-                reason: str | None = f"not a supported Shure receiver: {exc}"
-            except (ConnectionFailed, OSError) as exc:
-                reason = f"no receiver answers on port {port}: {exc}"
-            except Exception as exc:  # a bug in the probe: back off like a rejection
-                log.exception("probing %s:%d failed", address, port)
-                reason = f"probe failed: {exc!r}"
-            else:
-                reason = None
-            finally:
-                self._probing.discard((address, port))
-            if (record.address, record.port) == (address, port):
-                break  # else it moved while we probed: probe the new address
-        if reason is not None:
-            self._reject(record, track, reason)
-            return
-        await self._accept(record, track, result)
-
-    def _reject(self, record: DeviceRecord, track: _Track, reason: str) -> None:
-        track.failures += 1
-        delay = min(REJECT_RETRY_MAX_S, REJECT_RETRY_S * 2 ** (track.failures - 1))
-        track.retry_at = self._clock() + delay
-        self.rejected_total += 1
-        previous = self.rejected.get(record.receiver_id)
-        self.rejected[record.receiver_id] = Rejection(
-            record.receiver_id,
-            record.address,
-            record.port,
-            reason,
-            previous.since if previous and previous.reason == reason else time.time(),
-            delay,
-            track.failures,
-        )
-        self._remember_rejected((record.address, record.port), track.retry_at)
-        extra = {"RECEIVER_ID": record.receiver_id, "RECEIVER_ADDR": record.address}
-        if self._logged.first(("rejected", record.address, record.port, reason)):
-            log.warning(
-                "%s announced itself but was rejected: %s (next try in %.0f s)",
-                record.address,
-                reason,
-                delay,
-                extra=extra,
-            )
-        else:
-            log.debug("%s still rejected: %s", record.address, reason, extra=extra)
-
-    def _remember_rejected(self, where: tuple[str, int], retry_at: float) -> None:
-        self._rejected_at.pop(where, None)
-        self._rejected_at[where] = retry_at
-        while len(self._rejected_at) > MAX_LOGGED:
-            self._rejected_at.pop(next(iter(self._rejected_at)))
-
-    async def _accept(self, record: DeviceRecord, track: _Track, result: ProbeResult) -> None:
-        family, model, channels = merge_identity(record, result)
-        if record.family is not None and record.family is not family:
-            log.info(
-                "%s announced itself as %s but answers as %s; trusting the receiver",
-                record.address,
-                record.model,
-                model,
-            )
-        self.registry.pin(record)
-        track.confirmed, track.failures, track.retry_at = (record.address, record.port), 0, 0.0
-        self.rejected.pop(record.receiver_id, None)
-        self._rejected_at.pop((record.address, record.port), None)
-        candidate = Candidate(
-            receiver_id=record.receiver_id,
-            address=record.address,
-            port=record.port,
-            family=family,
-            model=model,
-            channels=channels,
-            via=frozenset(record.via | {"probe"}),
-            cid=record.cid,
-            serial=record.serial,
-            name=record.name or result.name,
-            mac=record.mac,
-            band=record.band,
-            firmware=result.firmware,
-        )
-        previous = self.candidates.get(record.receiver_id)
-        self.candidates[record.receiver_id] = candidate
-        if previous is None:
-            log.info(
-                "found %s (%d channel%s) at %s via %s, id %s",
-                model,
-                channels,
-                "" if channels == 1 else "s",
-                record.address,
-                "+".join(sorted(candidate.via)),
-                record.receiver_id,
-                extra={
-                    "RECEIVER_ID": record.receiver_id,
-                    "RECEIVER_ADDR": record.address,
-                    "MODEL": model,
-                },
-            )
-        await self._report(candidate)
-
-    async def _report(self, candidate: Candidate) -> None:
-        try:
-            outcome = self.on_candidate(candidate)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("handling discovered receiver %s failed", candidate)
 
     # --- housekeeping --------------------------------------------------------------------------
 
@@ -642,11 +418,7 @@ class Discovery:
         now = self._clock()
         for event in self.registry.tick(now):
             self._handle(event)
-        for record, track in list(self._tracks.items()):
-            if self.registry.get(record.receiver_id) is not record:
-                self._drop(record)  # forgotten or evicted
-            elif track.retry_at and now >= track.retry_at:
-                self._maybe_confirm(record, now)
+        self.confirmer.retry_due(now)
         if now >= next_rescan:
             next_rescan = now + RESCAN_S
             await self._rescan()

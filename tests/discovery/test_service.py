@@ -9,15 +9,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from micboardd.discovery import Candidate
+from micboardd.discovery.confirm import IDENTIFY_GRACE_S, REJECT_RETRY_S, merge_identity
 from micboardd.discovery.mdns import MdnsService
 from micboardd.discovery.probe import ProbeResult
 from micboardd.discovery.registry import Event, Moved, Sighting
-from micboardd.discovery.service import (
-    IDENTIFY_GRACE_S,
-    REJECT_RETRY_S,
-    Discovery,
-    merge_identity,
-)
+from micboardd.discovery.service import Discovery
 from micboardd.discovery.slp import parse_slp
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
@@ -78,7 +74,7 @@ class Rig:
 
     async def settle(self) -> None:
         """Let every probe task finish."""
-        await asyncio.gather(*self.discovery._probes)
+        await asyncio.gather(*self.discovery.confirmer._probes)
 
 
 RigFactory = Callable[..., Rig]

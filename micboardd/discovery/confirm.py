@@ -1,0 +1,312 @@
+"""Confirming what discovery saw: every new device (and every move) is probed before it is
+reported; a host that does not answer like a Shure receiver is recorded as rejected, with
+the reason, and probed again only after a growing delay, never in a tight loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from micboardd.discovery import Candidate
+from micboardd.discovery.probe import ProbeResult
+from micboardd.discovery.registry import DeviceRecord, Registry
+from micboardd.discovery.slp import BoundedOnce
+from micboardd.errors import ConnectionFailed, ProtocolError
+from micboardd.model import Family
+
+log = logging.getLogger(__name__)
+
+CandidateCallback = Callable[[Candidate], Awaitable[None] | None]
+Prober = Callable[[str, int], Awaitable[ProbeResult]]
+
+# A probe holds one connection for up to ~2 s; 8 at once confirms a 30-receiver venue in a
+# few seconds without a burst of connections.
+PROBE_CONCURRENCY = 8
+# A rejected host is probed again after 60 s, doubling to at most 15 minutes: a receiver
+# still booting gets in soon, a PC announcing on 8427 costs one connection in 15 minutes.
+REJECT_RETRY_S = 60.0
+REJECT_RETRY_MAX_S = 900.0
+# An mDNS-only sighting has no ACN cid yet; SLP announces every ~2 s, so waiting 2.5 s lets
+# the id be the cid (stable across DHCP changes) instead of the address.
+IDENTIFY_GRACE_S = 2.5
+# Rejected addresses remembered, oldest forgotten first (bounded memory).
+MAX_REMEMBERED = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    receiver_id: str
+    address: str
+    port: int
+    reason: str
+    since: float  # wall clock (time.time())
+    retry_in_s: float
+    attempts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "receiver_id": self.receiver_id,
+            "address": self.address,
+            "port": self.port,
+            "reason": self.reason,
+            "since": self.since,
+            "retry_in_s": self.retry_in_s,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(slots=True)
+class Track:
+    """What was confirmed about a record, and what is being probed."""
+
+    confirmed: tuple[str, int] | None = None
+    task: asyncio.Task[None] | None = None
+    identified: asyncio.Event | None = None  # set when an mDNS-only record learns its cid
+    retry_at: float = 0.0
+    failures: int = 0
+
+
+def merge_identity(record: DeviceRecord, result: ProbeResult) -> tuple[Family, str, int]:
+    """Family, model and channels from the probe, the receiver's own word (pure).
+
+    One exception: ULX-D and QLX-D share a vocabulary, so a probe that got no MODEL cannot
+    tell them apart; an announcement's DCID can.
+    """
+    family, model, channels = result.family, result.model, result.channels
+    pair = {Family.ULXD, Family.QLXD}
+    if (
+        record.family in pair
+        and family in pair
+        and record.family is not family
+        and record.channels == channels
+    ):
+        return record.family, record.model or model, channels
+    return family, model, channels
+
+
+class Confirmer:
+    """Probes records, keeps the confirmed candidates and the rejections, reports the former."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        on_candidate: CandidateCallback,
+        prober: Prober,
+        clock: Callable[[], float],
+        logged: BoundedOnce,
+    ) -> None:
+        self.registry = registry
+        self.on_candidate = on_candidate
+        self.candidates: dict[str, Candidate] = {}
+        self.rejected: dict[str, Rejection] = {}
+        self.rejected_total = 0
+        self.running = False
+        self._prober = prober
+        self._clock = clock
+        self._logged = logged
+        self._tracks: dict[DeviceRecord, Track] = {}
+        self._slots = asyncio.Semaphore(PROBE_CONCURRENCY)
+        self._probing: set[tuple[str, int]] = set()
+        self._probes: set[asyncio.Task[None]] = set()  # every probe task, until it is done
+        # (address, port) -> monotonic time before which it is not probed again; bounded.
+        self._rejected_at: dict[tuple[str, int], float] = {}
+
+    async def stop(self) -> None:
+        self.running = False
+        tasks = list(self._probes)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- what discovery tells it -----------------------------------------------------------
+
+    def known(self, record: DeviceRecord) -> None:
+        """The owner already monitors this record at its address: nothing to confirm."""
+        self.track(record).confirmed = (record.address, record.port)
+
+    def forget(self, receiver_id: str) -> None:
+        self.candidates.pop(receiver_id, None)
+        self.rejected.pop(receiver_id, None)
+
+    def seen(self, record: DeviceRecord, now: float) -> None:
+        """A sighting of `record`: maybe its cid is known now; confirm it if it is due."""
+        track = self._tracks.get(record)
+        if track is not None and track.identified is not None and record.cid is not None:
+            track.identified.set()
+        self.maybe_confirm(record, now)
+
+    def moved(self, record: DeviceRecord) -> None:
+        """A new address deserves a probe at once, whatever the old one got."""
+        self.rejected.pop(record.receiver_id, None)
+        track = self._tracks.get(record)
+        if track is not None:
+            track.retry_at, track.failures = 0.0, 0
+
+    def retry_due(self, now: float) -> None:
+        """Housekeeping: drop records the registry forgot, probe rejected ones that are due."""
+        for record, track in list(self._tracks.items()):
+            if self.registry.get(record.receiver_id) is not record:
+                self.drop(record)  # forgotten or evicted
+            elif track.retry_at and now >= track.retry_at:
+                self.maybe_confirm(record, now)
+
+    # --- confirming --------------------------------------------------------------------------
+
+    def track(self, record: DeviceRecord) -> Track:
+        track = self._tracks.get(record)
+        if track is None:
+            track = self._tracks[record] = Track()
+        return track
+
+    def drop(self, record: DeviceRecord) -> None:
+        track = self._tracks.pop(record, None)
+        if track is not None and track.task is not None:
+            track.task.cancel()
+
+    def maybe_confirm(self, record: DeviceRecord, now: float) -> None:
+        if record.ignored or not self.running:
+            return
+        track = self.track(record)
+        if track.task is not None and not track.task.done():
+            return
+        where = (record.address, record.port)
+        if track.confirmed == where or now < track.retry_at or where in self._probing:
+            return
+        # Another device record at the same address was just rejected (a host announcing
+        # many cids): share its verdict instead of probing the host again.
+        if now < self._rejected_at.get(where, 0.0):
+            track.retry_at = self._rejected_at[where]
+            return
+        track.task = asyncio.get_running_loop().create_task(
+            self._confirm(record, track), name=f"probe {record.address}"
+        )
+        self._probes.add(track.task)
+        track.task.add_done_callback(self._probes.discard)
+
+    async def _confirm(self, record: DeviceRecord, track: Track) -> None:
+        if record.cid is None and not record.pinned and "slp" not in record.via:
+            track.identified = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(track.identified.wait(), IDENTIFY_GRACE_S)
+            track.identified = None
+        while True:
+            address, port = record.address, record.port
+            self._probing.add((address, port))
+            try:
+                async with self._slots:
+                    result = await self._prober(address, port)
+            except ProtocolError as exc:
+                reason: str | None = f"not a supported Shure receiver: {exc}"
+            except (ConnectionFailed, OSError) as exc:
+                reason = f"no receiver answers on port {port}: {exc}"
+            except Exception as exc:  # a bug in the probe: back off like a rejection
+                log.exception("probing %s:%d failed", address, port)
+                reason = f"probe failed: {exc!r}"
+            else:
+                reason = None
+            finally:
+                self._probing.discard((address, port))
+            if (record.address, record.port) == (address, port):
+                break  # else it moved while we probed: probe the new address
+        if reason is not None:
+            self._reject(record, track, reason)
+            return
+        await self._accept(record, track, result)
+
+    def _reject(self, record: DeviceRecord, track: Track, reason: str) -> None:
+        track.failures += 1
+        delay = min(REJECT_RETRY_MAX_S, REJECT_RETRY_S * 2 ** (track.failures - 1))
+        track.retry_at = self._clock() + delay
+        self.rejected_total += 1
+        previous = self.rejected.get(record.receiver_id)
+        self.rejected[record.receiver_id] = Rejection(
+            record.receiver_id,
+            record.address,
+            record.port,
+            reason,
+            previous.since if previous and previous.reason == reason else time.time(),
+            delay,
+            track.failures,
+        )
+        self._remember_rejected((record.address, record.port), track.retry_at)
+        extra = {"RECEIVER_ID": record.receiver_id, "RECEIVER_ADDR": record.address}
+        if self._logged.first(("rejected", record.address, record.port, reason)):
+            log.warning(
+                "%s announced itself but was rejected: %s (next try in %.0f s)",
+                record.address,
+                reason,
+                delay,
+                extra=extra,
+            )
+        else:
+            log.debug("%s still rejected: %s", record.address, reason, extra=extra)
+
+    def _remember_rejected(self, where: tuple[str, int], retry_at: float) -> None:
+        self._rejected_at.pop(where, None)
+        self._rejected_at[where] = retry_at
+        while len(self._rejected_at) > MAX_REMEMBERED:
+            self._rejected_at.pop(next(iter(self._rejected_at)))
+
+    async def _accept(self, record: DeviceRecord, track: Track, result: ProbeResult) -> None:
+        family, model, channels = merge_identity(record, result)
+        if record.family is not None and record.family is not family:
+            log.info(
+                "%s announced itself as %s but answers as %s; trusting the receiver",
+                record.address,
+                record.model,
+                model,
+            )
+        self.registry.pin(record)
+        track.confirmed, track.failures, track.retry_at = (record.address, record.port), 0, 0.0
+        self.rejected.pop(record.receiver_id, None)
+        self._rejected_at.pop((record.address, record.port), None)
+        candidate = Candidate(
+            receiver_id=record.receiver_id,
+            address=record.address,
+            port=record.port,
+            family=family,
+            model=model,
+            channels=channels,
+            via=frozenset(record.via | {"probe"}),
+            cid=record.cid,
+            serial=record.serial,
+            name=record.name or result.name,
+            mac=record.mac,
+            band=record.band,
+            firmware=result.firmware,
+        )
+        previous = self.candidates.get(record.receiver_id)
+        self.candidates[record.receiver_id] = candidate
+        if previous is None:
+            log.info(
+                "found %s (%d channel%s) at %s via %s, id %s",
+                model,
+                channels,
+                "" if channels == 1 else "s",
+                record.address,
+                "+".join(sorted(candidate.via)),
+                record.receiver_id,
+                extra={
+                    "RECEIVER_ID": record.receiver_id,
+                    "RECEIVER_ADDR": record.address,
+                    "MODEL": model,
+                },
+            )
+        await self._report(candidate)
+
+    async def _report(self, candidate: Candidate) -> None:
+        try:
+            outcome = self.on_candidate(candidate)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handling discovered receiver %s failed", candidate)
