@@ -206,7 +206,7 @@ class ReceiverManager:
                 }
             )
         for key, rejection in self.discovery.rejected.items():
-            # Where and since when, so the crew sees which box it was (discovery/service.py).
+            # Where and since when, so the crew sees which box it was (discovery/confirm.py).
             row: dict[str, object] = dict(rejection.as_dict())
             row.update(receiver_id=key, rejected=rejection.reason, since=iso(rejection.since))
             out.append(row)
