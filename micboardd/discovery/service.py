@@ -32,14 +32,8 @@ from micboardd.discovery.registry import (
     Sighting,
     Silent,
 )
-from micboardd.discovery.slp import (
-    SLP_PORT,
-    Announcement,
-    BoundedOnce,
-    Interface,
-    SlpListener,
-    ipv4_interfaces,
-)
+from micboardd.discovery.slp import SLP_PORT, BoundedOnce, Interface, SlpListener, ipv4_interfaces
+from micboardd.discovery.slp_parse import Announcement
 from micboardd.errors import ConnectionFailed, MicboardError
 
 log = logging.getLogger(__name__)

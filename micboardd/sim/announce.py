@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-from micboardd.discovery.slp import SLP_GROUP, SLP_PORT, dcid_table
+from micboardd.discovery.slp import SLP_GROUP, SLP_PORT
+from micboardd.discovery.slp_parse import dcid_table
 from micboardd.errors import ConfigError
 from micboardd.model import Family
 from micboardd.shure.families import family_for_model

@@ -9,13 +9,13 @@ import pytest
 from micboardd.discovery.slp import (
     FLOOD_BURST,
     FLOOD_RATE_PER_S,
-    Announcement,
     BoundedOnce,
     FloodGate,
     Interface,
     SlpListener,
     select_interfaces,
 )
+from micboardd.discovery.slp_parse import Announcement
 from micboardd.sim.announce import AnnouncedDevice, announcement_packet, make_cid
 
 from .test_slp_parse import SLXD4DE_PACKET

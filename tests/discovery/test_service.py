@@ -14,7 +14,7 @@ from micboardd.discovery.mdns import MdnsService
 from micboardd.discovery.probe import ProbeResult
 from micboardd.discovery.registry import Event, Moved, Sighting
 from micboardd.discovery.service import Discovery
-from micboardd.discovery.slp import parse_slp
+from micboardd.discovery.slp_parse import parse_slp
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
 

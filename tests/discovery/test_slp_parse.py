@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from micboardd.discovery.slp import (
+from micboardd.discovery.slp_parse import (
     MAX_PACKET_BYTES,
     IgnoredPacket,
     dcid_table,
