@@ -1,8 +1,8 @@
 """Finding receivers: SLP, mDNS, probes. Emits candidates; never opens sessions itself.
 
-`slp.py` listens to Shure's SLP announcements (`slp_parse.py` reads them), `mdns.py` browses `_shure._tcp` and
-advertises the appliance, `registry.py` merges every sighting into one record per physical
-device, `probe.py` confirms a candidate on TCP 2202 (UDP for UHF-R), `confirm.py` decides
+`slp.py` listens to Shure's SLP announcements (`slp_parse.py` reads them), `mdns.py`
+browses `_shure._tcp` and advertises the appliance, `registry.py` merges every sighting into
+one record per physical device, `probe.py` confirms a candidate on TCP 2202 (UDP for UHF-R), `confirm.py` decides
 when to probe and keeps the rejections, and `service.py` runs them together as `Discovery`,
 reporting each confirmed `Candidate` to its owner.
 """
