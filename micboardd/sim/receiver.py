@@ -23,7 +23,7 @@ from typing import Any
 
 from micboardd.errors import ConfigError
 from micboardd.model import Family
-from micboardd.shure.codec import Frame, MessageKind
+from micboardd.sim.commands import SimCommands
 from micboardd.sim.peers import Peer, TcpPeer, UdpPeer, UdpProtocol
 from micboardd.sim.state import (
     ON_AIR_PEAK_DBFS,
@@ -36,7 +36,7 @@ from micboardd.sim.state import (
     lookup_model,
     valid_name,
 )
-from micboardd.sim.wire import FamilyWire, Item, n5, onoff, wire_for
+from micboardd.sim.wire import FamilyWire, Item, wire_for
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,6 @@ log = logging.getLogger(__name__)
 SHURE_PORT = 2202
 # How long the front panel blinks after SET FLASH ON before the receiver reports FLASH OFF.
 FLASH_DURATION_S = 3.0
-# UHF-R `METER x ALL sss` counts in units of about 30 ms (micboard sends 003 for 100 ms).
-UHFR_METER_UNIT_MS = 30
-# METER_RATE range of the ULX-D / SLX-D documents (00000 = off).
-MIN_METER_RATE_MS = 100
-MAX_METER_RATE_MS = 65535
 # UHF-R clients remembered (source addresses); the oldest is forgotten beyond this.
 MAX_UDP_PEERS = 16
 # Default bound of `wait_for_command`: generous for a loaded CI machine.
@@ -132,6 +127,7 @@ class SimReceiver:
         self._command_event = asyncio.Event()
         self._snapshot: dict[tuple[int, str, int], str] = {}
         self._powered = False
+        self.commands = SimCommands(self)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -257,7 +253,7 @@ class SimReceiver:
         before = peer.decoder.garbage_count
         for frame in peer.decoder.feed(data):
             self._record(frame.raw)
-            self._handle(peer, frame)
+            self.commands.handle(peer, frame)
         bad = peer.decoder.garbage_count - before
         self.garbage_received += bad
         for _ in range(bad):
@@ -280,188 +276,6 @@ class SimReceiver:
     def _error(self, peer: Peer) -> None:
         if self.answer_errors:
             peer.send([self.wire.error_frame()])
-
-    # -- commands -------------------------------------------------------------------------
-
-    def _handle(self, peer: Peer, frame: Frame) -> None:
-        if frame.kind is MessageKind.GET:
-            frames = self._get(peer, frame)
-        elif frame.kind is MessageKind.SET:
-            frames = self._set(peer, frame)
-        elif frame.kind is MessageKind.METER and self.family is Family.UHFR:
-            frames = self._uhfr_meter(peer, frame)
-        else:
-            frames = None
-        if frames is None:
-            self._error(peer)
-        else:
-            peer.send(frames)
-
-    def _select(self, channel: int | None) -> list[ChannelState] | None:
-        """Channels addressed by an index: 0 = all, n = one, anything else = invalid."""
-        if channel == 0:
-            return list(self.state.channels)
-        if channel is not None and 1 <= channel <= len(self.state.channels):
-            return [self.state.channels[channel - 1]]
-        return None
-
-    def _channel_items(self, peer: Peer, ch: ChannelState) -> list[Item]:
-        return self.wire.channel_items(self.state, ch, peer.meter_rate(ch.number))
-
-    def _get(self, peer: Peer, frame: Frame) -> list[str] | None:
-        wire, prop = self.wire, frame.prop
-        if prop == "ALL":
-            chans = self._select(0 if frame.channel is None else frame.channel)
-            if not wire.get_all or chans is None:
-                return None
-            out = [wire.rep(None, p, v) for p, v in wire.device_items(self.state)]
-            for ch in chans:
-                out += [wire.rep(ch.number, p, v) for p, v in self._channel_items(peer, ch)]
-            return out
-        if frame.channel is None:
-            if prop == "FLASH":
-                return [wire.rep(None, prop, onoff(self.state.flash))]
-            found = [wire.rep(None, p, v) for p, v in wire.device_items(self.state) if p == prop]
-            return found or None
-        chans = self._select(frame.channel)
-        if chans is None:
-            return None
-        out = []
-        for ch in chans:
-            if prop == "FLASH":
-                out.append(wire.rep(ch.number, prop, onoff(ch.flash)))
-                continue
-            items = self._channel_items(peer, ch)
-            out += [wire.rep(ch.number, p, v) for p, v in items if p == prop]
-        return out or None
-
-    def _set(self, peer: Peer, frame: Frame) -> list[str] | None:
-        prop, args, vocab = frame.prop, frame.args, self.wire.vocab
-        if prop == "METER_RATE" and self.family is not Family.UHFR:
-            return self._set_meter_rate(peer, frame)
-        if prop == "FLASH":
-            return self._set_flash(frame)
-        if prop == vocab.device_name and frame.channel is None:
-            if len(args) != 1 or not valid_name(args[0]):
-                return None
-            self.state.device_id = args[0]
-            return self._commit(None, prop)
-        chans = self._select(frame.channel)
-        if chans is None or not args:
-            return None
-        if prop == vocab.name:
-            if frame.channel == 0 or len(args) != 1 or not valid_name(args[0]):
-                return None
-            chans[0].name = args[0]
-        elif prop == vocab.gain:
-            if not self._set_gain(chans, args):
-                return None
-        elif prop == vocab.mute and vocab.mute is not None:
-            if not self._set_mute(chans, args[0]):
-                return None
-        elif prop == vocab.frequency:
-            if len(args) != 1 or not args[0].isdigit():
-                return None
-            for ch in chans:
-                ch.frequency_khz = int(args[0])
-                ch.group_channel = None
-            return self._commit(chans, prop, vocab.group)
-        else:
-            return None
-        return self._commit(chans, prop)
-
-    def _set_gain(self, chans: list[ChannelState], args: tuple[str, ...]) -> bool:
-        if len(args) == 2 and args[0] in ("INC", "DEC") and args[1].isdigit():
-            step = int(args[1]) * (1 if args[0] == "INC" else -1)
-            for ch in chans:
-                ch.gain_db = max(-18, min(42, ch.gain_db + step))
-            return True
-        if len(args) == 1 and args[0].isdigit() and 0 <= int(args[0]) <= 60:
-            for ch in chans:
-                ch.gain_db = int(args[0]) - 18
-            return True
-        return False
-
-    def _set_mute(self, chans: list[ChannelState], value: str) -> bool:
-        vocab = self.wire.vocab
-        if value not in (vocab.mute_on, vocab.mute_off, "TOGGLE"):
-            return False
-        for ch in chans:
-            ch.mute = (not ch.mute) if value == "TOGGLE" else value == vocab.mute_on
-        return True
-
-    def _set_meter_rate(self, peer: Peer, frame: Frame) -> list[str] | None:
-        chans = self._select(frame.channel)
-        if chans is None or len(frame.args) != 1 or not frame.args[0].isdigit():
-            return None
-        interval = int(frame.args[0])
-        if interval and not MIN_METER_RATE_MS <= interval <= MAX_METER_RATE_MS:
-            return None
-        peer.set_meters([ch.number for ch in chans], interval)
-        return [self.wire.rep(ch.number, "METER_RATE", n5(interval)) for ch in chans]
-
-    def _uhfr_meter(self, peer: Peer, frame: Frame) -> list[str] | None:
-        chans = self._select(frame.channel)
-        if chans is None or frame.prop != "ALL" or len(frame.args) != 1:
-            return None
-        arg = frame.args[0]
-        if arg == "STOP":
-            interval = 0
-        elif arg.isdigit() and int(arg) > 0:
-            interval = int(arg) * UHFR_METER_UNIT_MS
-        else:
-            return None
-        peer.set_meters([ch.number for ch in chans], interval)
-        return []
-
-    def _set_flash(self, frame: Frame) -> list[str] | None:
-        if frame.args != ("ON",):
-            return None
-        if frame.channel is None:
-            self.state.flash = True
-            self._broadcast([self.wire.rep(None, "FLASH", "ON")])
-        else:
-            chans = self._select(frame.channel)
-            if chans is None:
-                return None
-            for ch in chans:
-                ch.flash = True
-            self._broadcast([self.wire.rep(ch.number, "FLASH", "ON") for ch in chans])
-        self._spawn(self._flash_off(frame.channel))
-        return []
-
-    async def _flash_off(self, channel: int | None) -> None:
-        await asyncio.sleep(self.flash_seconds)
-        if channel is None:
-            self.state.flash = False
-            self._broadcast([self.wire.rep(None, "FLASH", "OFF")])
-            return
-        chans = self._select(channel) or []
-        for ch in chans:
-            ch.flash = False
-        self._broadcast([self.wire.rep(ch.number, "FLASH", "OFF") for ch in chans])
-
-    def _commit(self, chans: list[ChannelState] | None, *props: str) -> list[str]:
-        """Announce changes to every client; return what the requester still needs to hear.
-
-        A SET that changed something is answered by the broadcast REP; one that changed
-        nothing is still answered, to the requester only, with the current value.
-        """
-        announced = self.publish()
-        numbers = [0] if chans is None else [ch.number for ch in chans]
-        replies: list[str] = []
-        for number in numbers:
-            for prop in props:
-                if (number, prop) in announced:
-                    continue
-                if number == 0:
-                    items = self.wire.device_items(self.state)
-                    replies += [self.wire.rep(None, p, v) for p, v in items if p == prop]
-                else:
-                    ch = self.state.channels[number - 1]
-                    items = self.wire.channel_items(self.state, ch, 0)
-                    replies += [self.wire.rep(number, p, v) for p, v in items if p == prop]
-        return replies
 
     # -- change announcement --------------------------------------------------------------
 

@@ -1,0 +1,213 @@
+"""What a simulated receiver does with a command: GET, SET, METER_RATE, FLASH.
+
+Answers follow the family's wire renderer; a SET that changes something is announced to
+every client (as real receivers do), a refused one gets the family's error frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from micboardd.model import Family
+from micboardd.shure.codec import Frame, MessageKind
+from micboardd.sim.peers import Peer
+from micboardd.sim.state import ChannelState, valid_name
+from micboardd.sim.wire import Item, n5, onoff
+
+if TYPE_CHECKING:
+    from micboardd.sim.receiver import SimReceiver
+
+# UHF-R `METER x ALL sss` counts in units of about 30 ms (micboard sends 003 for 100 ms).
+UHFR_METER_UNIT_MS = 30
+# METER_RATE range of the ULX-D / SLX-D documents (00000 = off).
+MIN_METER_RATE_MS = 100
+MAX_METER_RATE_MS = 65535
+
+
+class SimCommands:
+    """The command side of one `SimReceiver`."""
+
+    def __init__(self, rx: SimReceiver) -> None:
+        self.rx = rx
+
+    def handle(self, peer: Peer, frame: Frame) -> None:
+        """Answer one GET/SET/METER from `peer` (an error frame for what a receiver refuses)."""
+        if frame.kind is MessageKind.GET:
+            frames = self._get(peer, frame)
+        elif frame.kind is MessageKind.SET:
+            frames = self._set(peer, frame)
+        elif frame.kind is MessageKind.METER and self.rx.family is Family.UHFR:
+            frames = self._uhfr_meter(peer, frame)
+        else:
+            frames = None
+        if frames is None:
+            self.rx._error(peer)
+        else:
+            peer.send(frames)
+
+    def _select(self, channel: int | None) -> list[ChannelState] | None:
+        """Channels addressed by an index: 0 = all, n = one, anything else = invalid."""
+        if channel == 0:
+            return list(self.rx.state.channels)
+        if channel is not None and 1 <= channel <= len(self.rx.state.channels):
+            return [self.rx.state.channels[channel - 1]]
+        return None
+
+    def _channel_items(self, peer: Peer, ch: ChannelState) -> list[Item]:
+        return self.rx.wire.channel_items(self.rx.state, ch, peer.meter_rate(ch.number))
+
+    def _get(self, peer: Peer, frame: Frame) -> list[str] | None:
+        wire, prop = self.rx.wire, frame.prop
+        if prop == "ALL":
+            chans = self._select(0 if frame.channel is None else frame.channel)
+            if not wire.get_all or chans is None:
+                return None
+            out = [wire.rep(None, p, v) for p, v in wire.device_items(self.rx.state)]
+            for ch in chans:
+                out += [wire.rep(ch.number, p, v) for p, v in self._channel_items(peer, ch)]
+            return out
+        if frame.channel is None:
+            if prop == "FLASH":
+                return [wire.rep(None, prop, onoff(self.rx.state.flash))]
+            found = [wire.rep(None, p, v) for p, v in wire.device_items(self.rx.state) if p == prop]
+            return found or None
+        chans = self._select(frame.channel)
+        if chans is None:
+            return None
+        out = []
+        for ch in chans:
+            if prop == "FLASH":
+                out.append(wire.rep(ch.number, prop, onoff(ch.flash)))
+                continue
+            items = self._channel_items(peer, ch)
+            out += [wire.rep(ch.number, p, v) for p, v in items if p == prop]
+        return out or None
+
+    def _set(self, peer: Peer, frame: Frame) -> list[str] | None:
+        prop, args, vocab = frame.prop, frame.args, self.rx.wire.vocab
+        if prop == "METER_RATE" and self.rx.family is not Family.UHFR:
+            return self._set_meter_rate(peer, frame)
+        if prop == "FLASH":
+            return self._set_flash(frame)
+        if prop == vocab.device_name and frame.channel is None:
+            if len(args) != 1 or not valid_name(args[0]):
+                return None
+            self.rx.state.device_id = args[0]
+            return self._commit(None, prop)
+        chans = self._select(frame.channel)
+        if chans is None or not args:
+            return None
+        if prop == vocab.name:
+            if frame.channel == 0 or len(args) != 1 or not valid_name(args[0]):
+                return None
+            chans[0].name = args[0]
+        elif prop == vocab.gain:
+            if not self._set_gain(chans, args):
+                return None
+        elif prop == vocab.mute and vocab.mute is not None:
+            if not self._set_mute(chans, args[0]):
+                return None
+        elif prop == vocab.frequency:
+            if len(args) != 1 or not args[0].isdigit():
+                return None
+            for ch in chans:
+                ch.frequency_khz = int(args[0])
+                ch.group_channel = None
+            return self._commit(chans, prop, vocab.group)
+        else:
+            return None
+        return self._commit(chans, prop)
+
+    def _set_gain(self, chans: list[ChannelState], args: tuple[str, ...]) -> bool:
+        if len(args) == 2 and args[0] in ("INC", "DEC") and args[1].isdigit():
+            step = int(args[1]) * (1 if args[0] == "INC" else -1)
+            for ch in chans:
+                ch.gain_db = max(-18, min(42, ch.gain_db + step))
+            return True
+        if len(args) == 1 and args[0].isdigit() and 0 <= int(args[0]) <= 60:
+            for ch in chans:
+                ch.gain_db = int(args[0]) - 18
+            return True
+        return False
+
+    def _set_mute(self, chans: list[ChannelState], value: str) -> bool:
+        vocab = self.rx.wire.vocab
+        if value not in (vocab.mute_on, vocab.mute_off, "TOGGLE"):
+            return False
+        for ch in chans:
+            ch.mute = (not ch.mute) if value == "TOGGLE" else value == vocab.mute_on
+        return True
+
+    def _set_meter_rate(self, peer: Peer, frame: Frame) -> list[str] | None:
+        chans = self._select(frame.channel)
+        if chans is None or len(frame.args) != 1 or not frame.args[0].isdigit():
+            return None
+        interval = int(frame.args[0])
+        if interval and not MIN_METER_RATE_MS <= interval <= MAX_METER_RATE_MS:
+            return None
+        peer.set_meters([ch.number for ch in chans], interval)
+        return [self.rx.wire.rep(ch.number, "METER_RATE", n5(interval)) for ch in chans]
+
+    def _uhfr_meter(self, peer: Peer, frame: Frame) -> list[str] | None:
+        chans = self._select(frame.channel)
+        if chans is None or frame.prop != "ALL" or len(frame.args) != 1:
+            return None
+        arg = frame.args[0]
+        if arg == "STOP":
+            interval = 0
+        elif arg.isdigit() and int(arg) > 0:
+            interval = int(arg) * UHFR_METER_UNIT_MS
+        else:
+            return None
+        peer.set_meters([ch.number for ch in chans], interval)
+        return []
+
+    def _set_flash(self, frame: Frame) -> list[str] | None:
+        if frame.args != ("ON",):
+            return None
+        if frame.channel is None:
+            self.rx.state.flash = True
+            self.rx._broadcast([self.rx.wire.rep(None, "FLASH", "ON")])
+        else:
+            chans = self._select(frame.channel)
+            if chans is None:
+                return None
+            for ch in chans:
+                ch.flash = True
+            self.rx._broadcast([self.rx.wire.rep(ch.number, "FLASH", "ON") for ch in chans])
+        self.rx._spawn(self._flash_off(frame.channel))
+        return []
+
+    async def _flash_off(self, channel: int | None) -> None:
+        await asyncio.sleep(self.rx.flash_seconds)
+        if channel is None:
+            self.rx.state.flash = False
+            self.rx._broadcast([self.rx.wire.rep(None, "FLASH", "OFF")])
+            return
+        chans = self._select(channel) or []
+        for ch in chans:
+            ch.flash = False
+        self.rx._broadcast([self.rx.wire.rep(ch.number, "FLASH", "OFF") for ch in chans])
+
+    def _commit(self, chans: list[ChannelState] | None, *props: str) -> list[str]:
+        """Announce changes to every client; return what the requester still needs to hear.
+
+        A SET that changed something is answered by the broadcast REP; one that changed
+        nothing is still answered, to the requester only, with the current value.
+        """
+        announced = self.rx.publish()
+        numbers = [0] if chans is None else [ch.number for ch in chans]
+        replies: list[str] = []
+        for number in numbers:
+            for prop in props:
+                if (number, prop) in announced:
+                    continue
+                if number == 0:
+                    items = self.rx.wire.device_items(self.rx.state)
+                    replies += [self.rx.wire.rep(None, p, v) for p, v in items if p == prop]
+                else:
+                    ch = self.rx.state.channels[number - 1]
+                    items = self.rx.wire.channel_items(self.rx.state, ch, 0)
+                    replies += [self.rx.wire.rep(number, p, v) for p, v in items if p == prop]
+        return replies
