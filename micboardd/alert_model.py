@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import store_history as sql
-from .hub import (
+from .hub import iso
+from .status_rules import (
     BATTERY_CRITICAL_BARS,
     BATTERY_CRITICAL_MINUTES,
     BATTERY_CRITICAL_PERCENT,
@@ -17,7 +18,6 @@ from .hub import (
     BATTERY_REPLACE_MINUTES,
     BATTERY_REPLACE_PERCENT,
     CLIP_DBFS,
-    iso,
 )
 
 
@@ -69,7 +69,7 @@ class Hold:
 class AlertConfig:
     """Thresholds and hold times (docs/alerts.md); the defaults are the documented ones."""
 
-    # Battery: the same limits as the tile colours (hub.py), so the alert and the tile agree.
+    # Battery: the same limits as the tile colours (status_rules.py), so the alert and the tile agree.
     battery_low_bars: int = BATTERY_REPLACE_BARS
     battery_low_minutes: int = BATTERY_REPLACE_MINUTES
     battery_low_percent: int = BATTERY_REPLACE_PERCENT

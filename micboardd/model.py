@@ -38,7 +38,7 @@ class Family(_FallbackEnum):
 
 
 class ChannelStatus(_FallbackEnum):
-    """The `status` of a device; the rule table that picks one lives in `hub.py`."""
+    """The `status` of a device; the rule table that picks one lives in `status_rules.py`."""
 
     GOOD = "good"
     REPLACE = "replace"

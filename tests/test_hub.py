@@ -7,18 +7,14 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micboardd.hub import (
+from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent, iso
+from micboardd.model import DEVICE_FIELDS, BatteryStatus, Family, Reading, SourceState
+from micboardd.status_rules import (
     AUDIO_PEAK_HOLD_S,
     PREV_STATE_HOLD_S,
-    DeviceChanged,
-    DeviceRemoved,
-    Hub,
-    HubEvent,
     battery_status,
-    iso,
     rf_quality,
 )
-from micboardd.model import DEVICE_FIELDS, BatteryStatus, Family, Reading, SourceState
 
 
 class Clock:
