@@ -25,6 +25,7 @@ from micboardd.hub import Hub, iso
 from micboardd.model import SourceState
 from micboardd.store import Store
 
+from .runtime import effective_settings
 from .source import SystemApiSource
 from .tuning import DEFAULT_TUNING
 
@@ -90,12 +91,18 @@ async def _poll(settings: Settings, args: argparse.Namespace, interval: float, o
     manager = ReceiverManager(hub, store, settings)
     api: SystemApiSource | None = None
     health: dict[str, Any] = {}
-    if settings.ssapi_url:  # before the store opens: bad settings raise here
-        tuning = replace(DEFAULT_TUNING, inventory_s=interval, poll_normal_s=interval)
-        api = SystemApiSource(
-            hub, store, settings, lambda _e, body: health.update(body), tuning=tuning
-        )
     await store.open()
+    try:
+        # The System API the daemon would use: the configuration's, else the dashboard's.
+        settings = await effective_settings(store, settings)
+        if settings.ssapi_url:  # bad settings raise here
+            tuning = replace(DEFAULT_TUNING, inventory_s=interval, poll_normal_s=interval)
+            api = SystemApiSource(
+                hub, store, settings, lambda _e, body: health.update(body), tuning=tuning
+            )
+    except BaseException:
+        await store.close()
+        raise
     code = 0
     try:
         await manager.start()

@@ -95,6 +95,41 @@ def disabled_body(message: str) -> dict[str, Any]:
     }
 
 
+def key_file_for(settings: Settings) -> Path:
+    return settings.state_dir / SECRETS_DIR / KEY_FILE_NAME
+
+
+async def stored_wanted(store: Store) -> Wanted | None:
+    """The dashboard's System API settings in the store (None: not set from the dashboard)."""
+    url = await store.get_setting(URL_SETTING)
+    if not url:
+        return None
+    pin = await store.get_setting(FINGERPRINT_SETTING)
+    return Wanted(url, pin or None)
+
+
+def dashboard_settings(settings: Settings, wanted: Wanted) -> Settings:
+    """`settings` with the dashboard's System API in it (origins say where it came from)."""
+    origins = dict(settings.origins)
+    for key in ("ssapi_url", "ssapi_key_file", "ssapi_fingerprint"):
+        origins[key] = DASHBOARD_ORIGIN
+    return replace(
+        settings,
+        ssapi_url=wanted.url,
+        ssapi_key_file=key_file_for(settings),
+        ssapi_fingerprint=wanted.fingerprint,
+        origins=origins,
+    )
+
+
+async def effective_settings(store: Store, settings: Settings) -> Settings:
+    """What the daemon would run: the configuration's System API, else the dashboard's."""
+    if settings.ssapi_url:
+        return settings
+    wanted = await stored_wanted(store)
+    return settings if wanted is None else dashboard_settings(settings, wanted)
+
+
 class SystemApiRuntime:
     """A `Source` for the daemon: starts, stops and swaps the one `SystemApiSource`."""
 
@@ -127,7 +162,7 @@ class SystemApiRuntime:
 
     @property
     def key_file(self) -> Path:
-        return self.settings.state_dir / SECRETS_DIR / KEY_FILE_NAME
+        return key_file_for(self.settings)
 
     # --- the daemon's Source protocol ---
 
@@ -237,23 +272,10 @@ class SystemApiRuntime:
 
     async def stored(self) -> Wanted | None:
         """The dashboard's settings in the store (None: not set from the dashboard)."""
-        url = await self.store.get_setting(URL_SETTING)
-        if not url:
-            return None
-        pin = await self.store.get_setting(FINGERPRINT_SETTING)
-        return Wanted(url, pin or None)
+        return await stored_wanted(self.store)
 
     def _settings_for(self, wanted: Wanted) -> Settings:
-        origins = dict(self.settings.origins)
-        for key in ("ssapi_url", "ssapi_key_file", "ssapi_fingerprint"):
-            origins[key] = DASHBOARD_ORIGIN
-        return replace(
-            self.settings,
-            ssapi_url=wanted.url,
-            ssapi_key_file=self.key_file,
-            ssapi_fingerprint=wanted.fingerprint,
-            origins=origins,
-        )
+        return dashboard_settings(self.settings, wanted)
 
     async def _start(self, settings: Settings, *, announce: bool = False) -> None:
         holder: list[SystemApiSource] = []

@@ -8,9 +8,12 @@ import io
 import json
 from pathlib import Path
 
+from micboardd.secret_files import SECRETS_DIR
 from micboardd.sim.fake_ssapi import FakeSystemApi
 from micboardd.sim.receiver import SimReceiver
 from micboardd.ssapi.cli import add_poll_arguments, run_poll
+from micboardd.ssapi.runtime import KEY_FILE_NAME, URL_SETTING
+from micboardd.store import Store
 
 from .conftest import write_key
 
@@ -80,3 +83,27 @@ async def test_poll_refuses_an_insecure_key_file(fake: FakeSystemApi, tmp_path: 
     loose = write_key(tmp_path / "loose.key", fake.api_key, mode=0o644)
     code, text = await poll(*base_flags(tmp_path, fake, loose))
     assert code == 2 and text == ""
+
+
+async def test_poll_uses_the_system_api_saved_from_the_dashboard(
+    fake: FakeSystemApi, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    store = Store(state / "micboardd.db")
+    await store.open()
+    try:
+        await store.set_setting(URL_SETTING, fake.url)
+    finally:
+        await store.close()
+    settings_dir = state / SECRETS_DIR
+    settings_dir.mkdir(mode=0o700)
+    write_key(settings_dir / KEY_FILE_NAME, fake.api_key)
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    code, text = await poll(
+        "--config", str(config), "--state-dir", str(state), "--timeout", "8", "--json"
+    )  # no --ssapi-url: what the dashboard saved, as the daemon would
+    report = json.loads(text)
+    assert code == 0, report
+    assert report["system_api"]["health"]["status"] == "healthy"
+    assert "ADTQ" in {d["model"] for d in report["system_api"]["devices"]}
