@@ -36,7 +36,8 @@ from micboardd.sim.state import (
     lookup_model,
     valid_name,
 )
-from micboardd.sim.wire import FamilyWire, Item, wire_for
+from micboardd.sim.wire import FamilyWire, Item
+from micboardd.sim.wire_families import wire_for
 
 log = logging.getLogger(__name__)
 

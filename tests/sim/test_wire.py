@@ -10,7 +10,7 @@ import pytest
 
 from micboardd.shure.codec import Frame, MessageKind, parse_frame
 from micboardd.sim.state import ChannelState, ReceiverState, default_state, lookup_model
-from micboardd.sim.wire import Psm1000Wire, wire_for
+from micboardd.sim.wire_families import Psm1000Wire, wire_for
 
 REAL_AD4Q = Path(__file__).with_name("real-ad4q-properties.json")
 
