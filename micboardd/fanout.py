@@ -41,6 +41,9 @@ __all__ = [
 # an early one); a strict interval would hold the early one back by most of an interval,
 # which was the largest part of the latency. Two absorbs any jitter of a steady stream.
 RATE_BURST = 2.0
+# A deferred device's timer is moved earlier only by more than this: the same due time
+# computed again a moment later differs by microseconds, and a millisecond is invisible.
+TIMER_SLACK_S = 0.001
 # Alerts are kept for a client that is not reading; past this many the oldest go (the alert
 # log in the store keeps them all).
 MAX_PENDING_ALERTS = 200
@@ -198,17 +201,24 @@ class FanOut:
             self._release(stream)
 
     def _release(self, stream: Stream) -> None:
-        stream.timer = None
         emitted, wait = stream.release(time.monotonic())
         if emitted is not None:
             for feed in stream.clients:
                 feed.offer(emitted)
-        if wait is not None and stream.timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # a synchronous caller: the next flush releases it
+        if wait is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller: the next flush releases it
+            return
+        # One timer per stream, for the earliest deferred device: flushes come hundreds of
+        # times a second under load, and each must not leave a timer of its own behind.
+        due = loop.time() + wait
+        if stream.timer is not None:
+            if stream.timer.when() <= due + TIMER_SLACK_S:
                 return
-            stream.timer = loop.call_later(wait, self._on_timer, stream)
+            stream.timer.cancel()
+        stream.timer = loop.call_at(due, self._on_timer, stream)
 
     def _on_timer(self, stream: Stream) -> None:
         stream.timer = None

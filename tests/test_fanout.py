@@ -109,6 +109,25 @@ async def test_deferred_device_is_sent_by_the_streams_timer() -> None:
     assert take(feed)[0]["rf_signal"] == -70
 
 
+async def test_a_stream_keeps_one_timer_for_its_earliest_deferred_device() -> None:
+    hub, fan, feed = setup()
+    fan.subscribe(feed, Subscription(max_hz=2))  # a token every 500 ms
+    for rf in (-50, -51, -52):  # the third is deferred
+        hub.apply("rx", [Reading(1, {"rf_signal": rf})])
+        await asyncio.sleep(0)
+    (stream,) = fan.streams.values()
+    first = stream.timer
+    assert first is not None
+    hub.apply("rx", [Reading(1, {"rf_signal": -53})])  # deferred again, due no sooner
+    await asyncio.sleep(0)
+    assert stream.timer is first and not first.cancelled(), "no second timer"
+    take(feed)  # what went out at once
+    await asyncio.wait_for(feed.wait(), 2.0)
+    (frame,) = take(feed)
+    assert (frame["device_id"], frame["rf_signal"]) == ("rx:1", -53), "the timer sends the latest"
+    fan.stop()
+
+
 def test_compact_format_splits_meters_from_fields() -> None:
     hub, fan, feed = setup()
     fan.subscribe(feed, Subscription(format="compact"))
