@@ -356,32 +356,35 @@ class Hub:
         # Derived fields follow from the public fields, the memory and time; time alone is
         # tick()'s job, so a reading that changed neither (most meter samples fall inside
         # their deadband) has nothing to derive.
-        if remembered or not changes <= METER_SET:
-            self._derive(dev, mem, rx, now, changes)
-        elif changes:
-            # Meters alone (nearly every reading): battery and status cannot have moved;
-            # only the RF band can.
-            quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
-            if dev["rf_quality"] != quality:
-                dev["rf_quality"] = quality
-                changes.add("rf_quality")
-            dev["last_update"] = iso(now)
-            self._emit(DeviceChanged(device_id, frozenset(changes)))
+        if changes or remembered:
+            # Meters alone (nearly every reading) cannot move battery or status.
+            meters_only = not remembered and changes <= METER_SET
+            self._derive(dev, mem, rx, now, changes, meters_only=meters_only)
 
     def _derive(
-        self, dev: DeviceDict, mem: ChannelMemory, rx: ReceiverState, now: float, changes: set[str]
+        self,
+        dev: DeviceDict,
+        mem: ChannelMemory,
+        rx: ReceiverState,
+        now: float,
+        changes: set[str],
+        *,
+        meters_only: bool = False,
     ) -> None:
-        batt = battery_status(
-            dev["battery_bars"], dev["battery_minutes"], dev["battery_level"]
-        ).value
-        if mem.tx_on is False:
-            batt = dev["battery_status"]  # keep what it was while the transmitter is off
-        elif batt != BatteryStatus.UNKNOWN.value:
-            mem.last_battery = BatteryStatus(batt)
         quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
-        syncing = rx.state is SourceState.SYNCING
-        status = status_for(dev, mem, rx.online, now, batt, syncing).value
-        for key, value in (("battery_status", batt), ("rf_quality", quality), ("status", status)):
+        derived: list[tuple[str, Any]] = [("rf_quality", quality)]
+        if not meters_only:
+            batt = battery_status(
+                dev["battery_bars"], dev["battery_minutes"], dev["battery_level"]
+            ).value
+            if mem.tx_on is False:
+                batt = dev["battery_status"]  # keep what it was while the transmitter is off
+            elif batt != BatteryStatus.UNKNOWN.value:
+                mem.last_battery = BatteryStatus(batt)
+            syncing = rx.state is SourceState.SYNCING
+            status = status_for(dev, mem, rx.online, now, batt, syncing).value
+            derived += [("battery_status", batt), ("status", status)]
+        for key, value in derived:
             if dev[key] != value:
                 dev[key] = value
                 changes.add(key)
