@@ -178,7 +178,7 @@ class SystemApiRuntime:
             if wanted is None:
                 return
             try:
-                await self._start(self._settings_for(wanted))
+                await self._start(dashboard_settings(self.settings, wanted))
             except (ConfigError, OSError) as exc:
                 # The daemon still comes up: the dashboard shows this and can fix it.
                 self.error = _reason(exc)
@@ -208,7 +208,7 @@ class SystemApiRuntime:
         if new_key is None and not self.key_file.is_file():
             raise SettingRefused("a key is needed: the System API refuses requests without one")
         wanted = Wanted(base_url, pin)
-        settings = self._settings_for(wanted)
+        settings = dashboard_settings(self.settings, wanted)
         try:
             options_from_settings(settings)  # e.g. a configured CA file that is not there
         except ConfigError as exc:
@@ -273,9 +273,6 @@ class SystemApiRuntime:
     async def stored(self) -> Wanted | None:
         """The dashboard's settings in the store (None: not set from the dashboard)."""
         return await stored_wanted(self.store)
-
-    def _settings_for(self, wanted: Wanted) -> Settings:
-        return dashboard_settings(self.settings, wanted)
 
     async def _start(self, settings: Settings, *, announce: bool = False) -> None:
         holder: list[SystemApiSource] = []
