@@ -298,6 +298,19 @@ def login_admin(page: Any, daemon: Daemon) -> None:
     assert r.ok, r.text()
 
 
+def tile(page: Any, rig: SimRig, key: str, channel: int) -> Any:
+    return page.locator(f'#board .tile[data-device="{rig.device_id(key, channel)}"]')
+
+
+def open_board(page: Any, daemon: Daemon, hash_: str = "") -> None:
+    """Open the dashboard and wait until it is live with tiles on it."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{daemon.url}/{hash_}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#board .tile[data-status]").first).to_be_visible()
+
+
 def shot(page: Any, name: str, full_page: bool = False) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)

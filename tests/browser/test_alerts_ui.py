@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Daemon, SimRig, login_admin, shot
+from .conftest import Daemon, SimRig, login_admin, open_board, shot, tile
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -28,16 +28,6 @@ VIBRATE_SPY = """
 window.__vibrations = 0;
 navigator.vibrate = function () { window.__vibrations++; return true; };
 """
-
-
-def tile(page: Any, rig: SimRig, key: str, channel: int) -> Any:
-    return page.locator(f'#board .tile[data-device="{rig.device_id(key, channel)}"]')
-
-
-def open_board(page: Any, daemon: Daemon, hash_: str = "") -> None:
-    page.goto(f"{daemon.url}/{hash_}")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    expect(page.locator("#board .tile[data-status]").first).to_be_visible()
 
 
 def no_sideways_scroll(page: Any) -> bool:

@@ -18,7 +18,18 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import REPO, SCREENSHOTS, Console, Daemon, SimRig, login_admin, shot, zbarimg
+from .conftest import (
+    REPO,
+    SCREENSHOTS,
+    Console,
+    Daemon,
+    SimRig,
+    login_admin,
+    open_board,
+    shot,
+    tile,
+    zbarimg,
+)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -27,16 +38,6 @@ expect.set_options(timeout=10_000)
 FIRST_LOAD_BUDGET_BYTES = 200 * 1024
 SEED_CLIENT = Path(__file__).resolve().parents[2] / ".." / "shared" / "clients" / "seed-client.js"
 METRICS = REPO / "test-artifacts" / "dashboard-metrics.json"
-
-
-def tile(page: Any, rig: SimRig, key: str, channel: int) -> Any:
-    return page.locator(f'#board .tile[data-device="{rig.device_id(key, channel)}"]')
-
-
-def open_board(page: Any, daemon: Daemon, hash_: str = "") -> None:
-    page.goto(f"{daemon.url}/{hash_}")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    expect(page.locator("#board .tile[data-status]").first).to_be_visible()
 
 
 def first_tiles_mark(page: Any) -> int:
