@@ -31,7 +31,7 @@ from .store import Store
 from .systemd import Notifier
 from .web.app import create_app
 from .web.context import AppContext
-from .web.ws_deflate import protocol_class
+from .web.ws_protocol import protocol_class
 
 log = logging.getLogger(__name__)
 

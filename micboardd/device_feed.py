@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -125,12 +125,23 @@ def _compact(hub: Hub, sub: Subscription, changes: Changes) -> list[dict[str, An
 
 
 class Feed:
-    """Common part of every client: a wake-up event and a per-stream sequence number."""
+    """Common part of every client: a wake-up event and a per-stream sequence number.
+
+    `due()` is called whenever something becomes due. By default it wakes the client's
+    writer task; the web layer may replace it with `on_due` to write at once instead.
+    """
 
     def __init__(self) -> None:
         self.seq = 0
         self.wake = asyncio.Event()
         self.closed = False
+        self.on_due: Callable[[], None] | None = None
+
+    def due(self) -> None:
+        if self.on_due is None:
+            self.wake.set()
+        else:
+            self.on_due()
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -180,7 +191,7 @@ class DeviceFeed(Feed):
         self.queue.append(em)
         if len(self.queue) > MAX_QUEUED:
             _fold(self.backlog, self.queue.pop(0).changes, wanted)
-        self.wake.set()
+        self.due()
 
     def request_resync(self) -> None:
         self.resync = True

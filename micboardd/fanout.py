@@ -111,7 +111,7 @@ class KeyedFeed(Feed):
         self.pending[key] = frame
         while len(self.pending) > self.limit:
             self.pending.pop(next(iter(self.pending)))
-        self.wake.set()
+        self.due()
 
     def initial_frame(self) -> dict[str, Any]:
         self.pending.clear()

@@ -134,6 +134,12 @@ def collect(ctx: MetricsSource) -> list[Metric]:
             [Sample(ctx.counters.ws_bytes_sent)],
         ),
         Metric(
+            "ws_frames_waited",
+            "counter",
+            "WebSocket frames not written at once (client socket paused or closing).",
+            [Sample(ctx.counters.ws_frames_waited)],
+        ),
+        Metric(
             "ws_client_errors",
             "counter",
             "Client messages answered with an error (malformed, unknown, oversized).",

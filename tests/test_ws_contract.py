@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 from micboardd.sim.venue import Venue
-from micboardd.web.ws_deflate import WINDOW_BITS, protocol_class
+from micboardd.web.ws_protocol import WINDOW_BITS, protocol_class
 
 from .conftest import DaemonFactory
 from .helpers import async_wait_for
@@ -86,6 +86,8 @@ async def test_a_client_that_stops_reading_is_closed_and_never_slows_the_others(
                 assert arrivals[-1] - arrivals[0] >= 2.0
                 gaps = [b - a for a, b in itertools.pairwise(arrivals)]
                 assert max(gaps) < HEALTHY_GAP_S, f"healthy client held up {max(gaps):.2f} s"
+                # Its frames went the waiting way, counted for the operator.
+                assert (await d.async_get("/api/health"))["ws"]["frames_waited"] >= 1
             finally:
                 stalled.close()
             # The healthy client still gets live data after the other one is gone.
@@ -126,7 +128,7 @@ async def test_client_limit_refuses_with_try_again_then_admits_again(
 def test_the_cheaper_deflate_protocol_is_in_use() -> None:
     cls = protocol_class()
     assert not isinstance(cls, str), "fell back to uvicorn's default protocol"
-    assert cls.__name__ == "FastDeflateProtocol"
+    assert cls.__name__ == "TunedProtocol"
 
 
 async def test_browsers_still_get_permessage_deflate(make_daemon: DaemonFactory) -> None:

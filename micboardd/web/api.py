@@ -101,6 +101,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
                 "frames_sent": ctx.counters.ws_frames_sent,
                 "bytes_sent": ctx.counters.ws_bytes_sent,
                 "client_errors": ctx.counters.ws_client_errors,
+                "frames_waited": ctx.counters.ws_frames_waited,
             },
             # The Shure System API's health, as on /ws/health/ (never its key).
             "system_api": list(ctx.fanout.latest_api_health.values()),

@@ -24,6 +24,7 @@ from ..device_feed import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, Subscrip
 from ..groups import Groups
 from .context import AppContext
 from .security import session_of, ws_command_refusal
+from .ws_protocol import direct_sender
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,35 @@ class Connection:
         self.replies: list[dict[str, Any]] = []
         self.session = session_of(socket)  # found by the access guard at the handshake
         self.send_timeout_s = float(ctx.settings.ws_send_timeout_s)
+        self._send_now = direct_sender(socket.scope)
+        self._idle = False  # the writer task sleeps: nothing is owed to this client
+        self._unsent: list[bytes] = []  # frames an inline write could not hand to the socket
+        if self._send_now is not None:
+            feed.on_due = self._on_due
+
+    def _on_due(self) -> None:
+        """Write what just became due at once while the writer task sleeps, else wake it.
+
+        Runs inside the fan-out's hand-over: a hundred phones cost a hundred socket writes,
+        not a hundred task wake-ups. Anything the socket will not take now (flow control,
+        closing) is left to the writer task, which waits for it within the send timeout.
+        """
+        if not self._idle or self.replies or self._unsent:
+            self.feed.wake.set()
+            return
+        assert self._send_now is not None
+        frames = self.feed.take_due()
+        for i, data in enumerate(frames):
+            try:
+                sent = self._send_now(data)
+            except Exception:  # one client's socket must never break the hand-over loop
+                log.exception("inline WebSocket write failed; the writer task takes over")
+                sent = False
+            if not sent:
+                self._unsent = frames[i:]
+                self.feed.wake.set()
+                return
+            self._count(data)
 
     def reply(self, frame: dict[str, Any]) -> None:
         if len(self.replies) < MAX_PENDING_REPLIES:
@@ -121,9 +151,17 @@ class Connection:
         self.reply({"type": "error", "error": message})
 
     async def send(self, data: bytes) -> None:
-        # A timeout scope, not wait_for: no task per frame (this is the hot path).
-        async with asyncio.timeout(self.send_timeout_s):
-            await self.socket.send_data(data.decode(), mode="text")
+        # The hot path: written at once while the socket takes frames (web/ws_protocol.py);
+        # only a paused or closing socket goes the ASGI way, which waits, within the timeout.
+        send_now = self._send_now
+        if send_now is None or not send_now(data):
+            if send_now is not None:
+                self.ctx.counters.ws_frames_waited += 1
+            async with asyncio.timeout(self.send_timeout_s):
+                await self.socket.send_data(data.decode(), mode="text")
+        self._count(data)
+
+    def _count(self, data: bytes) -> None:
         self.ctx.counters.ws_frames_sent += 1
         self.ctx.counters.ws_bytes_sent += len(data)
 
@@ -163,13 +201,19 @@ class Connection:
     async def write_loop(self) -> None:
         feed = self.feed
         while True:
+            while self._unsent:  # older than anything below: their seq comes first
+                await self.send(self._unsent.pop(0))
             while self.replies:
                 await self.send(encode(self.replies.pop(0)))
             frames = feed.take_due()
             for data in frames:
                 await self.send(data)
-            if not frames and not self.replies:
-                await feed.wait()
+            if not frames and not self.replies and not self._unsent:
+                self._idle = True
+                try:
+                    await feed.wait()
+                finally:
+                    self._idle = False
 
     async def run(self, on_message: Callable[[dict[str, Any]], None]) -> None:
         await self.send(encode(self.feed.initial_frame()))

@@ -55,6 +55,7 @@ def make_ctx() -> Ctx:
     ctx.counters.ws_frames_sent = 1234
     ctx.counters.ws_bytes_sent = 987654
     ctx.counters.ws_client_errors = 2
+    ctx.counters.ws_frames_waited = 5
     ctx.counters.extra['odd "name"\\x\n'] = 1
     return ctx
 
@@ -113,6 +114,7 @@ def test_values() -> None:
     assert s[("micboardd_ws_frames_sent_total", ())] == 1234
     assert s[("micboardd_ws_sent_bytes_total", ())] == 987654
     assert s[("micboardd_ws_client_errors_total", ())] == 2
+    assert s[("micboardd_ws_frames_waited_total", ())] == 5
     assert s[("micboardd_system_api_endpoints", (("status", "degraded"),))] == 1
     assert s[("micboardd_system_api_response_seconds", ())] == 0.25
     assert s[("micboardd_system_api_errors", ())] == 3
