@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from micboardd.errors import ProtocolError
@@ -95,6 +96,32 @@ class Frame:
     raw: str
 
 
+# A frozen dataclass's generated __init__ routes every field through object.__setattr__; on the
+# metering path (~1000 frames/s) filling the slots directly makes the identical object in about
+# half the time. Only this module builds frames this way; `_new_frame(...) == Frame(...)`.
+_object_new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[Frame, object], None]:
+    setter: Callable[[Frame, object], None] = vars(Frame)[name].__set__
+    return setter
+
+
+_set_kind, _set_channel, _set_prop, _set_args, _set_raw = map(_slot_setter, Frame.__slots__)
+
+
+def _new_frame(
+    kind: MessageKind, channel: int | None, prop: str, args: tuple[str, ...], raw: str
+) -> Frame:
+    frame: Frame = _object_new(Frame)
+    _set_kind(frame, kind)
+    _set_channel(frame, channel)
+    _set_prop(frame, prop)
+    _set_args(frame, args)
+    _set_raw(frame, raw)
+    return frame
+
+
 def _excerpt(text: str | bytes) -> str:
     shown = text[:_ERROR_EXCERPT]
     suffix = "..." if len(text) > _ERROR_EXCERPT else ""
@@ -150,6 +177,11 @@ def parse_frame(text: str) -> Frame:
     ):
         raise ProtocolError(f"not a '< ... >' or '* ... *' frame: {_excerpt(text)}")
     tokens, bare = _tokenize(stripped[1:-1], text)
+    return _frame_from_tokens(tokens, bare, text)
+
+
+def _frame_from_tokens(tokens: list[str], bare: int, text: str) -> Frame:
+    """The frame whose body split into `tokens`, of which the first `bare` are unbraced."""
     if not tokens:
         raise ProtocolError(f"empty frame {_excerpt(text)}")
     kind = _KINDS.get(tokens[0].upper()) if bare > 0 else None
@@ -161,12 +193,45 @@ def parse_frame(text: str) -> Frame:
         channel = int(tokens[at])
         at += 1
     if kind is MessageKind.REP and at < bare and tokens[at] == "ERR":
-        return Frame(MessageKind.ERR, channel, "ERR", tuple(tokens[at + 1 :]), text)
+        return _new_frame(MessageKind.ERR, channel, "ERR", tuple(tokens[at + 1 :]), text)
     if at >= len(tokens):
         raise ProtocolError(f"missing property name in {_excerpt(text)}")
     if at >= bare or not _PROP_RE.match(tokens[at]):
         raise ProtocolError(f"invalid property name {tokens[at]!r} in {_excerpt(text)}")
-    return Frame(kind, channel, tokens[at], tuple(tokens[at + 1 :]), text)
+    return _new_frame(kind, channel, tokens[at], tuple(tokens[at + 1 :]), text)
+
+
+def _plain_frame(words: list[str], raw: str) -> Frame:
+    """`_frame_from_tokens` for a brace-free body already split into words.
+
+    The usual ``KIND n PROP ...`` shape is recognised with a few str tests (cheaper than the
+    general rules per metering frame); anything else takes the general rules. The words come
+    from ASCII decoded with "replace", so isdigit/isalpha can only accept ASCII characters.
+    """
+    if len(words) >= 3:
+        kind = _KINDS.get(words[0])
+        channel, prop = words[1], words[2]
+        if (
+            kind is not None
+            and channel.isdigit()
+            and prop != "ERR"  # REP ERR and ERR as a property: leave both to the general rules
+            and (prop.isalpha() or _PROP_RE.match(prop))
+        ):
+            return _new_frame(kind, int(channel), prop, tuple(words[3:]), raw)
+    return _frame_from_tokens(words, len(words), raw)
+
+
+def _plain_run_re(max_frame: int) -> re.Pattern[str]:
+    """A run of whole ``<...>`` frames, each of at most `max_frame` characters with no '<' or
+    brace inside and only inter-frame whitespace before it: the common case that
+    `StreamDecoder` decodes without scanning. The length bound also caps a failed attempt.
+    """
+    between = "".join(f"\\x{byte:02x}" for byte in _BETWEEN_FRAMES)
+    return re.compile(f"(?:[{between}]*<[^<>{{}}]{{0,{max_frame - 2}}}>)+")
+
+
+# Inside a run found by `_plain_run_re`: each frame as (raw, body).
+_PLAIN_FRAME_RE = re.compile(r"(<([^<>{}]*)>)")
 
 
 class StreamDecoder:
@@ -175,6 +240,10 @@ class StreamDecoder:
     `feed` never raises: malformed frames, junk between frames and over-long frames are
     counted in `garbage_count` (a run of junk between two frames counts once) and described
     in `last_error`. What `feed` returns depends only on the bytes, not on how they were split.
+
+    The exact scanner (`_scan`) defines the behaviour. Runs of brace-free ``<...>`` frames
+    separated only by whitespace, which is nearly all metering traffic, take a fast path
+    (`_plain_frames`) that gives the same frames and counters for a fraction of the cost.
     """
 
     def __init__(self, framing: Framing = Framing.ANGLE, max_frame: int = MAX_FRAME_BYTES) -> None:
@@ -188,6 +257,7 @@ class StreamDecoder:
         self._open = framing.opener.encode()
         self._close = framing.closer.encode()
         self._special = re.compile(b"[" + re.escape(self._open) + re.escape(self._close) + rb"{]")
+        self._plain_run = _plain_run_re(max_frame) if self._open != self._close else None
         self._buf = bytearray()
         self._in_frame = False  # the buffer starts with an opener
         self._junk_counted = False  # the current gap between frames was already counted
@@ -217,8 +287,16 @@ class StreamDecoder:
         buf = self._buf
         buf += data
         frames: list[Frame] = []
+        plain_run = self._plain_run
+        # ASCII decoding with "replace" maps each byte to one character, so text and buf share
+        # offsets; a frame's text is exactly what `_complete` would have decoded.
+        text = buf.decode("ascii", errors="replace") if plain_run is not None else ""
         pos, n = 0, len(buf)
         while pos < n:
+            if plain_run is not None:
+                pos = self._plain_frames(plain_run, text, pos, frames)
+                if pos >= n:
+                    break
             if not self._in_frame:
                 start = buf.find(self._open, pos)
                 self._junk(buf[pos : n if start < 0 else start])
@@ -232,6 +310,32 @@ class StreamDecoder:
             pos = step
         del buf[:pos]
         return frames
+
+    def _plain_frames(
+        self, plain_run: re.Pattern[str], text: str, pos: int, frames: list[Frame]
+    ) -> int:
+        """Fast path: decode the run of brace-free frames at `pos`; return where it stops.
+
+        It takes only frames that `_scan` would end at the first '>' with no '<' or brace on
+        the way and no junk before them, so the exact scanner's result is unchanged; anything
+        else (junk, braces, a cut-short or over-long frame, a partial tail) is left to it.
+        """
+        run = plain_run.match(text, pos)
+        if run is None:
+            return pos
+        end = run.end()
+        append = frames.append
+        good = 0
+        for raw, body in _PLAIN_FRAME_RE.findall(text, pos, end):
+            try:
+                append(_plain_frame(body.split(), raw))
+            except ProtocolError as exc:
+                self._garbage(str(exc))
+            else:
+                good += 1
+        self.frame_count += good
+        self._in_frame, self._junk_counted = False, False
+        return end
 
     def _scan(self, buf: bytearray, pos: int, n: int, frames: list[Frame]) -> int | None:
         """Look for the end of the frame opened at `pos`; return where to continue.

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from micboardd.model import READING_FIELDS, RECEIVER_READING_FIELDS, Family
-from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder, encode, quote
+from micboardd.shure.codec import (
+    MAX_FRAME_BYTES,
+    Frame,
+    Framing,
+    MessageKind,
+    StreamDecoder,
+    encode,
+    parse_frame,
+    quote,
+)
 from micboardd.shure.families import FAMILIES, NAME_CHARSET
 
 FAST = settings(
@@ -157,3 +167,105 @@ def test_interpreters_never_raise_and_use_contract_keys(
         for key in ("battery_bars", "battery_level", "battery_minutes"):
             value = reading.fields.get(key)
             assert value is None or 0 <= value < 65533
+
+
+# --- the brace-free fast path against the exact scanner ---------------------------------------
+
+
+class ExactOnly(StreamDecoder):
+    """The decoder with its fast path switched off: the reference it must agree with."""
+
+    def _plain_frames(self, plain_run: object, text: str, pos: int, frames: list[Frame]) -> int:
+        return pos
+
+
+def decoder_state(dec: StreamDecoder) -> tuple[int, int, str | None, int]:
+    return dec.garbage_count, dec.frame_count, dec.last_error, dec.pending
+
+
+# Pieces that each stress one fallback: braces (with delimiters inside), '<' inside a frame,
+# unmatched braces, non-ASCII and Unicode-only whitespace, lowercase kinds, REP ERR, ERR as a
+# property, bad channels and property names, stray closers, an empty frame.
+_AWKWARD = [
+    b"< REP 1 CHAN_NAME {A>B<C   } >",
+    b"< REP DEVICE_ID {RF 5-8  } >",
+    b"< REP 1 CHAN_NAME {unterminated >",
+    b"< REP 1 CHAN_NAME x} >",
+    b"< SAMPLE 1 ALL AX < SAMPLE 2 ALL XB 071 018 >",
+    b"< SAMPLE 1 ALL \xff\x80 071 018 >",
+    b"< SAMPLE 1 ALL AX\x1c071 018 >",
+    b"< sample 3 all XB 073 022 >",
+    b"<SAMPLE 3 ALL XB 073 022>",
+    b"< REP ERR >",
+    b"< REP 2 ERR 3 >",
+    b"< SAMPLE 2 ERR 3 >",
+    b"< REP x1 CHAN_NAME >",
+    b"< REP 1 1BAD >",
+    b"< REP 1 B-AD >",
+    b"< REP 1 TX_BATT_BARS 004 >",
+    b"< REPORT 1 >",
+    b"< BOGUS 1 ALL >",
+    b"<>",
+    b"< >",
+    b">",
+    b"<",
+    b"\r\n",
+    b" \t\x00",
+    b"junk",
+    b"x" * 70,
+]
+pieces = st.one_of(
+    st.sampled_from(_AWKWARD),
+    frames(Framing.ANGLE).map(lambda f: f[0]),
+    st.binary(max_size=12),
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    parts=st.lists(pieces, max_size=14),
+    cuts=st.lists(st.integers(0, 4000), max_size=10),
+    max_frame=st.sampled_from([4, 16, 40, 64, MAX_FRAME_BYTES]),
+)
+def test_fast_path_matches_the_exact_scanner(
+    parts: list[bytes], cuts: list[int], max_frame: int
+) -> None:
+    stream = b"".join(parts)
+    bounds = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+    fast = StreamDecoder(Framing.ANGLE, max_frame=max_frame)
+    exact = ExactOnly(Framing.ANGLE, max_frame=max_frame)
+    for chunk in chunks:
+        assert fast.feed(chunk) == exact.feed(chunk)
+        assert decoder_state(fast) == decoder_state(exact)
+
+
+def test_fast_path_frames_are_the_frames_parse_frame_builds() -> None:
+    wire = b"< SAMPLE 1 ALL AX 071 018 >< SAMPLE 2 ALL AX 071 017 >\r\n< REP 3 RSSI 1 083 >"
+    got = StreamDecoder(Framing.ANGLE).feed(wire)
+    texts = ["< SAMPLE 1 ALL AX 071 018 >", "< SAMPLE 2 ALL AX 071 017 >", "< REP 3 RSSI 1 083 >"]
+    assert got == [parse_frame(t) for t in texts]
+    assert got[0] == Frame(MessageKind.SAMPLE, 1, "ALL", ("AX", "071", "018"), texts[0])
+    assert hash(got[0]) == hash(parse_frame(texts[0]))
+
+
+_SAMPLE = b"< SAMPLE 1 ALL AX 071 018 >"
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"junk", _SAMPLE + b"junk"],  # a new gap after a fast frame is counted again
+        [b"junk", b" \r\n" + _SAMPLE, b"junk"],
+        [_SAMPLE[:10], _SAMPLE[10:] + _SAMPLE],  # a partial frame completed by the next read
+        [b"< SAMPLE 1 ALL " + b"9" * 30, b" >" + _SAMPLE],  # over-long, then a good frame
+        [b"< REP 1 CHAN_NAME {A<B} >" + _SAMPLE + b"< REP ERR >" + _SAMPLE],
+        [b"<" + _SAMPLE + _SAMPLE],  # cut short by the next start
+    ],
+)
+def test_fast_path_matches_the_exact_scanner_on_known_traps(chunks: list[bytes]) -> None:
+    fast = StreamDecoder(Framing.ANGLE, max_frame=32)
+    exact = ExactOnly(Framing.ANGLE, max_frame=32)
+    for chunk in chunks:
+        assert fast.feed(chunk) == exact.feed(chunk)
+        assert decoder_state(fast) == decoder_state(exact)

@@ -6,6 +6,7 @@ interpreter; readings are merged like the hub does (latest value wins per field)
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,13 @@ from micboardd.errors import CommandRejected
 from micboardd.model import READING_FIELDS, RECEIVER_READING_FIELDS, Family, Reading
 from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder, parse_frame
 from micboardd.shure.families import FAMILIES, FamilySpec, family_for_model
+from micboardd.shure.families.values import (
+    UNKNOWN_8BIT,
+    AntennaLetters,
+    OffsetLevels,
+    antenna_letters,
+    offset_level,
+)
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "transcripts"
 _ESCAPE = re.compile(r"\\(\\|r|n|t|x[0-9a-fA-F]{2})")
@@ -731,3 +739,39 @@ def test_interpreters_are_independent_per_receiver() -> None:
 def test_sample_kind_is_only_interpreted_for_channels() -> None:
     frame = Frame(MessageKind.SAMPLE, None, "ALL", ("AX", "087", "023"), "")
     assert ULXD.new_interpreter().interpret(frame) == []
+
+
+# --- precomputed converters of the metering path ----------------------------------------------
+
+_TOKENS = [
+    *(f"{raw:03d}" for raw in range(1000)),
+    *(str(raw) for raw in range(300)),
+    "0071", "", "-1", "+5", "abc", "U", "UNKN", "\ufffd", "٣", "1.5",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("offset", [50, 120, 128])
+def test_offset_levels_table_equals_offset_level(offset: int) -> None:
+    table = OffsetLevels(offset)
+    assert [table[t] for t in _TOKENS] == [offset_level(t, offset) for t in _TOKENS]
+    assert len(table) == UNKNOWN_8BIT + 1  # misses are not stored
+
+
+@pytest.mark.parametrize("lit", ["AB", "RB"])
+def test_antenna_letters_table_equals_antenna_letters(lit: str) -> None:
+    table = AntennaLetters(lit)
+    statuses = ["".join(p) for n in range(6) for p in itertools.product("ABRXx?", repeat=n)]
+    assert [table[s] for s in statuses] == [antenna_letters(s, lit) for s in statuses]
+    valid = re.compile(f"[{lit}X]{{1,4}}\\Z")
+    assert {s for s in statuses if s in table} == {s for s in statuses if valid.match(s)}
+
+
+def test_axient_sample_with_unknown_antenna_levels() -> None:
+    interpreter = FAMILIES[Family.AXIENT].new_interpreter()
+    sample = "< SAMPLE 1 ALL 005 031 102 098 BR 31 255 15 {} >"
+    (known_one,) = interpreter.interpret(parse_frame(sample.format("055")))
+    assert known_one.fields["rf_antennas"] == [None, -65]
+    assert known_one.fields["rf_signal"] == -65
+    (known_none,) = interpreter.interpret(parse_frame(sample.format("255")))
+    assert known_none.fields["rf_antennas"] == [None, None]
+    assert known_none.fields["rf_signal"] is None

@@ -28,6 +28,8 @@ from micboardd.shure.codec import Frame, Framing, MessageKind, encode, quote
 from micboardd.shure.families.values import UNKNOWN_TOKENS, ChannelState, Fields, first, text
 
 ChannelHandler = Callable[["ChannelState", tuple[str, ...]], Fields]
+# A receiver-wide setting that changes how later frames are read; it yields no reading.
+SettingHandler = Callable[["TableInterpreter", tuple[str, ...]], None]
 
 DEFAULT_PORT = 2202  # TCP command strings (UDP for UHF-R), PROTOCOLS.md §1.1
 
@@ -103,7 +105,12 @@ DEVICE_HANDLERS: Mapping[str, Callable[[tuple[str, ...]], Fields]] = {
 
 
 class TableInterpreter:
-    """Dispatches REP/REPORT/SAMPLE frames to a family's handler table."""
+    """Dispatches REP/REPORT/SAMPLE frames to a family's handler table.
+
+    `settings` handle receiver-wide REP/REPORT properties that change how later frames are
+    read (Axient QUADVERSITY_MODE); they are a table rather than an `interpret` override so
+    that SAMPLE frames pay nothing for them.
+    """
 
     def __init__(
         self,
@@ -111,11 +118,13 @@ class TableInterpreter:
         sample: ChannelHandler | None,
         max_channel: int,
         antennas: int = 2,
+        settings: Mapping[str, SettingHandler] | None = None,
     ) -> None:
         self._handlers = handlers
         self._sample = sample
         self._max_channel = max_channel
         self._antennas = antennas
+        self._settings: Mapping[str, SettingHandler] = settings or {}
         self._states: dict[int, ChannelState] = {}
 
     def set_antennas(self, count: int) -> None:
@@ -132,9 +141,14 @@ class TableInterpreter:
         return found
 
     def interpret(self, frame: Frame) -> list[Reading]:
-        if frame.kind is MessageKind.SAMPLE:
+        kind = frame.kind
+        if kind is MessageKind.SAMPLE:
             handler = self._sample
-        elif frame.kind in (MessageKind.REP, MessageKind.REPORT):
+        elif kind is MessageKind.REP or kind is MessageKind.REPORT:
+            setting = self._settings.get(frame.prop)
+            if setting is not None:
+                setting(self, frame.args)
+                return []
             device = DEVICE_HANDLERS.get(frame.prop)
             if device is not None:
                 return [Reading(0, device(frame.args))]
@@ -144,7 +158,11 @@ class TableInterpreter:
         channel = frame.channel
         if handler is None or channel is None or not 1 <= channel <= self._max_channel:
             return []
-        fields = handler(self.state(channel), frame.args)
+        # The state lookup is inlined: this runs for every metering frame.
+        state = self._states.get(channel)
+        if state is None:
+            state = self.state(channel)
+        fields = handler(state, frame.args)
         return [Reading(channel, fields)] if fields else []
 
 

@@ -21,19 +21,20 @@ are ignored.
 
 from __future__ import annotations
 
-import re
+from typing import cast
 
-from micboardd.model import Family, Reading
-from micboardd.shure.codec import Frame, MessageKind
+from micboardd.model import Family
 from micboardd.shure.families import (
     ChannelHandler,
+    SettingHandler,
     ShureFamily,
     TableInterpreter,
 )
 from micboardd.shure.families.values import (
+    AntennaLetters,
     ChannelState,
     Fields,
-    antenna_letters,
+    OffsetLevels,
     antenna_rssi,
     bars,
     first,
@@ -43,7 +44,6 @@ from micboardd.shure.families.values import (
     minutes,
     model_name,
     mute_fields,
-    offset_level,
     percent,
     presence_fields,
     text,
@@ -52,41 +52,51 @@ from micboardd.shure.families.values import (
 
 LEVEL_OFFSET = 120  # audio dBFS = raw - 120, RSSI dBm = raw - 120
 QUADVERSITY_ANTENNAS = 4
-_ANT_STATUS = re.compile(r"[XRB]{1,4}\Z")
 _LIT = "RB"
+_LEVELS = OffsetLevels(LEVEL_OFFSET)
+# Its keys are exactly the valid statuses ([XRB]{1,4}), so membership doubles as validation.
+_ANTENNAS = AntennaLetters(_LIT)
+_SAMPLE_HEAD = 5  # qual audBitmap audPeak audRms antStat, then (bitmap, rssi) per antenna
 
 
 def sample_fields(args: tuple[str, ...]) -> Fields:
     """The Axient SAMPLE payload after ``ALL`` -> fields (also used for SLX-D, see slxd)."""
-    if len(args) < 5:
+    return _sample(None, args)
+
+
+def _sample(state: ChannelState | None, args: tuple[str, ...]) -> Fields:
+    """The SAMPLE handler; it records the antenna levels in `state` unless that is None."""
+    if len(args) < _SAMPLE_HEAD:
         return {}
-    _quality, _bitmap, peak, rms, status = args[:5]
-    fields: Fields = {
-        "peak_level": offset_level(peak, LEVEL_OFFSET),
-        "audio_level": offset_level(rms, LEVEL_OFFSET),
-    }
-    pairs = args[5 : 5 + 2 * len(status)]
-    if _ANT_STATUS.match(status) and len(pairs) == 2 * len(status):
-        levels = [offset_level(rssi, LEVEL_OFFSET) for rssi in pairs[1::2]]
+    status = args[4]
+    end = _SAMPLE_HEAD + 2 * len(status)
+    if status not in _ANTENNAS or len(args) < end:
+        return {"peak_level": _LEVELS[args[2]], "audio_level": _LEVELS[args[3]]}
+    if end == _SAMPLE_HEAD + 4:  # two antennas, the usual case: no slice, no comprehension
+        levels = [_LEVELS[args[6]], _LEVELS[args[8]]]
+    else:
+        levels = [_LEVELS[rssi] for rssi in args[_SAMPLE_HEAD + 1 : end : 2]]
+    # `None in` is a C-level scan: the usual all-known sample builds no filtered list.
+    if None not in levels:
+        strongest: int | None = max(cast("list[int]", levels))
+    else:
         known = [v for v in levels if v is not None]
-        fields["antenna"] = antenna_letters(status, _LIT)
-        fields["rf_antennas"] = levels
-        fields["rf_signal"] = max(known) if known else None
-    return fields
-
-
-def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
-    fields = sample_fields(args)
-    levels = fields.get("rf_antennas")
-    if isinstance(levels, list):
+        strongest = max(known) if known else None
+    if state is not None:
         state.rssi = dict(enumerate(levels, start=1))
-    return fields
+    return {
+        "peak_level": _LEVELS[args[2]],
+        "audio_level": _LEVELS[args[3]],
+        "antenna": _ANTENNAS[status],
+        "rf_antennas": levels,
+        "rf_signal": strongest,
+    }
 
 
 def _rssi(state: ChannelState, args: tuple[str, ...]) -> Fields:
     if len(args) != 2:
         return {}
-    return antenna_rssi(state, to_int(args[0]), offset_level(args[1], LEVEL_OFFSET))
+    return antenna_rssi(state, to_int(args[0]), _LEVELS[args[1]])
 
 
 def _tx_model(state: ChannelState, args: tuple[str, ...]) -> Fields:
@@ -104,7 +114,7 @@ def _interference(source: str) -> ChannelHandler:
 
 def _antenna_status(state: ChannelState, args: tuple[str, ...]) -> Fields:
     status = first(args).upper()
-    return {"antenna": antenna_letters(status, _LIT)} if _ANT_STATUS.match(status) else {}
+    return {"antenna": _ANTENNAS[status]} if status in _ANTENNAS else {}
 
 
 HANDLERS: dict[str, ChannelHandler] = {
@@ -125,25 +135,26 @@ HANDLERS: dict[str, ChannelHandler] = {
     "ENCRYPTION_STATUS": lambda state, args: {
         "encryption_error": flag(first(args), {"ERROR"}, {"OK"})
     },
-    "AUDIO_LEVEL_PEAK": lambda state, args: {"peak_level": offset_level(first(args), LEVEL_OFFSET)},
-    "AUDIO_LEVEL_RMS": lambda state, args: {"audio_level": offset_level(first(args), LEVEL_OFFSET)},
+    "AUDIO_LEVEL_PEAK": lambda state, args: {"peak_level": _LEVELS[first(args)]},
+    "AUDIO_LEVEL_RMS": lambda state, args: {"audio_level": _LEVELS[first(args)]},
     "RSSI": _rssi,
     "ANTENNA_STATUS": _antenna_status,
 }
+
+
+def _quadversity(interpreter: TableInterpreter, args: tuple[str, ...]) -> None:
+    quad = flag(first(args), {"ON"}, {"OFF"})
+    interpreter.set_antennas(QUADVERSITY_ANTENNAS if quad else 2)
+
+
+SETTINGS: dict[str, SettingHandler] = {"QUADVERSITY_MODE": _quadversity}
 
 
 class AxientInterpreter(TableInterpreter):
     """Adds the receiver-wide QUADVERSITY_MODE (2 or 4 antennas per channel)."""
 
     def __init__(self, max_channel: int) -> None:
-        super().__init__(HANDLERS, _sample, max_channel)
-
-    def interpret(self, frame: Frame) -> list[Reading]:
-        if frame.prop == "QUADVERSITY_MODE" and frame.kind in (MessageKind.REP, MessageKind.REPORT):
-            quad = flag(first(frame.args), {"ON"}, {"OFF"})
-            self.set_antennas(QUADVERSITY_ANTENNAS if quad else 2)
-            return []
-        return super().interpret(frame)
+        super().__init__(HANDLERS, _sample, max_channel, settings=SETTINGS)
 
 
 AXIENT: ShureFamily = ShureFamily(

@@ -26,28 +26,29 @@ from micboardd.shure.families.axient import sample_fields as axient_sample_field
 from micboardd.shure.families.values import (
     ChannelState,
     Fields,
+    OffsetLevels,
     antenna_rssi,
     bars,
     first,
     frequency_mhz,
     minutes,
     model_name,
-    offset_level,
     presence_fields,
     text,
     to_int,
 )
 
 LEVEL_OFFSET = 120  # audio dBFS = raw - 120, RSSI dBm = raw - 120
+_LEVELS = OffsetLevels(LEVEL_OFFSET)
 
 
 def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
     if len(args) == 3:
         peak, rms, rssi = args
         return {
-            "peak_level": offset_level(peak, LEVEL_OFFSET),
-            "audio_level": offset_level(rms, LEVEL_OFFSET),
-            "rf_signal": offset_level(rssi, LEVEL_OFFSET),
+            "peak_level": _LEVELS[peak],
+            "audio_level": _LEVELS[rms],
+            "rf_signal": _LEVELS[rssi],
         }
     if len(args) >= 5:
         return axient_sample_fields(args)
@@ -56,9 +57,9 @@ def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
 
 def _rssi(state: ChannelState, args: tuple[str, ...]) -> Fields:
     if len(args) == 1:
-        return {"rf_signal": offset_level(args[0], LEVEL_OFFSET)}
+        return {"rf_signal": _LEVELS[args[0]]}
     if len(args) == 2:
-        return antenna_rssi(state, to_int(args[0]), offset_level(args[1], LEVEL_OFFSET))
+        return antenna_rssi(state, to_int(args[0]), _LEVELS[args[1]])
     return {}
 
 
@@ -74,8 +75,8 @@ HANDLERS: dict[str, ChannelHandler] = {
     "TX_TYPE": _tx_model,
     "TX_BATT_BARS": lambda state, args: {"battery_bars": bars(first(args))},
     "TX_BATT_MINS": lambda state, args: {"battery_minutes": minutes(first(args))},
-    "AUDIO_LEVEL_PEAK": lambda state, args: {"peak_level": offset_level(first(args), LEVEL_OFFSET)},
-    "AUDIO_LEVEL_RMS": lambda state, args: {"audio_level": offset_level(first(args), LEVEL_OFFSET)},
+    "AUDIO_LEVEL_PEAK": lambda state, args: {"peak_level": _LEVELS[first(args)]},
+    "AUDIO_LEVEL_RMS": lambda state, args: {"audio_level": _LEVELS[first(args)]},
     "RSSI": _rssi,
 }
 

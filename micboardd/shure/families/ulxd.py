@@ -32,9 +32,10 @@ from micboardd.shure.families import (
 )
 from micboardd.shure.families.values import (
     UNKNOWN_8BIT,
+    AntennaLetters,
     ChannelState,
     Fields,
-    antenna_letters,
+    OffsetLevels,
     bars,
     first,
     flag,
@@ -43,7 +44,6 @@ from micboardd.shure.families.values import (
     minutes,
     model_name,
     mute_fields,
-    offset_level,
     percent,
     presence_fields,
     text,
@@ -53,25 +53,37 @@ from micboardd.shure.families.values import (
 RF_OFFSET = 128  # SAMPLE aaa: dBm = aaa - 128
 AUDIO_OFFSET = 50  # SAMPLE eee: dBFS = eee - 50 (unit unverified, see module docstring)
 ON_OFF = ({"ON"}, {"OFF"})
+_LIT = "AB"
+
+_RF_LEVELS = OffsetLevels(RF_OFFSET)
+_AUDIO_LEVELS = OffsetLevels(AUDIO_OFFSET)
+_ANTENNAS = AntennaLetters(_LIT)
 
 
 def _rf(token: str) -> Fields:
-    return {"rf_signal": offset_level(token, RF_OFFSET)}
+    return {"rf_signal": _RF_LEVELS[token]}
 
 
 def _audio(token: str) -> Fields:
-    level = offset_level(token, AUDIO_OFFSET)
+    level = _AUDIO_LEVELS[token]
     return {"audio_level": level, "peak_level": level}
 
 
 def _antenna(token: str) -> Fields:
-    return {"antenna": antenna_letters(token, "AB")}
+    return {"antenna": _ANTENNAS[token]}
 
 
 def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
     if len(args) < 3:
         return {}
-    return _antenna(args[0]) | _rf(args[1]) | _audio(args[2])
+    # One dict literal, not _antenna | _rf | _audio: this runs for every metering frame.
+    level = _AUDIO_LEVELS[args[2]]
+    return {
+        "antenna": _ANTENNAS[args[0]],
+        "rf_signal": _RF_LEVELS[args[1]],
+        "audio_level": level,
+        "peak_level": level,
+    }
 
 
 def _tx_type(state: ChannelState, args: tuple[str, ...]) -> Fields:

@@ -1,4 +1,5 @@
-"""Value rules every family shares: sentinel-aware converters and per-channel parser state.
+"""Value rules every family shares: sentinel-aware converters (plus precomputed tables of them
+for the metering path) and per-channel parser state.
 
 Sentinels (255, 65535, 65534 calculating, 65533 comm warning, ``UNKN``, ``UNKNOWN``, ``U``,
 ``--,--``) become None, so they never reach alert thresholds; a value that is not what the
@@ -7,6 +8,7 @@ property needs (letters where digits belong) becomes None. Nothing here raises.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,6 +23,8 @@ UNKNOWN_16BIT = 65535  # battery minutes / cycles: unknown
 UNKNOWN_TOKENS = frozenset({"UNKN", "UNKNOWN", "U", "--,--", ""})
 MAX_BARS = 5
 AUDIO_FLOOR_DBFS = -120  # silence on the 0-based "raw - 120" scales; used as a floor elsewhere
+METER_DIGITS = 3  # SAMPLE levels are zero-padded to three digits (000-255)
+MAX_ANTENNAS = 4  # Axient Quadversity; the longest antenna status token
 
 
 # --- value converters: token(s) -> normalized value or None --------------------------------
@@ -105,6 +109,47 @@ def antenna_letters(status: str, lit: str) -> str | None:
         elif char != "X":
             return None
     return letters or None
+
+
+# --- precomputed converters for the metering path ---------------------------------------------
+# SAMPLE frames arrive ~1000 times a second and carry a handful of distinct tokens, so the
+# converters above are evaluated once per token here. A token outside the table is converted on
+# the fly and not stored, which keeps the tables bounded on a hostile stream.
+
+
+class OffsetLevels(dict[str, int | None]):
+    """``table[token] == offset_level(token, offset)`` for every token."""
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        tokens = (f"{raw:0{METER_DIGITS}d}" for raw in range(UNKNOWN_8BIT + 1))
+        super().__init__((token, offset_level(token, offset)) for token in tokens)
+        self.offset = offset
+
+    def __missing__(self, token: str) -> int | None:
+        return offset_level(token, self.offset)
+
+
+class AntennaLetters(dict[str, str | None]):
+    """``table[status] == antenna_letters(status, lit)`` for every status.
+
+    Its keys are exactly the valid upper-case statuses: 1-4 characters from `lit` and ``X``.
+    """
+
+    __slots__ = ("lit",)
+
+    def __init__(self, lit: str) -> None:
+        statuses = (
+            "".join(chars)
+            for width in range(1, MAX_ANTENNAS + 1)
+            for chars in itertools.product(lit + "X", repeat=width)
+        )
+        super().__init__((status, antenna_letters(status, lit)) for status in statuses)
+        self.lit = lit
+
+    def __missing__(self, status: str) -> str | None:
+        return antenna_letters(status, self.lit)
 
 
 # --- per-channel parser state ----------------------------------------------------------------
