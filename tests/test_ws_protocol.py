@@ -22,7 +22,7 @@ class App:
     def __init__(self) -> None:
         self.results: list[bool] = []
         self.protocols: list[Any] = []
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()  # None: end
+        self.outbox: asyncio.Queue[list[bytes] | None] = asyncio.Queue()  # None: end
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "websocket"
@@ -58,10 +58,16 @@ async def serve(app: App) -> AsyncIterator[str]:
 async def test_direct_send_delivers_text_frames_in_order_with_deflate() -> None:
     app = App()
     async with serve(app) as url, websockets.connect(url, compression="deflate") as ws:
-        for i in range(3):
-            app.outbox.put_nowait(b'{"n":%d}' % i)
+        await async_wait_for(lambda: app.protocols, what="the app accepted")
+        transport = app.protocols[0].transport
+        writes: list[bytes] = []
+        write = transport.write
+        transport.write = lambda data: (writes.append(data), write(data))  # count the writes
+        app.outbox.put_nowait([b'{"n":0}'])
+        app.outbox.put_nowait([b'{"n":1}', b'{"n":2}'])
         assert [await ws.recv() for _ in range(3)] == ['{"n":0}', '{"n":1}', '{"n":2}']
-        assert app.results == [True, True, True]
+        assert app.results == [True, True]
+        assert len(writes) == 2, "two messages handed over together go in one socket write"
 
 
 async def test_direct_send_declines_a_paused_or_closed_socket() -> None:
@@ -70,12 +76,12 @@ async def test_direct_send_declines_a_paused_or_closed_socket() -> None:
         await async_wait_for(lambda: app.protocols, what="the app accepted")
         protocol = app.protocols[0]
         protocol.writable.clear()  # what uvicorn does when the transport pauses writing
-        app.outbox.put_nowait(b'{"held":1}')
+        app.outbox.put_nowait([b'{"held":1}'])
         await async_wait_for(lambda: app.results == [False], what="a declined send")
         protocol.writable.set()
-        app.outbox.put_nowait(b'{"sent":1}')
+        app.outbox.put_nowait([b'{"sent":1}'])
         assert await ws.recv() == '{"sent":1}'
         await ws.close()
         await async_wait_for(lambda: protocol.disconnected, what="the server saw the close")
-        app.outbox.put_nowait(b'{"late":1}')
+        app.outbox.put_nowait([b'{"late":1}'])
         await async_wait_for(lambda: app.results[-1:] == [False], what="a send after close")

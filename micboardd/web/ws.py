@@ -129,16 +129,18 @@ class Connection:
             return
         assert self._send_now is not None
         frames = self.feed.take_due()
-        for i, data in enumerate(frames):
-            try:
-                sent = self._send_now(data)
-            except Exception:  # one client's socket must never break the hand-over loop
-                log.exception("inline WebSocket write failed; the writer task takes over")
-                sent = False
-            if not sent:
-                self._unsent = frames[i:]
-                self.feed.wake.set()
-                return
+        if not frames:
+            return
+        try:
+            sent = self._send_now(frames)  # a hand-over's frames in one socket write
+        except Exception:  # one client's socket must never break the hand-over loop
+            log.exception("inline WebSocket write failed; the writer task takes over")
+            sent = False
+        if not sent:
+            self._unsent = frames
+            self.feed.wake.set()
+            return
+        for data in frames:
             self._count(data)
 
     def reply(self, frame: dict[str, Any]) -> None:
@@ -154,7 +156,7 @@ class Connection:
         # The hot path: written at once while the socket takes frames (web/ws_protocol.py);
         # only a paused or closing socket goes the ASGI way, which waits, within the timeout.
         send_now = self._send_now
-        if send_now is None or not send_now(data):
+        if send_now is None or not send_now((data,)):
             if send_now is not None:
                 self.ctx.counters.ws_frames_waited += 1
             async with asyncio.timeout(self.send_timeout_s):

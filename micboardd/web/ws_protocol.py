@@ -6,10 +6,11 @@
   needs only a few KB/s). uvicorn offers no setting for it, so the extension offer is
   replaced before the handshake.
 * An ASGI send passes every frame through Litestar's send wrappers, uvicorn's `send` coroutine
-  and a timeout scope: several times the cost of framing it. When the socket can take a frame
-  right now (not paused by flow control, not closing) `send_text_now` frames and writes it
-  synchronously; otherwise the caller uses the ordinary ASGI send, which waits for the socket.
-  The protocol offers the function in the ASGI scope's `extensions` under DIRECT_SEND.
+  and a timeout scope: several times the cost of framing it. When the socket can take frames
+  right now (not paused by flow control, not closing) `send_texts_now` frames them and writes
+  them synchronously, several messages in one write (one system call); otherwise the caller
+  uses the ordinary ASGI send, which waits for the socket. The protocol offers the function in
+  the ASGI scope's `extensions` under DIRECT_SEND.
 
 If uvicorn's internals change, the daemon falls back to uvicorn's own protocol ("auto") and
 the ordinary send path.
@@ -18,7 +19,7 @@ the ordinary send path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,17 @@ DEFLATE_LEVEL = 1
 # What uvicorn itself offers (window 4 KiB, small memory): kept, only the level changes.
 WINDOW_BITS = 12
 MEM_LEVEL = 5
-# Key in scope["extensions"]: {"send_text": Callable[[bytes], bool]}.
+# Key in scope["extensions"]: {"send_texts": SendNow}.
 DIRECT_SEND = "micboardd.direct_send"
 
-SendNow = Callable[[bytes], bool]
+# Text messages (UTF-8 JSON) -> True if all were written, False if none was.
+SendNow = Callable[[Sequence[bytes]], bool]
 
 
 def direct_sender(scope: Mapping[str, Any]) -> SendNow | None:
     """The protocol's synchronous text send for this connection, if it offers one."""
     extension = (scope.get("extensions") or {}).get(DIRECT_SEND)
-    send = extension.get("send_text") if isinstance(extension, dict) else None
+    send = extension.get("send_texts") if isinstance(extension, dict) else None
     return send if callable(send) else None
 
 
@@ -70,10 +72,10 @@ def protocol_class() -> type[Any] | str:
             super().handle_connect(event)
             scope = getattr(self, "scope", None)  # absent when the handshake was refused
             if scope is not None:
-                scope["extensions"][DIRECT_SEND] = {"send_text": self.send_text_now}
+                scope["extensions"][DIRECT_SEND] = {"send_texts": self.send_texts_now}
 
-        def send_text_now(self, payload: bytes) -> bool:
-            """Frame and write one text message now; False if the socket cannot take it."""
+        def send_texts_now(self, payloads: Sequence[bytes]) -> bool:
+            """Frame and write text messages now, all or none; False if the socket cannot."""
             if (
                 not self.handshake_complete
                 or self.close_sent
@@ -84,9 +86,10 @@ def protocol_class() -> type[Any] | str:
             ):
                 return False
             try:
-                self.conn.send_text(payload)
-            except InvalidState:  # closing: the ASGI send reports the disconnect properly
-                return False
+                for payload in payloads:
+                    self.conn.send_text(payload)
+            except InvalidState:  # closing (raised before the first frame): the ASGI send
+                return False  # reports the disconnect properly
             self.transport.write(b"".join(self.conn.data_to_send()))
             return True
 
