@@ -350,7 +350,9 @@ class Hub:
             if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
                 mem.peak_until = now + AUDIO_PEAK_HOLD_S
                 remembered = True
-            if visibly_changed(key, dev.get(key), value):
+            old = dev[key]
+            # Most values repeat: the equality test first spares the deadband rule its call.
+            if old != value and visibly_changed(key, old, value):
                 dev[key] = value
                 changes.add(key)
         # Derived fields follow from the public fields, the memory and time; time alone is
