@@ -125,6 +125,12 @@ class Watch:
 
 
 def number(value: Any) -> float | None:
+    # Exact-type checks first: meter readings come through here on every event.
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return float(value)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -146,12 +152,12 @@ def observe(
 ) -> None:
     """Bookkeeping on every reading (cheap): presence edges, RF fade, clip peaks."""
     present = tx_presence(dev, rx_online)
-    rf = number(dev.get("rf_signal"))
     if present is True:
         short = w.gone_since is not None and now - w.gone_since < cfg.tx_off_confirm_s
         if w.present is False and w.gone_since is not None and short and not w.faded:
             w.dropout = (w.gone_since, now)
         w.gone_since, w.faded, w.seen_on = None, False, True
+        rf = number(dev.get("rf_signal"))  # only read here: RF says nothing without a transmitter
         if rf is not None and cfg.rf_lost_dbm < rf <= cfg.rf_weak_dbm:
             w.weak_since = now if w.weak_since is None else w.weak_since
             w.weak_until = now
@@ -196,8 +202,7 @@ def battery_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
     percent = number(dev.get("battery_level"))
     if bars is None and minutes is None and percent is None:
         return NO_EVIDENCE
-    known = [v for v in (bars, minutes) if v is not None]
-    if known:
+    if bars is not None or minutes is not None:
         crit = (bars is not None and bars <= cfg.battery_critical_bars) or (
             minutes is not None and minutes <= cfg.battery_critical_minutes
         )

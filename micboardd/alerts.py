@@ -197,14 +197,17 @@ class Alerts:
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, DeviceChanged):
-            dev = self.hub.devices.get(event.device_id)
+            device_id, changes = event.device_id, event.changes
+            dev = self.hub.devices.get(device_id)
             if dev is None:
                 return
-            self._observe(event.device_id, dev)
-            if "device_id" in event.changes:  # a channel (re)appeared: show its open alerts
-                self._recount(event.device_id, force=True)
-            if event.changes & RULE_FIELDS:
-                self._evaluate_device(event.device_id, dev, self.clock())
+            self._observe(device_id, dev)
+            if "device_id" in changes:  # a channel (re)appeared: show its open alerts
+                self._recount(device_id, force=True)
+            # isdisjoint, not `&`: no set is built for the meter readings that make up
+            # nearly every event.
+            if not RULE_FIELDS.isdisjoint(changes):
+                self._evaluate_device(device_id, dev, self.clock())
         elif isinstance(event, DeviceRemoved):
             self._watches.pop(event.device_id, None)
             self._close_subject(event.device_id, "channel removed")
@@ -236,14 +239,30 @@ class Alerts:
         rx = self.hub.receivers.get(dev["receiver_id"])
         return rx is not None and rx.online
 
+    def _watch(self, device_id: str) -> Watch:
+        # Not setdefault(device_id, Watch()): that builds a Watch for every reading.
+        watch = self._watches.get(device_id)
+        if watch is None:
+            watch = self._watches[device_id] = Watch()
+        return watch
+
     def _observe(self, device_id: str, dev: DeviceDict) -> None:
-        watch = self._watches.setdefault(device_id, Watch())
-        observe(watch, dev, self._online(dev), self.clock(), self.config)
+        # _watch() and _online() written out: this runs for every hub event, meters included.
+        watch = self._watches.get(device_id)
+        if watch is None:
+            watch = self._watches[device_id] = Watch()
+        rx = self.hub.receivers.get(dev["receiver_id"])
+        observe(watch, dev, rx is not None and rx.online, self.clock(), self.config)
 
     def _evaluate_device(self, device_id: str, dev: DeviceDict, now: float) -> None:
-        watch = self._watches.setdefault(device_id, Watch())
+        watch = self._watch(device_id)
         verdicts = device_verdicts(dev, watch, self._online(dev), now, self.config)
+        trackers = self._trackers
         for kind, verdict in verdicts:
+            # What _apply() would find first, checked here: most rules of most channels
+            # say "not now" with nothing pending or open.
+            if verdict.on is not True and (kind, device_id) not in trackers:
+                continue
             self._apply(kind, device_id, verdict, device_id, dev["receiver_id"])
         watch.dropout = None  # reported once
 

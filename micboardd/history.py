@@ -188,11 +188,22 @@ class History:
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, DeviceChanged):
-            if not event.changes & TRACKED:
+            changes = event.changes
+            if TRACKED.isdisjoint(changes):  # not `&`: no set built per event
                 return
-            dev = self.hub.devices.get(event.device_id)
-            if dev is not None:
-                self._take(event.device_id, dev, self.clock(), event.changes)
+            device_id = event.device_id
+            dev = self.hub.devices.get(device_id)
+            if dev is None:
+                return
+            ch = self.channels.get(device_id)
+            if ch is None or "status" in changes:
+                self._take(device_id, dev, self.clock(), changes)
+                return
+            # Meter readings (nearly every event) leave the status as it was: no status
+            # event to look for, straight to the channel.
+            rows = ch.update(self.clock(), dev, changes)
+            if rows:
+                self._keep(rows)
         elif isinstance(event, DeviceRemoved):
             ch = self.channels.pop(event.device_id, None)
             if ch is not None:

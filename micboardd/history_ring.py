@@ -7,7 +7,8 @@ history.py feeds it from hub events and persists its ten-second rows.
 from __future__ import annotations
 
 import math
-from array import array
+import struct
+from collections.abc import Sequence
 from typing import Any
 
 from . import store_history as sql
@@ -27,14 +28,48 @@ RING_FIELDS = (
     "status",
 )
 NONE_BYTE = -128  # "unknown" in the ring; real values are clamped to -127..127
+BYTE_MIN, BYTE_MAX = -127, 127
+_INF, _NEG_INF = math.inf, -math.inf
 
 
 def _num(value: Any) -> float | None:
+    # Exact-type checks first: every meter reading comes through here, and an isinstance
+    # against a union plus the bool exclusion costs more than the conversion itself.
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return float(value)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _byte(value: float | None) -> int:
-    return NONE_BYTE if value is None else max(-127, min(127, round(value)))
+    if value is None:
+        return NONE_BYTE
+    b = round(value)
+    # Comparisons, not max(-127, min(127, b)): the builtins cost more than the rest here,
+    # and this runs nine times per channel-second.
+    return BYTE_MIN if b < BYTE_MIN else BYTE_MAX if b > BYTE_MAX else b
+
+
+# _byte() of every whole number it keeps as is, and of None: the readings of a second are
+# looked up (meters are whole dB nearly always) instead of nine calls to _byte(). Float keys:
+# readings are floats, and an int still finds its float (-60 == -60.0, same hash); NaN,
+# fractions and numbers out of range miss.
+_WHOLE_BYTE: dict[float | None, int] = {float(v): v for v in range(BYTE_MIN, BYTE_MAX + 1)}
+_WHOLE_BYTE[None] = NONE_BYTE
+
+
+def _slot(readings: tuple[float | None, ...], status: str | None) -> tuple[int, ...]:
+    """One second as the ring stores it: the eight readings of RING_FIELDS as _byte() makes
+    them, then the status code."""
+    code = _STATUS_BYTE.get(status or "", 0)
+    b = _WHOLE_BYTE
+    try:
+        r0, r1, r2, r3, r4, r5, r6, r7 = readings  # written out: cheaper than any loop
+        return (b[r0], b[r1], b[r2], b[r3], b[r4], b[r5], b[r6], b[r7], code)
+    except KeyError:  # a fraction or out of range: round and clamp
+        return (*map(_byte, readings), code)
 
 
 def _unbyte(value: int) -> float | None:
@@ -42,6 +77,13 @@ def _unbyte(value: int) -> float | None:
 
 
 _STATUS_BYTE = {s: i for i, s in enumerate(sql.STATUS_CODES) if s is not None}
+_GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
+_NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
+
+
+# One second of the ring: RING_FIELDS as signed bytes, side by side. Row-major, so closing
+# a second is one pack into one cache line rather than a write into nine separate columns.
+_SLOT = struct.Struct(f"{len(RING_FIELDS)}b")
 
 
 class SecondRing:
@@ -49,7 +91,7 @@ class SecondRing:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.cols = [array("b", [NONE_BYTE]) * size for _ in RING_FIELDS]
+        self.slots = bytearray(_SLOT.pack(*_GAP)) * size
         self.newest: int | None = None
         self.count = 0
 
@@ -58,20 +100,20 @@ class SecondRing:
         return None if self.newest is None else self.newest - self.count + 1
 
     def put(self, sec: int, values: tuple[int, ...]) -> None:
-        if self.newest is not None:
-            if sec <= self.newest:
+        newest = self.newest
+        if newest is not None:
+            if sec <= newest:
                 return  # the past is never rewritten (clock stepped back)
-            gap = (NONE_BYTE,) * len(RING_FIELDS)
-            for skipped in range(max(self.newest + 1, sec - self.size), sec):
-                self._write(skipped, gap)
+            if sec > newest + 1:  # nearly always the next second: no gap to fill
+                for skipped in range(max(newest + 1, sec - self.size), sec):
+                    self._write(skipped, _GAP)
         self._write(sec, values)
 
     def _write(self, sec: int, values: tuple[int, ...]) -> None:
-        index = sec % self.size
-        for col, value in zip(self.cols, values, strict=True):
-            col[index] = value
+        _SLOT.pack_into(self.slots, (sec % self.size) * _SLOT.size, *values)
         self.newest = sec
-        self.count = min(self.size, self.count + 1)
+        if self.count < self.size:
+            self.count += 1
 
     def rows(self, device_id: str, start: int, end: int) -> list[HistoryRow]:
         """Seconds start <= t < end that are still held, as rows (avg = the last value)."""
@@ -80,8 +122,7 @@ class SecondRing:
             return []
         out: list[HistoryRow] = []
         for sec in range(max(start, oldest), min(end, newest + 1)):
-            i = sec % self.size
-            v = [col[i] for col in self.cols]
+            v = _SLOT.unpack_from(self.slots, (sec % self.size) * _SLOT.size)
             status = v[8]
             out.append(
                 HistoryRow(
@@ -125,32 +166,57 @@ class Meter:
         self.lo, self.hi, self.area, self.covered = math.inf, -math.inf, 0.0, 0.0
         self.x_lo, self.x_hi, self.x_area, self.x_covered = math.inf, -math.inf, 0.0, 0.0
 
-    def _hold(self, until: float) -> None:
-        value = self.value
-        if value is not None and until > self.since:
-            dt = until - self.since
-            self.area += value * dt
-            self.covered += dt
-            self.lo = min(self.lo, value)
-            self.hi = max(self.hi, value)
-        self.since = max(self.since, until)
+    # min()/max() written out (`x if x < lo else lo` is exactly what min(lo, x) returns),
+    # and _hold() written out in set(): set() runs for every meter reading, and the calls
+    # cost more than all the arithmetic here. In set() as `if` statements (ruff would
+    # have min()/max()): most readings move neither extreme, so nothing is stored.
 
-    def set(self, now: float, value: float | None) -> None:
-        self._hold(now)
+    def _hold(self, until: float) -> None:
+        since = self.since
+        if until > since:
+            value = self.value
+            if value is not None:
+                dt = until - since
+                self.area += value * dt
+                self.covered += dt
+                lo, hi = self.lo, self.hi
+                self.lo = value if value < lo else lo
+                self.hi = value if value > hi else hi
+            self.since = until
+
+    def set(self, now: float, reading: Any) -> None:
+        """Take a device reading at `now`; anything but a number is unknown (None)."""
+        # The hub's meters are ints: converted here without the call to _num().
+        value = float(reading) if type(reading) is int else _num(reading)
+        since = self.since
+        if now > since:
+            held = self.value
+            if held is not None:
+                dt = now - since
+                self.area += held * dt
+                self.covered += dt
+                if held < self.lo:  # noqa: PLR1730
+                    self.lo = held
+                if held > self.hi:  # noqa: PLR1730
+                    self.hi = held
+            self.since = now
         self.value = value
         if value is not None:
-            self.lo = min(self.lo, value)
-            self.hi = max(self.hi, value)
+            if value < self.lo:  # noqa: PLR1730
+                self.lo = value
+            if value > self.hi:  # noqa: PLR1730
+                self.hi = value
 
     def close_second(self, end: float) -> tuple[float | None, float | None]:
         """(min, max) of the second ending at `end`; folds it into the ten seconds."""
         self._hold(end)
-        lo, hi = self.lo, self.hi
-        self.x_lo, self.x_hi = min(self.x_lo, lo), max(self.x_hi, hi)
+        lo, hi, x_lo, x_hi = self.lo, self.hi, self.x_lo, self.x_hi
+        self.x_lo = lo if lo < x_lo else x_lo
+        self.x_hi = hi if hi > x_hi else x_hi
         self.x_area += self.area
         self.x_covered += self.covered
-        self.lo, self.hi, self.area, self.covered = math.inf, -math.inf, 0.0, 0.0
-        return (None if lo == math.inf else lo), (None if hi == -math.inf else hi)
+        self.lo, self.hi, self.area, self.covered = _INF, _NEG_INF, 0.0, 0.0
+        return (None if lo == _INF else lo), (None if hi == _NEG_INF else hi)
 
     def close_ten(self) -> tuple[float | None, float | None, float | None]:
         """(min, max, mean) of the closed seconds of the open ten; starts the next ten."""
@@ -190,15 +256,15 @@ class ChannelHistory:
             meter.close_second(now)
             meter.close_ten()
 
-    def update(self, now: float, dev: DeviceDict, changes: frozenset[str]) -> list[HistoryRow]:
+    def update(self, now: float, dev: DeviceDict, changes: frozenset[str]) -> Sequence[HistoryRow]:
         """Take the changed values at `now`; returns the ten-second rows this closed."""
-        rows = self.advance(now) if now >= self.sec + 1 else []
+        rows = self.advance(now) if now >= self.sec + 1 else _NO_ROWS
         if "rf_signal" in changes:
-            self.rf.set(now, _num(dev.get("rf_signal")))
+            self.rf.set(now, dev.get("rf_signal"))
         if "audio_level" in changes:
-            self.audio.set(now, _num(dev.get("audio_level")))
+            self.audio.set(now, dev.get("audio_level"))
         if "peak_level" in changes:
-            self.peak.set(now, _num(dev.get("peak_level")))
+            self.peak.set(now, dev.get("peak_level"))
         if "battery_level" in changes:
             self.battery = _num(dev.get("battery_level"))
         if "battery_minutes" in changes:
@@ -219,20 +285,8 @@ class ChannelHistory:
             rf_lo, rf_hi = self.rf.close_second(end)
             au_lo, au_hi = self.audio.close_second(end)
             _, pk_hi = self.peak.close_second(end)
-            self.ring.put(
-                self.sec,
-                (
-                    _byte(rf_lo),
-                    _byte(rf_hi),
-                    _byte(self.rf.value),
-                    _byte(au_lo),
-                    _byte(au_hi),
-                    _byte(self.audio.value),
-                    _byte(pk_hi),
-                    _byte(self.battery),
-                    _STATUS_BYTE.get(self.status or "", 0),
-                ),
-            )
+            readings = (rf_lo, rf_hi, self.rf.value, au_lo, au_hi, self.audio.value, pk_hi)
+            self.ring.put(self.sec, _slot((*readings, self.battery), self.status))
             self.sec = end
             if end >= self.ten + BUCKET_S:
                 row = self._ten_row()
@@ -250,10 +304,14 @@ class ChannelHistory:
         return [*rows, row] if row is not None else rows
 
     def _ten_row(self) -> HistoryRow | None:
-        rf_lo, rf_hi, rf_mean = self.rf.close_ten()
-        au_lo, au_hi, au_mean = self.audio.close_ten()
-        _, pk_hi, _ = self.peak.close_ten()
-        row = HistoryRow(
+        rf, audio, peak = self.rf.close_ten(), self.audio.close_ten(), self.peak.close_ten()
+        rf_lo, rf_hi, rf_mean = rf
+        au_lo, au_hi, au_mean = audio
+        pk_hi = peak[1]
+        known = (*rf, *audio, pk_hi, self.battery, self.minutes, self.status)
+        if known.count(None) == len(known):
+            return None  # nothing known: no row (checked before building one: that is costly)
+        return HistoryRow(
             t=self.ten,
             device_id=self.device_id,
             rf_min=rf_lo,
@@ -267,4 +325,3 @@ class ChannelHistory:
             battery_minutes=self.minutes,
             status=self.status,
         )
-        return None if all(v is None for v in row.values()) else row
