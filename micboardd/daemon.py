@@ -41,6 +41,8 @@ HUB_TICK_S = 1.0  # time-based states (audio_peak hold, prev_* expiry) need 1 s 
 # send METER_RATE 00000 to every receiver.
 WEB_SHUTDOWN_S = 2.0
 SOURCES_SHUTDOWN_S = 2.0
+# uvicorn's housekeeping tick (Date header, exit check); uvicorn's own is 0.1 s.
+SERVER_TICK_S = 1.0
 WS_MAX_MESSAGE_BYTES = 1024 * 1024  # frames above this are closed with 1009 by the server
 WS_PING_INTERVAL_S = 20.0  # detect dead phones (Wi-Fi roam, screen off) within a minute
 WS_PING_TIMEOUT_S = 20.0
@@ -79,10 +81,27 @@ class Source(Protocol):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon owns SIGTERM (STACK-NOTES.md)."""
+    """uvicorn without its own signal handling (the daemon owns SIGTERM, STACK-NOTES.md) and
+    with a once-a-second housekeeping tick instead of ten: on a small box every wake-up of an
+    idle process costs, and the tick only refreshes the Date header and checks for exit."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
 
     def capture_signals(self) -> contextlib.nullcontext[None]:  # type: ignore[override]
         return contextlib.nullcontext()
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        # on_tick(0) each time: uvicorn refreshes its Date header on multiples of 10 ticks.
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SERVER_TICK_S):
+                    await self._exit.wait()
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -258,7 +277,7 @@ class Daemon:
         # Clients go first: a dashboard must keep its last picture across a restart instead
         # of being told that every receiver went offline while we stopped metering.
         fanout.stop()
-        server.should_exit = True
+        server.request_exit()
         try:
             await asyncio.wait_for(serve_task, WEB_SHUTDOWN_S + 1)
         except (TimeoutError, asyncio.CancelledError):
