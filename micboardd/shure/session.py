@@ -23,7 +23,7 @@ from micboardd.errors import CommandRejected, ConnectionFailed, MicboardError, P
 from micboardd.hub import Hub
 from micboardd.model import SourceState
 from micboardd.shure.codec import StreamDecoder
-from micboardd.shure.families import FamilySpec
+from micboardd.shure.families import FamilySpec, Interpreter
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_link
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class ReceiverSession:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._heartbeat_sent: float | None = None
+        self._last_bytes = 0.0  # monotonic time of the last read (the silence watchdog's base)
         self._was_online = False
         self._log_extra = {"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host}
 
@@ -195,10 +196,8 @@ class ReceiverSession:
         await link.send(self.spec.meter_command(self.meter_rate_ms))
         decoder = StreamDecoder(self.spec.framing)
         interpreter = self.spec.new_interpreter()
-        quiet_for = silence_timeout(self.meter_rate_ms)
-        last_bytes = time.monotonic()
-        next_heartbeat = last_bytes  # the first heartbeat right away gives latency at once
-        garbage_seen = 0
+        self._last_bytes = time.monotonic()
+        next_heartbeat = self._last_bytes  # the first heartbeat right away gives latency at once
         while True:
             quiet_for = silence_timeout(self.meter_rate_ms)
             now = time.monotonic()
@@ -206,32 +205,37 @@ class ReceiverSession:
                 self._heartbeat_sent = now
                 await link.send(self.spec.heartbeat_command())
                 next_heartbeat = now + HEARTBEAT_S
-            wait = min(last_bytes + quiet_for, next_heartbeat) - now
+            wait = min(self._last_bytes + quiet_for, next_heartbeat) - now
             try:
-                # A timeout scope rather than wait_for: no task per read on this hot path.
+                # One timeout scope for a whole quiet period, not one per read: meters arrive
+                # every 100 ms and a timer set and cancelled for each was a measurable part of
+                # reading them. When it expires while data still flows, it is simply renewed.
                 async with asyncio.timeout(max(wait, 0.0)):
-                    data = await link.recv()
+                    while True:
+                        self._take(await link.recv(), decoder, interpreter)
             except TimeoutError:
-                if time.monotonic() - last_bytes >= quiet_for:
+                if time.monotonic() - self._last_bytes >= quiet_for:
                     raise PeerTimeout(f"{self.name}: no data for {quiet_for:g} s") from None
-                continue
-            now = last_bytes = time.monotonic()
-            frames = decoder.feed(data)
-            if decoder.garbage_count != garbage_seen:
-                self._log_garbage(decoder.garbage_count - garbage_seen, decoder.last_error)
-                garbage_seen = decoder.garbage_count
-            latency: float | None = None
-            for frame in frames:
-                self.frames += 1
-                if self._heartbeat_sent is not None and self.spec.is_heartbeat_reply(frame):
-                    latency = round((now - self._heartbeat_sent) * 1000, 1)
-                    self._heartbeat_sent = None
-                self.hub.apply(self.receiver_id, interpreter.interpret(frame))
-            if frames and (self.state is not SourceState.ONLINE or latency is not None):
-                if self.state is not SourceState.ONLINE:
-                    log.info("%s online", self.name, extra=self._log_extra)
-                    self._was_online = True
-                self._set_state(SourceState.ONLINE, latency_ms=latency)
+
+    def _take(self, data: bytes, decoder: StreamDecoder, interpreter: Interpreter) -> None:
+        """Decode one read and hand its readings to the hub (synchronous: no await inside)."""
+        now = self._last_bytes = time.monotonic()
+        garbage_before = decoder.garbage_count
+        frames = decoder.feed(data)
+        if decoder.garbage_count != garbage_before:
+            self._log_garbage(decoder.garbage_count - garbage_before, decoder.last_error)
+        latency: float | None = None
+        for frame in frames:
+            self.frames += 1
+            if self._heartbeat_sent is not None and self.spec.is_heartbeat_reply(frame):
+                latency = round((now - self._heartbeat_sent) * 1000, 1)
+                self._heartbeat_sent = None
+            self.hub.apply(self.receiver_id, interpreter.interpret(frame))
+        if frames and (self.state is not SourceState.ONLINE or latency is not None):
+            if self.state is not SourceState.ONLINE:
+                log.info("%s online", self.name, extra=self._log_extra)
+                self._was_online = True
+            self._set_state(SourceState.ONLINE, latency_ms=latency)
 
     def _log_garbage(self, count: int, reason: str | None) -> None:
         self.garbage += count
