@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import store_history as sql
-from .hub import iso
+from .isotime import iso
 from .status_rules import (
     BATTERY_CRITICAL_BARS,
     BATTERY_CRITICAL_MINUTES,

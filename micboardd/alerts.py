@@ -54,8 +54,8 @@ from .hub import (
     DeviceRemoved,
     Hub,
     HubEvent,
-    iso,
 )
+from .isotime import iso
 from .model import DeviceDict
 from .store import Store
 

@@ -24,7 +24,8 @@ from .device_feed import (
     Subscription,
     encode,
 )
-from .hub import ConnectionChanged, DeviceChanged, DeviceRemoved, Hub, HubEvent, iso
+from .hub import ConnectionChanged, DeviceChanged, DeviceRemoved, Hub, HubEvent
+from .isotime import iso
 
 __all__ = [
     "DEFAULT_MAX_HZ",

@@ -10,14 +10,13 @@ one reading is applied completely before the next, so listeners never see half a
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import ConnectionFailed, NotFound
+from .isotime import iso
 from .model import (
     DEVICE_FIELDS,
     READING_FIELDS,
@@ -31,6 +30,7 @@ from .model import (
     make_device_id,
     split_device_id,
 )
+from .receiver_state import ReceiverState
 from .status_rules import (
     AUDIO_PEAK_HOLD_S,
     CLIP_DBFS,
@@ -43,78 +43,6 @@ from .status_rules import (
 )
 
 log = logging.getLogger(__name__)
-
-_iso_second: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text)
-
-
-def iso(ts: float) -> str:
-    """`2026-11-27T21:03:00.123Z`. Called for every device change: the date part is cached."""
-    # Rounded to microseconds, then truncated to milliseconds, exactly as datetime does.
-    second = math.floor(ts)
-    micro = round((ts - second) * 1e6)
-    if micro >= 1_000_000:
-        second, micro = second + 1, micro - 1_000_000
-    if second != _iso_second[0]:
-        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _iso_second[0], _iso_second[1] = second, text
-    return f"{_iso_second[1]}.{micro // 1000:03d}Z"
-
-
-@dataclass(slots=True)
-class ReceiverState:
-    id: str
-    address: str
-    port: int
-    family: Family = Family.UNKNOWN
-    model: str | None = None
-    name: str | None = None
-    firmware: str | None = None
-    rf_band: str | None = None
-    serial: str | None = None
-    channels: int = 0
-    source: str = "receiver"
-    state: SourceState = SourceState.DISCONNECTED
-    latency_ms: float | None = None
-    error: str | None = None
-    last_update: float | None = None
-    instance: str = ""
-
-    @property
-    def online(self) -> bool:
-        return self.state in (SourceState.SYNCING, SourceState.ONLINE)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "receiver_id": self.id,
-            "manufacturer": "shure",
-            "address": self.address,
-            "port": self.port,
-            "family": self.family.value,
-            "model": self.model,
-            "name": self.name,
-            "firmware": self.firmware,
-            "rf_band": self.rf_band,
-            "serial": self.serial,
-            "channels": self.channels,
-            "source": self.source,
-            "status": self.state.value,
-            "latency_ms": self.latency_ms,
-            "error": self.error,
-            "last_update": iso(self.last_update) if self.last_update else None,
-        }
-
-    def connection(self) -> dict[str, Any]:
-        """The `connection_update` body for `/ws/connections/`."""
-        return {
-            "manufacturer": "shure",
-            "source": self.source,
-            "id": self.id,
-            "address": self.address if self.port == 2202 else f"{self.address}:{self.port}",
-            "status": self.state.wire_status,
-            "latency_ms": self.latency_ms,
-            "last_update": iso(self.last_update) if self.last_update else None,
-            "error": self.error,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,15 +419,3 @@ class Hub:
 
     def online_count(self) -> int:
         return sum(1 for rx in self.receivers.values() if rx.online)
-
-
-@dataclass(slots=True)
-class Counters:
-    """Process-wide counters shown in /api/health (and later /metrics)."""
-
-    ws_frames_sent: int = 0
-    ws_bytes_sent: int = 0
-    ws_client_errors: int = 0
-    # Frames that could not be written at once (the client's socket paused or closing).
-    ws_frames_waited: int = 0
-    extra: dict[str, int] = field(default_factory=dict)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import __version__
+from .counters import Counters
 from .fanout import FanOut
-from .hub import Counters, Hub
+from .hub import Hub
 from .model import ChannelStatus, SourceState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

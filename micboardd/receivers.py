@@ -19,7 +19,8 @@ from micboardd.config import ReceiverAddress, Settings
 from micboardd.discovery import Candidate
 from micboardd.discovery.probe import ProbeResult, probe
 from micboardd.errors import ConnectionFailed, MicboardError, NotFound, ProtocolError
-from micboardd.hub import Hub, iso
+from micboardd.hub import Hub
+from micboardd.isotime import iso
 from micboardd.model import SourceState
 from micboardd.shure.families import FAMILIES
 from micboardd.shure.session import ReceiverSession, backoff_delay

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent, iso
+from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.isotime import iso
 from micboardd.model import DEVICE_FIELDS, BatteryStatus, Family, Reading, SourceState
 from micboardd.status_rules import (
     AUDIO_PEAK_HOLD_S,

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hub import Hub, iso
+from ..hub import Hub
+from ..isotime import iso
 from ..model import ChannelStatus, DeviceDict
 from .wire import Message, clean_device, plural, with_meters
 

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from micboardd import logs
 from micboardd.config import Settings
 from micboardd.errors import ConfigError, MicboardError
-from micboardd.hub import Hub, iso
+from micboardd.hub import Hub
+from micboardd.isotime import iso
 from micboardd.model import SourceState
 from micboardd.store import Store
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from micboardd.hub import iso
+from micboardd.isotime import iso
 
 from .errors import CircuitOpen, SystemApiError
 

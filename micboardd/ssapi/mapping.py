@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from micboardd.hub import ReceiverState
 from micboardd.model import BatteryStatus, Reading, SourceState
+from micboardd.receiver_state import ReceiverState
 from micboardd.status_rules import battery_status
 
 from .models import AudioActivity, DeviceDetails, DeviceInfo, DeviceState

@@ -23,7 +23,8 @@ from typing import Any
 
 from micboardd.config import Settings
 from micboardd.errors import ConfigError, MicboardError
-from micboardd.hub import Hub, iso
+from micboardd.hub import Hub
+from micboardd.isotime import iso
 from micboardd.secret_files import SECRETS_DIR, write_secret_file
 from micboardd.store import Store
 

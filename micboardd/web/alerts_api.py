@@ -26,7 +26,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from ..alerts import Alerts
 from ..history import History, Series
-from ..hub import iso
+from ..isotime import iso
 from ..model import split_device_id
 from ..store_history import VALUE_COLUMNS, Event
 

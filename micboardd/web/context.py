@@ -11,10 +11,11 @@ from .. import __version__
 from ..alerts import Alerts
 from ..auth import Auth
 from ..config import ReceiverAddress, Settings
+from ..counters import Counters
 from ..fanout import FanOut
 from ..groups import Groups
 from ..history import History
-from ..hub import Counters, Hub
+from ..hub import Hub
 from ..store import Store
 from ..sysinfo import CpuMeter, rss_mb
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from micboardd.counters import Counters
 from micboardd.fanout import FanOut
-from micboardd.hub import Counters, Hub
+from micboardd.hub import Hub
 from micboardd.metrics import render_metrics
 from micboardd.model import Family, Reading, SourceState
 

@@ -1,0 +1,15 @@
+"""Process-wide counters shown in /api/health and /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Counters:
+    ws_frames_sent: int = 0
+    ws_bytes_sent: int = 0
+    ws_client_errors: int = 0
+    # Frames that could not be written at once (the client's socket paused or closing).
+    ws_frames_waited: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
