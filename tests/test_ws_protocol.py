@@ -62,7 +62,12 @@ async def test_direct_send_delivers_text_frames_in_order_with_deflate() -> None:
         transport = app.protocols[0].transport
         writes: list[bytes] = []
         write = transport.write
-        transport.write = lambda data: (writes.append(data), write(data))  # count the writes
+
+        def counting_write(data: bytes) -> None:
+            writes.append(data)
+            write(data)
+
+        transport.write = counting_write
         app.outbox.put_nowait([b'{"n":0}'])
         app.outbox.put_nowait([b'{"n":1}', b'{"n":2}'])
         assert [await ws.recv() for _ in range(3)] == ['{"n":0}', '{"n":1}', '{"n":2}']
