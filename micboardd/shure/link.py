@@ -1,5 +1,11 @@
 """Byte links to a receiver: TCP (most families) and UDP (UHF-R), one small interface.
 
+Two ways to read: `recv()` (the discovery probe, a few answers) or `deliver_to(sink)`, which
+hands every chunk to a synchronous callback as it arrives (a receiver session: meters come
+about ten times a second per receiver, and a task wake-up and a future per chunk were a
+measurable part of reading them). A link in delivery mode reports its end, EOF, error or
+an exception of the sink, through `failed()`.
+
 A link only moves bytes; framing, parsing and timing live in the codec and the session.
 Every failure leaves here as `ConnectionFailed` (or `PeerTimeout`), chained to its cause.
 """
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from typing import Protocol
 
 from micboardd.errors import ConnectionFailed, PeerTimeout
@@ -19,6 +26,8 @@ CONNECT_TIMEOUT_S = 5.0
 # Writes are tiny commands; a receiver that cannot take 64 bytes in 5 s is gone.
 WRITE_TIMEOUT_S = 5.0
 READ_CHUNK = 65536
+# What recv() mode may buffer before pausing the socket (asyncio's default for streams).
+READ_LIMIT = 64 * 1024
 # TCP keepalive: notice a vanished receiver (power cut, cable pulled) in ~25 s even when the
 # silence watchdog is off; QLX-D firmware is known to lock up on half-open connections.
 KEEPALIVE_IDLE_S = 10
@@ -29,12 +38,72 @@ KEEPALIVE_COUNT = 3
 UDP_QUEUE_DATAGRAMS = 1024
 
 
+Sink = Callable[[bytes], None]
+
+
 class Link(Protocol):
     @property
     def peer(self) -> str: ...
     async def send(self, data: bytes) -> None: ...
     async def recv(self) -> bytes: ...
+    def deliver_to(self, sink: Sink) -> None: ...
+    async def failed(self) -> None: ...
     async def close(self) -> None: ...
+
+
+class _Delivery:
+    """Delivery mode of a link: the sink, and the first failure (raised by `failed()`)."""
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.sink: Sink | None = None
+        self.failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def deliver(self, data: bytes) -> None:
+        assert self.sink is not None
+        if self.failure.done():  # ended (closing, or the sink failed): nobody is listening
+            return
+        try:
+            self.sink(data)
+        except Exception as exc:  # the session's processing failed: end the link with it
+            self.fail(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.failure.done():
+            self.failure.set_exception(exc)
+            self.failure.exception()  # nobody may ask (recv() mode): not "never retrieved"
+
+    async def failed(self) -> None:
+        """Wait for the link to end; raise why (ConnectionFailed, or the sink's exception)."""
+        if self.sink is None:
+            raise RuntimeError("failed() needs deliver_to() first")
+        await asyncio.shield(self.failure)
+
+
+class _SinkReader(asyncio.StreamReader):
+    """A StreamReader that, once a sink is set, hands each chunk to it instead of buffering."""
+
+    def __init__(self, delivery: _Delivery, limit: int) -> None:
+        super().__init__(limit=limit)
+        self.delivery = delivery
+
+    def feed_data(self, data: bytes) -> None:  # type: ignore[override]  # asyncio passes bytes
+        if self.delivery.sink is None:
+            super().feed_data(data)
+        else:
+            self.delivery.deliver(data)
+
+    def feed_eof(self) -> None:
+        super().feed_eof()
+        self.delivery.fail(
+            ConnectionFailed(f"{self.delivery.peer}: connection closed by the receiver")
+        )
+
+    def set_exception(self, exc: Exception) -> None:
+        super().set_exception(exc)
+        failure = ConnectionFailed(f"{self.delivery.peer}: read failed: {exc}")
+        failure.__cause__ = exc
+        self.delivery.fail(failure)
 
 
 def _keepalive(sock: socket.socket) -> None:
@@ -50,12 +119,18 @@ def _keepalive(sock: socket.socket) -> None:
 
 
 class TcpLink:
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-    ) -> None:
+    def __init__(self, reader: _SinkReader, writer: asyncio.StreamWriter, peer: str) -> None:
         self._reader = reader
         self._writer = writer
         self._peer = peer
+
+    def deliver_to(self, sink: Sink) -> None:
+        """Hand every chunk to `sink` from now on. Set it before sending the first command:
+        bytes buffered for `recv()` until then are not replayed."""
+        self._reader.delivery.sink = sink
+
+    async def failed(self) -> None:
+        await self._reader.delivery.failed()
 
     @property
     def peer(self) -> str:
@@ -80,6 +155,7 @@ class TcpLink:
         return data
 
     async def close(self) -> None:
+        self._reader.delivery.fail(ConnectionFailed(f"{self._peer}: link closed"))
         self._writer.close()
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):
             await asyncio.wait_for(self._writer.wait_closed(), 1.0)
@@ -87,12 +163,19 @@ class TcpLink:
 
 async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> TcpLink:
     peer = f"{host}:{port}"
+    loop = asyncio.get_running_loop()
+    # asyncio.open_connection, with our reader: it can deliver without buffering.
+    reader = _SinkReader(_Delivery(peer), READ_LIMIT)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: asyncio.StreamReaderProtocol(reader), host, port),
+            timeout,
+        )
     except TimeoutError as exc:
         raise PeerTimeout(f"{peer}: no answer to connect within {timeout:g} s") from exc
     except OSError as exc:
         raise ConnectionFailed(f"{peer}: cannot connect: {exc.strerror or exc}") from exc
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     sock = writer.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
@@ -101,16 +184,23 @@ async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> 
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
+    def __init__(self, peer: str) -> None:
         self.queue: asyncio.Queue[bytes | Exception] = asyncio.Queue(UDP_QUEUE_DATAGRAMS)
+        self.delivery = _Delivery(peer)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if not self.queue.full():
+        if self.delivery.sink is not None:
+            self.delivery.deliver(data)
+        elif not self.queue.full():
             self.queue.put_nowait(data)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable arrives here: the receiver is off or not a UHF-R.
-        if not self.queue.full():
+        if self.delivery.sink is not None:
+            failure = ConnectionFailed(f"{self.delivery.peer}: {exc}")
+            failure.__cause__ = exc
+            self.delivery.fail(failure)
+        elif not self.queue.full():
             self.queue.put_nowait(exc)
 
 
@@ -140,7 +230,15 @@ class UdpLink:
             raise ConnectionFailed(f"{self._peer}: {item}") from item
         return item
 
+    def deliver_to(self, sink: Sink) -> None:
+        """Hand every datagram to `sink` from now on (set it before the first command)."""
+        self._proto.delivery.sink = sink
+
+    async def failed(self) -> None:
+        await self._proto.delivery.failed()
+
     async def close(self) -> None:
+        self._proto.delivery.fail(ConnectionFailed(f"{self._peer}: link closed"))
         self._transport.close()
 
 
@@ -149,7 +247,7 @@ async def open_udp(host: str, port: int) -> UdpLink:
     loop = asyncio.get_running_loop()
     try:
         transport, proto = await loop.create_datagram_endpoint(
-            _UdpProtocol, remote_addr=(host, port)
+            lambda: _UdpProtocol(peer), remote_addr=(host, port)
         )
     except OSError as exc:
         raise ConnectionFailed(f"{peer}: cannot open: {exc.strerror or exc}") from exc

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -191,12 +192,15 @@ class ReceiverSession:
 
     async def _converse(self, link: Link) -> None:
         self._set_state(SourceState.SYNCING)
-        for command in self.spec.sync_commands(self.channels):
-            await link.send(command)
-        await link.send(self.spec.meter_command(self.meter_rate_ms))
         decoder = StreamDecoder(self.spec.framing)
         interpreter = self.spec.new_interpreter()
         self._last_bytes = time.monotonic()
+        # Every chunk goes to _take as it arrives (before the first command, so no answer is
+        # missed); this task only keeps time: heartbeats and the silence watchdog.
+        link.deliver_to(functools.partial(self._take, decoder=decoder, interpreter=interpreter))
+        for command in self.spec.sync_commands(self.channels):
+            await link.send(command)
+        await link.send(self.spec.meter_command(self.meter_rate_ms))
         next_heartbeat = self._last_bytes  # the first heartbeat right away gives latency at once
         while True:
             quiet_for = silence_timeout(self.meter_rate_ms)
@@ -211,14 +215,14 @@ class ReceiverSession:
                 # every 100 ms and a timer set and cancelled for each was a measurable part of
                 # reading them. When it expires while data still flows, it is simply renewed.
                 async with asyncio.timeout(max(wait, 0.0)):
-                    while True:
-                        self._take(await link.recv(), decoder, interpreter)
+                    await link.failed()  # returns only by raising why the link ended
+                    raise ConnectionFailed(f"{self.name}: link ended")
             except TimeoutError:
                 if time.monotonic() - self._last_bytes >= quiet_for:
                     raise PeerTimeout(f"{self.name}: no data for {quiet_for:g} s") from None
 
-    def _take(self, data: bytes, decoder: StreamDecoder, interpreter: Interpreter) -> None:
-        """Decode one read and hand its readings to the hub (synchronous: no await inside)."""
+    def _take(self, data: bytes, *, decoder: StreamDecoder, interpreter: Interpreter) -> None:
+        """Decode one chunk and hand its readings to the hub (called by the link)."""
         now = self._last_bytes = time.monotonic()
         garbage_before = decoder.garbage_count
         frames = decoder.feed(data)

@@ -1,0 +1,105 @@
+"""Links in delivery mode, over real loopback sockets: chunks reach the sink as they arrive,
+and the end of the link (peer close, ICMP error, a failing sink) is reported by failed()."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from micboardd.errors import ConnectionFailed
+from micboardd.shure.link import open_tcp, open_udp
+
+from ..helpers import async_wait_for
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[int, asyncio.Queue[asyncio.StreamWriter]]]:
+    """A TCP server on loopback that hands each accepted connection's writer to the test."""
+    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
+
+    async def on_client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(writer)
+
+    srv = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    async with srv:
+        yield srv.sockets[0].getsockname()[1], accepted
+
+
+async def test_tcp_chunks_reach_the_sink_and_a_peer_close_ends_the_link(
+    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+) -> None:
+    port, accepted = server
+    link = await open_tcp("127.0.0.1", port)
+    got: list[bytes] = []
+    link.deliver_to(got.append)
+    peer = await accepted.get()
+    peer.write(b"< REP 1 CHAN_NAME {A} >")
+    await async_wait_for(lambda: b"".join(got) == b"< REP 1 CHAN_NAME {A} >", what="delivery")
+    peer.close()
+    with pytest.raises(ConnectionFailed, match="closed by the receiver"):
+        await asyncio.wait_for(link.failed(), 5)
+    await link.close()
+
+
+async def test_a_failing_sink_ends_the_link_with_its_exception(
+    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+) -> None:
+    port, accepted = server
+    link = await open_tcp("127.0.0.1", port)
+    calls: list[bytes] = []
+
+    def sink(data: bytes) -> None:
+        calls.append(data)
+        raise ValueError("bug in processing")
+
+    link.deliver_to(sink)
+    peer = await accepted.get()
+    peer.write(b"one")
+    with pytest.raises(ValueError, match="bug in processing"):
+        await asyncio.wait_for(link.failed(), 5)
+    peer.write(b"two")  # after the failure nothing more is handed over
+    await peer.drain()
+    await link.close()
+    assert calls == [b"one"]
+    peer.close()
+
+
+async def test_a_timeout_around_failed_leaves_the_link_usable(
+    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+) -> None:
+    # The session waits on failed() inside a renewable timeout: being cancelled must not
+    # cancel the link's own state, so a later end is still reported.
+    port, accepted = server
+    link = await open_tcp("127.0.0.1", port)
+    link.deliver_to(lambda data: None)
+    peer = await accepted.get()
+    for _ in range(3):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await link.failed()
+    peer.close()
+    with pytest.raises(ConnectionFailed):
+        await asyncio.wait_for(link.failed(), 5)
+    await link.close()
+
+
+async def test_udp_datagrams_reach_the_sink_and_an_icmp_error_ends_the_link() -> None:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    port = rx.getsockname()[1]
+    link = await open_udp("127.0.0.1", port)
+    got: list[bytes] = []
+    link.deliver_to(got.append)
+    await link.send(b"* GET 1 CHAN_NAME *")
+    data, addr = rx.recvfrom(100)
+    assert data == b"* GET 1 CHAN_NAME *"
+    rx.sendto(b"* REPORT 1 CHAN_NAME {A} *", addr)
+    await async_wait_for(lambda: got == [b"* REPORT 1 CHAN_NAME {A} *"], what="datagram")
+    rx.close()  # now nothing listens: the next send draws ICMP port unreachable
+    await link.send(b"* GET 1 CHAN_NAME *")
+    with pytest.raises(ConnectionFailed):
+        await asyncio.wait_for(link.failed(), 5)
+    await link.close()
