@@ -3,7 +3,7 @@
 // with old files; the cache answers only when the network does not, or too slowly.
 // Live data (/api, /ws) is never cached.
 
-const CACHE = "micboard-shell-v5";
+const CACHE = "micboard-shell-v6";
 const SHELL = [
   "./",
   "index.html",

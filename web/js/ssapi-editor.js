@@ -89,6 +89,10 @@ export async function mountSystemApi(card) {
   const problem = el("p", "err");
   problem.hidden = true;
   card.append(status, origin, problem, form);
+  // Nothing to edit until the stored settings have arrived: typing earlier would be wiped by
+  // them (render() fills the fields), and Save would send a half-known form.
+  for (const i of [url, key, fp]) i.readOnly = true;
+  save.disabled = true;
 
   let view = null;
   const seen = new Map(); // endpoint -> { frame, at }: the newest api_health per endpoint
@@ -119,6 +123,7 @@ export async function mountSystemApi(card) {
       : "No key stored yet: paste it here";
     for (const i of [url, key, fp]) i.readOnly = fromConfig;
     save.hidden = fromConfig;
+    save.disabled = false;
     off.hidden = fromConfig || !view.url;
     fpNote.textContent = "Optional. Empty: the server's certificate is trusted on first use and any other one refused."
       + (view.trusted_fingerprint ? ` Trusted now: ${view.trusted_fingerprint}.` : "")
