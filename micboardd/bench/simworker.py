@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from micboardd.shure.codec import StreamDecoder
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
 from micboardd.sim.receiver import SimReceiver
 from micboardd.sim.venue import Venue

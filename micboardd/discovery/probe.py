@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
-from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder, encode
+from micboardd.shure.codec import Frame, Framing, MessageKind, encode
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES, family_for_model
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_tcp, open_udp
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from micboardd.model import Family
-from micboardd.shure.codec import StreamDecoder
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
 
 SEGMENT_BYTES = 1448  # one Ethernet TCP segment (MSS); frames are cut at its boundaries

@@ -1,4 +1,6 @@
-"""Shure command-string wire codec: bytes in, frames out; commands in, bytes out.
+"""Shure command-string wire codec: frame text in, frames out; commands in, bytes out.
+
+Reassembling frames from a byte stream is decoder.py's (`StreamDecoder`).
 
 PURE: no I/O, no clock, no module state is mutated. The only exception that leaves the
 public functions is `micboardd.errors.ProtocolError`.
@@ -24,13 +26,15 @@ from dataclasses import dataclass
 from micboardd.errors import ProtocolError
 
 __all__ = [
+    "BETWEEN_FRAMES",
     "MAX_FRAME_BYTES",
     "Frame",
     "Framing",
     "MessageKind",
-    "StreamDecoder",
     "encode",
+    "excerpt",
     "parse_frame",
+    "plain_frame",
     "quote",
 ]
 
@@ -40,7 +44,7 @@ MAX_FRAME_BYTES = 1024
 
 # Bytes tolerated between frames without counting as garbage (PSM1000 sends CRLF; NUL is
 # accepted because some embedded stacks pad with it).
-_BETWEEN_FRAMES = b" \t\r\n\x0b\x0c\x00"
+BETWEEN_FRAMES = b" \t\r\n\x0b\x0c\x00"
 
 # How much of a bad frame or junk run is quoted in `last_error`.
 _ERROR_EXCERPT = 40
@@ -122,7 +126,8 @@ def _new_frame(
     return frame
 
 
-def _excerpt(text: str | bytes) -> str:
+def excerpt(text: str | bytes) -> str:
+    """The start of a bad frame or junk run, quoted, for an error message."""
     shown = text[:_ERROR_EXCERPT]
     suffix = "..." if len(text) > _ERROR_EXCERPT else ""
     return f"{shown!r}{suffix}"
@@ -143,16 +148,16 @@ def _tokenize(body: str, raw: str) -> tuple[list[str], int]:
         elif c == "{":
             j = body.find("}", i + 1)
             if j < 0:
-                raise ProtocolError(f"unterminated '{{' in frame {_excerpt(raw)}")
+                raise ProtocolError(f"unterminated '{{' in frame {excerpt(raw)}")
             inner = body[i + 1 : j]
             if "{" in inner:
-                raise ProtocolError(f"nested '{{' in frame {_excerpt(raw)}")
+                raise ProtocolError(f"nested '{{' in frame {excerpt(raw)}")
             if first_braced < 0:
                 first_braced = len(tokens)
             tokens.append(inner.rstrip())
             i = j + 1
         elif c == "}":
-            raise ProtocolError(f"unmatched '}}' in frame {_excerpt(raw)}")
+            raise ProtocolError(f"unmatched '}}' in frame {excerpt(raw)}")
         else:
             j = i + 1
             while j < n and not body[j].isspace() and body[j] not in "{}":
@@ -175,7 +180,7 @@ def parse_frame(text: str) -> Frame:
     if len(stripped) < 2 or not (
         (stripped[0] == "<" and stripped[-1] == ">") or (stripped[0] == stripped[-1] == "*")
     ):
-        raise ProtocolError(f"not a '< ... >' or '* ... *' frame: {_excerpt(text)}")
+        raise ProtocolError(f"not a '< ... >' or '* ... *' frame: {excerpt(text)}")
     tokens, bare = _tokenize(stripped[1:-1], text)
     return _frame_from_tokens(tokens, bare, text)
 
@@ -183,10 +188,10 @@ def parse_frame(text: str) -> Frame:
 def _frame_from_tokens(tokens: list[str], bare: int, text: str) -> Frame:
     """The frame whose body split into `tokens`, of which the first `bare` are unbraced."""
     if not tokens:
-        raise ProtocolError(f"empty frame {_excerpt(text)}")
+        raise ProtocolError(f"empty frame {excerpt(text)}")
     kind = _KINDS.get(tokens[0].upper()) if bare > 0 else None
     if kind is None:
-        raise ProtocolError(f"unknown message kind {tokens[0]!r} in {_excerpt(text)}")
+        raise ProtocolError(f"unknown message kind {tokens[0]!r} in {excerpt(text)}")
     at = 1  # index of the next header token (channel or property); header tokens are bare
     channel: int | None = None
     if at < bare and _is_index(tokens[at]):
@@ -195,13 +200,13 @@ def _frame_from_tokens(tokens: list[str], bare: int, text: str) -> Frame:
     if kind is MessageKind.REP and at < bare and tokens[at] == "ERR":
         return _new_frame(MessageKind.ERR, channel, "ERR", tuple(tokens[at + 1 :]), text)
     if at >= len(tokens):
-        raise ProtocolError(f"missing property name in {_excerpt(text)}")
+        raise ProtocolError(f"missing property name in {excerpt(text)}")
     if at >= bare or not _PROP_RE.match(tokens[at]):
-        raise ProtocolError(f"invalid property name {tokens[at]!r} in {_excerpt(text)}")
+        raise ProtocolError(f"invalid property name {tokens[at]!r} in {excerpt(text)}")
     return _new_frame(kind, channel, tokens[at], tuple(tokens[at + 1 :]), text)
 
 
-def _plain_frame(words: list[str], raw: str) -> Frame:
+def plain_frame(words: list[str], raw: str) -> Frame:
     """`_frame_from_tokens` for a brace-free body already split into words.
 
     The usual ``KIND n PROP ...`` shape is recognised with a few str tests (cheaper than the
@@ -219,169 +224,6 @@ def _plain_frame(words: list[str], raw: str) -> Frame:
         ):
             return _new_frame(kind, int(channel), prop, tuple(words[3:]), raw)
     return _frame_from_tokens(words, len(words), raw)
-
-
-def _plain_run_re(max_frame: int) -> re.Pattern[str]:
-    """A run of whole ``<...>`` frames, each of at most `max_frame` characters with no '<' or
-    brace inside and only inter-frame whitespace before it: the common case that
-    `StreamDecoder` decodes without scanning. The length bound also caps a failed attempt.
-    """
-    between = "".join(f"\\x{byte:02x}" for byte in _BETWEEN_FRAMES)
-    return re.compile(f"(?:[{between}]*<[^<>{{}}]{{0,{max_frame - 2}}}>)+")
-
-
-# Inside a run found by `_plain_run_re`: each frame as (raw, body).
-_PLAIN_FRAME_RE = re.compile(r"(<([^<>{}]*)>)")
-
-
-class StreamDecoder:
-    """Reassembles frames from a byte stream (TCP segments or UDP datagrams).
-
-    `feed` never raises: malformed frames, junk between frames and over-long frames are
-    counted in `garbage_count` (a run of junk between two frames counts once) and described
-    in `last_error`. What `feed` returns depends only on the bytes, not on how they were split.
-
-    The exact scanner (`_scan`) defines the behaviour. Runs of brace-free ``<...>`` frames
-    separated only by whitespace, which is nearly all metering traffic, take a fast path
-    (`_plain_frames`) that gives the same frames and counters for a fraction of the cost.
-    """
-
-    def __init__(self, framing: Framing = Framing.ANGLE, max_frame: int = MAX_FRAME_BYTES) -> None:
-        if max_frame < 4:
-            raise ProtocolError(f"max_frame must be at least 4 bytes, got {max_frame}")
-        self.framing = framing
-        self.max_frame = max_frame
-        self.garbage_count = 0
-        self.frame_count = 0
-        self.last_error: str | None = None
-        self._open = framing.opener.encode()
-        self._close = framing.closer.encode()
-        self._special = re.compile(b"[" + re.escape(self._open) + re.escape(self._close) + rb"{]")
-        self._plain_run = _plain_run_re(max_frame) if self._open != self._close else None
-        self._buf = bytearray()
-        self._in_frame = False  # the buffer starts with an opener
-        self._junk_counted = False  # the current gap between frames was already counted
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back waiting for the rest of a frame."""
-        return len(self._buf)
-
-    def reset(self) -> None:
-        """Forget any partial frame (e.g. after a reconnect); counters are kept."""
-        self._buf.clear()
-        self._in_frame = False
-        self._junk_counted = False
-
-    def _garbage(self, reason: str) -> None:
-        self.garbage_count += 1
-        self.last_error = reason
-
-    def _junk(self, gap: bytes | bytearray) -> None:
-        if gap.strip(_BETWEEN_FRAMES) and not self._junk_counted:
-            self._junk_counted = True
-            self._garbage(f"discarded bytes outside a frame: {_excerpt(bytes(gap))}")
-
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add bytes; return every frame they complete, in order."""
-        buf = self._buf
-        buf += data
-        frames: list[Frame] = []
-        plain_run = self._plain_run
-        # ASCII decoding with "replace" maps each byte to one character, so text and buf share
-        # offsets; a frame's text is exactly what `_complete` would have decoded.
-        text = buf.decode("ascii", errors="replace") if plain_run is not None else ""
-        pos, n = 0, len(buf)
-        while pos < n:
-            if plain_run is not None:
-                pos = self._plain_frames(plain_run, text, pos, frames)
-                if pos >= n:
-                    break
-            if not self._in_frame:
-                start = buf.find(self._open, pos)
-                self._junk(buf[pos : n if start < 0 else start])
-                if start < 0:
-                    pos = n
-                    break
-                pos, self._in_frame, self._junk_counted = start, True, False
-            step = self._scan(buf, pos, n, frames)
-            if step is None:
-                break
-            pos = step
-        del buf[:pos]
-        return frames
-
-    def _plain_frames(
-        self, plain_run: re.Pattern[str], text: str, pos: int, frames: list[Frame]
-    ) -> int:
-        """Fast path: decode the run of brace-free frames at `pos`; return where it stops.
-
-        It takes only frames that `_scan` would end at the first '>' with no '<' or brace on
-        the way and no junk before them, so the exact scanner's result is unchanged; anything
-        else (junk, braces, a cut-short or over-long frame, a partial tail) is left to it.
-        """
-        run = plain_run.match(text, pos)
-        if run is None:
-            return pos
-        end = run.end()
-        append = frames.append
-        good = 0
-        for raw, body in _PLAIN_FRAME_RE.findall(text, pos, end):
-            try:
-                append(_plain_frame(body.split(), raw))
-            except ProtocolError as exc:
-                self._garbage(str(exc))
-            else:
-                good += 1
-        self.frame_count += good
-        self._in_frame, self._junk_counted = False, False
-        return end
-
-    def _scan(self, buf: bytearray, pos: int, n: int, frames: list[Frame]) -> int | None:
-        """Look for the end of the frame opened at `pos`; return where to continue.
-
-        None means "incomplete, wait for more bytes" (the frame stays in the buffer).
-        """
-        limit = min(n, pos + self.max_frame)
-        i = pos + 1
-        while True:
-            m = self._special.search(buf, i, limit)
-            if m is not None and buf[m.start()] == 0x7B:  # '{': skip to the matching '}'
-                j = buf.find(b"}", m.start() + 1, limit)
-                if j >= 0:
-                    i = j + 1
-                    continue
-                m = None
-            if m is None:
-                if n - pos < self.max_frame:
-                    return None
-                self._garbage(f"no frame terminator within {self.max_frame} bytes")
-                self._in_frame, self._junk_counted = False, True
-                return pos + self.max_frame
-            k = m.start()
-            if self._open != self._close and buf[k] == self._open[0]:
-                self._garbage(f"frame cut short by a new start: {_excerpt(bytes(buf[pos:k]))}")
-                return k  # still in a frame, now opened at k
-            return self._complete(buf, pos, k, frames)
-
-    def _complete(self, buf: bytearray, pos: int, end: int, frames: list[Frame]) -> int:
-        star = self._open == self._close
-        body = buf[pos + 1 : end]
-        if star and not body.strip(_BETWEEN_FRAMES):
-            # "**" or "* *": the first star closed a frame we never saw; resync on the second.
-            return end
-        text = bytes(buf[pos : end + 1]).decode("ascii", errors="replace")
-        try:
-            frames.append(parse_frame(text))
-        except ProtocolError as exc:
-            self._garbage(str(exc))
-            if star:
-                # The closing star may really open the next frame: try it as a start.
-                return end
-        else:
-            self.frame_count += 1
-        self._in_frame = False
-        return end + 1
 
 
 def _check_arg(arg: str, framing: Framing) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from micboardd.errors import CommandRejected, ConnectionFailed, MicboardError, PeerTimeout
 from micboardd.hub import Hub
 from micboardd.model import SourceState
-from micboardd.shure.codec import StreamDecoder
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FamilySpec, Interpreter
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_link
 

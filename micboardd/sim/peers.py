@@ -14,7 +14,8 @@ import struct
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from micboardd.shure.codec import Framing, StreamDecoder
+from micboardd.shure.codec import Framing
+from micboardd.shure.decoder import StreamDecoder
 
 if TYPE_CHECKING:
     from micboardd.sim.receiver import SimReceiver

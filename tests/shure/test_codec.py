@@ -10,11 +10,11 @@ from micboardd.shure.codec import (
     Frame,
     Framing,
     MessageKind,
-    StreamDecoder,
     encode,
     parse_frame,
     quote,
 )
+from micboardd.shure.decoder import StreamDecoder
 
 STREAM = (
     b"< REP 1 CHAN_NAME {Vox 1                          } >"

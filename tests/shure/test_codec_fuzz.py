@@ -14,11 +14,11 @@ from micboardd.shure.codec import (
     Frame,
     Framing,
     MessageKind,
-    StreamDecoder,
     encode,
     parse_frame,
     quote,
 )
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES, NAME_CHARSET
 
 FAST = settings(

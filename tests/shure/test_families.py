@@ -16,7 +16,8 @@ import pytest
 
 from micboardd.errors import CommandRejected
 from micboardd.model import READING_FIELDS, RECEIVER_READING_FIELDS, Family, Reading
-from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder, parse_frame
+from micboardd.shure.codec import Frame, Framing, MessageKind, parse_frame
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES, FamilySpec, family_for_model
 from micboardd.shure.families.values import (
     UNKNOWN_8BIT,

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from micboardd.shure.codec import Frame, MessageKind, StreamDecoder
+from micboardd.shure.codec import Frame, MessageKind
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.sim import SimReceiver
 
 from .conftest import RxFactory, TcpFactory

@@ -9,7 +9,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from micboardd.shure.codec import Frame, Framing, MessageKind, StreamDecoder
+from micboardd.shure.codec import Frame, Framing, MessageKind
+from micboardd.shure.decoder import StreamDecoder
 
 DEADLINE_S = 3.0
 POLL_S = 0.01
