@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .alert_model import Alert, AlertConfig, Hold, Kind, Severity
+from .model import number
 
 # --- verdicts and the state machine ---
 
@@ -122,16 +123,6 @@ class Watch:
     dropout: tuple[float, float] | None = None  # a short absence that just ended
     peaks: deque[float] = field(default_factory=deque)
     peak_high: bool = False
-
-
-def number(value: Any) -> float | None:
-    # Exact-type checks first: meter readings come through here on every event.
-    kind = type(value)
-    if kind is float:
-        return value  # type: ignore[no-any-return]
-    if kind is int:
-        return float(value)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def tx_presence(dev: Mapping[str, Any], rx_online: bool) -> bool | None:

@@ -247,12 +247,7 @@ class Alerts:
         return watch
 
     def _observe(self, device_id: str, dev: DeviceDict) -> None:
-        # _watch() and _online() written out: this runs for every hub event, meters included.
-        watch = self._watches.get(device_id)
-        if watch is None:
-            watch = self._watches[device_id] = Watch()
-        rx = self.hub.receivers.get(dev["receiver_id"])
-        observe(watch, dev, rx is not None and rx.online, self.clock(), self.config)
+        observe(self._watch(device_id), dev, self._online(dev), self.clock(), self.config)
 
     def _evaluate_device(self, device_id: str, dev: DeviceDict, now: float) -> None:
         watch = self._watch(device_id)

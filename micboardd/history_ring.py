@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import store_history as sql
-from .model import DeviceDict
+from .model import DeviceDict, number
 from .store_history import HistoryRow
 
 BUCKET_S = sql.BUCKET_S  # the persisted resolution
@@ -29,18 +29,6 @@ RING_FIELDS = (
 )
 NONE_BYTE = -128  # "unknown" in the ring; real values are clamped to -127..127
 BYTE_MIN, BYTE_MAX = -127, 127
-_INF, _NEG_INF = math.inf, -math.inf
-
-
-def _num(value: Any) -> float | None:
-    # Exact-type checks first: every meter reading comes through here, and an isinstance
-    # against a union plus the bool exclusion costs more than the conversion itself.
-    kind = type(value)
-    if kind is float:
-        return value  # type: ignore[no-any-return]
-    if kind is int:
-        return float(value)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _byte(value: float | None) -> int:
@@ -52,24 +40,10 @@ def _byte(value: float | None) -> int:
     return BYTE_MIN if b < BYTE_MIN else BYTE_MAX if b > BYTE_MAX else b
 
 
-# _byte() of every whole number it keeps as is, and of None: the readings of a second are
-# looked up (meters are whole dB nearly always) instead of nine calls to _byte(). Float keys:
-# readings are floats, and an int still finds its float (-60 == -60.0, same hash); NaN,
-# fractions and numbers out of range miss.
-_WHOLE_BYTE: dict[float | None, int] = {float(v): v for v in range(BYTE_MIN, BYTE_MAX + 1)}
-_WHOLE_BYTE[None] = NONE_BYTE
-
-
 def _slot(readings: tuple[float | None, ...], status: str | None) -> tuple[int, ...]:
-    """One second as the ring stores it: the eight readings of RING_FIELDS as _byte() makes
-    them, then the status code."""
-    code = _STATUS_BYTE.get(status or "", 0)
-    b = _WHOLE_BYTE
-    try:
-        r0, r1, r2, r3, r4, r5, r6, r7 = readings  # written out: cheaper than any loop
-        return (b[r0], b[r1], b[r2], b[r3], b[r4], b[r5], b[r6], b[r7], code)
-    except KeyError:  # a fraction or out of range: round and clamp
-        return (*map(_byte, readings), code)
+    """One second as the ring stores it: the eight readings of RING_FIELDS as bytes, then
+    the status code."""
+    return (*map(_byte, readings), _STATUS_BYTE.get(status or "", 0))
 
 
 def _unbyte(value: int) -> float | None:
@@ -166,10 +140,8 @@ class Meter:
         self.lo, self.hi, self.area, self.covered = math.inf, -math.inf, 0.0, 0.0
         self.x_lo, self.x_hi, self.x_area, self.x_covered = math.inf, -math.inf, 0.0, 0.0
 
-    # min()/max() written out (`x if x < lo else lo` is exactly what min(lo, x) returns),
-    # and _hold() written out in set(): set() runs for every meter reading, and the calls
-    # cost more than all the arithmetic here. In set() as `if` statements (ruff would
-    # have min()/max()): most readings move neither extreme, so nothing is stored.
+    # min()/max() written out (`x if x < lo else lo` is exactly what min(lo, x) returns):
+    # this runs for every meter reading, and the builtin calls cost more than the rest.
 
     def _hold(self, until: float) -> None:
         since = self.since
@@ -186,26 +158,12 @@ class Meter:
 
     def set(self, now: float, reading: Any) -> None:
         """Take a device reading at `now`; anything but a number is unknown (None)."""
-        # The hub's meters are ints: converted here without the call to _num().
-        value = float(reading) if type(reading) is int else _num(reading)
-        since = self.since
-        if now > since:
-            held = self.value
-            if held is not None:
-                dt = now - since
-                self.area += held * dt
-                self.covered += dt
-                if held < self.lo:  # noqa: PLR1730
-                    self.lo = held
-                if held > self.hi:  # noqa: PLR1730
-                    self.hi = held
-            self.since = now
-        self.value = value
+        self._hold(now)
+        value = self.value = number(reading)
         if value is not None:
-            if value < self.lo:  # noqa: PLR1730
-                self.lo = value
-            if value > self.hi:  # noqa: PLR1730
-                self.hi = value
+            lo, hi = self.lo, self.hi
+            self.lo = value if value < lo else lo
+            self.hi = value if value > hi else hi
 
     def close_second(self, end: float) -> tuple[float | None, float | None]:
         """(min, max) of the second ending at `end`; folds it into the ten seconds."""
@@ -215,8 +173,8 @@ class Meter:
         self.x_hi = hi if hi > x_hi else x_hi
         self.x_area += self.area
         self.x_covered += self.covered
-        self.lo, self.hi, self.area, self.covered = _INF, _NEG_INF, 0.0, 0.0
-        return (None if lo == _INF else lo), (None if hi == _NEG_INF else hi)
+        self.lo, self.hi, self.area, self.covered = math.inf, -math.inf, 0.0, 0.0
+        return (None if lo == math.inf else lo), (None if hi == -math.inf else hi)
 
     def close_ten(self) -> tuple[float | None, float | None, float | None]:
         """(min, max, mean) of the closed seconds of the open ten; starts the next ten."""
@@ -266,9 +224,9 @@ class ChannelHistory:
         if "peak_level" in changes:
             self.peak.set(now, dev.get("peak_level"))
         if "battery_level" in changes:
-            self.battery = _num(dev.get("battery_level"))
+            self.battery = number(dev.get("battery_level"))
         if "battery_minutes" in changes:
-            self.minutes = _num(dev.get("battery_minutes"))
+            self.minutes = number(dev.get("battery_minutes"))
         if "status" in changes:
             self.status = dev.get("status")
         return rows

@@ -180,6 +180,17 @@ class Reading:
     fields: Mapping[str, JSON] = field(default_factory=dict)
 
 
+def number(value: Any) -> float | None:
+    """A device field's numeric value as a float; None for anything else (bool included)."""
+    # Exact-type checks first: meter readings (ints) come through here on every hub event.
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return float(value)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def make_device_id(receiver_id: str, channel: int) -> str:
     """`<receiver id>:<channel>`: stable across restarts and IP changes (see ARCHITECTURE.md)."""
     return f"{receiver_id}:{channel}"

@@ -44,30 +44,21 @@ RF_QUALITY_DBM: tuple[tuple[float, RfQuality], ...] = (
 METER_SET = frozenset(METER_FIELDS) | {"rf_antennas", "antenna"}
 
 
+def _grade(value: float, critical: float, replace: float) -> BatteryStatus:
+    if value <= critical:
+        return BatteryStatus.CRITICAL
+    return BatteryStatus.REPLACE if value <= replace else BatteryStatus.GOOD
+
+
 def battery_status(bars: Any, minutes: Any, percent: Any) -> BatteryStatus:
     """Worst of what bars and minutes say; percent only when neither is known."""
     verdicts: list[BatteryStatus] = []
     if isinstance(bars, int):
-        if bars <= BATTERY_CRITICAL_BARS:
-            verdicts.append(BatteryStatus.CRITICAL)
-        elif bars <= BATTERY_REPLACE_BARS:
-            verdicts.append(BatteryStatus.REPLACE)
-        else:
-            verdicts.append(BatteryStatus.GOOD)
+        verdicts.append(_grade(bars, BATTERY_CRITICAL_BARS, BATTERY_REPLACE_BARS))
     if isinstance(minutes, int):
-        if minutes <= BATTERY_CRITICAL_MINUTES:
-            verdicts.append(BatteryStatus.CRITICAL)
-        elif minutes <= BATTERY_REPLACE_MINUTES:
-            verdicts.append(BatteryStatus.REPLACE)
-        else:
-            verdicts.append(BatteryStatus.GOOD)
+        verdicts.append(_grade(minutes, BATTERY_CRITICAL_MINUTES, BATTERY_REPLACE_MINUTES))
     if not verdicts and isinstance(percent, int | float):
-        if percent <= BATTERY_CRITICAL_PERCENT:
-            verdicts.append(BatteryStatus.CRITICAL)
-        elif percent <= BATTERY_REPLACE_PERCENT:
-            verdicts.append(BatteryStatus.REPLACE)
-        else:
-            verdicts.append(BatteryStatus.GOOD)
+        verdicts.append(_grade(percent, BATTERY_CRITICAL_PERCENT, BATTERY_REPLACE_PERCENT))
     for worst in (BatteryStatus.CRITICAL, BatteryStatus.REPLACE, BatteryStatus.GOOD):
         if worst in verdicts:
             return worst

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from micboardd.errors import ProtocolError
@@ -100,32 +99,6 @@ class Frame:
     raw: str
 
 
-# A frozen dataclass's generated __init__ routes every field through object.__setattr__; on the
-# metering path (~1000 frames/s) filling the slots directly makes the identical object in about
-# half the time. Only this module builds frames this way; `_new_frame(...) == Frame(...)`.
-_object_new = object.__new__
-
-
-def _slot_setter(name: str) -> Callable[[Frame, object], None]:
-    setter: Callable[[Frame, object], None] = vars(Frame)[name].__set__
-    return setter
-
-
-_set_kind, _set_channel, _set_prop, _set_args, _set_raw = map(_slot_setter, Frame.__slots__)
-
-
-def _new_frame(
-    kind: MessageKind, channel: int | None, prop: str, args: tuple[str, ...], raw: str
-) -> Frame:
-    frame: Frame = _object_new(Frame)
-    _set_kind(frame, kind)
-    _set_channel(frame, channel)
-    _set_prop(frame, prop)
-    _set_args(frame, args)
-    _set_raw(frame, raw)
-    return frame
-
-
 def excerpt(text: str | bytes) -> str:
     """The start of a bad frame or junk run, quoted, for an error message."""
     shown = text[:_ERROR_EXCERPT]
@@ -198,12 +171,12 @@ def _frame_from_tokens(tokens: list[str], bare: int, text: str) -> Frame:
         channel = int(tokens[at])
         at += 1
     if kind is MessageKind.REP and at < bare and tokens[at] == "ERR":
-        return _new_frame(MessageKind.ERR, channel, "ERR", tuple(tokens[at + 1 :]), text)
+        return Frame(MessageKind.ERR, channel, "ERR", tuple(tokens[at + 1 :]), text)
     if at >= len(tokens):
         raise ProtocolError(f"missing property name in {excerpt(text)}")
     if at >= bare or not _PROP_RE.match(tokens[at]):
         raise ProtocolError(f"invalid property name {tokens[at]!r} in {excerpt(text)}")
-    return _new_frame(kind, channel, tokens[at], tuple(tokens[at + 1 :]), text)
+    return Frame(kind, channel, tokens[at], tuple(tokens[at + 1 :]), text)
 
 
 def plain_frame(words: list[str], raw: str) -> Frame:
@@ -222,7 +195,7 @@ def plain_frame(words: list[str], raw: str) -> Frame:
             and prop != "ERR"  # REP ERR and ERR as a property: leave both to the general rules
             and (prop.isalpha() or _PROP_RE.match(prop))
         ):
-            return _new_frame(kind, int(channel), prop, tuple(words[3:]), raw)
+            return Frame(kind, int(channel), prop, tuple(words[3:]), raw)
     return _frame_from_tokens(words, len(words), raw)
 
 

@@ -158,11 +158,7 @@ class TableInterpreter:
         channel = frame.channel
         if handler is None or channel is None or not 1 <= channel <= self._max_channel:
             return []
-        # The state lookup is inlined: this runs for every metering frame.
-        state = self._states.get(channel)
-        if state is None:
-            state = self.state(channel)
-        fields = handler(state, frame.args)
+        fields = handler(self.state(channel), frame.args)
         return [Reading(channel, fields)] if fields else []
 
 

@@ -21,8 +21,6 @@ are ignored.
 
 from __future__ import annotations
 
-from typing import cast
-
 from micboardd.model import Family
 from micboardd.shure.families import (
     ChannelHandler,
@@ -72,16 +70,8 @@ def _sample(state: ChannelState | None, args: tuple[str, ...]) -> Fields:
     end = _SAMPLE_HEAD + 2 * len(status)
     if status not in _ANTENNAS or len(args) < end:
         return {"peak_level": _LEVELS[args[2]], "audio_level": _LEVELS[args[3]]}
-    if end == _SAMPLE_HEAD + 4:  # two antennas, the usual case: no slice, no comprehension
-        levels = [_LEVELS[args[6]], _LEVELS[args[8]]]
-    else:
-        levels = [_LEVELS[rssi] for rssi in args[_SAMPLE_HEAD + 1 : end : 2]]
-    # `None in` is a C-level scan: the usual all-known sample builds no filtered list.
-    if None not in levels:
-        strongest: int | None = max(cast("list[int]", levels))
-    else:
-        known = [v for v in levels if v is not None]
-        strongest = max(known) if known else None
+    levels = [_LEVELS[rssi] for rssi in args[_SAMPLE_HEAD + 1 : end : 2]]
+    known = [v for v in levels if v is not None]
     if state is not None:
         state.rssi = dict(enumerate(levels, start=1))
     return {
@@ -89,7 +79,7 @@ def _sample(state: ChannelState | None, args: tuple[str, ...]) -> Fields:
         "audio_level": _LEVELS[args[3]],
         "antenna": _ANTENNAS[status],
         "rf_antennas": levels,
-        "rf_signal": strongest,
+        "rf_signal": max(known) if known else None,
     }
 
 
