@@ -29,13 +29,13 @@ A transmitter never seen on air since the daemon started (a spare channel) raise
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from . import store_history as sql
+from .aio import cancel_and_wait
 from .alert_model import Alert, AlertConfig, Kind, Severity, new_alert_id
 from .alert_rules import (
     Step,
@@ -156,11 +156,7 @@ class Alerts:
             self._unsubscribe()
             self._unsubscribe = None
         await self.flush()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
 
     async def flush(self) -> None:

@@ -80,6 +80,11 @@ class Source(Protocol):
     async def stop(self) -> None: ...
 
 
+async def _stop_within(source: Source, seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        await source.stop()
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling (the daemon owns SIGTERM, STACK-NOTES.md) and
     with a once-a-second housekeeping tick instead of ten: on a small box every wake-up of an
@@ -279,7 +284,8 @@ class Daemon:
         fanout.stop()
         server.request_exit()
         try:
-            await asyncio.wait_for(serve_task, WEB_SHUTDOWN_S + 1)
+            async with asyncio.timeout(WEB_SHUTDOWN_S + 1):
+                await serve_task
         except (TimeoutError, asyncio.CancelledError):
             log.warning("web server did not stop in time")
         except BaseException as exc:
@@ -298,7 +304,7 @@ class Daemon:
         if not self.sources:
             return
         results = await asyncio.gather(
-            *(asyncio.wait_for(s.stop(), SOURCES_SHUTDOWN_S) for s in self.sources),
+            *(_stop_within(s, SOURCES_SHUTDOWN_S) for s in self.sources),
             return_exceptions=True,
         )
         for source, result in zip(self.sources, results, strict=True):

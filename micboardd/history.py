@@ -16,7 +16,6 @@ starts with the values carried over from the one before.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import store_history as sql
+from .aio import cancel_and_wait
 from .history_ring import TRACKED, ChannelHistory
 from .hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
 from .model import DeviceDict
@@ -162,9 +162,7 @@ class History:
             self._unsubscribe()
             self._unsubscribe = None
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         now = self.clock()
         for ch in self.channels.values():

@@ -9,12 +9,12 @@ as `error` with the reason and retried slowly, never in a tight loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from micboardd.aio import cancel_and_wait
 from micboardd.config import ReceiverAddress, Settings
 from micboardd.discovery import Candidate
 from micboardd.discovery.probe import ProbeResult, probe
@@ -303,9 +303,7 @@ class ReceiverManager:
 
     async def _stop_entry(self, entry: Entry) -> None:
         if entry.task is not None and not entry.task.done():
-            entry.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await entry.task
+            await cancel_and_wait(entry.task)
         if entry.session is not None:
             self.hub.commanders.pop(entry.receiver_id, None)
             await entry.session.stop()

@@ -60,7 +60,8 @@ async def client(
             await ws.send(json.dumps({"type": "subscribe", **subscribe}))
         while not stop.is_set():
             try:
-                text = await asyncio.wait_for(ws.recv(), 0.5)
+                async with asyncio.timeout(0.5):  # look at `stop` twice a second
+                    text = await ws.recv()
             except TimeoutError:
                 continue
             now = time.time()

@@ -228,7 +228,8 @@ class ClusterBridge:
             self.outbox.pause()
             for close in (pubsub.aclose, client.aclose):
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(close(), CLOSE_TIMEOUT_S)
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await close()
 
     # --- writing ---
 
@@ -292,7 +293,8 @@ class ClusterBridge:
             left = next_beat - time.monotonic()
             if not changed.is_set() and left > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), left)
+                    async with asyncio.timeout(left):
+                        await changed.wait()
             if changed.is_set():
                 wait = last_publish + timing.publish_interval_s - time.monotonic()
                 if wait > 0:

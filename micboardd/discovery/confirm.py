@@ -194,7 +194,8 @@ class Confirmer:
         if record.cid is None and not record.pinned and "slp" not in record.via:
             track.identified = asyncio.Event()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(track.identified.wait(), IDENTIFY_GRACE_S)
+                async with asyncio.timeout(IDENTIFY_GRACE_S):
+                    await track.identified.wait()
             track.identified = None
         while True:
             address, port = record.address, record.port

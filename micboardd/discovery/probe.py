@@ -87,7 +87,8 @@ async def _collect(link: Link, framing: Framing, window: float) -> tuple[list[Fr
             break
         wait = min(left, PROBE_QUIET_S) if frames else left
         try:
-            data = await asyncio.wait_for(link.recv(), wait)
+            async with asyncio.timeout(wait):
+                data = await link.recv()
         except TimeoutError:
             break
         except ConnectionFailed:

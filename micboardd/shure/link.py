@@ -25,6 +25,8 @@ from micboardd.errors import ConnectionFailed, PeerTimeout
 CONNECT_TIMEOUT_S = 5.0
 # Writes are tiny commands; a receiver that cannot take 64 bytes in 5 s is gone.
 WRITE_TIMEOUT_S = 5.0
+# Closing waits this long for the FIN to go out; a dead peer must not hold up a shutdown.
+CLOSE_WAIT_S = 1.0
 READ_CHUNK = 65536
 # What recv() mode may buffer before pausing the socket (asyncio's default for streams).
 READ_LIMIT = 64 * 1024
@@ -139,7 +141,8 @@ class TcpLink:
     async def send(self, data: bytes) -> None:
         try:
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), WRITE_TIMEOUT_S)
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self._writer.drain()
         except TimeoutError as exc:
             raise PeerTimeout(f"{self._peer}: write timed out after {WRITE_TIMEOUT_S:g} s") from exc
         except (OSError, RuntimeError) as exc:
@@ -158,7 +161,8 @@ class TcpLink:
         self._reader.delivery.fail(ConnectionFailed(f"{self._peer}: link closed"))
         self._writer.close()
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):
-            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await self._writer.wait_closed()
 
 
 async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> TcpLink:
@@ -167,10 +171,10 @@ async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> 
     # asyncio.open_connection, with our reader: it can deliver without buffering.
     reader = _SinkReader(_Delivery(peer), READ_LIMIT)
     try:
-        transport, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: asyncio.StreamReaderProtocol(reader), host, port),
-            timeout,
-        )
+        async with asyncio.timeout(timeout):
+            transport, protocol = await loop.create_connection(
+                lambda: asyncio.StreamReaderProtocol(reader), host, port
+            )
     except TimeoutError as exc:
         raise PeerTimeout(f"{peer}: no answer to connect within {timeout:g} s") from exc
     except OSError as exc:

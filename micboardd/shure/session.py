@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Callable
 
+from micboardd.aio import cancel_and_wait
 from micboardd.errors import CommandRejected, ConnectionFailed, MicboardError, PeerTimeout
 from micboardd.hub import Hub
 from micboardd.model import SourceState
@@ -112,9 +113,7 @@ class ReceiverSession:
         # Cancelling the connection task runs its `finally`, which sends METER_RATE 00000
         # before closing: sending it here as well would say it twice.
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._link is not None:
             await self._link.close()
@@ -176,7 +175,8 @@ class ReceiverSession:
                 log.debug("%s still unavailable (%s); retry in %.1f s", self.name, error, delay)
             self._set_state(SourceState.DISCONNECTED, error=error)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
 
     async def _serve_once(self) -> None:
         self._set_state(SourceState.CONNECTING)
@@ -202,7 +202,9 @@ class ReceiverSession:
             await link.send(command)
         await link.send(self.spec.meter_command(self.meter_rate_ms))
         next_heartbeat = self._last_bytes  # the first heartbeat right away gives latency at once
-        while True:
+        # Ends by raising, or when stop() was asked for: a cancellation swallowed by a library
+        # (Python 3.11's wait_for is known to) must not keep a stopped session talking.
+        while not self._stopping.is_set():
             quiet_for = silence_timeout(self.meter_rate_ms)
             now = time.monotonic()
             if now >= next_heartbeat:
@@ -255,4 +257,5 @@ class ReceiverSession:
 
     async def _meters_off(self, link: Link) -> None:
         with contextlib.suppress(MicboardError, OSError, TimeoutError, CommandRejected):
-            await asyncio.wait_for(link.send(self.spec.meter_command(0)), METER_OFF_TIMEOUT_S)
+            async with asyncio.timeout(METER_OFF_TIMEOUT_S):
+                await link.send(self.spec.meter_command(0))

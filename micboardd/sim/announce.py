@@ -19,7 +19,6 @@ Both refuse any interface or device address outside 127.0.0.0/8 unless told
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -30,6 +29,7 @@ from dataclasses import dataclass, replace
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
+from micboardd.aio import cancel_and_wait
 from micboardd.discovery.slp import SLP_GROUP, SLP_PORT
 from micboardd.discovery.slp_parse import dcid_table
 from micboardd.errors import ConfigError
@@ -212,9 +212,7 @@ class SlpAnnouncer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         for sock in self._sockets.values():
             sock.close()

@@ -26,6 +26,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from micboardd.aio import cancel_and_wait
 from micboardd.errors import ConfigError
 from micboardd.sim.receiver import SHURE_PORT, SimReceiver
 from micboardd.sim.state import MODELS, check_loopback, lookup_model
@@ -249,9 +250,7 @@ async def run_sim(args: argparse.Namespace) -> int:
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
-        commands.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await commands
+        await cancel_and_wait(commands)
         await venue.close()
     return EXIT_OK
 

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, unquote
 
 import uvicorn
 
+from micboardd.aio import cancel_and_wait
 from micboardd.sim.fake_ssapi_devices import FakeDevice, battery_body, channel_id_for, demo_devices
 from micboardd.sim.state import check_loopback
 
@@ -429,9 +430,7 @@ class FakeSystemApi:
                 await send({"type": "websocket.send", "text": message})
         finally:
             self._transports.pop(transport_id, None)
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await cancel_and_wait(listener)
 
 
 async def _until_disconnect(receive: Receive) -> None:

@@ -9,12 +9,12 @@ looks like a real show; the same seed gives the same show.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from micboardd.aio import cancel_and_wait
 from micboardd.errors import ConfigError
 from micboardd.model import Family
 from micboardd.sim.receiver import SHURE_PORT, SimReceiver
@@ -176,9 +176,7 @@ class Venue:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self._close_receivers()
 

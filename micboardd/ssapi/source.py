@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from micboardd.aio import cancel_and_wait
 from micboardd.config import Settings
 from micboardd.errors import ConfigError
 from micboardd.hub import ConnectionChanged, Hub, HubEvent
@@ -102,11 +103,9 @@ class SystemApiSource:
         log.info("System API source %s started", self.options.endpoint)
 
     async def stop(self) -> None:
-        for task in (self._events_task, self._task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(
+            *(t for t in (self._events_task, self._task) if t is not None and not t.done())
+        )
         if self._subscription is not None:
             await self._subscription.close()
         if self.client is not None:

@@ -38,6 +38,8 @@ MAX_SUBSCRIBE_DEVICES = 10_000
 CLOSE_POLICY = 1008  # bad Origin
 CLOSE_TRY_AGAIN = 1013  # client limit reached
 CLOSE_TOO_SLOW = 4001  # stopped reading
+# The close frame to a client that stopped reading may never be taken; give up after 1 s.
+CLOSE_TOO_SLOW_WAIT_S = 1.0
 
 _decoder = msgspec.json.Decoder()
 
@@ -231,7 +233,8 @@ class Connection:
                         self.send_timeout_s,
                     )
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self.socket.close(CLOSE_TOO_SLOW, "too slow"), 1.0)
+                        async with asyncio.timeout(CLOSE_TOO_SLOW_WAIT_S):
+                            await self.socket.close(CLOSE_TOO_SLOW, "too slow")
                 elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
                     log.error("WebSocket handler failed", exc_info=exc)
         finally:

@@ -103,3 +103,27 @@ async def test_udp_datagrams_reach_the_sink_and_an_icmp_error_ends_the_link() ->
     with pytest.raises(ConnectionFailed):
         await asyncio.wait_for(link.failed(), 5)
     await link.close()
+
+
+async def test_a_cancelled_send_is_never_swallowed(
+    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+) -> None:
+    # Python 3.11's wait_for returned normally when its inner await finished in the same loop
+    # pass as the cancel: a session stopped during a heartbeat then kept running. Either the
+    # send is over before the cancel, or the cancel reaches the task that sent.
+    port, accepted = server
+    link = await open_tcp("127.0.0.1", port)
+    peer = await accepted.get()
+    try:
+        for passes in range(4):  # cancel after every possible number of loop passes
+            task = asyncio.create_task(link.send(b"GET 1 METER_RATE"))
+            for _ in range(passes):
+                await asyncio.sleep(0)
+            if task.cancel():
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                assert task.done() and task.exception() is None
+    finally:
+        peer.close()
+        await link.close()
