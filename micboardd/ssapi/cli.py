@@ -35,6 +35,9 @@ SETTLE_TIMEOUT_S = 10.0
 SETTLE_CHECK_S = 0.05  # how often "has everyone answered?" is asked while waiting
 DEFAULT_INTERVAL_S = 30.0
 MIN_INTERVAL_S = 1.0  # faster polling helps no diagnosis and loads the System API server
+# Stopping sends METER_RATE 00000 and closes each link (bounded by the link's own timeouts);
+# this is the backstop so `poll` always exits.
+STOP_TIMEOUT_S = 10.0
 
 
 def add_poll_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,10 +121,14 @@ async def _poll(settings: Settings, args: argparse.Namespace, interval: float, o
                 return code
             await asyncio.sleep(interval)
     finally:
-        with contextlib.suppress(MicboardError, OSError):
-            await manager.stop()
+        # A diagnostic command must always exit, even past a receiver that will not let go.
+        with contextlib.suppress(MicboardError, OSError, TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await manager.stop()
         if api is not None:
-            await api.stop()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await api.stop()
         await store.close()
 
 
