@@ -18,6 +18,16 @@ from micboardd.sim.receiver import SimReceiver
 from ..helpers import async_wait_for
 
 
+def ulxd_session(rx: SimReceiver) -> tuple[Hub, ReceiverSession]:
+    """A session to a simulated 4-channel ULX-D metering every 100 ms, and its hub."""
+    hub = Hub()
+    hub.upsert_receiver("rx", address="127.0.0.1", family=Family.ULXD, channels=4)
+    session = ReceiverSession(
+        hub, "rx", rx.host, rx.port, FAMILIES[Family.ULXD], channels=4, meter_rate_ms=100
+    )
+    return hub, session
+
+
 async def test_a_metering_receiver_stays_online_across_many_watchdog_periods(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -25,12 +35,8 @@ async def test_a_metering_receiver_stays_online_across_many_watchdog_periods(
     # flows, and heartbeats still go out on time between reads.
     monkeypatch.setattr(session_mod, "SILENCE_MIN_S", 0.3)
     monkeypatch.setattr(session_mod, "HEARTBEAT_S", 0.4)
-    hub = Hub()
-    hub.upsert_receiver("rx", address="127.0.0.1", family=Family.ULXD, channels=4)
     async with SimReceiver("ULXD4Q") as rx:
-        s = ReceiverSession(
-            hub, "rx", rx.host, rx.port, FAMILIES[Family.ULXD], channels=4, meter_rate_ms=100
-        )
+        hub, s = ulxd_session(rx)
         await s.start()
         try:
             await async_wait_for(lambda: s.state is SourceState.ONLINE, what="online")
@@ -82,12 +88,8 @@ async def test_stop_ends_a_session_even_when_a_cancellation_was_swallowed(
         return links[-1]
 
     monkeypatch.setattr(session_mod, "open_link", swallowing_open_link)
-    hub = Hub()
-    hub.upsert_receiver("rx", address="127.0.0.1", family=Family.ULXD, channels=4)
     async with SimReceiver("ULXD4Q") as rx:
-        s = ReceiverSession(
-            hub, "rx", rx.host, rx.port, FAMILIES[Family.ULXD], channels=4, meter_rate_ms=100
-        )
+        _, s = ulxd_session(rx)
         await s.start()
         await async_wait_for(lambda: s.state is SourceState.ONLINE, what="online")
         links[0].armed = True
