@@ -17,7 +17,7 @@ from litestar.exceptions import (
     ServiceUnavailableException,
 )
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from micboardd import __version__
@@ -121,14 +121,14 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         return hub.device_list()
 
     @get("/api/devices/{device_id:str}")
-    async def device(device_id: str) -> dict[str, Any]:
+    async def device(device_id: FromPath[str]) -> dict[str, Any]:
         dev = hub.devices.get(device_id)
         if dev is None:
             raise NotFoundException(f"no device {device_id!r}")
         return dev
 
     @post("/api/devices/{device_id:str}/rename", status_code=HTTP_204_NO_CONTENT)
-    async def rename(device_id: str, data: JSONBody[RenameChannel]) -> None:
+    async def rename(device_id: FromPath[str], data: JSONBody[RenameChannel]) -> None:
         """Rename the channel on the receiver itself (SET CHAN_NAME)."""
         try:
             await hub.rename(device_id, data.name)
@@ -140,7 +140,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise ServiceUnavailableException(str(exc)) from None
 
     @post("/api/devices/{device_id:str}/identify", status_code=HTTP_204_NO_CONTENT)
-    async def identify(device_id: str) -> None:
+    async def identify(device_id: FromPath[str]) -> None:
         """Flash the receiver's front panel for this channel."""
         try:
             await hub.identify(device_id)
@@ -152,7 +152,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise ServiceUnavailableException(str(exc)) from None
 
     @put("/api/devices/{device_id:str}/performer")
-    async def performer(device_id: str, data: JSONBody[SetPerformer]) -> dict[str, Any]:
+    async def performer(device_id: FromPath[str], data: JSONBody[SetPerformer]) -> dict[str, Any]:
         """Who wears this microphone tonight (kept in the store, not on the receiver)."""
         try:
             receiver_id, channel = split_device_id(device_id)
@@ -179,7 +179,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         return hub.receivers[receiver_id].as_dict()
 
     @put("/api/receivers/{receiver_id:str}")
-    async def update_receiver(receiver_id: str, data: JSONBody[ReceiverBody]) -> dict[str, Any]:
+    async def update_receiver(receiver_id: FromPath[str], data: JSONBody[ReceiverBody]) -> dict[str, Any]:
         """This receiver's own metering interval (`null`: the global one)."""
         control = receivers_control()
         try:
@@ -192,7 +192,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         }
 
     @delete("/api/receivers/{receiver_id:str}", status_code=HTTP_204_NO_CONTENT)
-    async def remove_receiver(receiver_id: str) -> None:
+    async def remove_receiver(receiver_id: FromPath[str]) -> None:
         try:
             await receivers_control().remove(receiver_id)
         except NotFound as exc:
@@ -210,7 +210,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         return group.as_dict()
 
     @put("/api/groups/{group_id:int}")
-    async def put_group(group_id: int, data: JSONBody[GroupBody]) -> dict[str, Any]:
+    async def put_group(group_id: FromPath[int], data: JSONBody[GroupBody]) -> dict[str, Any]:
         """Create or replace a group: title, ordered slots (device ids, null = blank)."""
         if group_id < 1 or group_id > 10_000:
             raise ClientException("group id must be 1..10000")
@@ -220,7 +220,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         return group.as_dict()
 
     @delete("/api/groups/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
-    async def delete_group(group_id: int) -> None:
+    async def delete_group(group_id: FromPath[int]) -> None:
         if not await ctx.groups.delete(group_id):
             raise NotFoundException(f"no group {group_id}")
 
