@@ -179,7 +179,9 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         return hub.receivers[receiver_id].as_dict()
 
     @put("/api/receivers/{receiver_id:str}")
-    async def update_receiver(receiver_id: FromPath[str], data: JSONBody[ReceiverBody]) -> dict[str, Any]:
+    async def update_receiver(
+        receiver_id: FromPath[str], data: JSONBody[ReceiverBody]
+    ) -> dict[str, Any]:
         """This receiver's own metering interval (`null`: the global one)."""
         control = receivers_control()
         try:
