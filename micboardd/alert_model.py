@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import store_history as sql
 from .isotime import iso
 from .status_rules import (
     BATTERY_CRITICAL_BARS,
@@ -19,6 +18,7 @@ from .status_rules import (
     BATTERY_REPLACE_PERCENT,
     CLIP_DBFS,
 )
+from .store_alerts import ALERT_COLUMNS
 
 
 class Severity(enum.StrEnum):
@@ -152,7 +152,7 @@ class Alert:
 
     def row(self) -> dict[str, Any]:
         """As stored (epoch seconds)."""
-        return {c: getattr(self, c) for c in sql.ALERT_COLUMNS}
+        return {c: getattr(self, c) for c in ALERT_COLUMNS}
 
     def as_dict(self) -> dict[str, Any]:
         """As served by the REST API and in `system_alert` frames (ISO-8601 times)."""

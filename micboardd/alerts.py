@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from . import store_history as sql
+from . import store_alerts
 from .aio import cancel_and_wait
 from .alert_model import Alert, AlertConfig, Kind, Severity, new_alert_id
 from .alert_rules import (
@@ -134,7 +134,7 @@ class Alerts:
     async def start(self) -> None:
         """Reload open alerts (same ids, acks kept), subscribe to the hub, start the timers."""
         self._started = self.clock()
-        for row in await sql.select_open_alerts(self.store):
+        for row in await store_alerts.select_open_alerts(self.store):
             alert = Alert.from_row(row)
             key = (alert.kind, alert.subject)
             self._trackers[key] = Tracker(alert.kind, alert.subject, alert=alert, restored=True)
@@ -168,7 +168,7 @@ class Alerts:
         while True:
             row = await self._writes.get()
             try:
-                await sql.upsert_alert(self.store, row)
+                await store_alerts.upsert_alert(self.store, row)
             except Exception:
                 log.exception("could not store alert %s", row.get("id"))
             finally:
@@ -187,7 +187,7 @@ class Alerts:
         now = self.clock()
         if now - self._last_trim >= ALERT_TRIM_EVERY_S:
             self._last_trim = now
-            await sql.trim_alerts(self.store, now - ALERT_RETENTION_S, ALERT_TRIM_ROWS)
+            await store_alerts.trim_alerts(self.store, now - ALERT_RETENTION_S, ALERT_TRIM_ROWS)
 
     # --- inputs ---
 
@@ -387,7 +387,7 @@ class Alerts:
         alert = next((a for a in self.active() if a.id == alert_id), None)
         if alert is None:
             await self.flush()
-            row = await sql.select_alert(self.store, alert_id)
+            row = await store_alerts.select_alert(self.store, alert_id)
             if row is None:
                 return None
             alert = Alert.from_row(row)
@@ -401,7 +401,7 @@ class Alerts:
             body = {**alert.as_dict(), "state": "acked", "timestamp": iso(now)}
             self.publish(alert.id, body)
         await self.flush()
-        await sql.upsert_alert(self.store, alert.row())
+        await store_alerts.upsert_alert(self.store, alert.row())
         return replace(alert)
 
     async def query(
@@ -413,7 +413,7 @@ class Alerts:
         limit: int = 200,
     ) -> list[Alert]:
         await self.flush()
-        rows = await sql.select_alerts(
+        rows = await store_alerts.select_alerts(
             self.store, active=active, since=since, device=device, limit=limit
         )
         return [Alert.from_row(r) for r in rows]
@@ -423,5 +423,5 @@ class Alerts:
     ) -> list[Alert]:
         """Alerts of a channel and its receiver active at some time in [start, end)."""
         await self.flush()
-        rows = await sql.alerts_overlapping(self.store, device_id, receiver_id, start, end)
+        rows = await store_alerts.alerts_overlapping(self.store, device_id, receiver_id, start, end)
         return [Alert.from_row(r) for r in rows]

@@ -26,9 +26,9 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from ..alerts import Alerts
 from ..history import History, Series
+from ..history_blob import VALUE_COLUMNS, Event
 from ..isotime import iso
 from ..model import split_device_id
-from ..store_history import VALUE_COLUMNS, Event
 
 MAX_ALERTS = 1000  # one page of the alert log; a show produces far fewer
 DEFAULT_ALERTS = 200

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from micboardd.history import History, rebucket
+from micboardd.history_blob import HistoryRow, day_of, pack_minute, unpack_minute
 from micboardd.hub import Hub
 from micboardd.model import Reading
 from micboardd.store import Store
-from micboardd.store_history import HistoryRow, day_of, load_days, pack_minute, unpack_minute
+from micboardd.store_history import load_days
 
 from .conftest import ON_AIR, RX, T0, Clock, make_history, make_hub
 

@@ -10,7 +10,7 @@ from micboardd.alert_model import Kind
 from micboardd.alerts import Alerts
 from micboardd.model import Reading
 from micboardd.store import Store
-from micboardd.store_history import select_alerts
+from micboardd.store_alerts import select_alerts
 
 from .conftest import ON_AIR, RX, Clock, make_hub
 
