@@ -201,6 +201,11 @@ async def test_rename_and_identify_through_rest(
         await sim.wait_for_command(lambda f: "FLASH" in f, 5)
         r = await client.post("/api/devices/nope:1/rename", json={"name": "x"})
         assert r.status_code == 404
+        await sim.power_loss()
+        await until(d, sim, lambda ds: ds[1]["status"] == "rx_offline", "offline", 15)
+        r = await client.post(f"/api/devices/{device_id}/identify")
+        assert r.status_code == 503 and "not connected" in r.json()["detail"], r.text
+        await sim.power_restore()
 
 
 async def test_manual_receivers_via_rest_persist(make_daemon: DaemonFactory) -> None:

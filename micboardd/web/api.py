@@ -6,6 +6,8 @@ what was wrong (Litestar's validation errors for shape, ours for meaning).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
@@ -69,6 +71,19 @@ class UnprocessableException(HTTPException):
     status_code = 422
 
 
+@contextlib.contextmanager
+def _receiver_command() -> Iterator[None]:
+    """A command sent to a receiver: unknown device 404, refused 422, receiver offline 503."""
+    try:
+        yield
+    except NotFound as exc:
+        raise NotFoundException(str(exc)) from None
+    except CommandRejected as exc:
+        raise UnprocessableException(str(exc)) from None
+    except ConnectionFailed as exc:
+        raise ServiceUnavailableException(str(exc)) from None
+
+
 def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
     hub = ctx.hub
 
@@ -130,26 +145,14 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
     @post("/api/devices/{device_id:str}/rename", status_code=HTTP_204_NO_CONTENT)
     async def rename(device_id: FromPath[str], data: JSONBody[RenameChannel]) -> None:
         """Rename the channel on the receiver itself (SET CHAN_NAME)."""
-        try:
+        with _receiver_command():
             await hub.rename(device_id, data.name)
-        except NotFound as exc:
-            raise NotFoundException(str(exc)) from None
-        except CommandRejected as exc:
-            raise UnprocessableException(str(exc)) from None
-        except ConnectionFailed as exc:
-            raise ServiceUnavailableException(str(exc)) from None
 
     @post("/api/devices/{device_id:str}/identify", status_code=HTTP_204_NO_CONTENT)
     async def identify(device_id: FromPath[str]) -> None:
         """Flash the receiver's front panel for this channel."""
-        try:
+        with _receiver_command():
             await hub.identify(device_id)
-        except NotFound as exc:
-            raise NotFoundException(str(exc)) from None
-        except CommandRejected as exc:
-            raise UnprocessableException(str(exc)) from None
-        except ConnectionFailed as exc:
-            raise ServiceUnavailableException(str(exc)) from None
 
     @put("/api/devices/{device_id:str}/performer")
     async def performer(device_id: FromPath[str], data: JSONBody[SetPerformer]) -> dict[str, Any]:
