@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from micboardd.errors import ConnectionFailed
-from micboardd.shure.link import open_tcp, open_udp
+from micboardd.shure.link import TcpLink, open_tcp, open_udp
 
 from ..helpers import async_wait_for
 
@@ -28,27 +28,36 @@ async def server() -> AsyncIterator[tuple[int, asyncio.Queue[asyncio.StreamWrite
         yield srv.sockets[0].getsockname()[1], accepted
 
 
-async def test_tcp_chunks_reach_the_sink_and_a_peer_close_ends_the_link(
+@pytest.fixture
+async def tcp_pair(
     server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
-) -> None:
+) -> AsyncIterator[tuple[TcpLink, asyncio.StreamWriter]]:
+    """A link to the loopback server, and the server's end of it (both closed after)."""
     port, accepted = server
     link = await open_tcp("127.0.0.1", port)
+    peer = await accepted.get()
+    yield link, peer
+    peer.close()
+    await link.close()
+
+
+async def test_tcp_chunks_reach_the_sink_and_a_peer_close_ends_the_link(
+    tcp_pair: tuple[TcpLink, asyncio.StreamWriter],
+) -> None:
+    link, peer = tcp_pair
     got: list[bytes] = []
     link.deliver_to(got.append)
-    peer = await accepted.get()
     peer.write(b"< REP 1 CHAN_NAME {A} >")
     await async_wait_for(lambda: b"".join(got) == b"< REP 1 CHAN_NAME {A} >", what="delivery")
     peer.close()
     with pytest.raises(ConnectionFailed, match="closed by the receiver"):
         await asyncio.wait_for(link.failed(), 5)
-    await link.close()
 
 
 async def test_a_failing_sink_ends_the_link_with_its_exception(
-    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+    tcp_pair: tuple[TcpLink, asyncio.StreamWriter],
 ) -> None:
-    port, accepted = server
-    link = await open_tcp("127.0.0.1", port)
+    link, peer = tcp_pair
     calls: list[bytes] = []
 
     def sink(data: bytes) -> None:
@@ -56,7 +65,6 @@ async def test_a_failing_sink_ends_the_link_with_its_exception(
         raise ValueError("bug in processing")
 
     link.deliver_to(sink)
-    peer = await accepted.get()
     peer.write(b"one")
     with pytest.raises(ValueError, match="bug in processing"):
         await asyncio.wait_for(link.failed(), 5)
@@ -64,18 +72,15 @@ async def test_a_failing_sink_ends_the_link_with_its_exception(
     await peer.drain()
     await link.close()
     assert calls == [b"one"]
-    peer.close()
 
 
 async def test_a_timeout_around_failed_leaves_the_link_usable(
-    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+    tcp_pair: tuple[TcpLink, asyncio.StreamWriter],
 ) -> None:
     # The session waits on failed() inside a renewable timeout: being cancelled must not
     # cancel the link's own state, so a later end is still reported.
-    port, accepted = server
-    link = await open_tcp("127.0.0.1", port)
+    link, peer = tcp_pair
     link.deliver_to(lambda data: None)
-    peer = await accepted.get()
     for _ in range(3):
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
@@ -83,7 +88,6 @@ async def test_a_timeout_around_failed_leaves_the_link_usable(
     peer.close()
     with pytest.raises(ConnectionFailed):
         await asyncio.wait_for(link.failed(), 5)
-    await link.close()
 
 
 async def test_udp_datagrams_reach_the_sink_and_an_icmp_error_ends_the_link() -> None:
@@ -106,24 +110,18 @@ async def test_udp_datagrams_reach_the_sink_and_an_icmp_error_ends_the_link() ->
 
 
 async def test_a_cancelled_send_is_never_swallowed(
-    server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
+    tcp_pair: tuple[TcpLink, asyncio.StreamWriter],
 ) -> None:
     # Python 3.11's wait_for returned normally when its inner await finished in the same loop
-    # pass as the cancel: a session stopped during a heartbeat then kept running. Either the
-    # send is over before the cancel, or the cancel reaches the task that sent.
-    port, accepted = server
-    link = await open_tcp("127.0.0.1", port)
-    peer = await accepted.get()
-    try:
-        for passes in range(4):  # cancel after every possible number of loop passes
-            task = asyncio.create_task(link.send(b"GET 1 METER_RATE"))
-            for _ in range(passes):
-                await asyncio.sleep(0)
-            if task.cancel():
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-            else:
-                assert task.done() and task.exception() is None
-    finally:
-        peer.close()
-        await link.close()
+    # pass as the cancel: a session stopped while sending a command then kept running. Either
+    # the send is over before the cancel, or the cancel reaches the task that sent.
+    link, _ = tcp_pair
+    for passes in range(4):  # cancel after every possible number of loop passes
+        task = asyncio.create_task(link.send(b"GET 1 METER_RATE"))
+        for _ in range(passes):
+            await asyncio.sleep(0)
+        if task.cancel():
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            assert task.done() and task.exception() is None
