@@ -22,10 +22,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import history_blob
 from . import store_history as sql
 from .aio import cancel_and_wait
-from .history_blob import Event, HistoryRow
+from .history_blob import (
+    BUCKET_S,
+    BUCKETS_PER_ROW,
+    Event,
+    HistoryRow,
+    day_of,
+    minute_of,
+    pack_minute,
+    unpack_minute,
+)
 from .history_ring import TRACKED, ChannelHistory
 from .hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
 from .model import DeviceDict
@@ -34,7 +42,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 HISTORY_TICK_S = 1.0  # buckets close on the second, even for a channel that is silent
-BUCKET_S = history_blob.BUCKET_S  # the persisted resolution
 # Steps from memory that divide ten seconds: used where memory continues stored rows.
 FINE_STEPS = (1, 2, 5, BUCKET_S)
 # Channel-minutes kept in memory while the database refuses writes (an hour of 100
@@ -150,7 +157,7 @@ class History:
         self._numbers = await sql.load_device_numbers(self.store)
         self._days = await sql.load_days(self.store)
         now = self.clock()
-        self._started_minute = history_blob.minute_of(math.floor(now))
+        self._started_minute = minute_of(math.floor(now))
         for device_id, dev in self.hub.devices.items():
             self._take(device_id, dev, now)
         self._unsubscribe = self.hub.subscribe(self.on_event)
@@ -224,12 +231,10 @@ class History:
 
     def _keep(self, rows: Iterable[HistoryRow]) -> None:
         for row in rows:
-            minute = history_blob.minute_of(row.t)
+            minute = minute_of(row.t)
             slots = self._minutes.get((row.device_id, minute))
             if slots is None:
-                slots = self._minutes[(row.device_id, minute)] = [
-                    None
-                ] * history_blob.BUCKETS_PER_ROW
+                slots = self._minutes[(row.device_id, minute)] = [None] * BUCKETS_PER_ROW
             slots[(row.t - minute) // BUCKET_S] = row
 
     def tick(self) -> None:
@@ -266,7 +271,7 @@ class History:
         return out
 
     def _expired_days(self, now: float) -> list[int]:
-        keep_from = history_blob.day_of(now - self.config.retention_s)
+        keep_from = day_of(now - self.config.retention_s)
         old = sorted(d for d in self._days if d < keep_from)
         return old[: self.config.drop_days_per_batch]
 
@@ -276,7 +281,7 @@ class History:
         async with self._lock:
             now = self.clock()
             self.tick()  # close what has ended, so a written minute is complete
-            current = history_blob.minute_of(math.floor(now))
+            current = minute_of(math.floor(now))
             ready = {
                 key: slots for key, slots in self._minutes.items() if everything or key[1] < current
             }
@@ -286,7 +291,7 @@ class History:
                 return 0
             await self._merge_stored(ready)
             minutes = [
-                sql.MinuteRow(minute, self._number(device_id), history_blob.pack_minute(slots))
+                sql.MinuteRow(minute, self._number(device_id), pack_minute(slots))
                 for (device_id, minute), slots in sorted(ready.items(), key=lambda kv: kv[0][1])
             ]
             rows = self._event_rows(events)
@@ -299,7 +304,7 @@ class History:
                 del self._minutes[key]
             del self._events[: len(events)]
             self._unsaved.clear()
-            self._days |= {history_blob.day_of(m.minute) for m in minutes}
+            self._days |= {day_of(m.minute) for m in minutes}
             self._days -= set(drop)
             self.batches_written += 1
             return sum(1 for slots in ready.values() for slot in slots if slot is not None)
@@ -313,7 +318,7 @@ class History:
             if minute > self._started_minute or no is None or device_id in self._unsaved:
                 continue
             for _, blob in await sql.select_minutes(self.store, self._days, no, minute, minute + 1):
-                stored = history_blob.unpack_minute(minute, device_id, blob)
+                stored = unpack_minute(minute, device_id, blob)
                 for i, old in enumerate(stored):
                     new = slots[i]
                     if old is not None:
@@ -383,7 +388,7 @@ class History:
         no = self._numbers.get(device_id)
         if no is not None and device_id not in self._unsaved:
             for minute, blob in await sql.select_minutes(self.store, self._days, no, lo, hi):
-                for row in history_blob.unpack_minute(minute, device_id, blob):
+                for row in unpack_minute(minute, device_id, blob):
                     if row is not None:
                         found[row.t] = row
         for (dev, _minute), slots in self._minutes.items():

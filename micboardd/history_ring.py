@@ -11,11 +11,9 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from . import history_blob
-from .history_blob import HistoryRow
+from .history_blob import BUCKET_S, STATUS_CODES, HistoryRow, status_name
 from .model import DeviceDict, number
 
-BUCKET_S = history_blob.BUCKET_S  # the persisted resolution
 RING_FIELDS = (
     "rf_min",
     "rf_max",
@@ -50,7 +48,7 @@ def _unbyte(value: int) -> float | None:
     return None if value == NONE_BYTE else float(value)
 
 
-_STATUS_BYTE = {s: i for i, s in enumerate(history_blob.STATUS_CODES) if s is not None}
+_STATUS_BYTE = {s: i for i, s in enumerate(STATUS_CODES) if s is not None}
 _GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
 _NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
 
@@ -110,7 +108,7 @@ class SecondRing:
                     audio_avg=_unbyte(v[5]),
                     peak_max=_unbyte(v[6]),
                     battery_level=_unbyte(v[7]),
-                    status=history_blob.status_name(status),
+                    status=status_name(status),
                 )
             )
         return out
