@@ -1,16 +1,21 @@
-"""asyncio helpers that keep cancellation honest on Python 3.11 (Debian bookworm's Python).
+"""asyncio helpers: cancellation that stays honest on Python 3.11, and the one retry schedule.
 
-Two patterns lose a cancellation there, and a lost cancellation is a task that was told to
+On Python 3.11 (Debian bookworm's Python) two patterns lose a cancellation, and a lost cancellation is a task that was told to
 stop and keeps running (a receiver session that stayed connected and held up a shutdown):
 - `asyncio.wait_for` returns normally when its inner await finishes in the same loop pass as
   the cancel (banned by ruff's TID251; use `async with asyncio.timeout()`);
 - `with suppress(CancelledError): await task` after `task.cancel()` absorbs the caller's own
   cancellation along with the task's. `cancel_and_wait` absorbs only the task's.
+
+Every reconnect and retry in the code base (receivers, the System API, Redis) waits by
+`backoff_delay`; `Backoff` adds the attempt counter and a wait that news can cut short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Callable
 from typing import Any
 
 
@@ -37,3 +42,73 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
             failure = failure or exc
     if failure is not None:
         raise failure
+
+
+# Jitter of every retry schedule: +-25 % keeps a venue's receivers (or several instances)
+# that failed together from retrying in step after a power cut.
+BACKOFF_JITTER = 0.25
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    first_s: float,
+    max_s: float,
+    jitter: float = BACKOFF_JITTER,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """The one retry schedule: `first_s`, doubling per attempt up to `max_s`, +-`jitter`.
+
+    `attempt` counts from 0 (the first retry). Pure apart from `rng`.
+    """
+    base = min(max_s, first_s * 2.0 ** min(max(attempt, 0), 32))
+    return max(0.0, base * (1 + jitter * (2 * rng() - 1)))
+
+
+class Backoff:
+    """A retry schedule with its attempt counter, and a wait that a caller can cut short.
+
+    `wake()` ends the current (or next) wait at once: an announcement that a device is back
+    is better news than any timer. A success that lasted `reset_after_s` starts it over.
+    """
+
+    def __init__(
+        self,
+        *,
+        first_s: float,
+        max_s: float,
+        reset_after_s: float,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.first_s = first_s
+        self.max_s = max_s
+        self.reset_after_s = reset_after_s
+        self.attempt = 0
+        self._rng = rng
+        self._woken = asyncio.Event()
+
+    def next_delay(self, ran_for_s: float = 0.0) -> float:
+        """The wait before the next try, given how long the last one ran."""
+        if ran_for_s >= self.reset_after_s:
+            self.attempt = 0
+        delay = backoff_delay(self.attempt, first_s=self.first_s, max_s=self.max_s, rng=self._rng)
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def wait(self, delay: float) -> bool:
+        """Sleep `delay` s unless woken first; True when woken."""
+        try:
+            async with asyncio.timeout(delay):
+                await self._woken.wait()
+        except TimeoutError:
+            return False
+        finally:
+            woken = self._woken.is_set()
+            self._woken.clear()
+        return woken

@@ -34,7 +34,9 @@ from .receiver_state import ReceiverState
 from .status_rules import (
     AUDIO_PEAK_HOLD_S,
     CLIP_DBFS,
+    CONNECTION_FIELDS,
     METER_SET,
+    PRESENCE_FAMILIES,
     ChannelMemory,
     battery_status,
     rf_quality,
@@ -196,7 +198,7 @@ class Hub:
         rx = self.receivers.get(receiver_id)
         if rx is None:
             return
-        was_online, was_syncing = rx.online, rx.state is SourceState.SYNCING
+        was_online = rx.online
         changed = state is not rx.state or error != rx.error
         rx.state, rx.error = state, error
         if latency_ms is not None:
@@ -213,9 +215,31 @@ class Hub:
             )
             for ch in range(1, rx.channels + 1):
                 self._merge(make_device_id(receiver_id, ch), rx, blank, rederive=True)
-        elif rx.online != was_online or (was_syncing and state is SourceState.ONLINE):
+        elif rx.online != was_online:
             for ch in range(1, rx.channels + 1):
                 self._merge(make_device_id(receiver_id, ch), rx, {}, rederive=True)
+
+    def forget_readings(self, receiver_id: str) -> None:
+        """A new connection answered: what the previous one said no longer holds.
+
+        Channel memory starts over and the per-connection fields are cleared; names and
+        frequencies stay until re-read. The machine calls it before it applies the new
+        answers and while the receiver still counts as offline, so nothing derived from
+        the old connection can show as OK in between.
+        """
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        for ch in range(1, rx.channels + 1):
+            device_id = make_device_id(receiver_id, ch)
+            dev = self.devices.get(device_id)
+            if dev is None or device_id not in self._memory:
+                continue
+            self._memory[device_id] = ChannelMemory()
+            changes = {key for key in CONNECTION_FIELDS if dev[key] is not None}
+            for key in changes:
+                dev[key] = None
+            self._merge(device_id, rx, {}, rederive=True, told=changes)
 
     # --- readings ---
 
@@ -257,13 +281,14 @@ class Hub:
         fields: Mapping[str, Any],
         *,
         rederive: bool = False,
+        told: set[str] | None = None,
     ) -> None:
         dev = self.devices.get(device_id)
         mem = self._memory.get(device_id)
         if dev is None or mem is None:
             return
         now = self.clock()
-        changes: set[str] = set()
+        changes: set[str] = set(told) if told else set()
         remembered = rederive  # the receiver's state changed: derived fields may follow
         for key, value in fields.items():
             if key == "tx_on":
@@ -311,8 +336,8 @@ class Hub:
                 batt = dev["battery_status"]  # keep what it was while the transmitter is off
             elif batt != BatteryStatus.UNKNOWN.value:
                 mem.last_battery = BatteryStatus(batt)
-            syncing = rx.state is SourceState.SYNCING
-            status = status_for(dev, mem, rx.online, now, batt, syncing).value
+            presence_known = rx.family in PRESENCE_FAMILIES
+            status = status_for(dev, mem, rx.online, now, batt, presence_known).value
             derived += [("battery_status", batt), ("status", status)]
         for key, value in derived:
             if dev[key] != value:

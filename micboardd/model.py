@@ -72,8 +72,8 @@ class RfQuality(_FallbackEnum):
 class SourceState(_FallbackEnum):
     """Connection state of one source (a receiver session or the System API).
 
-    `connection_update.status` on `/ws/connections/` is the coarse view of this
-    (`SYNCING` and `ONLINE` both show as "connected").
+    `connection_update.status` on `/ws/connections/` is the coarse view of this: `SYNCING`
+    (connected, nothing read yet) still shows as "connecting", only `ONLINE` as "connected".
     """
 
     CONNECTING = "connecting"
@@ -87,7 +87,7 @@ class SourceState(_FallbackEnum):
     def wire_status(self) -> str:
         return {
             SourceState.CONNECTING: "connecting",
-            SourceState.SYNCING: "connected",
+            SourceState.SYNCING: "connecting",
             SourceState.ONLINE: "connected",
             SourceState.ERROR: "error",
         }.get(self, "disconnected")

@@ -34,7 +34,9 @@ class ReceiverState:
 
     @property
     def online(self) -> bool:
-        return self.state in (SourceState.SYNCING, SourceState.ONLINE)
+        """Answering on its current connection. SYNCING (connected, nothing read yet) is
+        not online: a receiver that accepts and answers nothing must never look alive."""
+        return self.state is SourceState.ONLINE
 
     def as_dict(self) -> dict[str, Any]:
         return {

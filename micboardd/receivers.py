@@ -1,29 +1,28 @@
-"""Directly monitored receivers: manual entries (flags, config, REST) and their sessions.
+"""Directly monitored receivers: manual entries (flags, config, REST), discovered ones, and
+the state machine that keeps each connected (`shure/machine.py`).
 
-For each receiver: probe it (family, model, channel count), register it with the hub, then
-keep a session to it. A receiver that does not answer (yet) is retried with a capped backoff
-and shown as disconnected with the reason; one that answers like no Shure receiver is shown
-as `error` with the reason and retried slowly, never in a tight loop.
+The machine probes on every connection, so what is monitored is what answers now; this
+module keeps the hub and the store in step with what it found, and hands it the news from
+discovery (an announcement wakes a receiver that is waiting to retry).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from micboardd.aio import cancel_and_wait
 from micboardd.config import ReceiverAddress, Settings
 from micboardd.discovery import Candidate
-from micboardd.discovery.probe import ProbeResult, probe
-from micboardd.errors import ConnectionFailed, MicboardError, NotFound, ProtocolError
+from micboardd.errors import MicboardError, NotFound
 from micboardd.hub import Hub
 from micboardd.isotime import iso
-from micboardd.model import SourceState
-from micboardd.shure.families import FAMILIES
-from micboardd.shure.session import ReceiverSession, backoff_delay
+from micboardd.model import Family
+from micboardd.shure.machine import ReceiverMachine
+from micboardd.shure.probe import ProbeResult
 from micboardd.store import Store
 
 if TYPE_CHECKING:
@@ -32,21 +31,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A host that answered but not like a receiver is asked again only this often.
-REJECTED_RETRY_S = 60.0
+# An announcement wakes a backing-off receiver at most this often: SLP repeats every ~2 s,
+# and a flood of spoofed announcements must not turn into a flood of connections.
+WAKE_MIN_INTERVAL_S = 2.0
 
 
 @dataclass(slots=True)
 class Entry:
     receiver_id: str
     address: ReceiverAddress
-    source: str  # "config", "manual", later "slp", "mdns", "system_api"
-    task: asyncio.Task[None] | None = None
-    session: ReceiverSession | None = None
-    result: ProbeResult | None = None
-    rejected: str | None = None
+    source: str  # "config", "manual", "slp", "mdns", "discovery"
+    machine: ReceiverMachine
     meter_rate_ms: int | None = None  # this receiver's own interval; None: the global one
     created: float = field(default_factory=time.time)
+    woken_at: float = 0.0  # monotonic time of the last wake by an announcement
 
 
 def receiver_id_for(address: ReceiverAddress) -> str:
@@ -69,18 +67,21 @@ class ReceiverManager:
         if stored and stored.isdigit() and self.settings.origins.get("meter_rate_ms") == "default":
             self.meter_rate_ms = int(stored)  # set from the dashboard; file/env/flags win
         for row in await self.store.fetchall(
-            "SELECT id, address, port, source, ignored, meter_rate_ms FROM receivers "
-            "ORDER BY created_at"
+            "SELECT id, address, port, source, ignored, meter_rate_ms, family, model, channels "
+            "FROM receivers ORDER BY created_at"
         ):
             if row["ignored"]:
                 self.ignored.add(row["id"])
                 if self.discovery is not None:
                     self.discovery.ignore(row["id"])
                 continue
-            entry = self._add(
-                ReceiverAddress(row["address"], row["port"]), row["source"], row["id"]
+            self._add(
+                ReceiverAddress(row["address"], row["port"]),
+                row["source"],
+                row["id"],
+                stored_identity(row["family"], row["model"], row["channels"]),
+                meter_rate_ms=row["meter_rate_ms"],
             )
-            entry.meter_rate_ms = row["meter_rate_ms"]
         for address in self.settings.receivers:
             receiver_id = receiver_id_for(address)
             if receiver_id not in self.entries and receiver_id not in self.ignored:
@@ -177,10 +178,8 @@ class ReceiverManager:
         return self.meter_rate_ms
 
     async def _apply_meter_rate(self, entry: Entry) -> None:
-        if entry.session is None:
-            return
         try:
-            await entry.session.set_meter_rate(self.meter_rate_for(entry.receiver_id))
+            await entry.machine.set_meter_rate(self.meter_rate_for(entry.receiver_id))
         except MicboardError as exc:
             log.debug("meter rate for %s applies on reconnect: %s", entry.address, exc)
 
@@ -275,11 +274,29 @@ class ReceiverManager:
                 "UPDATE receivers SET address = ?, port = ?, updated_at = ? WHERE id = ?",
                 (address.host, address.port, time.time(), candidate.receiver_id),
             )
-            self._add(address, entry.source, candidate.receiver_id, _result_of(candidate))
+            self._add(
+                address,
+                entry.source,
+                candidate.receiver_id,
+                _result_of(candidate),
+                meter_rate_ms=entry.meter_rate_ms,
+            )
 
     def on_discovery_event(self, event: Event) -> None:
-        """Announcements only inform; a receiver's session alone decides online/offline."""
-        log.debug("discovery: %s", event)
+        """Announcements only inform: a receiver's machine alone decides online/offline, but
+        one that is waiting to retry is told at once that its receiver is announcing."""
+        from micboardd.discovery.registry import Heard
+
+        if not isinstance(event, Heard):
+            log.debug("discovery: %s", event)
+            return
+        entry = self.entries.get(event.receiver_id)
+        if entry is None or entry.address.host != event.address:
+            return
+        now = time.monotonic()
+        if now - entry.woken_at >= WAKE_MIN_INTERVAL_S:
+            entry.woken_at = now
+            entry.machine.wake()
 
     # --- internals ---
 
@@ -288,63 +305,57 @@ class ReceiverManager:
         address: ReceiverAddress,
         source: str,
         receiver_id: str | None = None,
-        result: ProbeResult | None = None,
+        identity: ProbeResult | None = None,
+        *,
+        meter_rate_ms: int | None = None,
     ) -> Entry:
         receiver_id = receiver_id or receiver_id_for(address)
-        entry = Entry(receiver_id, address, source, result=result)
+        machine = ReceiverMachine(
+            self.hub,
+            receiver_id,
+            address.host,
+            address.port,
+            meter_rate_ms=self.meter_rate_ms if meter_rate_ms is None else meter_rate_ms,
+            identity=identity,
+            on_identified=functools.partial(self._identified, receiver_id),
+        )
+        entry = Entry(receiver_id, address, source, machine, meter_rate_ms)
         self.entries[receiver_id] = entry
         if self.discovery is not None:
             self.discovery.add_known(receiver_id, address.host, address.port)
+        # What it was last time (store, discovery's probe): its tiles show, rx_offline,
+        # until it answers; the machine's own probe then says what it is now.
         self.hub.upsert_receiver(
-            receiver_id, address=address.host, port=address.port, source="receiver"
+            receiver_id,
+            address=address.host,
+            port=address.port,
+            source="receiver",
+            family=identity.family if identity else Family.UNKNOWN,
+            model=identity.model if identity else None,
+            channels=identity.channels if identity else 0,
         )
-        entry.task = asyncio.create_task(self._bring_up(entry), name=f"receiver {address}")
+        self.hub.commanders[receiver_id] = machine
+        machine.start()
         return entry
 
     async def _stop_entry(self, entry: Entry) -> None:
-        if entry.task is not None and not entry.task.done():
-            await cancel_and_wait(entry.task)
-        if entry.session is not None:
-            self.hub.commanders.pop(entry.receiver_id, None)
-            await entry.session.stop()
-            entry.session = None
+        self.hub.commanders.pop(entry.receiver_id, None)
+        await entry.machine.stop()
 
-    async def _bring_up(self, entry: Entry) -> None:
-        attempt = 0
-        extra = {"RECEIVER_ID": entry.receiver_id, "RECEIVER_ADDR": entry.address.host}
-        while entry.result is None:
-            self.hub.set_source_state(entry.receiver_id, SourceState.CONNECTING)
-            try:
-                entry.result = await probe(entry.address.host, entry.address.port)
-                break
-            except ProtocolError as exc:
-                reason = f"not a supported Shure receiver: {exc}"
-                if entry.rejected != reason:
-                    log.warning("%s rejected: %s", entry.address, reason, extra=extra)
-                entry.rejected = reason
-                self.hub.set_source_state(entry.receiver_id, SourceState.ERROR, error=reason)
-                delay = REJECTED_RETRY_S
-            except (ConnectionFailed, MicboardError, OSError) as exc:
-                if attempt == 0:
-                    log.warning("receiver %s does not answer: %s", entry.address, exc, extra=extra)
-                self.hub.set_source_state(
-                    entry.receiver_id, SourceState.DISCONNECTED, error=str(exc)
-                )
-                delay = backoff_delay(attempt)
-            attempt += 1
-            await asyncio.sleep(delay)
-        result, entry.rejected = entry.result, None
-        log.info(
-            "receiver %s is a %s (%s, %d channel%s)",
-            entry.address,
+    async def _identified(self, receiver_id: str, result: ProbeResult) -> None:
+        """The machine's probe said what answers: the hub and the store follow."""
+        entry = self.entries.get(receiver_id)
+        if entry is None:
+            return
+        rx = self.hub.receivers.get(receiver_id)
+        if rx is not None and (rx.family, rx.model, rx.channels) == (
+            result.family,
             result.model,
-            result.family.value,
             result.channels,
-            "" if result.channels == 1 else "s",
-            extra={**extra, "MODEL": result.model},
-        )
+        ):
+            return
         self.hub.upsert_receiver(
-            entry.receiver_id,
+            receiver_id,
             address=entry.address.host,
             port=entry.address.port,
             family=result.family,
@@ -352,33 +363,32 @@ class ReceiverManager:
             channels=result.channels,
         )
         await self.store.execute(
-            "UPDATE receivers SET family = ?, model = ?, channels = ?, name = ?, updated_at = ? WHERE id = ?",
+            "UPDATE receivers SET family = ?, model = ?, channels = ?, name = ?, updated_at = ? "
+            "WHERE id = ?",
             (
                 result.family.value,
                 result.model,
                 result.channels,
                 result.name,
                 time.time(),
-                entry.receiver_id,
+                receiver_id,
             ),
         )
-        session = ReceiverSession(
-            self.hub,
-            entry.receiver_id,
-            entry.address.host,
-            entry.address.port,
-            FAMILIES[result.family],
-            channels=result.channels,
-            meter_rate_ms=self.meter_rate_for(entry.receiver_id),
-        )
-        entry.session = session
-        self.hub.commanders[entry.receiver_id] = session
-        await session.start()
+
+
+def stored_identity(
+    family: str | None, model: str | None, channels: int | None
+) -> ProbeResult | None:
+    """What a receiver was when last seen (a store row), if that is enough to show its tiles."""
+    fam = Family(family) if family else Family.UNKNOWN
+    if fam is Family.UNKNOWN or not model or not channels:
+        return None
+    return ProbeResult(fam, model, channels, "udp" if fam is Family.UHFR else "tcp")
 
 
 def _result_of(candidate: Candidate) -> ProbeResult:
-    """Discovery already probed the candidate: no need to ask the receiver twice."""
-    transport = "udp" if "udp" in candidate.via else "tcp"
+    """What discovery's probe found: the tiles show at once (the machine asks again)."""
+    transport = "udp" if candidate.family is Family.UHFR else "tcp"
     return ProbeResult(
         candidate.family,
         candidate.model,

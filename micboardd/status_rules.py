@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import METER_FIELDS, BatteryStatus, ChannelStatus, RfQuality
+from .model import METER_FIELDS, BatteryStatus, ChannelStatus, Family, RfQuality
 
 # --- deadbands: a meter change smaller than this is not visible on any meter we draw ---
 DEADBAND_DB: Mapping[str, float] = {
@@ -42,6 +42,27 @@ RF_QUALITY_DBM: tuple[tuple[float, RfQuality], ...] = (
 )
 
 METER_SET = frozenset(METER_FIELDS) | {"rf_antennas", "antenna"}
+
+# Families whose receivers report whether a transmitter is on air (TX_TYPE, TX_MODEL,
+# TX_BAT): their channels are never "good" before they have said so.
+PRESENCE_FAMILIES = frozenset({Family.ULXD, Family.QLXD, Family.SLXD, Family.AXIENT, Family.UHFR})
+
+# What a receiver's answers on one connection say about a channel; a new connection must
+# say it again before it counts (names and frequencies are identity, kept until re-read).
+CONNECTION_FIELDS = (
+    "tx_model",
+    "battery_level",
+    "battery_bars",
+    "battery_minutes",
+    "rf_signal",
+    "rf_antennas",
+    "antenna",
+    "interference",
+    "encryption_error",
+    "audio_level",
+    "peak_level",
+    "mute_status",
+)
 
 
 def _grade(value: float, critical: float, replace: float) -> BatteryStatus:
@@ -92,12 +113,13 @@ def status_for(
     receiver_online: bool,
     now: float,
     battery_status: str | None = None,
-    syncing: bool = False,
+    presence_known: bool = True,
 ) -> ChannelStatus:
     """The one rule table for `status` (README "Status colours").
 
-    `battery_status` overrides the device's own (the value about to be stored). `syncing`:
-    the receiver is connected but its first answers are still arriving.
+    `battery_status` overrides the device's own (the value about to be stored).
+    `presence_known`: the source can say whether a transmitter is there (every receiver
+    family; not a PSM1000, which is itself the transmitter, nor the System API).
     """
     if not receiver_online:
         return ChannelStatus.RX_OFFLINE
@@ -114,11 +136,11 @@ def status_for(
     battery = BatteryStatus(battery_status or dev.get("battery_status") or "unknown")
     if battery is not BatteryStatus.UNKNOWN:
         return ChannelStatus(battery.value)
-    if mem.tx_on is None:
-        # Families that cannot tell whether a transmitter is there (PSM1000 is one): online
-        # and nothing wrong is all we know. Not while syncing, though: then it only means
-        # the answer has not come yet, and "good" would flash before the real state.
-        return ChannelStatus.UNKNOWN if syncing else ChannelStatus.GOOD
+    if mem.tx_on is None and not presence_known:
+        # A source that cannot tell whether a transmitter is there (a PSM1000): answering
+        # and nothing wrong is all there is to know. A receiver family that can tell but
+        # has not yet said (an SLX-D+ still being read property by property) stays unknown.
+        return ChannelStatus.GOOD
     return ChannelStatus.UNKNOWN
 
 

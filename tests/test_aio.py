@@ -1,12 +1,14 @@
-"""cancel_and_wait: absorbs only the cancelled task's own cancellation, never its caller's."""
+"""cancel_and_wait absorbs only the cancelled task's own cancellation, never its caller's;
+the one retry schedule (backoff_delay, Backoff)."""
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 
-from micboardd.aio import cancel_and_wait
+from micboardd.aio import Backoff, backoff_delay, cancel_and_wait
 
 
 async def forever() -> None:
@@ -70,3 +72,33 @@ async def test_a_timeout_around_a_slow_stop_fires() -> None:
         async with asyncio.timeout(0.05):
             await cancel_and_wait(task)
     assert task.cancelled(), "the timeout's cancellation reached the task as well"
+
+
+# --- the one retry schedule ---
+
+
+def test_backoff_doubles_from_its_first_delay_up_to_the_cap_with_jitter() -> None:
+    delay = partial(backoff_delay, first_s=0.5, max_s=3.0)
+    assert [delay(n, rng=lambda: 0.5) for n in range(5)] == pytest.approx([0.5, 1, 2, 3, 3])
+    assert delay(60, rng=lambda: 1.0) == pytest.approx(3.75)  # +25 %
+    assert delay(60, rng=lambda: 0.0) == pytest.approx(2.25)  # -25 %
+    assert delay(-1, rng=lambda: 0.5) == pytest.approx(0.5)
+
+
+def test_backoff_counts_attempts_and_starts_over_after_a_long_enough_success() -> None:
+    b = Backoff(first_s=1.0, max_s=8.0, reset_after_s=10.0, rng=lambda: 0.5)
+    assert [b.next_delay(0.1) for _ in range(3)] == pytest.approx([1, 2, 4])
+    assert b.next_delay(ran_for_s=10.0) == pytest.approx(1)  # the link was healthy
+    assert b.next_delay(0.1) == pytest.approx(2)
+
+
+async def test_a_wake_cuts_the_wait_short_and_is_used_up() -> None:
+    b = Backoff(first_s=1.0, max_s=8.0, reset_after_s=10.0)
+    waiting = asyncio.create_task(b.wait(60.0))
+    await asyncio.sleep(0)
+    b.wake()
+    async with asyncio.timeout(5):
+        assert await waiting is True
+    assert await b.wait(0.01) is False  # the wake was consumed
+    b.wake()  # a wake before the wait still counts: the news came while connecting
+    assert await b.wait(60.0) is True

@@ -199,11 +199,47 @@ def test_a_meter_reading_moves_the_rf_band_and_nothing_else() -> None:
     )
 
 
-def test_syncing_is_unknown_not_good_and_online_settles_it() -> None:
+def test_syncing_is_offline_not_good_and_online_settles_it() -> None:
     hub = Hub(clock=Clock())
     hub.upsert_receiver("rx", address="10.0.0.5", family=Family.PSM1000, model="P10T", channels=1)
     hub.set_source_state("rx", SourceState.SYNCING)
-    assert hub.devices["rx:1"]["status"] == "unknown", "no flash of 'good' before any answer"
+    # Connected but nothing read yet is offline: no flash of 'good' before any answer.
+    assert hub.devices["rx:1"]["status"] == "rx_offline"
+    assert not hub.receivers["rx"].online
     hub.set_source_state("rx", SourceState.ONLINE)
-    # A family that never reports a transmitter: online and nothing wrong is good.
+    # A PSM1000 never reports a transmitter: answering and nothing wrong is good.
     assert hub.devices["rx:1"]["status"] == "good"
+
+
+def test_a_receiver_family_that_has_not_said_whether_a_transmitter_is_there_is_unknown() -> None:
+    # An SLX-D+ that refused GET 0 ALL answers REP ERR first: online, nothing known yet.
+    hub = Hub(clock=Clock())
+    hub.upsert_receiver("rx", address="10.0.0.5", family=Family.SLXD, model="SLXD4D", channels=2)
+    hub.set_source_state("rx", SourceState.ONLINE)
+    assert [hub.devices[f"rx:{n}"]["status"] for n in (1, 2)] == ["unknown", "unknown"]
+    hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 4})])
+    assert hub.devices["rx:1"]["status"] == "good"
+
+
+def test_a_new_connection_forgets_what_the_last_one_said_before_it_counts() -> None:
+    hub, _clock, events = online_hub()
+    hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 5, "name": "Vox 1"})])
+    hub.apply("rx", [Reading(2, {"tx_on": False, "battery_bars": None})])
+    assert hub.devices["rx:1"]["status"] == "good"
+    hub.set_source_state("rx", SourceState.DISCONNECTED)
+    # While offline the last battery stays visible under rx_offline.
+    assert (hub.devices["rx:1"]["status"], hub.devices["rx:1"]["battery_bars"]) == (
+        "rx_offline",
+        5,
+    )
+    hub.set_source_state("rx", SourceState.SYNCING)
+    events.clear()
+    hub.forget_readings("rx")
+    assert hub.devices["rx:1"]["battery_bars"] is None
+    assert hub.devices["rx:1"]["name"] == "Vox 1"  # identity stays until re-read
+    assert hub.devices["rx:1"]["status"] == "rx_offline"
+    assert any(isinstance(e, DeviceChanged) and "battery_bars" in e.changes for e in events)
+    # The new connection answers only meters so far: nothing says 'good' or 'prev_*' yet.
+    hub.apply("rx", [Reading(1, {"rf_signal": -50.0}), Reading(2, {"rf_signal": -50.0})])
+    hub.set_source_state("rx", SourceState.ONLINE)
+    assert [hub.devices[f"rx:{n}"]["status"] for n in (1, 2)] == ["unknown", "unknown"]

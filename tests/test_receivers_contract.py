@@ -140,8 +140,15 @@ async def test_family_contract(make_daemon: DaemonFactory, sim: SimReceiver) -> 
     d.signal(signal.SIGTERM)
     await async_wait_for(lambda: d.proc is not None and d.proc.poll() is not None, 10, "exit")
     assert d.proc is not None and d.proc.returncode == 0
-    stop = "METER 0 ALL STOP" if model.startswith("UR4") else "SET 0 METER_RATE 00000"
-    assert any(stop in frame for frame in rx.received), rx.received[-5:]
+    # UHF-R and PSM1000 are switched per channel, as public code run against real units does.
+    if model.startswith("UR4"):
+        stops = [f"METER {ch} ALL STOP" for ch in range(1, n + 1)]
+    elif model == "P10T":
+        stops = [f"SET {ch} METER_RATE 00000" for ch in range(1, n + 1)]
+    else:
+        stops = ["SET 0 METER_RATE 00000"]
+    for stop in stops:
+        assert any(stop in frame for frame in rx.received), (stop, rx.received[-5:])
 
 
 @pytest.mark.parametrize("sim", ["AD4Q", "ULXD4Q"], indirect=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from ..aio import backoff_delay
 from ..hub import Hub
 from ..model import DeviceDict
 from .outbox import Batch, Outbox
@@ -68,7 +68,6 @@ COMMAND_TIMEOUT_S = 5.0  # a stuck Redis ends the session instead of stalling pu
 CLOSE_TIMEOUT_S = 1.0  # closing sockets must not hold up the daemon's 2 s source shutdown
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0  # a Redis that comes back is rejoined within half a minute
-BACKOFF_JITTER = 0.25  # +-25 %: instances restarted together must not retry in step
 BACKOFF_RESET_S = 30.0  # a session that lasted this long was healthy: start the backoff over
 
 
@@ -83,12 +82,6 @@ class Timing:
     expiry_check_s: float = EXPIRY_CHECK_S
     backoff_first_s: float = BACKOFF_FIRST_S
     backoff_max_s: float = BACKOFF_MAX_S
-
-
-def backoff_delay(attempt: int, timing: Timing, rng: Callable[[], float] = random.random) -> float:
-    """0.5 s, 1 s, 2 s ... capped at 30 s, each +-25 %. `attempt` counts from 0."""
-    base = min(timing.backoff_max_s, timing.backoff_first_s * 2.0 ** min(attempt, 16))
-    return base * (1 + BACKOFF_JITTER * (2 * rng() - 1))
 
 
 def describe_url(url: str) -> str:
@@ -177,7 +170,11 @@ class ClusterBridge:
                 self._outage_logged = True
             if time.monotonic() - began >= BACKOFF_RESET_S:
                 attempt = 0
-            await asyncio.sleep(backoff_delay(attempt, self.timing))
+            await asyncio.sleep(
+                backoff_delay(
+                    attempt, first_s=self.timing.backoff_first_s, max_s=self.timing.backoff_max_s
+                )
+            )
             attempt += 1
 
     def _lost(self, exc: BaseException) -> None:

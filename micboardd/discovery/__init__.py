@@ -2,9 +2,9 @@
 
 `slp.py` listens to Shure's SLP announcements (`slp_parse.py` reads them), `mdns.py`
 browses `_shure._tcp` and advertises the appliance, `registry.py` merges every sighting into
-one record per physical device, `probe.py` confirms a candidate on TCP 2202 (UDP for UHF-R), `confirm.py` decides
-when to probe and keeps the rejections, and `service.py` runs them together as `Discovery`,
-reporting each confirmed `Candidate` to its owner.
+one record per physical device, `confirm.py` decides when to probe (`shure/probe.py` asks a
+host what it is) and keeps the rejections, and `service.py` runs them together as
+`Discovery`, reporting each confirmed `Candidate` to its owner.
 """
 
 from __future__ import annotations

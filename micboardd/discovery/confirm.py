@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from micboardd.aio import backoff_delay
 from micboardd.discovery import Candidate
-from micboardd.discovery.probe import ProbeResult
 from micboardd.discovery.registry import DeviceRecord, Registry
 from micboardd.discovery.slp import BoundedOnce
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
+from micboardd.shure.probe import ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,9 @@ class Confirmer:
 
     def _reject(self, record: DeviceRecord, track: Track, reason: str) -> None:
         track.failures += 1
-        delay = min(REJECT_RETRY_MAX_S, REJECT_RETRY_S * 2 ** (track.failures - 1))
+        delay = backoff_delay(
+            track.failures - 1, first_s=REJECT_RETRY_S, max_s=REJECT_RETRY_MAX_S, jitter=0.0
+        )
         track.retry_at = self._clock() + delay
         self.rejected_total += 1
         previous = self.rejected.get(record.receiver_id)

@@ -116,7 +116,16 @@ class Returned:
     receiver_id: str
 
 
-Event = Found | Moved | Silent | Returned
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """A device already handed out (pinned) was seen again where it was: SLP every ~2 s,
+    mDNS when it answers. News for a receiver waiting to retry, nothing more."""
+
+    receiver_id: str
+    address: str
+
+
+Event = Found | Moved | Silent | Returned | Heard
 
 
 def _norm(value: str | None) -> str | None:
@@ -266,6 +275,8 @@ class Registry:
             return record, []
         if record.address != old_address:
             events.append(Moved(record.receiver_id, old_address, record.address, record))
+        elif record.pinned:
+            events.append(Heard(record.receiver_id, record.address))
         return record, events
 
     def _create(self, sighting: Sighting, now: float) -> tuple[DeviceRecord | None, list[Event]]:

@@ -22,10 +22,10 @@ from zeroconf.asyncio import AsyncZeroconf
 from micboardd.discovery import SHURE_PORT, Candidate
 from micboardd.discovery.confirm import CandidateCallback, Confirmer, Prober, Rejection
 from micboardd.discovery.mdns import Advertiser, MdnsService, ShureBrowser, new_zeroconf
-from micboardd.discovery.probe import probe
 from micboardd.discovery.registry import (
     Event,
     Found,
+    Heard,
     Moved,
     Registry,
     Returned,
@@ -35,6 +35,7 @@ from micboardd.discovery.registry import (
 from micboardd.discovery.slp import SLP_PORT, BoundedOnce, Interface, SlpListener, ipv4_interfaces
 from micboardd.discovery.slp_parse import Announcement
 from micboardd.errors import ConnectionFailed, MicboardError
+from micboardd.shure.probe import probe
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +358,9 @@ class Discovery:
         self.confirmer.seen(record, now)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, Found):
+        if isinstance(event, Heard):
+            pass  # every announcement of a known receiver: not worth a log line
+        elif isinstance(event, Found):
             r = event.record
             log.debug("discovered %s at %s via %s", r.model or "a device", r.address, r.via)
         elif isinstance(event, Moved):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Callable
 from typing import Protocol
@@ -178,7 +179,9 @@ async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> 
     except TimeoutError as exc:
         raise PeerTimeout(f"{peer}: no answer to connect within {timeout:g} s") from exc
     except OSError as exc:
-        raise ConnectionFailed(f"{peer}: cannot connect: {exc.strerror or exc}") from exc
+        # asyncio words a refusal "Connect call failed (...)": the errno says what happened.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConnectionFailed(f"{peer}: cannot connect: {reason}") from exc
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     sock = writer.get_extra_info("socket")
     if sock is not None:

@@ -46,6 +46,9 @@ VERBS = frozenset(
         "send_garbage",
         "slow_drip",
         "freeze",
+        "hang",
+        "power_cycle",
+        "other_controller",
     }
 )
 EXIT_OK = 0
@@ -59,7 +62,9 @@ VERB_HELP = """verbs (ADDRESS is HOST:PORT, or HOST when unique):
   front_panel_rename ADDRESS CH NAME...
   power_loss ADDRESS | power_restore ADDRESS
   send_garbage ADDRESS TEXT (backslash escapes allowed)
-  slow_drip ADDRESS on|off | freeze ADDRESS on|off
+  slow_drip ADDRESS on|off | freeze ADDRESS on|off | hang ADDRESS on|off
+  power_cycle ADDRESS [BOOT_SECONDS]   (off, on, then silent while it boots)
+  other_controller ADDRESS METER_RATE_MS   (another controller sets it receiver-wide)
   list | help"""
 
 
@@ -191,10 +196,16 @@ async def execute(venue: Venue, line: str) -> str:
             await rx.power_loss()
         elif verb == "power_restore":
             await rx.power_restore()
+        elif verb == "power_cycle":
+            await rx.power_cycle(float(args[0]) if args else 0.0)
+        elif verb == "other_controller":
+            if len(args) != 1 or not args[0].isdigit():
+                raise ValueError("usage: other_controller ADDRESS METER_RATE_MS (0 = off)")
+            rx.other_controller(int(args[0]))
         elif verb == "send_garbage":
             text = line.split(None, 2)[2] if len(words) > 2 else ""
             rx.send_garbage(text.encode("latin-1").decode("unicode_escape").encode("latin-1"))
-        else:  # slow_drip, freeze
+        else:  # slow_drip, freeze, hang
             if len(args) != 1:
                 raise ValueError(f"usage: {verb} ADDRESS on|off")
             getattr(rx, verb)(_flag(args[0]))

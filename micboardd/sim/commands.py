@@ -33,6 +33,11 @@ class SimCommands:
 
     def handle(self, peer: Peer, frame: Frame) -> None:
         """Answer one GET/SET/METER from `peer` (an error frame for what a receiver refuses)."""
+        if frame.channel == 0 and not self.rx.channel_zero:
+            # UHF-R / PSM1000 firmware: channel 0 is not "all channels" (answered even by
+            # families that otherwise stay silent on bad commands).
+            peer.send([self.rx.wire.error_frame()])
+            return
         if frame.kind is MessageKind.GET:
             frames = self._get(peer, frame)
         elif frame.kind is MessageKind.SET:
@@ -55,22 +60,31 @@ class SimCommands:
         return None
 
     def _channel_items(self, peer: Peer, ch: ChannelState) -> list[Item]:
-        return self.rx.wire.channel_items(self.rx.state, ch, peer.meter_rate(ch.number))
+        items = self.rx.wire.channel_items(self.rx.state, ch, peer.meter_rate(ch.number))
+        return [item for item in items if item[0] not in self.rx.refused]
+
+    def _device_items(self) -> list[Item]:
+        items = self.rx.wire.device_items(self.rx.state)
+        return [item for item in items if item[0] not in self.rx.refused]
 
     def _get(self, peer: Peer, frame: Frame) -> list[str] | None:
         wire, prop = self.rx.wire, frame.prop
+        if prop in self.rx.refused:
+            return None
         if prop == "ALL":
             chans = self._select(0 if frame.channel is None else frame.channel)
             if not wire.get_all or chans is None:
                 return None
-            out = [wire.rep(None, p, v) for p, v in wire.device_items(self.rx.state)]
+            if frame.channel in (0, None) and not self.rx.get_all_zero:
+                return None  # SLX-D+: `REP ERR`, then only metering (real-captures.md §3)
+            out = [wire.rep(None, p, v) for p, v in self._device_items()]
             for ch in chans:
                 out += [wire.rep(ch.number, p, v) for p, v in self._channel_items(peer, ch)]
             return out
         if frame.channel is None:
             if prop == "FLASH":
                 return [wire.rep(None, prop, onoff(self.rx.state.flash))]
-            found = [wire.rep(None, p, v) for p, v in wire.device_items(self.rx.state) if p == prop]
+            found = [wire.rep(None, p, v) for p, v in self._device_items() if p == prop]
             return found or None
         chans = self._select(frame.channel)
         if chans is None:
@@ -146,8 +160,26 @@ class SimCommands:
         interval = int(frame.args[0])
         if interval and not MIN_METER_RATE_MS <= interval <= MAX_METER_RATE_MS:
             return None
-        peer.set_meters([ch.number for ch in chans], interval)
-        return [self.rx.wire.rep(ch.number, "METER_RATE", n5(interval)) for ch in chans]
+        return self.apply_meter_rate(peer, [ch.number for ch in chans], interval)
+
+    def apply_meter_rate(self, peer: Peer | None, channels: list[int], interval: int) -> list[str]:
+        """Meters of `channels` every `interval` ms for `peer`, or for every client when the
+        receiver's METER_RATE is receiver-wide (then every client hears the REP too).
+        Returns what the requester still needs to hear."""
+        reps = [self.rx.wire.rep(n, "METER_RATE", n5(interval)) for n in channels]
+        if peer is not None and self.rx.meter_scope == "connection":
+            peer.set_meters(channels, interval)
+            return reps
+        for n in channels:
+            if interval:
+                self.rx.meter_rates[n] = interval
+            else:
+                self.rx.meter_rates.pop(n, None)
+        for each in self.rx._peers():
+            each.set_meters(channels, interval)
+        if self.rx.family is not Family.UHFR:
+            self.rx._broadcast(reps)
+        return []
 
     def _uhfr_meter(self, peer: Peer, frame: Frame) -> list[str] | None:
         chans = self._select(frame.channel)
@@ -160,7 +192,7 @@ class SimCommands:
             interval = int(arg) * UHFR_METER_UNIT_MS
         else:
             return None
-        peer.set_meters([ch.number for ch in chans], interval)
+        self.apply_meter_rate(peer, [ch.number for ch in chans], interval)
         return []
 
     def _set_flash(self, frame: Frame) -> list[str] | None:

@@ -29,6 +29,8 @@ SLOW_DRIP_BYTE_S = 0.002
 # Chunks queued for a client that does not read; beyond this new output is dropped, as a
 # receiver with a full socket buffer would, instead of growing without bound.
 MAX_PENDING_WRITES = 4096
+# An unterminated line kept while waiting for its CRLF (PSM1000); longer is garbage.
+MAX_LINE_BYTES = 1024
 
 
 class Peer:
@@ -39,6 +41,7 @@ class Peer:
         self.label = label
         self.decoder = StreamDecoder(Framing.STAR if rx.wire.start == "*" else Framing.ANGLE)
         self.meters: dict[int, int] = {}  # channel -> interval in ms
+        self._line = b""  # an unfinished CRLF line (PSM1000 acts only on whole lines)
         self._meter_tasks: dict[int, asyncio.Task[None]] = {}  # interval -> task
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -47,6 +50,15 @@ class Peer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def whole_lines(self, data: bytes) -> bytes:
+        """The CRLF-terminated lines completed by `data` that hold exactly one command
+        (a P10T ignores run-on strings); the rest waits for its CRLF or is dropped."""
+        self._line += data
+        *lines, self._line = self._line.split(b"\r\n")
+        self._line = self._line[-MAX_LINE_BYTES:]
+        ok = [line for line in lines if line.count(b">") == 1 and line.strip().endswith(b">")]
+        return b"".join(ok)
 
     def send(self, frames: Sequence[str]) -> None:
         if frames and not self.rx.frozen:

@@ -76,6 +76,17 @@ class SimReceiver:
     (Axient), `tx_on` (a transmitter on every channel at start), `split_writes` (cut writes
     inside frames), `answer_errors` (REP ERR for bad commands; default per family),
     `seed` (split points), `frequency_offset_khz`.
+
+    Firmware behaviours seen on real units (PROTOCOLS.md, real-captures.md), each on by
+    default where the real model shows it:
+    `hung` (accepts connections, answers nothing), `boot_s` (after power-on, answers nothing
+    for this long), `meter_scope` ("connection", or "receiver": one METER_RATE for every
+    client, so another controller's SET reaches us too), `get_all_zero` (False: `GET 0 ALL`
+    is answered `REP ERR`, as SLX-D+ do), `channel_zero` (False: channel 0 is refused with
+    an error, as for UHF-R and PSM1000), `first_command_only` (UHF-R: only the first command
+    of a datagram is answered), `crlf_commands` (PSM1000: only CRLF-terminated lines holding
+    one command are acted on), `refuse` (properties answered `REP ERR`, e.g. MODEL on a
+    QLXD4 that does not know it).
     """
 
     def __init__(
@@ -94,6 +105,14 @@ class SimReceiver:
         flash_seconds: float = FLASH_DURATION_S,
         frequency_offset_khz: int = 0,
         seed: int = 0,
+        hung: bool = False,
+        boot_s: float = 0.0,
+        meter_scope: str = "connection",
+        get_all_zero: bool | None = None,
+        channel_zero: bool | None = None,
+        first_command_only: bool | None = None,
+        crlf_commands: bool | None = None,
+        refuse: Sequence[str] = (),
     ) -> None:
         self.spec = lookup_model(model)
         self.host = check_loopback(host)
@@ -115,7 +134,22 @@ class SimReceiver:
         self.flash_seconds = flash_seconds
         self.rng = random.Random(seed)
         self.dripping = False
-        self.frozen = False
+        self.frozen = hung
+        self.boot_s = boot_s
+        if meter_scope not in ("connection", "receiver"):
+            raise ConfigError("meter_scope", meter_scope, "simulator", "connection or receiver")
+        self.meter_scope = meter_scope
+        # Receiver-wide METER_RATE per channel (meter_scope "receiver").
+        self.meter_rates: dict[int, int] = {}
+        plus = self.spec.model.endswith("+")
+        self.get_all_zero = not plus if get_all_zero is None else get_all_zero
+        per_channel = self.spec.family in (Family.UHFR, Family.PSM1000)
+        self.channel_zero = not per_channel if channel_zero is None else channel_zero
+        udp = self.spec.transport == "udp"
+        self.first_command_only = udp if first_command_only is None else first_command_only
+        psm = self.spec.family is Family.PSM1000
+        self.crlf_commands = psm if crlf_commands is None else crlf_commands
+        self.refused = frozenset(p.upper() for p in refuse)
         self.received: list[str] = []
         self.garbage_received = 0
         self.bytes_received = 0
@@ -196,7 +230,15 @@ class SimReceiver:
             )
             self.port = self._server.sockets[0].getsockname()[1]
         self._powered = True
+        if self.boot_s > 0 and not self.frozen:
+            # Still booting: TCP is up (the network stack starts first), nothing answers.
+            self.frozen = True
+            self._spawn(self._finish_boot(self.boot_s))
         log.debug("%s %s listening", self.model, self.address)
+
+    async def _finish_boot(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.frozen = False
 
     async def close(self) -> None:
         """Power off for good: drop clients and stop every background task."""
@@ -221,6 +263,7 @@ class SimReceiver:
             self._handlers.add(task)
         peer = TcpPeer(self, writer)
         self._tcp_peers.add(peer)
+        self._inherit_meters(peer)
         log.debug("%s: client %s connected", self.address, peer.label)
         try:
             while True:
@@ -248,11 +291,25 @@ class SimReceiver:
                 oldest = next(iter(self._udp_peers))
                 self._spawn(self._udp_peers.pop(oldest).close())
             peer = self._udp_peers[addr] = UdpPeer(self, addr)
+            self._inherit_meters(peer)
         self._on_bytes(peer, data)
 
+    def _inherit_meters(self, peer: Peer) -> None:
+        """A new client of a receiver-wide METER_RATE gets the meters already running."""
+        if self.meter_scope == "receiver":
+            for channel, interval in self.meter_rates.items():
+                peer.set_meters([channel], interval)
+
     def _on_bytes(self, peer: Peer, data: bytes) -> None:
+        if self.crlf_commands:
+            data = peer.whole_lines(data)
+            if not data:
+                return
         before = peer.decoder.garbage_count
-        for frame in peer.decoder.feed(data):
+        frames = peer.decoder.feed(data)
+        if self.first_command_only:
+            frames = frames[:1]  # a UR4D answers only the first command of a datagram
+        for frame in frames:
             self._record(frame.raw)
             self.commands.handle(peer, frame)
         bad = peer.decoder.garbage_count - before
@@ -456,3 +513,24 @@ class SimReceiver:
     def freeze(self, on: bool) -> None:
         """Lock up like the QLX-D firmware bug: keep connections open, answer nothing."""
         self.frozen = on
+
+    def hang(self, on: bool) -> None:
+        """A hung receiver: accepts connections, answers nothing (the same as `freeze`)."""
+        self.freeze(on)
+
+    async def power_cycle(self, boot_s: float) -> None:
+        """Power off and on again; it then answers nothing for `boot_s` (a slow boot)."""
+        await self.power_loss()
+        self.frozen = False
+        self.boot_s = boot_s
+        await self.start()
+
+    def other_controller(self, meter_rate_ms: int) -> None:
+        """Another controller (Workbench, Companion) sets METER_RATE receiver-wide.
+
+        The receiver's METER_RATE becomes one for every client from now on, and every
+        client hears the REP, as on firmware where the setting is not per connection.
+        """
+        self.meter_scope = "receiver"
+        channels = [ch.number for ch in self.state.channels]
+        self.commands.apply_meter_rate(None, channels, meter_rate_ms)

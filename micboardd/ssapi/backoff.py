@@ -1,6 +1,6 @@
 """Retry timing and the circuit breaker: pure logic with an injected clock, no I/O.
 
-`retry_delay` is capped exponential backoff with jitter that yields to a server's
+`retry_delay` is the shared schedule (`micboardd.aio.backoff_delay`) yielding to a server's
 `Retry-After`. `CircuitBreaker` stops sending after repeated failures, so a dead or
 overloaded server is asked once per open period instead of once per device per poll.
 """
@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-# Jitter spreads the retries of several instances (and of many devices) apart.
-JITTER_FRACTION = 0.25
+from micboardd.aio import backoff_delay
 
 
 def retry_delay(
@@ -33,8 +32,7 @@ def retry_delay(
     """
     if retry_after is not None and retry_after >= 0:
         return retry_after
-    delay = min(cap_s, base_s * 2.0**attempt)
-    return max(0.0, delay * (1 + JITTER_FRACTION * (2 * rng() - 1)))
+    return backoff_delay(attempt, first_s=base_s, max_s=cap_s, rng=rng)
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from micboardd.aio import backoff_delay
+
 from .errors import CircuitOpen, ServerError, SystemApiError, TlsMismatch, Unauthorized
 from .health import SLOW_RESPONSE_MS
 
@@ -90,5 +92,9 @@ def next_attempt_in(error: SystemApiError, failures: int, tuning: Tuning = DEFAU
         return max(error.retry_in, tuning.failure_retry_base_s)
     if isinstance(error, ServerError) and error.retry_after is not None:
         return max(error.retry_after, tuning.failure_retry_base_s)
-    base = tuning.failure_retry_base_s * 2.0 ** min(max(failures - 1, 0), 16)
-    return min(tuning.failure_retry_cap_s, base)
+    return backoff_delay(
+        failures - 1,
+        first_s=tuning.failure_retry_base_s,
+        max_s=tuning.failure_retry_cap_s,
+        jitter=0.0,  # rounds are already spread by the poll schedule
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from micboardd.cluster.bridge import Timing, backoff_delay, describe_url
+from micboardd.aio import backoff_delay
+from micboardd.cluster.bridge import Timing, describe_url
 from micboardd.cluster.wire import (
     MAX_MESSAGE_BYTES,
     BadMessage,
@@ -94,13 +96,12 @@ def test_redis_url_is_described_without_its_password() -> None:
     assert describe_url("unix:///run/redis.sock") == "/run/redis.sock"
 
 
-def test_backoff_is_capped_and_jittered() -> None:
+def test_redis_backoff_is_the_shared_schedule_capped_at_its_timing() -> None:
     t = Timing()
-    assert backoff_delay(0, t, rng=lambda: 0.5) == pytest.approx(0.5)
-    assert backoff_delay(3, t, rng=lambda: 0.5) == pytest.approx(4.0)
-    assert backoff_delay(50, t, rng=lambda: 0.5) == pytest.approx(30.0)
-    assert backoff_delay(50, t, rng=lambda: 1.0) == pytest.approx(37.5)
-    assert backoff_delay(50, t, rng=lambda: 0.0) == pytest.approx(22.5)
+    delay = partial(backoff_delay, first_s=t.backoff_first_s, max_s=t.backoff_max_s)
+    assert delay(0, rng=lambda: 0.5) == pytest.approx(0.5)
+    assert delay(3, rng=lambda: 0.5) == pytest.approx(4.0)
+    assert delay(50, rng=lambda: 0.5) == pytest.approx(30.0)
 
 
 def test_bad_redis_url_is_a_configuration_error(tmp_path: Path) -> None:

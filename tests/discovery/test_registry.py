@@ -5,6 +5,7 @@ from __future__ import annotations
 from micboardd.discovery.registry import (
     SILENCE_S,
     Found,
+    Heard,
     Moved,
     Registry,
     Returned,
@@ -119,7 +120,8 @@ def test_add_known_pins_the_owners_id_and_discovery_merges_into_it() -> None:
     known = reg.add_known("10.0.0.5", Sighting("manual", "10.0.0.5"), 0.0)
     assert known.pinned
     record, events = reg.observe(slp("10.0.0.5"), 1.0)
-    assert record is known and events == []
+    # Seen where it is: news for its machine (a wake while it waits to retry), nothing more.
+    assert record is known and events == [Heard("10.0.0.5", "10.0.0.5")]
     assert known.receiver_id == "10.0.0.5" and known.cid == CID_ID
     _, events = reg.observe(slp("10.0.0.6"), 2.0)
     assert events == [Moved("10.0.0.5", "10.0.0.5", "10.0.0.6", known)]

@@ -11,12 +11,12 @@ import pytest
 from micboardd.discovery import Candidate
 from micboardd.discovery.confirm import IDENTIFY_GRACE_S, REJECT_RETRY_S, merge_identity
 from micboardd.discovery.mdns import MdnsService
-from micboardd.discovery.probe import ProbeResult
 from micboardd.discovery.registry import Event, Moved, Sighting
 from micboardd.discovery.service import Discovery
 from micboardd.discovery.slp_parse import parse_slp
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
+from micboardd.shure.probe import ProbeResult
 
 from ..helpers import async_wait_for
 from .test_slp_parse import QLXD4_PACKET

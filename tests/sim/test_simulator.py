@@ -48,11 +48,15 @@ async def test_get_all_dump_speaks_the_family_vocabulary(
 ) -> None:
     rx = await make_rx(model, tx_on=False)
     client = await tcp(rx)
-    client.send("< GET 0 ALL >")
     n = len(rx.channels)
+    if rx.get_all_zero:
+        client.send("< GET 0 ALL >")
+    else:  # SLX-D+ refuse GET 0 ALL and answer per channel (real-captures.md §3)
+        client.send(*(f"< GET {ch} ALL >" for ch in range(1, n + 1)))
     prop, sentinel = ABSENT[rx.family]
     client.send("< GET FW_VER >")  # answered after the whole dump: marks its end
-    await client.wait_for(rep("FW_VER", None), 2)
+    dumps = 1 if rx.get_all_zero else n  # each dump carries FW_VER too
+    await client.wait_for(rep("FW_VER", None), dumps + 1)
     frames = client.matching(rep(prop))
     assert len(frames) == n
     props = {f.prop for f in client.frames}
@@ -152,10 +156,13 @@ async def test_uhfr_has_no_get_all_and_stays_silent_on_errors(
 ) -> None:
     rx = await make_rx("UR4D")
     client = await udp(rx)
-    client.send("* GET 0 ALL *")
+    client.send("* GET 1 ALL *")
     client.send("* GET 2 CHAN_NAME *")
     await client.wait_for(rep("CHAN_NAME", 2))
     assert [f.prop for f in client.frames] == ["CHAN_NAME"]
+    # Channel 0 is not "all channels" on this firmware: that one is answered, with ERR.
+    client.send("* GET 0 CHAN_NAME *")
+    await client.wait_for(is_err)
 
 
 async def test_psm1000_reports_with_crlf_and_metered_levels(

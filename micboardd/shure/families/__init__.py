@@ -64,8 +64,12 @@ class FamilySpec(Protocol):
     def default_port(self) -> int: ...
     @property
     def models(self) -> Mapping[str, int]: ...
+    @property
+    def reports_meter_rate(self) -> bool: ...
     def sync_commands(self, channels: int) -> list[bytes]: ...
+    def fallback_commands(self, channels: int) -> list[bytes]: ...
     def meter_command(self, interval_ms: int, channel: int = 0) -> bytes: ...
+    def meter_commands(self, interval_ms: int, channels: int) -> list[bytes]: ...
     def heartbeat_command(self) -> bytes: ...
     def is_heartbeat_reply(self, frame: Frame) -> bool: ...
     def rename_command(self, channel: int, name: str) -> bytes: ...
@@ -179,6 +183,15 @@ class ShureFamily:
     # Families without `GET 0 ALL` list what to GET: device-level, then per channel.
     sync_device_props: tuple[str, ...] = ()
     sync_channel_props: tuple[str, ...] | None = None
+    # What to GET one by one when a receiver refuses `GET 0 ALL` (real SLX-D+ answer
+    # `REP ERR`, real-captures.md §3), and again on a slow poll while REPs keep it live.
+    fallback_device_props: tuple[str, ...] = ()
+    fallback_channel_props: tuple[str, ...] = ()
+    # UHF-R and PSM1000: meters are switched per channel; no public code written against
+    # real units addresses them with channel 0 (PROTOCOLS.md §1.3.4, §1.3.5).
+    meter_per_channel: bool = False
+    # Whether the family reports `METER_RATE` (how another controller's change is seen).
+    reports_meter_rate: bool = True
     heartbeat_prop: str = "METER_RATE"
     identify: Literal["device", "channel", "none"] = "channel"
     name_forbidden: str = ""  # extra characters the family cannot take in a name
@@ -198,6 +211,21 @@ class ShureFamily:
         for ch in range(1, max(1, min(channels, self.max_channels)) + 1):
             out += [self._cmd(MessageKind.GET, p, channel=ch) for p in self.sync_channel_props]
         return out
+
+    def fallback_commands(self, channels: int) -> list[bytes]:
+        """Per-property GETs standing in for `GET 0 ALL` (empty: the family has none)."""
+        out = [self._cmd(MessageKind.GET, p, channel=None) for p in self.fallback_device_props]
+        for ch in range(1, max(1, min(channels, self.max_channels)) + 1):
+            out += [self._cmd(MessageKind.GET, p, channel=ch) for p in self.fallback_channel_props]
+        return out
+
+    def meter_commands(self, interval_ms: int, channels: int) -> list[bytes]:
+        """Metering on (or, with 0, off) for the whole receiver: one command, or one per
+        channel where the family needs it."""
+        if not self.meter_per_channel:
+            return [self.meter_command(interval_ms, 0)]
+        count = max(1, min(channels, self.max_channels))
+        return [self.meter_command(interval_ms, ch) for ch in range(1, count + 1)]
 
     def meter_command(self, interval_ms: int, channel: int = 0) -> bytes:
         if interval_ms < 0:

@@ -151,4 +151,16 @@ AXIENT: ShureFamily = ShureFamily(
     family=Family.AXIENT,
     models={"AD4D": 2, "AD4Q": 4},
     interpreter=AxientInterpreter,
+    # Should an Axient refuse `GET 0 ALL` as SLX-D+ do, these stand in for it.
+    fallback_device_props=("MODEL", "DEVICE_ID", "FW_VER", "RF_BAND", "QUADVERSITY_MODE"),
+    fallback_channel_props=(
+        "CHAN_NAME",
+        "FREQUENCY",
+        "TX_MODEL",
+        "TX_BATT_BARS",
+        "TX_BATT_CHARGE_PERCENT",
+        "TX_BATT_MINS",
+        "INTERFERENCE_STATUS",
+        "ENCRYPTION_STATUS",
+    ),
 )

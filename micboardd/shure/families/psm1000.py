@@ -80,4 +80,5 @@ PSM1000: ShureFamily = ShureFamily(
     sync_channel_props=("CHAN_NAME", "FREQUENCY", "RF_MUTE"),
     heartbeat_prop="CHAN_NAME",
     identify="none",
+    meter_per_channel=True,  # `< SET n METER_RATE … >` per channel, as Companion's module does
 )

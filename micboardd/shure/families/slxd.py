@@ -89,4 +89,13 @@ SLXD: ShureFamily = ShureFamily(
     family=Family.SLXD,
     models={"SLXD4": 1, "SLXD4D": 2, "SLXD4Q+": 4},
     interpreter=new_interpreter,
+    # SLX-D+ refuse `GET 0 ALL` (an HA integration on an SLXD4D+; an SLXD4QDAN+ capture).
+    fallback_device_props=("MODEL", "DEVICE_ID", "FW_VER", "RF_BAND"),
+    fallback_channel_props=(
+        "CHAN_NAME",
+        "FREQUENCY",
+        "TX_MODEL",
+        "TX_BATT_BARS",
+        "TX_BATT_MINS",
+    ),
 )

@@ -15,8 +15,8 @@ UNVERIFIED calibration, chosen and pinned by tests until someone captures a real
   Micboard's table). Each lit segment is taken as 6 dB: 8 lit = 0 dBFS (Micboard's peak), 7 lit
   = -6 dBFS ... 1 lit = -42 dBFS; none lit = -120 dBFS (silence). Used for RMS and peak.
 * Battery: ``bat`` / ``TX_BAT`` is bars 0-5, ``U`` = unknown, meaning no transmitter on air.
-* Metering: channel 0 is assumed to address every channel, as on the TCP families; Micboard
-  sent one METER per channel (`meter_command` takes a channel for that).
+* Metering: one ``METER n`` per channel, n = 1..channels (Micboard and the other public
+  UHF-R client do; none uses channel 0), one command per datagram.
 * Names are sent as ``{name}`` like the TCP families; ``*`` is refused in a name.
 """
 
@@ -126,4 +126,6 @@ UHFR: ShureFamily = ShureFamily(
     identify="none",
     name_forbidden="*",
     meter=meter_command,
+    meter_per_channel=True,
+    reports_meter_rate=False,
 )

@@ -118,6 +118,20 @@ HANDLERS: dict[str, ChannelHandler] = {
 }
 
 
+# Should a ULX-D / QLX-D refuse `GET 0 ALL` as SLX-D+ do, these stand in for it.
+FALLBACK_DEVICE_PROPS = ("MODEL", "DEVICE_ID", "FW_VER", "RF_BAND", "ENCRYPTION")
+FALLBACK_CHANNEL_PROPS = (
+    "CHAN_NAME",
+    "FREQUENCY",
+    "TX_TYPE",
+    "BATT_BARS",
+    "BATT_CHARGE",
+    "BATT_RUN_TIME",
+    "RF_INT_DET",
+    "ENCRYPTION_WARNING",
+)
+
+
 def new_interpreter(max_channel: int) -> TableInterpreter:
     return TableInterpreter(HANDLERS, _sample, max_channel)
 
@@ -127,6 +141,8 @@ ULXD: ShureFamily = ShureFamily(
     models={"ULXD4": 1, "ULXD4D": 2, "ULXD4Q": 4},
     interpreter=new_interpreter,
     identify="device",
+    fallback_device_props=FALLBACK_DEVICE_PROPS,
+    fallback_channel_props=FALLBACK_CHANNEL_PROPS,
 )
 
 QLXD: ShureFamily = ShureFamily(
@@ -134,4 +150,6 @@ QLXD: ShureFamily = ShureFamily(
     models={"QLXD4": 1},
     interpreter=new_interpreter,
     identify="device",
+    fallback_device_props=FALLBACK_DEVICE_PROPS,
+    fallback_channel_props=FALLBACK_CHANNEL_PROPS,
 )
