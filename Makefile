@@ -12,7 +12,7 @@ SYS_PACKAGES  := libsystemd-dev pkg-config gcc python3-venv python3-dev
 # Only the tests need these: a real Redis, a real browser, network namespaces.
 TEST_PACKAGES := redis-server chromium iproute2 systemd zbar-tools
 
-.PHONY: help venv sysdeps testdeps run demo test lint bench clean
+.PHONY: help venv sysdeps testdeps run demo test lint bench bench-liveness clean
 
 help:
 	@echo "make run    - run the daemon on http://localhost:8058 (ARGS='--receiver 10.0.0.5' ...)"
@@ -20,6 +20,7 @@ help:
 	@echo "make test   - run the test suite"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (prints a table, writes bench/results.json)"
+	@echo "make bench-liveness - how fast and honestly a receiver going and coming is shown"
 
 # Install missing Debian packages when we can (root); otherwise say exactly what to run.
 define apt_install
@@ -66,6 +67,10 @@ lint: venv
 
 bench: venv
 	$(PY) -m micboardd.bench $(ARGS)
+
+# About 4 minutes; as root the announcement part runs in a private network namespace.
+bench-liveness: venv
+	$(PY) -m micboardd.bench.liveness $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

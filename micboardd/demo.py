@@ -8,14 +8,17 @@ demo never multicasts on a real interface. There is no demo-only branch in the d
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from dataclasses import replace
 from pathlib import Path
 
 from micboardd import logs
+from micboardd.aio import cancel_and_wait
 from micboardd.cli import _add_run_flags, _run_loop, settings_from_args
 from micboardd.config import ReceiverAddress, Settings
 from micboardd.daemon import Daemon
+from micboardd.sim.cli import serve_commands
 from micboardd.sim.venue import Venue
 from micboardd.sources import make_sources
 
@@ -43,14 +46,20 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
 async def demo(settings: Settings, base_host: str, port: int) -> int:
     venue = Venue.demo(base_host=base_host, port=port)
     await venue.start()
+    # Scenario verbs on stdin, as `micboardd sim` takes them: `hang 127.0.0.3 on`,
+    # `power_cycle 127.0.0.5 20`, `other_controller 127.0.0.2 5000`, `help`.
+    commands = asyncio.create_task(serve_commands(venue), name="demo scenario verbs")
     try:
         addresses = tuple(ReceiverAddress(rx.host, rx.port) for rx in venue.receivers)
         log.info(
-            "demo venue: %d simulated receivers, %d channels", len(addresses), venue.channel_count
+            "demo venue: %d simulated receivers, %d channels; scenario verbs on stdin (help)",
+            len(addresses),
+            venue.channel_count,
         )
         settings = replace(settings, receivers=addresses, discovery=False)
         return await Daemon(settings, source_factory=make_sources).run()
     finally:
+        await cancel_and_wait(commands)
         await venue.close()
 
 

@@ -225,7 +225,8 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
         pass  # the loop is gone or stdin was closed under us: we are shutting down
 
 
-async def _serve_commands(venue: Venue) -> None:
+async def serve_commands(venue: Venue) -> None:
+    """Answer scenario verb lines from stdin until it ends (`micboardd sim`, `demo`)."""
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     threading.Thread(target=_read_stdin, args=(loop, queue), daemon=True).start()
@@ -253,7 +254,7 @@ async def run_sim(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
-    commands = loop.create_task(_serve_commands(venue))
+    commands = loop.create_task(serve_commands(venue))
     try:
         for rx in venue.receivers:
             print(f"{rx.model}@{rx.address} {rx.transport} {len(rx.channels)}ch", flush=True)

@@ -85,6 +85,7 @@ MODELS: dict[str, ModelSpec] = {
         _spec("QLXD4", Family.QLXD, 1, "G50", 490_125, "QLXD2", "2.1.5.0"),
         _spec("SLXD4", Family.SLXD, 1, "G55", 496_125, "SLXD2", "2.0.15.2"),
         _spec("SLXD4D", Family.SLXD, 2, "G55", 498_125, "SLXD2", "2.0.15.2"),
+        _spec("SLXD4D+", Family.SLXD, 2, "G55", 502_125, "SLXD2+", "2.0.38.9"),
         _spec("SLXD4Q+", Family.SLXD, 4, "G55", 500_125, "SLXD2", "2.0.15.2"),
         _spec("AD4D", Family.AXIENT, 2, "G57", 590_075, "AD2", "1.1.43.0", model_string="AD4D-A"),
         _spec("AD4Q", Family.AXIENT, 4, "G57", 594_075, "AD2", "1.1.43.0", model_string="AD4Q-A"),

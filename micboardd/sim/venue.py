@@ -53,7 +53,7 @@ DEMO_RIG: tuple[RigEntry, ...] = (
     RigEntry("ULXD4Q", ("Lead Vox", "BGV 1", "BGV 2", "BGV 3"), low_battery={4: 18}),
     RigEntry("ULXD4Q", ("Guitar 1", "Guitar 2", "Bass", "Keys")),
     RigEntry("QLXD4", ("Pastor",)),
-    RigEntry("SLXD4D", ("Host", "Podium")),
+    RigEntry("SLXD4D+", ("Host", "Podium")),  # refuses GET 0 ALL, as real SLX-D+ do
     RigEntry("AD4Q", ("Sax", "Trumpet", "Violin", "Cello"), low_battery={2: 35}),
     RigEntry("AD4Q", ("Lapel 1", "Lapel 2", "Lectern", "Announce"), quadversity=True),
     RigEntry("UR4D", ("Choir L", "Choir R")),

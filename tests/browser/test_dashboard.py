@@ -270,6 +270,62 @@ def test_receiver_power_loss_turns_tiles_offline_and_back(
     assert frozen_s < 3.5
 
 
+# Records every status the page paints on the given tiles from now on.
+WATCH_STATUSES = """ids => {
+  window.__statuses = [];
+  const observer = new MutationObserver(records => {
+    for (const r of records) window.__statuses.push(r.target.getAttribute("data-status"));
+  });
+  for (const id of ids) {
+    const el = document.querySelector(`#board .tile[data-device="${id}"]`);
+    observer.observe(el, { attributes: true, attributeFilter: ["data-status"] });
+  }
+  window.__stopWatching = () => observer.disconnect();
+}"""
+LOOK = """ids => ids.map(id =>
+  document.querySelector(`#board .tile[data-device="${id}"]`).getAttribute("data-status"))"""
+HUNG_WATCH_S = 15.0
+LOOK_EVERY_MS = 250  # four looks a second: a crew member glancing at the phone
+
+
+def test_a_hung_receiver_never_shows_ok_on_a_phone(
+    new_page: Any, rig: SimRig, daemon: Daemon
+) -> None:
+    page = new_page("phone")
+    open_board(page, daemon)
+    podium = rig.rx["podium"]
+    ids = [rig.device_id("podium", ch) for ch in (1, 2)]
+    tiles = [tile(page, rig, "podium", ch) for ch in (1, 2)]
+    for t in tiles:  # Host good, Podium prev_good (its pack was switched off)
+        expect(t).not_to_have_attribute("data-status", "rx_offline")
+    # Frozen firmware: TCP still accepts every reconnect, nothing answers.
+    rig.call(podium.hang, True)
+    for t in tiles:
+        expect(t).to_have_attribute("data-status", "rx_offline", timeout=5000)
+    page.evaluate(WATCH_STATUSES, ids)
+    looks: list[list[str]] = []
+    end = time.monotonic() + HUNG_WATCH_S
+    while time.monotonic() < end:  # an observation window, not a wait for a condition
+        looks.append(page.evaluate(LOOK, ids))
+        page.wait_for_timeout(LOOK_EVERY_MS)
+    painted = page.evaluate("window.__stopWatching(), window.__statuses")
+    rig.call(podium.hang, False)
+    ok_looks = sum(1 for look in looks if any(st != "rx_offline" for st in look))
+    print(f"\nhung receiver: {len(looks)} looks over {HUNG_WATCH_S:g} s, {ok_looks} not offline")
+    assert ok_looks == 0, looks
+    assert set(painted) <= {"rx_offline"}, painted  # not even for one frame
+    health = daemon.get("/api/receivers")
+    podium_row = next(r for r in health if r["address"] == podium.host and r["port"] == podium.port)
+    assert podium_row["status"] != "online"
+    for t in tiles:
+        expect(t).not_to_have_attribute("data-status", "rx_offline", timeout=15_000)
+    # A new connection knows only what it was told: the switched-off pack's last battery
+    # belonged to the old one, so the Podium shows TX OFF, not its old battery colour.
+    expect(tiles[0]).to_have_attribute("data-status", "good")
+    expect(tiles[1]).to_have_attribute("data-status", "tx_off")
+    save_metrics(hung_receiver_looks=len(looks), hung_receiver_ok_looks=ok_looks)
+
+
 # ------------------------------------------------------------------------------ editors
 
 

@@ -610,7 +610,7 @@ def test_registry() -> None:
         assert spec.framing is (Framing.STAR if star else Framing.ANGLE)
         assert spec.transport == ("udp" if star else "tcp")
     assert ULXD.models == {"ULXD4": 1, "ULXD4D": 2, "ULXD4Q": 4}
-    assert SLXD.models == {"SLXD4": 1, "SLXD4D": 2, "SLXD4Q+": 4}
+    assert SLXD.models == {"SLXD4": 1, "SLXD4D": 2, "SLXD4D+": 2, "SLXD4Q+": 4}
 
 
 @pytest.mark.parametrize(

@@ -115,8 +115,19 @@ async def test_execute_runs_scenario_verbs() -> None:
         assert await execute(venue, f"slow_drip {at} on") == "ok" and rx.dripping
         assert await execute(venue, f"power_loss {at}") == "ok" and not rx.powered
         assert await execute(venue, f"power_restore {at}") == "ok" and rx.powered
+        assert await execute(venue, f"hang {at} on") == "ok" and rx.frozen
+        assert await execute(venue, f"hang {at} off") == "ok" and not rx.frozen
+        assert await execute(venue, f"power_cycle {at} 30") == "ok" and rx.powered and rx.frozen
+        assert await execute(venue, f"other_controller {at} 5000") == "ok"
+        assert rx.meter_scope == "receiver" and rx.meter_rates == {1: 5000, 2: 5000}
         assert (await execute(venue, "list")).startswith(f"AD4D@{at}")
-        for bad in (f"tx_off {at}", "tx_off 127.0.0.99:1 1", f"dance {at} 1", f"freeze {at} maybe"):
+        for bad in (
+            f"tx_off {at}",
+            "tx_off 127.0.0.99:1 1",
+            f"dance {at} 1",
+            f"freeze {at} maybe",
+            f"other_controller {at} fast",
+        ):
             assert (await execute(venue, bad)).startswith("error: "), bad
 
 

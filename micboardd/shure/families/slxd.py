@@ -87,7 +87,7 @@ def new_interpreter(max_channel: int) -> TableInterpreter:
 
 SLXD: ShureFamily = ShureFamily(
     family=Family.SLXD,
-    models={"SLXD4": 1, "SLXD4D": 2, "SLXD4Q+": 4},
+    models={"SLXD4": 1, "SLXD4D": 2, "SLXD4D+": 2, "SLXD4Q+": 4},
     interpreter=new_interpreter,
     # SLX-D+ refuse `GET 0 ALL` (an HA integration on an SLXD4D+; an SLXD4QDAN+ capture).
     fallback_device_props=("MODEL", "DEVICE_ID", "FW_VER", "RF_BAND"),
