@@ -3,11 +3,14 @@ simulated receivers that speak the real wire protocol on loopback."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from micboardd.sim.receiver import SimReceiver
 from micboardd.sim.venue import Venue
@@ -173,6 +176,53 @@ async def test_silence_watchdog_detects_a_frozen_receiver(
         "recovered",
         ONLINE_WITHIN_S,
     )
+
+
+@pytest.mark.parametrize("sim", ["ULXD4Q"], indirect=True)
+async def test_a_hung_receiver_raises_its_offline_alert_once_and_clears_it_once(
+    make_daemon: DaemonFactory, sim: SimReceiver
+) -> None:
+    d = await start(make_daemon, sim)
+    await until(d, sim, lambda ds: all(x["status"] != "rx_offline" for x in ds), "online", 15)
+
+    async def offline_alerts() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await d.async_get("/api/alerts")
+        return [a for a in rows if a["kind"] == "rx_offline" and a["receiver_id"] == sim.address]
+
+    sim.hang(True)  # every reconnect is accepted, nothing is ever answered
+    await until(d, sim, lambda ds: all(x["status"] == "rx_offline" for x in ds), "offline", 10)
+    # What /ws/connections/ says from now on: never "connected" (a phone's connection list).
+    said: list[str] = []
+
+    async def listen() -> None:
+        async with connect(d.ws_url + "/ws/connections/") as ws:
+            async for text in ws:
+                msg = json.loads(text)
+                if msg.get("type") == "connection_update" and msg.get("id") == sim.address:
+                    said.append(msg["status"])
+
+    listener = asyncio.create_task(listen())
+    try:
+        await async_wait_for(offline_alerts, 20, "the offline alert")
+        accepted = sim.accepted
+        # Three more accepted-and-silent connections: none may clear or re-raise the alert.
+        await async_wait_for(lambda: sim.accepted >= accepted + 3, 30, "three more reconnects")
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    assert said and "connected" not in said, said
+    (alert,) = await offline_alerts()
+    assert alert["active"] and alert["count"] == 1, alert
+    statuses = {x["status"] for x in await devices_of(d, sim)}
+    assert statuses == {"rx_offline"}
+    sim.hang(False)
+
+    async def cleared() -> bool:
+        rows = await offline_alerts()
+        return len(rows) == 1 and not rows[0]["active"]
+
+    await async_wait_for(cleared, 30, "the alert cleared once")
+    assert len(await offline_alerts()) == 1
 
 
 @pytest.mark.parametrize("sim", ["SLXD4D"], indirect=True)

@@ -153,6 +153,7 @@ class SimReceiver:
         self.received: list[str] = []
         self.garbage_received = 0
         self.bytes_received = 0
+        self.accepted = 0  # TCP connections accepted since it was made (a hung one too)
         self.udp_transport: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
         self._tcp_peers: set[TcpPeer] = set()
@@ -262,6 +263,7 @@ class SimReceiver:
         if task is not None:
             self._handlers.add(task)
         peer = TcpPeer(self, writer)
+        self.accepted += 1
         self._tcp_peers.add(peer)
         self._inherit_meters(peer)
         log.debug("%s: client %s connected", self.address, peer.label)
