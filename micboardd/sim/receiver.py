@@ -86,7 +86,8 @@ class SimReceiver:
     an error, as for UHF-R and PSM1000), `first_command_only` (UHF-R: only the first command
     of a datagram is answered), `crlf_commands` (PSM1000: only CRLF-terminated lines holding
     one command are acted on), `refuse` (properties answered `REP ERR`, e.g. MODEL on a
-    QLXD4 that does not know it).
+    QLXD4 that does not know it). `jitter_db`: every meter value moves by up to this much
+    on every sample (a benchmark's load; see `meter_frames`).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class SimReceiver:
         first_command_only: bool | None = None,
         crlf_commands: bool | None = None,
         refuse: Sequence[str] = (),
+        jitter_db: float = 0.0,
     ) -> None:
         self.spec = lookup_model(model)
         self.host = check_loopback(host)
@@ -150,6 +152,7 @@ class SimReceiver:
         psm = self.spec.family is Family.PSM1000
         self.crlf_commands = psm if crlf_commands is None else crlf_commands
         self.refused = frozenset(p.upper() for p in refuse)
+        self.jitter_db = jitter_db
         self.received: list[str] = []
         self.garbage_received = 0
         self.bytes_received = 0
@@ -374,8 +377,25 @@ class SimReceiver:
         return {(number, prop) for (number, prop, _), _v in changed}
 
     def meter_frames(self, channel: int) -> list[str]:
-        """The frames one metering interval sends for `channel`."""
-        return self.wire.meter_frames(self.state, self.state.channel(channel))
+        """The frames one metering interval sends for `channel`.
+
+        With `jitter_db`, every RF and audio value of the sample is moved by up to that many
+        dB (around the channel's state, which stays put), as real receivers' meters move on
+        every sample: the load a benchmark must carry.
+        """
+        ch = self.state.channel(channel)
+        if not self.jitter_db:
+            return self.wire.meter_frames(self.state, ch)
+        kept = ch.rf_dbm, ch.noise_dbm, ch.audio_rms_dbfs, ch.audio_peak_dbfs
+        j, uniform = self.jitter_db, self.rng.uniform
+        ch.rf_dbm = [v + uniform(-j, j) for v in ch.rf_dbm]
+        ch.noise_dbm = [v + uniform(-j, j) for v in ch.noise_dbm]
+        ch.audio_rms_dbfs = min(0.0, ch.audio_rms_dbfs + uniform(-j, j))
+        ch.audio_peak_dbfs = min(0.0, ch.audio_peak_dbfs + uniform(-j, j))
+        try:
+            return self.wire.meter_frames(self.state, ch)
+        finally:
+            ch.rf_dbm, ch.noise_dbm, ch.audio_rms_dbfs, ch.audio_peak_dbfs = kept
 
     # -- test helpers ---------------------------------------------------------------------
 

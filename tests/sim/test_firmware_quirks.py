@@ -116,3 +116,17 @@ async def test_a_refused_property_gets_an_error_and_is_left_out_of_dumps(
     await client.wait_for(rep("FW_VER"), timeout=2)
     await until(lambda: len(client.matching(rep("FW_VER"))) >= 2, 2, "the marker after the dump")
     assert not client.matching(rep("MODEL"))
+
+
+async def test_jitter_moves_every_meter_value_on_every_sample(
+    make_rx: RxFactory, tcp: TcpFactory
+) -> None:
+    rx = await make_rx("ULXD4Q", jitter_db=3.0)
+    before = list(rx.channels[0].rf_dbm)
+    client = await tcp(rx)
+    client.send("< SET 1 METER_RATE 00100 >")
+    samples = await client.wait_for(sample(1), 12, timeout=5)
+    rf = [int(f.args[1]) for f in samples]  # SAMPLE 1 ALL <antenna> <rf> <audio>
+    audio = [int(f.args[2]) for f in samples]
+    assert len(set(rf)) > 4 and len(set(audio)) > 4, (rf, audio)
+    assert rx.channels[0].rf_dbm == before  # the state itself stays put
