@@ -64,6 +64,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="IPv4 address of an interface to discover on (repeatable; default all)",
     )
     p.add_argument(
+        "--discovery-approval",
+        dest="discovery_approval",
+        action="store_const",
+        const=True,
+        default=s,
+        help="new discovered receivers wait for an admin's approval (default: monitored)",
+    )
+    p.add_argument(
         "--meter-rate-ms",
         dest="meter_rate_ms",
         default=s,

@@ -46,6 +46,7 @@ class Settings:
     receivers: tuple[ReceiverAddress, ...] = ()
     discovery: bool = True
     discovery_interfaces: tuple[str, ...] = ()
+    discovery_approval: bool = False  # new discovered receivers wait for an admin
     meter_rate_ms: int = MIN_METER_RATE_MS
     ssapi_url: str | None = None
     ssapi_key_file: Path | None = None
@@ -231,6 +232,11 @@ SPECS: tuple[Spec, ...] = (
         _list_of(_to_interface),
         "IPv4 address of an interface to discover on (default: all)",
         True,
+    ),
+    Spec(
+        "discovery_approval",
+        _to_bool,
+        "new discovered receivers wait for an admin's approval (default: monitored at once)",
     ),
     Spec("meter_rate_ms", _to_meter_rate, "receiver metering interval in ms (>= 100)"),
     Spec("ssapi_url", _to_optional_str, "Shure System API base URL"),

@@ -3,7 +3,14 @@ the state machine that keeps each connected (`shure/machine.py`).
 
 The machine probes on every connection, so what is monitored is what answers now; this
 module keeps the hub and the store in step with what it found, and hands it the news from
-discovery (an announcement wakes a receiver that is waiting to retry).
+discovery (an announcement wakes a receiver that is waiting to retry). What the machine
+reads back is also discovery's yardstick for a move: a receiver is followed to a new
+address only if the box there answers the same.
+
+Discovery adds at most `MAX_DISCOVERED_RECEIVERS` receivers by itself; beyond that a
+candidate is refused ("discovery limit reached") and listed as rejected. With
+`discovery_approval` on, a new candidate is not monitored until an admin approves it
+(`approve`, kept in the store so a restart does not ask again) or ignores it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from micboardd.config import ReceiverAddress, Settings
 from micboardd.discovery import Candidate
+from micboardd.discovery.bounded import BoundedOnce
 from micboardd.errors import MicboardError, NotFound
 from micboardd.hub import Hub
 from micboardd.isotime import iso
@@ -34,6 +42,15 @@ log = logging.getLogger(__name__)
 # An announcement wakes a backing-off receiver at most this often: SLP repeats every ~2 s,
 # and a flood of spoofed announcements must not turn into a flood of connections.
 WAKE_MIN_INTERVAL_S = 2.0
+# Receivers discovery may bring in by itself (monitored, or waiting for approval). A big
+# venue has a few dozen networked receivers (64 quads are 256 channels); a LAN announcing
+# more is more likely spoofing than a show. Beyond it: add by address, or approve.
+MAX_DISCOVERED_RECEIVERS = 64
+DISCOVERY_LIMIT = (
+    f"discovery limit reached ({MAX_DISCOVERED_RECEIVERS} receivers found on the network); "
+    "add it by address if it is one of yours"
+)
+DISCOVERY_SOURCES = frozenset({"slp", "mdns", "discovery"})
 
 
 @dataclass(slots=True)
@@ -61,6 +78,11 @@ class ReceiverManager:
         self.ignored: set[str] = set()
         self.discovery: Discovery | None = None
         self.meter_rate_ms = settings.meter_rate_ms
+        self.approval = settings.discovery_approval
+        self._told_waiting = BoundedOnce(MAX_DISCOVERED_RECEIVERS * 4)
+        # Discovered receivers being written to the store: they count toward the limit
+        # already (probes finish concurrently).
+        self._adding: set[str] = set()
 
     async def start(self) -> None:
         stored = await self.store.get_setting("meter_rate_ms")
@@ -184,7 +206,8 @@ class ReceiverManager:
             log.debug("meter rate for %s applies on reconnect: %s", entry.address, exc)
 
     def discovered(self) -> list[dict[str, object]]:
-        """What discovery found or rejected, and whether each is monitored or ignored."""
+        """What discovery found or rejected; whether each is monitored, ignored or waiting
+        for an admin's approval (`discovery_approval`)."""
         if self.discovery is None:
             return []
         out: list[dict[str, object]] = []
@@ -202,6 +225,7 @@ class ReceiverManager:
                     "monitored": c.receiver_id in self.entries,
                     "ignored": c.receiver_id in self.ignored,
                     "announced": self.discovery.announced(c.receiver_id),
+                    "waiting": self._waiting(c),
                     "rejected": None,
                 }
             )
@@ -214,52 +238,51 @@ class ReceiverManager:
 
     # --- discovery ---
 
-    async def on_discovered(self, candidate: Candidate) -> None:
-        """A receiver discovery found and probed: monitor it, or follow it to a new address."""
+    def _waiting(self, candidate: Candidate) -> bool:
+        """Found, not monitored, not ignored: waiting for an admin (approval mode only)."""
+        return (
+            self.approval
+            and candidate.receiver_id not in self.entries
+            and candidate.receiver_id not in self.ignored
+            and receiver_id_for(ReceiverAddress(candidate.address, candidate.port))
+            not in self.entries
+        )
+
+    def _discovered_count(self, besides: str) -> int:
+        """Receivers discovery brought in: monitored, or waiting for approval."""
+        count = sum(1 for e in self.entries.values() if e.source in DISCOVERY_SOURCES)
+        count += len(self._adding - {besides})
+        if self.approval and self.discovery is not None:
+            count += sum(
+                1
+                for c in self.discovery.candidates.values()
+                if c.receiver_id != besides and self._waiting(c)
+            )
+        return count
+
+    async def on_discovered(self, candidate: Candidate) -> str | None:
+        """A receiver discovery found and probed: monitor it, let it wait for approval, or
+        follow it to a new address. Returns why it is refused (the discovery limit)."""
         address = ReceiverAddress(candidate.address, candidate.port)
         if candidate.receiver_id in self.ignored:
-            return
+            return None
         entry = self.entries.get(candidate.receiver_id)
         if entry is None:
             if receiver_id_for(address) in self.entries:
-                return  # already monitored under its address (typed in by hand)
-            now = time.time()
-            source = (
-                "slp"
-                if "slp" in candidate.via
-                else "mdns"
-                if "mdns" in candidate.via
-                else "discovery"
-            )
-            await self.store.execute(
-                "INSERT INTO receivers(id, address, port, family, model, name, serial, channels, "
-                "source, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET address = excluded.address, port = excluded.port, "
-                "updated_at = excluded.updated_at",
-                (
-                    candidate.receiver_id,
-                    address.host,
-                    address.port,
-                    candidate.family.value,
-                    candidate.model,
-                    candidate.name,
-                    candidate.serial,
-                    candidate.channels,
-                    source,
-                    now,
-                    now,
-                ),
-            )
-            log.info(
-                "discovered %s %s at %s (%s)",
-                candidate.model,
-                candidate.name or "",
-                address,
-                ", ".join(sorted(candidate.via)),
-                extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
-            )
-            self._add(address, source, candidate.receiver_id, _result_of(candidate))
-            return
+                return None  # already monitored under its address (typed in by hand)
+            if self._discovered_count(besides=candidate.receiver_id) >= MAX_DISCOVERED_RECEIVERS:
+                return DISCOVERY_LIMIT
+            if self.approval:
+                if self._told_waiting.first(candidate.receiver_id):
+                    log.info(
+                        "discovered %s at %s: waiting for an admin's approval",
+                        candidate.model,
+                        address,
+                        extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+                    )
+                return None
+            await self._monitor(candidate)
+            return None
         if entry.address != address:
             log.info(
                 "receiver %s moved from %s to %s",
@@ -281,6 +304,105 @@ class ReceiverManager:
                 _result_of(candidate),
                 meter_rate_ms=entry.meter_rate_ms,
             )
+        return None
+
+    async def _monitor(self, candidate: Candidate) -> None:
+        """Monitor a discovered receiver from now on, and after a restart (the store)."""
+        address = ReceiverAddress(candidate.address, candidate.port)
+        now = time.time()
+        source = (
+            "slp" if "slp" in candidate.via else "mdns" if "mdns" in candidate.via else "discovery"
+        )
+        self._adding.add(candidate.receiver_id)
+        try:
+            await self._store_discovered(candidate, address, source, now)
+        finally:
+            self._adding.discard(candidate.receiver_id)
+        log.info(
+            "discovered %s at %s (%s), id %s",
+            candidate.model,
+            address,
+            ", ".join(sorted(candidate.via)),
+            candidate.receiver_id,
+            extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+        )
+        self._add(address, source, candidate.receiver_id, _result_of(candidate))
+
+    async def _store_discovered(
+        self, candidate: Candidate, address: ReceiverAddress, source: str, now: float
+    ) -> None:
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, family, model, name, serial, channels, "
+            "source, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET address = excluded.address, port = excluded.port, "
+            "ignored = 0, updated_at = excluded.updated_at",
+            (
+                candidate.receiver_id,
+                address.host,
+                address.port,
+                candidate.family.value,
+                candidate.model,
+                candidate.name,
+                candidate.serial,
+                candidate.channels,
+                source,
+                now,
+                now,
+            ),
+        )
+
+    def _candidate(self, receiver_id: str) -> Candidate:
+        candidate = self.discovery.candidates.get(receiver_id) if self.discovery else None
+        if candidate is None:
+            raise NotFound(f"discovery has found no receiver {receiver_id!r}")
+        return candidate
+
+    async def approve(self, receiver_id: str) -> str:
+        """An admin approves a discovered receiver: monitored now and after a restart."""
+        candidate = self._candidate(receiver_id)
+        if receiver_id in self.entries:
+            return receiver_id
+        self.ignored.discard(receiver_id)
+        await self._monitor(candidate)
+        log.info(
+            "receiver %s at %s approved by an admin",
+            receiver_id,
+            candidate.address,
+            extra={"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": candidate.address},
+        )
+        return receiver_id
+
+    async def ignore_discovered(self, receiver_id: str) -> None:
+        """An admin ignores a discovered (or rejected) receiver: not monitored, not listed
+        as waiting, and still ignored after a restart. Adding it by address undoes it."""
+        if receiver_id in self.entries:
+            await self.remove(receiver_id)
+            return
+        discovery = self.discovery
+        candidate = discovery.candidates.get(receiver_id) if discovery else None
+        rejection = discovery.rejected.get(receiver_id) if discovery else None
+        if candidate is not None:
+            host, port = candidate.address, candidate.port
+        elif rejection is not None:
+            host, port = rejection.address, rejection.port
+        else:
+            raise NotFound(f"discovery has found no receiver {receiver_id!r}")
+        now = time.time()
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, source, ignored, created_at, updated_at) "
+            "VALUES(?, ?, ?, 'discovery', 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1, "
+            "updated_at = excluded.updated_at",
+            (receiver_id, host, port, now, now),
+        )
+        self.ignored.add(receiver_id)
+        if discovery is not None:
+            discovery.ignore(receiver_id)
+        log.info(
+            "discovered receiver %s at %s ignored by an admin",
+            receiver_id,
+            host,
+            extra={"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host},
+        )
 
     def on_discovery_event(self, event: Event) -> None:
         """Announcements only inform: a receiver's machine alone decides online/offline, but
@@ -322,7 +444,7 @@ class ReceiverManager:
         entry = Entry(receiver_id, address, source, machine, meter_rate_ms)
         self.entries[receiver_id] = entry
         if self.discovery is not None:
-            self.discovery.add_known(receiver_id, address.host, address.port)
+            self.discovery.add_known(receiver_id, address.host, address.port, identity=identity)
         # What it was last time (store, discovery's probe): its tiles show, rx_offline,
         # until it answers; the machine's own probe then says what it is now.
         self.hub.upsert_receiver(
@@ -343,10 +465,12 @@ class ReceiverManager:
         await entry.machine.stop()
 
     async def _identified(self, receiver_id: str, result: ProbeResult) -> None:
-        """The machine's probe said what answers: the hub and the store follow."""
+        """The machine's probe said what answers: the hub, the store and discovery follow."""
         entry = self.entries.get(receiver_id)
         if entry is None:
             return
+        if self.discovery is not None:
+            self.discovery.identified(receiver_id, result)
         rx = self.hub.receivers.get(receiver_id)
         if rx is not None and (rx.family, rx.model, rx.channels) == (
             result.family,

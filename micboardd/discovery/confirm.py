@@ -1,6 +1,17 @@
 """Confirming what discovery saw: every new device (and every move) is probed before it is
 reported; a host that does not answer like a Shure receiver is recorded as rejected, with
 the reason, and probed again only after a growing delay, never in a tight loop.
+
+A device already handed out is followed to a new address only when the probe there reads
+back the identity it had (`ProbeResult.same_receiver`: family, model, channels, and the name,
+RF band and firmware where both say; Shure command strings carry no serial). Otherwise the
+new address is rejected, with which of those differed, and the device stays where it was.
+
+Reasons never quote what a peer sent: they are ours (the probe's, discovery's, the owner's).
+The owner may refuse a candidate (`on_candidate` returns the reason, e.g. "discovery limit
+reached"): it is then listed as rejected and offered again after the same growing delay.
+Rejections are bounded (`MAX_REJECTIONS`, least recently rejected out) and go with their
+record when the registry forgets it.
 """
 
 from __future__ import annotations
@@ -16,16 +27,18 @@ from typing import Any
 
 from micboardd.aio import backoff_delay
 from micboardd.discovery import Candidate
-from micboardd.discovery.registry import DeviceRecord, Registry
-from micboardd.discovery.slp import BoundedOnce
+from micboardd.discovery.bounded import BoundedOnce, LruDict
+from micboardd.discovery.registry import DeviceRecord, Moved, Registry
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
 from micboardd.shure.probe import ProbeResult
 
 log = logging.getLogger(__name__)
 
-CandidateCallback = Callable[[Candidate], Awaitable[None] | None]
+# The owner's answer to a candidate: None to take it, or why it is refused.
+CandidateCallback = Callable[[Candidate], Awaitable[str | None] | str | None]
 Prober = Callable[[str, int], Awaitable[ProbeResult]]
+MovedCallback = Callable[[Moved], None]
 
 # A probe holds one connection for up to ~2 s; 8 at once confirms a 30-receiver venue in a
 # few seconds without a burst of connections.
@@ -39,6 +52,9 @@ REJECT_RETRY_MAX_S = 900.0
 IDENTIFY_GRACE_S = 2.5
 # Rejected addresses remembered, oldest forgotten first (bounded memory).
 MAX_REMEMBERED = 1024
+# Rejections listed (dashboard, /api/health): a venue has a handful of boxes that announce
+# without being receivers; beyond this a flood of spoofed ones pushes out the least recent.
+MAX_REJECTIONS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,8 @@ class Track:
     identified: asyncio.Event | None = None  # set when an mDNS-only record learns its cid
     retry_at: float = 0.0
     failures: int = 0
+    identity: ProbeResult | None = None  # what answered last, at the confirmed address
+    rejected_as: str | None = None  # the key of its rejection, if it has one
 
 
 def merge_identity(record: DeviceRecord, result: ProbeResult) -> tuple[Family, str, int]:
@@ -102,11 +120,13 @@ class Confirmer:
         prober: Prober,
         clock: Callable[[], float],
         logged: BoundedOnce,
+        on_moved: MovedCallback | None = None,
     ) -> None:
         self.registry = registry
         self.on_candidate = on_candidate
+        self.on_moved = on_moved
         self.candidates: dict[str, Candidate] = {}
-        self.rejected: dict[str, Rejection] = {}
+        self.rejected: LruDict[str, Rejection] = LruDict(MAX_REJECTIONS)
         self.rejected_total = 0
         self.running = False
         self._prober = prober
@@ -118,6 +138,7 @@ class Confirmer:
         self._probes: set[asyncio.Task[None]] = set()  # every probe task, until it is done
         # (address, port) -> monotonic time before which it is not probed again; bounded.
         self._rejected_at: dict[tuple[str, int], float] = {}
+        registry.on_delete = self.drop
 
     async def stop(self) -> None:
         self.running = False
@@ -128,9 +149,17 @@ class Confirmer:
 
     # --- what discovery tells it -----------------------------------------------------------
 
-    def known(self, record: DeviceRecord) -> None:
-        """The owner already monitors this record at its address: nothing to confirm."""
-        self.track(record).confirmed = (record.address, record.port)
+    def known(self, record: DeviceRecord, identity: ProbeResult | None = None) -> None:
+        """The owner already monitors this record at its address: nothing to confirm.
+        `identity`: what answered there, if the owner knows (a move is checked against it)."""
+        track = self.track(record)
+        track.confirmed = (record.address, record.port)
+        if identity is not None:
+            track.identity = identity
+
+    def identified(self, record: DeviceRecord, identity: ProbeResult) -> None:
+        """The owner's session read what answers at the record's address now."""
+        self.track(record).identity = identity
 
     def forget(self, receiver_id: str) -> None:
         self.candidates.pop(receiver_id, None)
@@ -142,13 +171,6 @@ class Confirmer:
         if track is not None and track.identified is not None and record.cid is not None:
             track.identified.set()
         self.maybe_confirm(record, now)
-
-    def moved(self, record: DeviceRecord) -> None:
-        """A new address deserves a probe at once, whatever the old one got."""
-        self.rejected.pop(record.receiver_id, None)
-        track = self._tracks.get(record)
-        if track is not None:
-            track.retry_at, track.failures = 0.0, 0
 
     def retry_due(self, now: float) -> None:
         """Housekeeping: drop records the registry forgot, probe rejected ones that are due."""
@@ -167,8 +189,13 @@ class Confirmer:
         return track
 
     def drop(self, record: DeviceRecord) -> None:
+        """Forget a record (the registry let it go): its probe and its rejection go too."""
         track = self._tracks.pop(record, None)
-        if track is not None and track.task is not None:
+        if track is None:
+            return
+        if track.rejected_as is not None:
+            self.rejected.pop(track.rejected_as, None)
+        if track.task is not None and track.task is not asyncio.current_task():
             track.task.cancel()
 
     def maybe_confirm(self, record: DeviceRecord, now: float) -> None:
@@ -208,9 +235,9 @@ class Confirmer:
                 reason: str | None = f"not a supported Shure receiver: {exc}"
             except (ConnectionFailed, OSError) as exc:
                 reason = f"no receiver answers on port {port}: {exc}"
-            except Exception as exc:  # a bug in the probe: back off like a rejection
+            except Exception:  # a bug in the probe: back off like a rejection
                 log.exception("probing %s:%d failed", address, port)
-                reason = f"probe failed: {exc!r}"
+                reason = "the probe failed (a bug in micboardd; the log has the details)"
             else:
                 reason = None
             finally:
@@ -220,7 +247,48 @@ class Confirmer:
         if reason is not None:
             self._reject(record, track, reason)
             return
+        if record.claim_of is not None:
+            await self._judge_claim(record, track, result)
+            return
         await self._accept(record, track, result)
+
+    async def _judge_claim(self, claim: DeviceRecord, track: Track, result: ProbeResult) -> None:
+        """A receiver answers at an address that announced a known device's identity:
+        follow the device there only if it reads back the identity it had."""
+        owner = self.registry.get(claim.claim_of or "")
+        if owner is None:
+            claim.claim_of = None  # the device it claimed to be is gone: just a new one
+            await self._accept(claim, track, result)
+            return
+        expected = self._tracks[owner].identity if owner in self._tracks else None
+        where = f"{owner.receiver_id} (known at {owner.address})"
+        if expected is None:
+            self._reject(
+                claim,
+                track,
+                f"announces the identity of {where}, whose own answers are not known yet; "
+                "not followed until they are",
+            )
+            return
+        differs = expected.differences(result)
+        if differs:
+            self._reject(
+                claim,
+                track,
+                f"announces the identity of {where} but answers as another receiver "
+                f"({', '.join(differs)} {'differs' if len(differs) == 1 else 'differ'}); "
+                "not followed. Add it by address if it is another receiver",
+            )
+            return
+        del self._tracks[claim]  # before the registry lets it go: this task is its probe
+        if track.rejected_as is not None:
+            self.rejected.pop(track.rejected_as, None)
+        moved = self.registry.follow(claim)
+        if moved is None:
+            return
+        if self.on_moved is not None:
+            self.on_moved(moved)
+        await self._accept(owner, self.track(owner), result)
 
     def _reject(self, record: DeviceRecord, track: Track, reason: str) -> None:
         track.failures += 1
@@ -229,6 +297,9 @@ class Confirmer:
         )
         track.retry_at = self._clock() + delay
         self.rejected_total += 1
+        if track.rejected_as is not None and track.rejected_as != record.receiver_id:
+            self.rejected.pop(track.rejected_as, None)  # its id grew stronger since
+        track.rejected_as = record.receiver_id
         previous = self.rejected.get(record.receiver_id)
         self.rejected[record.receiver_id] = Rejection(
             record.receiver_id,
@@ -264,12 +335,15 @@ class Confirmer:
             log.info(
                 "%s announced itself as %s but answers as %s; trusting the receiver",
                 record.address,
-                record.model,
-                model,
+                record.family.value,
+                family.value,
             )
         self.registry.pin(record)
         track.confirmed, track.failures, track.retry_at = (record.address, record.port), 0, 0.0
-        self.rejected.pop(record.receiver_id, None)
+        track.identity = result
+        if track.rejected_as is not None:
+            self.rejected.pop(track.rejected_as, None)
+            track.rejected_as = None
         self._rejected_at.pop((record.address, record.port), None)
         candidate = Candidate(
             receiver_id=record.receiver_id,
@@ -288,6 +362,12 @@ class Confirmer:
         )
         previous = self.candidates.get(record.receiver_id)
         self.candidates[record.receiver_id] = candidate
+        refused = await self._report(candidate)
+        if refused is not None:
+            self.candidates.pop(record.receiver_id, None)
+            track.confirmed = None
+            self._reject(record, track, refused)
+            return
         if previous is None:
             log.info(
                 "found %s (%d channel%s) at %s via %s, id %s",
@@ -303,14 +383,16 @@ class Confirmer:
                     "MODEL": model,
                 },
             )
-        await self._report(candidate)
 
-    async def _report(self, candidate: Candidate) -> None:
+    async def _report(self, candidate: Candidate) -> str | None:
+        """Tell the owner; its refusal (a reason), or None."""
         try:
             outcome = self.on_candidate(candidate)
             if inspect.isawaitable(outcome):
-                await outcome
+                outcome = await outcome
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("handling discovered receiver %s failed", candidate)
+            return None
+        return outcome if isinstance(outcome, str) else None

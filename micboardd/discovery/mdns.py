@@ -3,8 +3,11 @@
 Browsing: zeroconf calls the browser's handler inside the event loop; the handler only
 queues the name, and a worker resolves it (`AsyncServiceInfo.async_request`, multicast
 questions so answers reach us even when another responder shares port 5353) into an
-`MdnsService` (address, port, TXT `model`). A "Removed" only comes with a goodbye or after
-the record's TTL (about 75 minutes), so liveness is never taken from mDNS.
+`MdnsService` (address, port, TXT `model`). An address is believed only if the host itself
+announced it (`mdns_witness.py`: the A record came in a packet from that very address); the
+service then carries the interface that packet arrived on. A "Removed" only comes with a
+goodbye or after the record's TTL (about 75 minutes), so liveness is never taken from mDNS.
+Names, TXT values and everything else a peer chose reach logs only at DEBUG, escaped.
 
 Advertising: an `_http._tcp` service "Micboard on <hostname>" with the web port and TXT
 `path=/`, whose host name is `micboard.local` so phones can open `http://micboard.local`.
@@ -32,8 +35,10 @@ from zeroconf import (
 from zeroconf._services.info import AddressResolverIPv4  # not in zeroconf's __all__
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from micboardd.discovery import SHURE_PORT
+from micboardd.discovery.bounded import BoundedOnce
+from micboardd.discovery.mdns_witness import MdnsWitness
 from micboardd.model import Family
+from micboardd.shure.codec import peer_text
 from micboardd.shure.families import family_for_model
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ HOSTNAME_PROBE_MS = 2500
 MAX_HOSTNAME_TRIES = 9
 # DNS labels are at most 63 bytes; the instance name is cut to fit.
 MAX_INSTANCE_NAME = 63
+# Service names remembered by the once-only logs (bounded: names are the peers' choice).
+MAX_LOGGED_NAMES = 1024
 
 
 def new_zeroconf(interfaces: Sequence[str]) -> AsyncZeroconf:
@@ -78,18 +85,22 @@ class MdnsService:
     serial: str | None = None
     mac: str | None = None
     server: str | None = None
+    ifindex: int | None = None  # where the host announced its address (None: not known)
 
 
 def _txt(properties: dict[bytes, bytes | None], key: str) -> str | None:
     value = properties.get(key.encode())
     if not value:
         return None
-    text = value.decode("utf-8", "replace").strip()
+    text = peer_text(value.decode("utf-8", "replace").strip())
     return text or None
 
 
-def service_from_info(info: ServiceInfo) -> MdnsService | None:
-    """What a resolved ServiceInfo says about a device (pure); None without an address."""
+def service_from_info(
+    info: ServiceInfo, address: str | None = None, ifindex: int | None = None
+) -> MdnsService | None:
+    """What a resolved ServiceInfo says about a device at `address` (default: its first
+    IPv4 address) (pure); None without an address. The port is the SRV record's, 0 if none."""
     addresses = info.parsed_addresses(IPVersion.V4Only)
     if not addresses:
         return None
@@ -98,14 +109,15 @@ def service_from_info(info: ServiceInfo) -> MdnsService | None:
     found = family_for_model(model) if model else None
     return MdnsService(
         name=info.name,
-        address=addresses[0],
-        port=info.port or SHURE_PORT,
+        address=address or addresses[0],
+        port=info.port or 0,
         model=model,
         family=found[0] if found else None,
         channels=found[1] if found else None,
         serial=_txt(props, "serial"),
         mac=_txt(props, "mac"),
         server=info.server,
+        ifindex=ifindex,
     )
 
 
@@ -114,6 +126,7 @@ class MdnsStats:
     resolved: int = 0
     unresolved: int = 0
     dropped: int = 0
+    unconfirmed: int = 0  # resolved to an address that never announced that host itself
 
 
 class ShureBrowser:
@@ -123,17 +136,19 @@ class ShureBrowser:
         self,
         azc: AsyncZeroconf,
         on_service: Callable[[MdnsService], None],
+        witness: MdnsWitness,
         service_type: str = SHURE_SERVICE,
     ) -> None:
         self.azc = azc
         self.on_service = on_service
+        self.witness = witness
         self.service_type = service_type
         self.stats = MdnsStats()
         self._queue: asyncio.Queue[str] = asyncio.Queue(RESOLVE_QUEUE)
         self._queued: set[str] = set()
         self._browser: AsyncServiceBrowser | None = None
         self._workers: list[asyncio.Task[None]] = []
-        self._failed_once: set[str] = set()
+        self._failed_once = BoundedOnce(MAX_LOGGED_NAMES)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -178,24 +193,37 @@ class ShureBrowser:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("mDNS: resolving %s failed", name)
+                log.exception("mDNS: resolving %r failed", peer_text(name))
 
     async def _resolve(self, name: str) -> None:
+        shown = peer_text(name)
         info = AsyncServiceInfo(self.service_type, name)
         found = await info.async_request(
             self.azc.zeroconf, RESOLVE_TIMEOUT_MS, question_type=DNSQuestionType.QM
         )
-        service = service_from_info(info) if found else None
-        if service is None:
+        addresses = info.parsed_addresses(IPVersion.V4Only) if found else []
+        if not addresses or not info.server:
             self.stats.unresolved += 1
-            if name not in self._failed_once:
-                self._failed_once.add(name)
-                log.info("mDNS: %s did not resolve to an IPv4 address", name)
+            if self._failed_once.first(name):
+                log.debug("mDNS: %r did not resolve to an IPv4 address", shown)
             return
-        self._failed_once.discard(name)
+        self._failed_once.forget(name)
+        confirmed = await self.witness.confirm(info.server, addresses)
+        if confirmed is None:
+            self.stats.unconfirmed += 1
+            log.debug(
+                "mDNS: %r resolved to %s, which never announced that host name itself: "
+                "ignored (anyone can answer for a name)",
+                shown,
+                ", ".join(addresses),
+            )
+            return
+        address, witnessed = confirmed
+        service = service_from_info(info, address, witnessed.ifindex)
+        assert service is not None  # it has an address
         self.stats.resolved += 1
         log.debug(
-            "mDNS: %s is %s:%d (model %s)", name, service.address, service.port, service.model
+            "mDNS: %r is %s:%d (model %r)", shown, service.address, service.port, service.model
         )
         self.on_service(service)
 

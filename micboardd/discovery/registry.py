@@ -4,16 +4,23 @@ Every source reports `Sighting`s. A sighting belongs to the record that shares i
 else its serial, else its MAC, else its address (unless that record is provably another
 device). The record's `receiver_id` is fixed when it is created or, at the latest, when the
 owner pins it (a confirmed candidate): the cid, lower-cased, when known, else the serial,
-else the address. A device that shows up at a new address keeps its id (`Moved`). A device
-whose SLP announcements stop for `SILENCE_S` is marked `announced=False` (`Silent`); that
-says nothing about whether it is online, which only its session knows.
+else the address. A device whose SLP announcements stop for `SILENCE_S` is marked
+`announced=False` (`Silent`); that says nothing about whether it is online, which only its
+session knows.
+
+A new address is only a claim. Until a record is handed out (pinned) it simply follows the
+latest sighting: nothing connects to it yet. A pinned record stays where it is: a sighting
+of it at another address becomes a separate *claim* record (`claim_of` names the device it
+claims to be), which the confirmer probes; only when the probe reads back the same identity
+does `follow` move the device there (`Moved`, same id). Anybody can announce somebody
+else's cid; nobody can thereby take its place.
 
 No I/O and no clock of its own: callers pass `now` (monotonic seconds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from micboardd.discovery import SHURE_PORT
@@ -74,6 +81,7 @@ class DeviceRecord:
     announced: bool = False
     pinned: bool = False  # the id was handed out; it never changes again
     ignored: bool = False
+    claim_of: str | None = None  # an address claiming to be this (pinned) device
 
     def names(self) -> set[str]:
         """Everything this record can be named by (ignore lists match any of these)."""
@@ -174,6 +182,9 @@ class Registry:
         self._strong: dict[tuple[str, str], DeviceRecord] = {}  # ("cid", value) -> record
         self._at: dict[str, list[DeviceRecord]] = {}  # address -> records
         self._ignored: set[str] = {k.strip().lower() for k in ignored if k.strip()}
+        # Told of every record that goes (forgotten, evicted, followed): what others keep
+        # about a record (its probe, its rejection) goes with it.
+        self.on_delete: Callable[[DeviceRecord], None] | None = None
 
     # --- lookup ------------------------------------------------------------------------
 
@@ -219,11 +230,17 @@ class Registry:
             self._at.pop(address, None)
 
     def _delete(self, record: DeviceRecord) -> None:
-        self._records.pop(record.receiver_id, None)
+        if self._records.get(record.receiver_id) is record:
+            del self._records[record.receiver_id]
         for key in _strong_keys(record.cid, record.serial, record.mac):
             if self._strong.get(key) is record:
                 del self._strong[key]
         self._unindex_address(record, record.address)
+        if record.claim_of is None:
+            for claim in self.claims(record):  # nothing left to claim to be
+                self._delete(claim)
+        if self.on_delete is not None:
+            self.on_delete(record)
 
     # --- ignore list ---------------------------------------------------------------------
 
@@ -259,17 +276,23 @@ class Registry:
         record.pinned = True
 
     def observe(self, sighting: Sighting, now: float) -> tuple[DeviceRecord | None, list[Event]]:
-        """Merge one sighting: the record it landed in (None if refused) and what changed."""
+        """Merge one sighting: the record it landed in (None if refused) and what changed.
+
+        A sighting of a pinned device at another address lands in that address's claim
+        record (made if needed), never in the device's own.
+        """
         record = self.match(sighting)
         if record is None:
             return self._create(sighting, now)
+        if record.pinned and record.address != sighting.address:
+            return self._claim(record, sighting, now)
         events: list[Event] = []
         old_address = record.address
         self._merge(record, sighting, now)
         if sighting.announces:
             was_silent = record.last_announced is not None and not record.announced
             record.last_announced, record.announced = now, True
-            if was_silent and not record.ignored:
+            if was_silent and not record.ignored and record.claim_of is None:
                 events.append(Returned(record.receiver_id))
         if record.ignored:
             return record, []
@@ -278,6 +301,65 @@ class Registry:
         elif record.pinned:
             events.append(Heard(record.receiver_id, record.address))
         return record, events
+
+    def claims(self, record: DeviceRecord) -> list[DeviceRecord]:
+        """The claim records of a device: other addresses announcing its identity."""
+        return [r for r in self._records.values() if r.claim_of == record.receiver_id]
+
+    def _claim(
+        self, owner: DeviceRecord, sighting: Sighting, now: float
+    ) -> tuple[DeviceRecord | None, list[Event]]:
+        claim = next(
+            (r for r in self._at.get(sighting.address, ()) if r.claim_of == owner.receiver_id),
+            None,
+        )
+        events: list[Event] = []
+        if claim is None:
+            if len(self._records) >= self.max_records and not self._evict():
+                self.dropped += 1
+                return None, []
+            port = sighting.port or SHURE_PORT
+            receiver_id = receiver_id_for(None, None, sighting.address, port)
+            if receiver_id in self._records:
+                receiver_id = f"{receiver_id}#{owner.receiver_id}"
+            claim = DeviceRecord(
+                receiver_id, sighting.address, port, first_seen=now, claim_of=owner.receiver_id
+            )
+            self._records[receiver_id] = claim
+            events.append(Found(claim))
+        # Only what describes it; the strong keys are the owner's and stay indexed to it.
+        descriptive = Sighting(
+            sighting.via,
+            sighting.address,
+            sighting.port,
+            model=sighting.model,
+            family=sighting.family,
+            channels=sighting.channels,
+            name=sighting.name,
+            band=sighting.band,
+        )
+        self._merge(claim, descriptive, now)
+        if sighting.announces:
+            claim.last_announced, claim.announced = now, True
+        claim.ignored = owner.ignored or claim.ignored
+        return claim, [] if claim.ignored else events
+
+    def follow(self, claim: DeviceRecord) -> Moved | None:
+        """A probe read the claimed identity at the claim's address: the device moves there
+        (keeping its id) and the claim record goes. None if the device was forgotten."""
+        owner = self._records.get(claim.claim_of or "")
+        self._delete(claim)
+        if owner is None:
+            return None
+        old = owner.address
+        self._unindex_address(owner, old)
+        owner.address, owner.port = claim.address, claim.port
+        owner.via |= claim.via
+        if claim.last_announced is not None:
+            owner.last_announced, owner.announced = claim.last_announced, claim.announced
+        owner.last_seen = max(owner.last_seen, claim.last_seen)
+        self._index(owner)
+        return Moved(owner.receiver_id, old, owner.address, owner)
 
     def _create(self, sighting: Sighting, now: float) -> tuple[DeviceRecord | None, list[Event]]:
         if len(self._records) >= self.max_records and not self._evict():
@@ -339,10 +421,14 @@ class Registry:
             record = DeviceRecord(receiver_id, sighting.address, port, first_seen=now)
             self._records[receiver_id] = record
         elif record.receiver_id != receiver_id:
+            claims = self.claims(record)
             del self._records[record.receiver_id]
             record.receiver_id = receiver_id
             self._records[receiver_id] = record
+            for claim in claims:
+                claim.claim_of = receiver_id
         record.pinned = True
+        record.claim_of = None  # the owner monitors it here: its own device, no claim
         self._merge(record, sighting, now)
         return record
 
@@ -361,6 +447,6 @@ class Registry:
                 and now - record.last_announced >= self.silence_s
             ):
                 record.announced = False
-                if not record.ignored:
+                if not record.ignored and record.claim_of is None:
                     events.append(Silent(record.receiver_id))
         return events

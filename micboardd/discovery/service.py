@@ -5,6 +5,11 @@ address, is confirmed with `probe()` first (TCP 2202, UDP for UHF-R). A host tha
 answer like a Shure receiver is recorded as rejected with the reason (shown by `health()`)
 and probed again only after a growing delay, never in a tight loop. Discovery never opens a
 session itself: its owner gets each confirmed `Candidate` through `on_candidate`.
+
+Before anything is probed, the address must pass `addresses.refusal`: the packet's own
+source (SLP), or an address that announced its host name itself (mDNS, `mdns_witness.py`),
+on the subnet of the interface the packet arrived on, and the Shure port. Refused sightings
+are counted (`refused`) and logged once per address and reason; they make no record.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ from typing import Any
 from zeroconf.asyncio import AsyncZeroconf
 
 from micboardd.discovery import SHURE_PORT, Candidate
+from micboardd.discovery.addresses import Interface, LinkMap, refusal
+from micboardd.discovery.bounded import BoundedOnce
 from micboardd.discovery.confirm import CandidateCallback, Confirmer, Prober, Rejection
 from micboardd.discovery.mdns import Advertiser, MdnsService, ShureBrowser, new_zeroconf
+from micboardd.discovery.mdns_witness import MdnsWitness
+from micboardd.discovery.multicast import ipv4_interfaces
 from micboardd.discovery.registry import (
     Event,
     Found,
@@ -32,10 +41,10 @@ from micboardd.discovery.registry import (
     Sighting,
     Silent,
 )
-from micboardd.discovery.slp import SLP_PORT, BoundedOnce, Interface, SlpListener, ipv4_interfaces
+from micboardd.discovery.slp import SLP_PORT, SlpListener
 from micboardd.discovery.slp_parse import Announcement
 from micboardd.errors import ConnectionFailed, MicboardError
-from micboardd.shure.probe import probe
+from micboardd.shure.probe import ProbeResult, probe
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,8 @@ class DiscoveryStats:
     ignored: int  # well-formed SLP that is no announcement, or not a receiver
     flooded: int  # SLP datagrams dropped by the per-source rate limit
     mdns_resolved: int
+    mdns_unconfirmed: int  # mDNS services whose address never announced the host itself
+    refused: int  # sightings at an address discovery may not connect to (addresses.py)
     rejected: int  # probes that found no supported receiver (cumulative)
     candidates: int  # receivers confirmed and reported (current)
 
@@ -102,13 +113,18 @@ class Discovery:
             clock=clock,
             list_interfaces=list_interfaces,
         )
+        self.links = LinkMap(interfaces, list_interfaces, clock)
+        self._witness = MdnsWitness(interfaces, clock=clock, list_interfaces=list_interfaces)
+        self.refused = 0
         self._azc: AsyncZeroconf | None = None
         self._browser: ShureBrowser | None = None
         self._advertiser: Advertiser | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._advertising: asyncio.Task[None] | None = None
         self._logged = BoundedOnce(MAX_LOGGED)
-        self.confirmer = Confirmer(self.registry, on_candidate, prober, clock, self._logged)
+        self.confirmer = Confirmer(
+            self.registry, on_candidate, prober, clock, self._logged, on_moved=self._handle
+        )
         self._not_receivers = 0
         self._last_addresses: list[str] = []
         self._running = False
@@ -121,6 +137,7 @@ class Discovery:
             return
         self._running = True
         self.confirmer.running = True
+        self.links.scan()
         if self._use_slp:
             try:
                 await self._slp.start()
@@ -149,8 +166,15 @@ class Discovery:
             log.info("mDNS discovery and advertising are on")
         self.mdns_error = None
         if self._use_mdns:
-            self._browser = ShureBrowser(self._azc, self.handle_mdns)
-            await self._browser.start()
+            try:
+                self._witness.start()
+            except OSError as exc:
+                # Without it no mDNS address can be believed: browsing would find nothing.
+                self.mdns_error = f"cannot listen to mDNS answers: {exc.strerror or exc}"
+                log.error("mDNS discovery is off: %s", self.mdns_error)
+            else:
+                self._browser = ShureBrowser(self._azc, self.handle_mdns, self._witness)
+                await self._browser.start()
         if self.advertise and self.http_port is not None:
             # Claiming a host name takes a second or two: never hold up the daemon's start.
             self._last_addresses = self._advertised_addresses()
@@ -184,6 +208,7 @@ class Discovery:
         if self._browser is not None:
             await self._browser.stop()
             self._browser = None
+        self._witness.stop()
         if self._advertiser is not None:
             await self._advertiser.stop()
             self._advertiser = None
@@ -221,15 +246,24 @@ class Discovery:
         cid: str | None = None,
         serial: str | None = None,
         mac: str | None = None,
+        identity: ProbeResult | None = None,
     ) -> None:
         """A receiver the owner already monitors (manual, System API) under `receiver_id`.
 
-        It is never reported as new; if it announces itself from another address it is
-        re-probed there and reported again with the same id and the new address.
+        It is never reported as new. If it announces itself from another address it is
+        probed there, and reported again with the same id and the new address only if it
+        answers as `identity` (what answered at the old address; see `identified`).
         """
         sighting = Sighting(via, address, port, cid=cid, serial=serial, mac=mac)
         record = self.registry.add_known(receiver_id, sighting, self._clock())
-        self.confirmer.known(record)
+        self.confirmer.known(record, identity)
+
+    def identified(self, receiver_id: str, identity: ProbeResult) -> None:
+        """The owner's session read what answers at the receiver's address now: a move is
+        followed only to a box that answers the same."""
+        record = self.registry.get(receiver_id)
+        if record is not None:
+            self.confirmer.identified(record, identity)
 
     def forget(self, receiver_id: str) -> None:
         record = self.registry.get(receiver_id)
@@ -259,14 +293,16 @@ class Discovery:
     @property
     def stats(self) -> DiscoveryStats:
         slp = self._slp.stats
-        mdns = self._browser.stats.resolved if self._browser is not None else 0
+        browser = self._browser.stats if self._browser is not None else None
         return DiscoveryStats(
             packets=slp.packets,
             announcements=slp.announcements,
             malformed=slp.malformed,
             ignored=slp.ignored + self._not_receivers,
             flooded=slp.flooded,
-            mdns_resolved=mdns,
+            mdns_resolved=browser.resolved if browser else 0,
+            mdns_unconfirmed=browser.unconfirmed if browser else 0,
+            refused=self.refused,
             rejected=self.confirmer.rejected_total,
             candidates=len(self.candidates),
         )
@@ -290,6 +326,8 @@ class Discovery:
             "malformed": s.malformed,
             "ignored": s.ignored,
             "flooded": s.flooded,
+            "refused": s.refused,
+            "mdns_unconfirmed": s.mdns_unconfirmed,
             "rejected": s.rejected,
             "candidates": s.candidates,
             "devices": [
@@ -300,6 +338,7 @@ class Discovery:
                     "model": r.model,
                     "announced": r.announced,
                     "ignored": r.ignored,
+                    "claim_of": r.claim_of,  # another address announcing this device's id
                 }
                 for r in self.registry.records()
             ],
@@ -313,11 +352,15 @@ class Discovery:
             self._not_receivers += 1
             if self._logged.first(("not-receiver", ann.cid)):
                 log.info(
-                    "SLP: %s at %s (%s) is not a receiver micboardd monitors; ignored",
-                    ann.model or ann.function or "a device",
+                    "SLP: %s announces a device that is not a receiver micboardd monitors "
+                    "(%s, cid %s); ignored",
                     ann.address,
-                    ann.name or ann.cid,
+                    ann.dcid_model or "not in the DCID table",
+                    ann.cid,
                 )
+                log.debug("SLP: it calls itself %r, %r", ann.function, ann.name)
+            return
+        if self._refused("SLP", ann.address, SHURE_PORT, ann.ifindex):
             return
         self.observe(
             Sighting(
@@ -334,6 +377,8 @@ class Discovery:
         )
 
     def handle_mdns(self, service: MdnsService) -> None:
+        if self._refused("mDNS", service.address, service.port, service.ifindex):
+            return
         self.observe(
             Sighting(
                 "mdns",
@@ -346,6 +391,24 @@ class Discovery:
                 channels=service.channels,
             )
         )
+
+    def _refused(self, via: str, address: str, port: int, ifindex: int | None) -> bool:
+        """Whether this sighting's address is one discovery may not connect to (logged once
+        per address and reason; `ifindex` None: any subnet discovery listens on)."""
+        why = refusal(address, port, self.links.networks(ifindex))
+        if why is None:
+            return False
+        self.refused += 1
+        if self._logged.first(("refused", address, port, why)):
+            log.warning(
+                "%s: a receiver announced at %s:%d is not probed: %s",
+                via,
+                address,
+                port,
+                why,
+                extra={"RECEIVER_ADDR": address},
+            )
+        return True
 
     def observe(self, sighting: Sighting) -> None:
         """Feed one sighting (SLP, mDNS, or the owner's System API inventory)."""
@@ -362,16 +425,24 @@ class Discovery:
             pass  # every announcement of a known receiver: not worth a log line
         elif isinstance(event, Found):
             r = event.record
-            log.debug("discovered %s at %s via %s", r.model or "a device", r.address, r.via)
+            if r.claim_of is not None and self._logged.first(("claim", r.address, r.claim_of)):
+                log.info(
+                    "%s announces the identity of %s, known at another address: probing it "
+                    "before following",
+                    r.address,
+                    r.claim_of,
+                    extra={"RECEIVER_ID": r.claim_of, "RECEIVER_ADDR": r.address},
+                )
+            elif r.claim_of is None:
+                log.debug("discovered %r at %s via %s", r.model, r.address, sorted(r.via))
         elif isinstance(event, Moved):
             log.info(
-                "receiver %s moved from %s to %s",
+                "receiver %s moved from %s to %s (it answers the same there)",
                 event.receiver_id,
                 event.old_address,
                 event.new_address,
                 extra={"RECEIVER_ID": event.receiver_id, "RECEIVER_ADDR": event.new_address},
             )
-            self.confirmer.moved(event.record)
         elif isinstance(event, Silent):
             log.info(
                 "receiver %s stopped announcing itself (its session decides if it is online)",
@@ -422,7 +493,9 @@ class Discovery:
         return next_rescan
 
     async def _rescan(self) -> None:
+        self.links.scan()
         self._slp.rescan()
+        self._witness.rescan()
         if self._azc is None and (self._use_mdns or self.advertise):
             await self._start_mdns()  # its interface may have appeared
             if self._azc is not None:

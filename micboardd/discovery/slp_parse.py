@@ -7,6 +7,10 @@ endpoint and its device class id after `cd:`. The DCID maps to model, band and c
 through the table Wireless Workbench ships (`micboardd/data/dcid.json`); newer families are
 not in it, so `acn-fctn` is the fallback, and a probe has the last word anyway.
 
+The address to probe is the packet's source, never the SDT endpoint the packet names: a real
+unit may name a link-local endpoint, and a spoofed packet may name any host and port. Names
+the packet carries are kept only as `peer_text` (printable, bounded).
+
 Everything here is pure; anything that is not an announcement is a `ProtocolError`.
 """
 
@@ -23,6 +27,7 @@ from importlib import resources
 
 from micboardd.errors import ProtocolError
 from micboardd.model import Family
+from micboardd.shure.codec import peer_text
 from micboardd.shure.families import family_for_model
 
 SLP_VERSION = 2
@@ -100,11 +105,13 @@ def dcid_table() -> Mapping[str, DcidEntry]:
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """One device's SLP announcement, decoded. `address` is where to probe it."""
+    """One device's SLP announcement, decoded. `address` is where to probe it: the source."""
 
     cid: str  # lower-case UUID
     address: str
     source_ip: str
+    ifindex: int | None = None  # the interface it arrived on (None: not known)
+    sdt_address: str | None = None  # the SDT endpoint it names (information only)
     function: str | None = None  # acn-fctn: "QLXD4", "SLXD4DE_RX"
     name: str | None = None  # acn-uacn, set by the user on the front panel
     dcid: str | None = None  # upper-case
@@ -240,10 +247,11 @@ def identify(
     return fctn_model or None, None, None, None
 
 
-def parse_slp(packet: bytes, source_ip: str) -> Announcement:
+def parse_slp(packet: bytes, source_ip: str, ifindex: int | None = None) -> Announcement:
     """Decode one Shure SLPv2 announcement; `ProtocolError` for anything else.
 
-    `IgnoredPacket` (a `ProtocolError`) marks well-formed SLP that is no announcement.
+    `IgnoredPacket` (a `ProtocolError`) marks well-formed SLP that is no announcement. Error
+    messages may quote a few escaped bytes of the packet: log them at DEBUG only.
     """
     attrs = parse_attribute_list(_slp_attribute_list(packet))
     raw_cid = attrs.get("cid")
@@ -257,18 +265,21 @@ def parse_slp(packet: bytes, source_ip: str) -> Announcement:
     sdt = _SDT.search(csl)
     dcid_match = _DCID.search(csl)
     dcid = dcid_match["dcid"].upper() if dcid_match else None
-    address = (_ipv4(sdt["ip"]) if sdt else None) or _ipv4(source_ip)
+    address = _ipv4(source_ip)
     if address is None:
-        raise ProtocolError(f"no usable address (source {source_ip!r}, csl {csl[:60]!r})")
-    function = attrs.get("acn-fctn") or None
+        raise ProtocolError(f"no usable source address ({source_ip!r})")
+    function = peer_text(attrs["acn-fctn"]) if attrs.get("acn-fctn") else None
     model, family, channels, receiver = identify(dcid, function)
     entry = dcid_table().get(dcid) if dcid else None
+    name = attrs.get("acn-uacn")
     return Announcement(
         cid=cid,
         address=address,
         source_ip=source_ip,
+        ifindex=ifindex,
+        sdt_address=_ipv4(sdt["ip"]) if sdt else None,
         function=function,
-        name=attrs.get("acn-uacn") or None,
+        name=peer_text(name) if name else None,
         dcid=dcid,
         dcid_model=entry.model if entry else None,
         band=entry.band if entry else None,

@@ -99,6 +99,19 @@ class Frame:
     raw: str
 
 
+# A name or model a device chose, as we keep and show it: receivers' own are at most ~30
+# characters, so 48 cuts nothing real and keeps a hostile one from filling a log line.
+PEER_TEXT_MAX = 48
+
+
+def peer_text(text: str, limit: int = PEER_TEXT_MAX) -> str:
+    """Text a device sent (a name, a model), made safe to keep, log and show (pure):
+    anything unprintable (control characters, line breaks, escapes) becomes '?', and it is
+    cut to `limit` characters."""
+    clean = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
+    return clean if len(clean) <= limit else clean[: limit - 1] + "\u2026"
+
+
 def excerpt(text: str | bytes) -> str:
     """The start of a bad frame or junk run, quoted, for an error message."""
     shown = text[:_ERROR_EXCERPT]

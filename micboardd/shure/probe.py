@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from micboardd.errors import ConnectionFailed, PeerTimeout, ProtocolError
 from micboardd.model import Family
-from micboardd.shure.codec import Frame, Framing, MessageKind, encode
+from micboardd.shure.codec import Frame, Framing, MessageKind, encode, peer_text
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES, family_for_model
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_tcp, open_udp
@@ -73,16 +73,30 @@ class ProbeResult:
     def same_receiver(self, other: ProbeResult) -> bool:
         """Whether two probes read the same box: the same family, model and channels, and
         the same name, band and firmware where both said (command strings carry no serial)."""
-        if (self.family, self.model, self.channels) != (other.family, other.model, other.channels):
-            return False
-        return all(
-            a is None or b is None or a == b
-            for a, b in (
-                (self.name, other.name),
-                (self.rf_band, other.rf_band),
-                (self.firmware, other.firmware),
+        return not self.differences(other)
+
+    def differences(self, other: ProbeResult) -> list[str]:
+        """Which parts of the identity two probes disagree on, by name (never the values:
+        they are what a peer said); [] for the same receiver."""
+        differ = [
+            what
+            for what, a, b in (
+                ("family", self.family, other.family),
+                ("model", self.model, other.model),
+                ("channels", self.channels, other.channels),
             )
-        )
+            if a != b
+        ]
+        differ += [
+            what
+            for what, a, b in (
+                ("name", self.name, other.name),
+                ("RF band", self.rf_band, other.rf_band),
+                ("firmware", self.firmware, other.firmware),
+            )
+            if a is not None and b is not None and a != b
+        ]
+        return differ
 
 
 def _crlf(command: bytes) -> bytes:
@@ -134,9 +148,10 @@ async def _collect(link: Link, framing: Framing, window: float) -> tuple[list[Fr
 
 
 def _text(frame: Frame | None) -> str | None:
+    """What a receiver answered, as we keep and show it (`peer_text`: printable, bounded)."""
     if frame is None:
         return None
-    return " ".join(frame.args).strip() or None
+    return peer_text(" ".join(frame.args).strip()) or None
 
 
 def _ulx_or_qlx(props: dict[str, Frame]) -> Family | None:
@@ -192,9 +207,7 @@ def classify(frames: list[Frame], transport: str, seen: int = 0) -> ProbeResult:
     elif "TX_MODEL" in props:
         family, channels = Family.SLXD, max(named or [1])
     else:
-        raise ProtocolError(
-            f"answers like a Shure device but not a known receiver (model {model!r})"
-        )
+        raise ProtocolError("answers like a Shure device, but not like a receiver micboardd knows")
     if family not in FAMILIES:
         raise ProtocolError(f"family {family.value} is not supported")
     model = model or _FALLBACK_MODEL.get((family, channels), family.value.upper())

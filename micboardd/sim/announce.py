@@ -7,7 +7,11 @@ model's DCID (where the shipped table has one; SLX-D is not in it, so its `acn-f
 `SLXD4D_RX` as real SLX-D receivers do), `device-description` and, for SLX-D,
 `csl-esta.dmp.values`. Each packet leaves from the device's own address, so the source IP
 is the receiver's, as on a real network. `MdnsAnnouncer` publishes `_shure._tcp` with TXT
-`model`, as Shure MXW access points (and perhaps newer receivers) do.
+`model`, as Shure MXW access points (and perhaps newer receivers) do: each device's records
+(PTR, SRV, TXT and its own A record) are multicast from the device's own address like a
+real responder's, in answer to a question about them and unsolicited every `interval_s`,
+and a goodbye (TTL 0) on removal. Either announcer can be told to send from another
+address, as a spoofer would.
 
 Both refuse any interface or device address outside 127.0.0.0/8 unless told
 `allow_non_loopback=True`: build and test machines share real LANs.
@@ -26,10 +30,12 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from zeroconf import IPVersion, ServiceInfo
-from zeroconf.asyncio import AsyncZeroconf
+from zeroconf import ServiceInfo
+from zeroconf._protocol.incoming import DNSIncoming  # public, not in zeroconf's __all__
+from zeroconf._protocol.outgoing import DNSOutgoing
 
 from micboardd.aio import cancel_and_wait
+from micboardd.discovery.multicast import GroupSocket
 from micboardd.discovery.slp import SLP_GROUP, SLP_PORT
 from micboardd.discovery.slp_parse import dcid_table
 from micboardd.errors import ConfigError
@@ -45,6 +51,10 @@ ANNOUNCE_INTERVAL_S = 2.0
 # The SDT session port real receivers put in `csl-esta.dmp` (QLXD4 and SLXD4DE captures).
 SDT_PORT = 57383
 SHURE_SERVICE = "_shure._tcp.local."
+MDNS_GROUP = "224.0.0.251"
+MDNS_PORT = 5353
+# A DNS response from an authoritative answerer (RFC 6762 §18.2, §18.4).
+MDNS_RESPONSE_FLAGS = 0x8000 | 0x0400
 # One hop: announcements never leave the link, as on a real receiver.
 MULTICAST_TTL = 1
 # The SLX-D DCID from the real SLXD4DE announcement (absent from the 2019 DCID table).
@@ -274,13 +284,27 @@ class SlpAnnouncer:
 
 
 class MdnsAnnouncer:
-    """Publishes `_shure._tcp` (TXT `model`) for simulated devices over zeroconf."""
+    """Publishes `_shure._tcp` (TXT `model`) for simulated devices, from their own addresses."""
 
-    def __init__(self, *, interface: str = "127.0.0.1", allow_non_loopback: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        interface: str = "127.0.0.1",
+        interval_s: float = ANNOUNCE_INTERVAL_S,
+        port: int = MDNS_PORT,
+        allow_non_loopback: bool = False,
+    ) -> None:
         self.allow_non_loopback = allow_non_loopback
         self.interface = check_address(interface, allow_non_loopback, "interface")
-        self._azc: AsyncZeroconf | None = None
-        self._infos: dict[str, ServiceInfo] = {}
+        self.interval_s = interval_s
+        self.port = port
+        self.sent = 0
+        self._infos: dict[str, tuple[ServiceInfo, str]] = {}  # cid -> (records, source)
+        self._sockets: dict[str, socket.socket] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._questions = GroupSocket(
+            MDNS_GROUP, port, (self.interface,), self._question, label="sim mDNS"
+        )
 
     async def __aenter__(self) -> MdnsAnnouncer:
         await self.start()
@@ -290,17 +314,22 @@ class MdnsAnnouncer:
         await self.stop()
 
     async def start(self) -> None:
-        if self._azc is None:
-            self._azc = AsyncZeroconf(interfaces=[self.interface], ip_version=IPVersion.V4Only)
+        if self._task is None:
+            self._questions.start()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="sim mDNS announcer"
+            )
 
     async def stop(self) -> None:
-        azc, self._azc = self._azc, None
-        if azc is None:
-            return
-        for info in list(self._infos.values()):
-            await (await azc.async_unregister_service(info))
-        self._infos.clear()
-        await azc.async_close()
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+        self._questions.stop()
+        for cid in list(self._infos):
+            await self.remove(cid)
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
 
     def _info(self, device: AnnouncedDevice) -> ServiceInfo:
         label = f"{lookup_model(device.model).model}-{device.cid[2:8]}".replace("+", "P")
@@ -313,19 +342,80 @@ class MdnsAnnouncer:
             parsed_addresses=[device.host],
         )
 
-    async def set(self, device: AnnouncedDevice) -> None:
-        """Publish a device, or re-publish it with what changed (a new address)."""
+    async def set(self, device: AnnouncedDevice, *, source: str | None = None) -> None:
+        """Publish a device, or re-publish it with what changed (a new address), at once.
+
+        `source`: the address its packets leave from; default the device's own (a spoofer
+        announces somebody else's address from its own)."""
         check_address(device.host, self.allow_non_loopback, "host")
-        if self._azc is None:
+        sender = check_address(source or device.host, self.allow_non_loopback, "source")
+        if self._task is None:
             raise RuntimeError("MdnsAnnouncer is not started")
+        old = self._infos.get(device.cid)
         info = self._info(device)
-        if device.cid in self._infos:
-            await (await self._azc.async_update_service(info))
-        else:
-            await (await self._azc.async_register_service(info))
-        self._infos[device.cid] = info
+        if old is not None and (old[0].addresses != info.addresses or old[1] != sender):
+            self._send(old[0], old[1], goodbye=True)  # the old address is no longer its
+        self._infos[device.cid] = (info, sender)
+        self._send(info, sender)
 
     async def remove(self, cid: str) -> None:
-        info = self._infos.pop(cid, None)
-        if info is not None and self._azc is not None:
-            await (await self._azc.async_unregister_service(info))
+        """The device says goodbye (TTL 0) and stops announcing."""
+        entry = self._infos.pop(cid, None)
+        if entry is not None:
+            self._send(entry[0], entry[1], goodbye=True)
+
+    async def _run(self) -> None:
+        while True:
+            for info, sender in list(self._infos.values()):
+                self._send(info, sender)
+            await asyncio.sleep(self.interval_s)
+
+    def _question(self, data: bytes, source: str, ifindex: int | None) -> None:
+        """Answer a query about any of our devices (the service type, an instance, a host)."""
+        incoming = DNSIncoming(data)
+        if not incoming.valid or not incoming.is_query():
+            return
+        asked = {q.name.lower() for q in incoming.questions}
+        for info, sender in list(self._infos.values()):
+            names = {SHURE_SERVICE.lower(), info.name.lower(), (info.server or "").lower()}
+            if asked & names:
+                self._send(info, sender)
+
+    def _send(self, info: ServiceInfo, sender: str, *, goodbye: bool = False) -> None:
+        ttl = 0 if goodbye else None
+        out = DNSOutgoing(MDNS_RESPONSE_FLAGS, True)
+        for record in (
+            info.dns_pointer(override_ttl=ttl),
+            info.dns_service(override_ttl=ttl),
+            info.dns_text(override_ttl=ttl),
+            *info.dns_addresses(override_ttl=ttl),
+        ):
+            out.add_answer_at_time(record, 0)
+        for packet in out.packets():
+            try:
+                self._socket_for(sender).sendto(packet, (MDNS_GROUP, self.port))
+                self.sent += 1
+            except OSError as exc:
+                log.debug("sim mDNS: cannot announce from %s: %s", sender, exc)
+
+    def _socket_for(self, host: str) -> socket.socket:
+        sock = self._sockets.get(host)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if hasattr(socket, "SO_REUSEPORT"):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                sock.setsockopt(
+                    socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.interface)
+                )
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, MULTICAST_TTL)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+                # From port 5353 and the device's own address, like a real responder.
+                sock.bind((host, self.port))
+            except OSError:
+                sock.close()
+                raise
+            self._sockets[host] = sock
+        return sock

@@ -246,8 +246,25 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
 
     @get("/api/discovery")
     async def discovery() -> list[dict[str, object]]:
-        """Receivers discovery found (or rejected, with the reason)."""
+        """Receivers discovery found (or rejected, with the reason); `waiting` for approval."""
         return ctx.receivers.discovered() if ctx.receivers else []
+
+    @post("/api/discovery/{receiver_id:str}/approve", status_code=200)
+    async def approve_discovered(receiver_id: FromPath[str]) -> dict[str, Any]:
+        """Monitor a discovered receiver (`discovery_approval`); kept across restarts."""
+        try:
+            await receivers_control().approve(receiver_id)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from None
+        return hub.receivers[receiver_id].as_dict()
+
+    @post("/api/discovery/{receiver_id:str}/ignore", status_code=HTTP_204_NO_CONTENT)
+    async def ignore_discovered(receiver_id: FromPath[str]) -> None:
+        """Never monitor this discovered receiver (kept across restarts; add it to undo)."""
+        try:
+            await receivers_control().ignore_discovered(receiver_id)
+        except NotFound as exc:
+            raise NotFoundException(str(exc)) from None
 
     @get("/api/connections")
     async def connections() -> list[dict[str, Any]]:
@@ -275,6 +292,8 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         get_settings,
         put_settings,
         discovery,
+        approve_discovered,
+        ignore_discovered,
         connections,
         healthz,
     ]

@@ -167,6 +167,23 @@ async def moved() -> str:
         first = await wait_for(lambda: collector.candidates, FOUND_WITHIN_S, "the receiver")
         assert first[0].address == "127.0.2.10" and first[0].receiver_id == device.cid.lower()
 
+        # An impostor announces the receiver's cid from its own address, and answers like an
+        # AD4Q with another name: it is probed, not followed, and listed as rejected.
+        impostor = SimReceiver("AD4Q", "127.0.2.66", SHURE_PORT, device_id="EVIL")
+        await impostor.start()
+        try:
+            slp.send_raw(announcement_packet(device.moved_to("127.0.2.66")), "127.0.2.66")
+            rejection = await wait_for(
+                lambda: discovery.rejected.get("127.0.2.66"), STEP_S, "the impostor's rejection"
+            )
+        finally:
+            await impostor.close()
+        assert rejection is not None
+        assert "answers as another receiver (name differs)" in rejection.reason, rejection
+        assert len(collector.candidates) == 1
+        assert discovery.candidates[first[0].receiver_id].address == "127.0.2.10"
+        assert not [e for e in collector.events if isinstance(e, Moved)]
+
         await rx.close()  # DHCP hands it another address
         moved_rx = SimReceiver("AD4Q", "127.0.2.11", SHURE_PORT)
         await moved_rx.start()
@@ -482,7 +499,111 @@ async def daemon() -> str:
             await rx.close()
 
 
+# --- addresses discovery must not connect to ---------------------------------------------------
+
+
+async def refused() -> str:
+    """SLP: only the packet's source is probed (never the endpoint it names), never a
+    link-local source, never one off the subnet of the interface it arrived on."""
+    # A second and a third network on lo: link-local, and a subnet discovery does not use.
+    _ip("addr", "add", "169.254.7.5/16", "dev", "lo")
+    _ip("addr", "add", "10.77.0.5/24", "dev", "lo")
+    target = SimReceiver("AD4Q", "127.0.8.21", SHURE_PORT)  # what a spoofed packet names
+    # Anything listening there would do: a probe is a connection, and none may come.
+    connections: list[str] = []
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(str(writer.get_extra_info("sockname")[0]))
+        writer.close()
+
+    servers = [
+        await asyncio.start_server(count, host, SHURE_PORT) for host in ("169.254.7.5", "10.77.0.5")
+    ]
+    pointing = AnnouncedDevice("AD4Q", "127.0.8.21", make_cid("pointing"), "P")
+    slp = SlpAnnouncer(interval_s=0.3, allow_non_loopback=True)
+    collector = Collector()
+    # Every interface of the namespace: lo with 127.0.0.1/8, 169.254.7.5/16, 10.77.0.5/24 ...
+    every = Discovery((), collector.on_candidate, http_port=None, advertise=False, mdns=False)
+    try:
+        await target.start()
+        await slp.start()
+        await every.start()
+        # ... but "10.77.0.5/24" is not the subnet of an interface discovery listens on when
+        # told to use 127.0.0.1 only; that case is the second Discovery below.
+        slp.send_raw(announcement_packet(pointing), "127.0.8.20")  # names .21, sent from .20
+        ll = AnnouncedDevice("AD4Q", "169.254.7.5", make_cid("link-local"), "L")
+        slp.set(ll)
+        await wait_for(lambda: every.stats.refused >= 1, STEP_S, "the link-local refusal")
+        rejection = await wait_for(
+            lambda: every.rejected.get(pointing.cid.lower()), STEP_S, "the spoofed endpoint"
+        )
+        assert rejection is not None
+        assert rejection.address == "127.0.8.20", rejection  # its source, where nothing is
+        assert "no receiver answers" in rejection.reason, rejection
+        slp.remove(ll.cid)
+    finally:
+        await every.stop()
+    only_lo = Discovery(
+        LOOPBACK, collector.on_candidate, http_port=None, advertise=False, mdns=False
+    )
+    try:
+        slp.set(AnnouncedDevice("AD4Q", "10.77.0.5", make_cid("off-link"), "O"))
+        await only_lo.start()
+        await wait_for(lambda: only_lo.stats.refused >= 2, STEP_S, "the off-link refusals")
+        assert collector.candidates == [], collector.candidates
+        assert len(only_lo.registry) == 0 and target.accepted == 0 and connections == []
+        return f"refused: {every.stats.refused} + {only_lo.stats.refused}, none probed"
+    finally:
+        await only_lo.stop()
+        await slp.stop()
+        await target.close()
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+
+async def mdns_spoof() -> str:
+    """mDNS: an address is believed only from a packet that came from it; SRV ports other
+    than 2202 are refused."""
+    real = SimReceiver("AD4D", "127.0.9.10", SHURE_PORT, device_id="REAL")
+    victim = SimReceiver("AD4Q", "127.0.9.11", SHURE_PORT, device_id="VICTIM")
+    odd_port = SimReceiver("SLXD4", "127.0.9.12", 2222)
+    collector = Collector()
+    mdns = MdnsAnnouncer(interval_s=0.5)
+    discovery = Discovery(
+        LOOPBACK, collector.on_candidate, http_port=None, advertise=False, slp=False
+    )
+    try:
+        for rx in (real, victim, odd_port):
+            await rx.start()
+        await mdns.start()
+        await mdns.set(AnnouncedDevice.of(real))
+        # Announced from 127.0.9.66: "victim.local is 127.0.9.11" (where a receiver answers).
+        await mdns.set(AnnouncedDevice.of(victim), source="127.0.9.66")
+        await mdns.set(AnnouncedDevice.of(odd_port))  # its own address, port 2222
+        await discovery.start()
+        found = await wait_for(collector.latest, STEP_S, "the real receiver")
+        await wait_for(
+            lambda: discovery.stats.mdns_unconfirmed >= 1 and discovery.stats.refused >= 1,
+            STEP_S,
+            "the spoofed address and the odd port refused",
+        )
+        assert [c.address for c in found.values()] == ["127.0.9.10"], found
+        assert victim.accepted == 0 and odd_port.accepted == 0
+        addresses = {r.address for r in discovery.registry.records()}
+        assert addresses == {"127.0.9.10"}, addresses
+        stats = discovery.stats
+        return f"believed 1, unconfirmed {stats.mdns_unconfirmed}, refused {stats.refused}"
+    finally:
+        await discovery.stop()
+        await mdns.stop()
+        for rx in (real, victim, odd_port):
+            await rx.close()
+
+
 SCENARIOS: dict[str, Callable[[], Awaitable[str]]] = {
+    "refused": refused,
+    "mdns_spoof": mdns_spoof,
     "daemon": daemon,
     "mixed": mixed,
     "moved": moved,

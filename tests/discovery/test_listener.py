@@ -16,7 +16,12 @@ from micboardd.discovery.slp import (
     select_interfaces,
 )
 from micboardd.discovery.slp_parse import Announcement
-from micboardd.sim.announce import AnnouncedDevice, announcement_packet, make_cid
+from micboardd.sim.announce import (
+    AnnouncedDevice,
+    announcement_packet,
+    build_attr_reply,
+    make_cid,
+)
 
 from .test_slp_parse import SLXD4DE_PACKET
 
@@ -52,13 +57,35 @@ def test_malformed_packets_are_counted_and_logged_once_per_source(
     listener.handle_datagram(b"junk", "10.0.0.10")
     assert got == [] and listener.stats.malformed == 6
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.getMessage().split(":")[0] for r in warnings] == [
-        "malformed SLP packet from 10.0.0.9",
-        "malformed SLP packet from 10.0.0.10",
+    assert [r.getMessage() for r in warnings] == [
+        "malformed SLP packet from 10.0.0.9 (further ones from it are only counted)",
+        "malformed SLP packet from 10.0.0.10 (further ones from it are only counted)",
     ]
     # Raw bytes only at DEBUG, truncated.
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
     assert debug and all(len(r.getMessage()) < 200 for r in debug)
+
+
+def test_what_a_bad_packet_says_reaches_only_debug_escaped_and_cut_short(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listener, got = make_listener(Clock())
+    caplog.set_level(logging.DEBUG, logger="micboardd.discovery")
+    evil = b"SSH-2.0-OpenSSH_9.2p1\x1b[2J" + b"A" * 500
+    listener.handle_datagram(build_attr_reply(b"(cid=" + evil + b")"), "10.0.0.9")
+    listener.handle_datagram(build_attr_reply(b"(" + evil + b")"), "10.0.0.8")
+    assert got == [] and listener.stats.malformed == 2
+    above = [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG]
+    assert len(above) == 2 and not any("SSH" in m or "AAAA" in m for m in above), above
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("OpenSSH" in m for m in debug)
+    assert all(len(m) < 300 and "\x1b" not in m for m in debug)
+
+
+def test_the_arrival_interface_travels_with_the_announcement() -> None:
+    listener, got = make_listener(Clock())
+    listener.handle_datagram(SLXD4DE_PACKET, "192.168.3.21", 7)
+    assert (got[0].address, got[0].ifindex) == ("192.168.3.21", 7)
 
 
 def test_other_slp_messages_are_ignored_quietly(caplog: pytest.LogCaptureFixture) -> None:

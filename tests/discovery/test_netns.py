@@ -43,3 +43,11 @@ def test_the_listener_joins_and_leaves_as_interfaces_come_and_go() -> None:
 
 def test_the_daemon_monitors_every_announced_receiver_with_no_configuration() -> None:
     assert "daemon monitors 6 discovered receivers" in run_scenario("daemon")
+
+
+def test_slp_probes_only_the_source_on_its_subnet_never_link_local() -> None:
+    assert "none probed" in run_scenario("refused")
+
+
+def test_mdns_addresses_are_believed_only_from_the_address_itself() -> None:
+    assert "believed 1" in run_scenario("mdns_spoof")

@@ -55,10 +55,36 @@ def test_a_pinned_id_never_changes() -> None:
     reg.observe(slp("10.0.0.5"), 1.0)
     assert record.receiver_id == "10.0.0.5"
     assert record.cid == CID_ID
-    # ...and the cid still finds it after a move.
-    same, events = reg.observe(slp("10.0.0.9"), 2.0)
-    assert same is record
-    assert events == [Moved("10.0.0.5", "10.0.0.5", "10.0.0.9", record)]
+    # ...and the cid still finds it after a move, once the move is confirmed.
+    claim, events = reg.observe(slp("10.0.0.9"), 2.0)
+    assert claim is not None and claim.claim_of == "10.0.0.5"
+    assert events == [Found(claim)] and record.address == "10.0.0.5"
+    assert reg.follow(claim) == Moved("10.0.0.5", "10.0.0.5", "10.0.0.9", record)
+    assert record.receiver_id == "10.0.0.5" and record.address == "10.0.0.9"
+    assert reg.observe(slp("10.0.0.9"), 3.0) == (record, [Heard("10.0.0.5", "10.0.0.9")])
+
+
+def test_a_claim_never_takes_the_place_of_a_handed_out_device() -> None:
+    gone: list[str] = []
+    reg = Registry()
+    reg.on_delete = lambda r: gone.append(r.receiver_id)
+    record, _ = reg.observe(slp("10.0.0.5", model="AD4Q"), 0.0)
+    assert record is not None
+    reg.pin(record)
+    # Somebody else announces its cid (and another model) from 10.0.0.66, again and again.
+    claim, events = reg.observe(slp("10.0.0.66", model="QLXD4", name="Evil"), 1.0)
+    again, more = reg.observe(slp("10.0.0.66"), 2.0)
+    assert claim is not None and again is claim and more == []
+    assert [type(e) for e in events] == [Found]
+    assert (claim.receiver_id, claim.claim_of, claim.cid) == ("10.0.0.66", CID_ID, None)
+    assert (record.address, record.model, record.name) == ("10.0.0.5", "AD4Q", None)
+    assert reg.claims(record) == [claim] and len(reg) == 2
+    # The device itself is still heard where it is, and claims never fall "silent".
+    assert reg.observe(slp("10.0.0.5"), 3.0) == (record, [Heard(CID_ID, "10.0.0.5")])
+    assert reg.tick(2.0 + SILENCE_S) == []
+    # Forgetting the device forgets what claims to be it.
+    reg.forget(CID_ID)
+    assert len(reg) == 0 and sorted(gone) == ["10.0.0.66", CID_ID]
 
 
 def test_match_order_cid_serial_mac_then_address() -> None:
@@ -123,8 +149,9 @@ def test_add_known_pins_the_owners_id_and_discovery_merges_into_it() -> None:
     # Seen where it is: news for its machine (a wake while it waits to retry), nothing more.
     assert record is known and events == [Heard("10.0.0.5", "10.0.0.5")]
     assert known.receiver_id == "10.0.0.5" and known.cid == CID_ID
-    _, events = reg.observe(slp("10.0.0.6"), 2.0)
-    assert events == [Moved("10.0.0.5", "10.0.0.5", "10.0.0.6", known)]
+    claim, events = reg.observe(slp("10.0.0.6"), 2.0)
+    assert claim is not None and events == [Found(claim)]
+    assert reg.follow(claim) == Moved("10.0.0.5", "10.0.0.5", "10.0.0.6", known)
 
 
 def test_ignore_list_by_any_name() -> None:

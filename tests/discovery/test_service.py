@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from micboardd.discovery import Candidate
-from micboardd.discovery.confirm import IDENTIFY_GRACE_S, REJECT_RETRY_S, merge_identity
+from micboardd.discovery.addresses import Interface
+from micboardd.discovery.confirm import (
+    IDENTIFY_GRACE_S,
+    MAX_REJECTIONS,
+    REJECT_RETRY_S,
+    merge_identity,
+)
 from micboardd.discovery.mdns import MdnsService
 from micboardd.discovery.registry import Event, Moved, Sighting
 from micboardd.discovery.service import Discovery
@@ -23,6 +29,9 @@ from .test_slp_parse import QLXD4_PACKET
 
 CID = "dd47e0d7-0000-11dd-a000-000eddcccccc"
 AD4Q = ProbeResult(Family.AXIENT, "AD4Q-A", 4, "tcp", "Stage L", "1.1.43.0")
+# The rig's host: loopback, and a venue network 10.0.0.0/16 on eth0.
+LO = Interface("lo", 1, "127.0.0.1", 8)
+ETH = Interface("eth0", 2, "10.0.0.1", 16)
 
 
 class FakeProber:
@@ -54,7 +63,7 @@ class Rig:
         self.candidates: list[Candidate] = []
         self.events: list[Event] = []
         self.discovery = Discovery(
-            ("127.0.0.1",),
+            (),
             on_candidate or self._collect,  # type: ignore[arg-type]
             http_port=None,
             advertise=False,
@@ -63,6 +72,7 @@ class Rig:
             mdns=False,
             prober=self.prober,
             clock=self.clock,
+            list_interfaces=lambda: [LO, ETH],
         )
 
     async def _collect(self, candidate: Candidate) -> None:
@@ -96,15 +106,14 @@ async def rig() -> AsyncIterator[RigFactory]:
 async def test_an_announced_receiver_is_probed_then_reported(rig: RigFactory) -> None:
     r = rig()
     await r.discovery.start()
-    r.prober.answers["169.254.216.224"] = ProbeResult(
-        Family.QLXD, "QLXD4", 1, "tcp", "QLXD4", "2.1.5"
-    )
-    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "169.254.216.224"))
-    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "169.254.216.224"))
+    r.prober.answers["10.0.0.20"] = ProbeResult(Family.QLXD, "QLXD4", 1, "tcp", "QLXD4", "2.1.5")
+    # The real capture names a link-local SDT endpoint; the packet's source is what counts.
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "10.0.0.20", ETH.index))
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "10.0.0.20", ETH.index))
     (c,) = await r.reported(1)
     assert c == Candidate(
         receiver_id=CID,
-        address="169.254.216.224",
+        address="10.0.0.20",
         port=2202,
         family=Family.QLXD,
         model="QLXD4",
@@ -118,7 +127,7 @@ async def test_an_announced_receiver_is_probed_then_reported(rig: RigFactory) ->
         firmware="2.1.5",
     )
     await r.settle()
-    assert r.prober.calls == ["169.254.216.224:2202"]  # once, though announced twice
+    assert r.prober.calls == ["10.0.0.20:2202"]  # once, though announced twice
     assert r.discovery.stats.candidates == 1
     json.dumps(r.discovery.health())
 
@@ -186,12 +195,44 @@ async def test_a_moved_receiver_is_reprobed_and_keeps_its_id(rig: RigFactory) ->
     assert (second.receiver_id, second.address) == (CID, "10.0.0.6")
     assert next(e for e in r.events if isinstance(e, Moved)).new_address == "10.0.0.6"
     assert r.discovery.candidates[CID].address == "10.0.0.6"
+    assert [rec.address for rec in r.discovery.registry.records()] == ["10.0.0.6"]
 
 
-async def test_known_receivers_are_not_reported_unless_they_move(rig: RigFactory) -> None:
+async def test_a_spoofed_move_is_not_followed_and_the_receiver_stays(
+    rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     r = rig()
     await r.discovery.start()
-    r.discovery.add_known("10.0.0.5", "10.0.0.5")
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.reported(1)
+    # Another box announces the receiver's cid and answers like an AD4Q, but not this one.
+    impostor = ProbeResult(Family.AXIENT, "AD4Q-A", 4, "tcp", "EVIL\x1bNAME", "9.9.9")
+    r.prober.answers["10.0.0.66"] = impostor
+    for _ in range(3):
+        r.discovery.observe(Sighting("slp", "10.0.0.66", cid=CID))
+        await r.settle()
+    assert len(r.candidates) == 1 and r.discovery.candidates[CID].address == "10.0.0.5"
+    assert not any(isinstance(e, Moved) for e in r.events)
+    assert r.prober.calls == ["10.0.0.5:2202", "10.0.0.66:2202"]  # once: it backs off
+    rejection = r.discovery.rejected["10.0.0.66"]
+    assert rejection.address == "10.0.0.66"
+    assert rejection.reason.startswith(f"announces the identity of {CID} (known at 10.0.0.5)")
+    assert "(name, firmware differ)" in rejection.reason
+    assert "EVIL" not in caplog.text and "9.9.9" not in rejection.reason
+    # The real receiver keeps announcing where it is: nothing changes for it.
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.settle()
+    assert r.discovery.registry.get(CID) is not None
+    assert r.discovery.registry.get(CID).address == "10.0.0.5"  # type: ignore[union-attr]
+
+
+async def test_known_receivers_are_followed_only_to_a_box_that_answers_the_same(
+    rig: RigFactory,
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.discovery.add_known("10.0.0.5", "10.0.0.5", identity=AD4Q)
     r.prober.answers["10.0.0.5"] = AD4Q
     r.prober.answers["10.0.0.7"] = AD4Q
     r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
@@ -201,6 +242,128 @@ async def test_known_receivers_are_not_reported_unless_they_move(rig: RigFactory
     (c,) = await r.reported(1)
     assert (c.receiver_id, c.address) == ("10.0.0.5", "10.0.0.7")
     assert c.via == frozenset({"manual", "slp", "probe"})
+
+
+async def test_a_move_waits_until_the_receivers_own_answers_are_known(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.discovery.add_known("10.0.0.5", "10.0.0.5")  # never reached yet: identity unknown
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    r.prober.answers["10.0.0.7"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.7", cid=CID))
+    await r.settle()
+    assert r.candidates == []
+    assert "not known yet" in r.discovery.rejected["10.0.0.7"].reason
+    r.discovery.identified("10.0.0.5", AD4Q)  # its session read it at last
+    r.clock.now += REJECT_RETRY_S
+    r.discovery.observe(Sighting("slp", "10.0.0.7", cid=CID))
+    (c,) = await r.reported(1)
+    assert (c.receiver_id, c.address) == ("10.0.0.5", "10.0.0.7")
+    assert "10.0.0.7" not in r.discovery.rejected  # went with its claim record
+
+
+@pytest.mark.parametrize(
+    ("source", "ifindex", "why"),
+    [
+        ("169.254.216.224", ETH.index, "link-local"),
+        ("10.1.0.9", None, "not on the subnet"),  # off-link, whatever interface
+        ("10.0.0.9", LO.index, "not on the subnet"),  # eth0's subnet, arrived on lo
+        ("127.0.0.5", ETH.index, "not on the subnet"),  # loopback, arrived on eth0
+        ("10.0.255.255", ETH.index, "broadcast"),
+    ],
+)
+async def test_an_announcement_from_an_address_discovery_may_not_use_is_not_probed(
+    rig: RigFactory, caplog: pytest.LogCaptureFixture, source: str, ifindex: int | None, why: str
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers[source] = AD4Q
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, source, ifindex))
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, source, ifindex))
+    await r.settle()
+    assert r.prober.calls == [] and len(r.discovery.registry) == 0
+    assert r.discovery.stats.refused == 2
+    assert caplog.text.count("is not probed") == 1 and why in caplog.text
+
+
+async def test_loopback_is_probed_when_the_announcement_arrived_on_loopback(
+    rig: RigFactory,
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.prober.answers["127.0.0.5"] = AD4Q
+    r.discovery.handle_announcement(parse_slp(QLXD4_PACKET, "127.0.0.5", LO.index))
+    (c,) = await r.reported(1)
+    assert c.address == "127.0.0.5"
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "ifindex", "why"),
+    [
+        ("10.0.0.5", 22, ETH.index, "port 22 is not the Shure control port 2202"),
+        ("127.0.0.1", 2202, ETH.index, "not on the subnet"),
+        ("0.0.0.0", 2202, None, "unspecified"),
+        ("224.0.0.1", 2202, None, "multicast"),
+        ("10.0.0.5", 0, ETH.index, "port 0"),
+    ],
+)
+async def test_an_mdns_service_discovery_may_not_use_is_not_probed(
+    rig: RigFactory, address: str, port: int, ifindex: int | None, why: str
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    r.discovery.handle_mdns(MdnsService("X._shure._tcp.local.", address, port, ifindex=ifindex))
+    await r.settle()
+    assert r.prober.calls == [] and len(r.discovery.registry) == 0
+    assert r.discovery.stats.refused == 1
+
+
+async def test_the_owner_may_refuse_a_candidate_which_is_listed_and_offered_again(
+    rig: RigFactory,
+) -> None:
+    answers: list[str | None] = ["discovery limit reached (test)", None]
+    taken: list[Candidate] = []
+
+    async def owner(candidate: Candidate) -> str | None:
+        answer = answers.pop(0)
+        if answer is None:
+            taken.append(candidate)
+        return answer
+
+    r = rig(on_candidate=owner)
+    await r.discovery.start()
+    r.prober.answers["10.0.0.5"] = AD4Q
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.settle()
+    assert r.discovery.rejected[CID].reason == "discovery limit reached (test)"
+    assert r.discovery.candidates == {}
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await r.settle()
+    assert len(r.prober.calls) == 1  # not before the retry delay
+    r.clock.now += REJECT_RETRY_S
+    r.discovery.observe(Sighting("slp", "10.0.0.5", cid=CID))
+    await async_wait_for(lambda: taken, 5, "the second offer")
+    assert CID not in r.discovery.rejected and CID in r.discovery.candidates
+
+
+async def test_rejections_are_bounded_and_go_with_their_record(rig: RigFactory) -> None:
+    r = rig()
+    await r.discovery.start()
+    for i in range(MAX_REJECTIONS + 40):
+        r.discovery.observe(Sighting("slp", f"10.0.{i // 200}.{i % 200 + 2}", cid=cid_of(i)))
+    await r.settle()
+    rejected = r.discovery.rejected
+    assert len(rejected) == MAX_REJECTIONS
+    assert cid_of(0) not in rejected and cid_of(MAX_REJECTIONS + 39) in rejected  # LRU
+    last = cid_of(MAX_REJECTIONS + 39)
+    r.discovery.forget(last)
+    assert last not in rejected and len(r.discovery.health()["rejections"]) == MAX_REJECTIONS - 1
+    r.discovery.ignore(cid_of(MAX_REJECTIONS + 38))
+    assert cid_of(MAX_REJECTIONS + 38) not in rejected
+
+
+def cid_of(i: int) -> str:
+    return f"dd{i:06x}-0000-11dd-a000-000eddcccccc"
 
 
 async def test_ignored_receivers_are_not_probed_until_unignored(rig: RigFactory) -> None:

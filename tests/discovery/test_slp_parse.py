@@ -17,6 +17,7 @@ from micboardd.discovery.slp_parse import (
 )
 from micboardd.errors import ProtocolError
 from micboardd.model import Family
+from micboardd.shure.codec import PEER_TEXT_MAX
 from micboardd.sim.announce import (
     AnnouncedDevice,
     acn_function,
@@ -71,16 +72,31 @@ def test_real_qlxd4_announcement_maps_its_dcid() -> None:
     assert a.mac == "00:0e:dd:47:e0:d7"
 
 
-def test_address_comes_from_the_sdt_endpoint_else_the_source() -> None:
-    assert parse_slp(QLXD4_PACKET, "10.0.0.9").address == "169.254.216.224"
+def test_address_is_the_packet_source_never_the_sdt_endpoint() -> None:
+    # The endpoint a packet names is somebody's word (a real unit's may be link-local, a
+    # spoofed one anything); the source is where the packet came from.
+    a = parse_slp(QLXD4_PACKET, "10.0.0.9", ifindex=3)
+    assert (a.address, a.sdt_address, a.ifindex) == ("10.0.0.9", "169.254.216.224", 3)
     bare = build_attr_reply(b"(cid=DD47E0D7-0000-11DD-A000-000EDDCCCCCC),(acn-fctn=QLXD4)")
     assert parse_slp(bare, "10.0.0.9").address == "10.0.0.9"
-    zero = build_attr_reply(
-        b"(cid=DD47E0D7-0000-11DD-A000-000EDDCCCCCC),(csl-esta.dmp=esta.sdt/0.0.0.0:57383)"
-    )
-    assert parse_slp(zero, "10.0.0.9").address == "10.0.0.9"
-    with pytest.raises(ProtocolError, match="no usable address"):
+    assert parse_slp(bare, "10.0.0.9").sdt_address is None
+    with pytest.raises(ProtocolError, match="no usable source address"):
         parse_slp(bare, "not-an-ip")
+    with pytest.raises(ProtocolError, match="no usable source address"):
+        parse_slp(bare, "224.0.0.1")
+
+
+def test_names_a_packet_carries_are_kept_printable_and_short() -> None:
+    # \0A is a line break, \1B an escape: a log line or a terminal must not be forged.
+    packet = build_attr_reply(
+        b"(cid=DD47E0D7-0000-11DD-A000-000EDDCCCCCC),(acn-fctn=QLXD4\\0AFAKE),"
+        b"(acn-uacn=Stage\\0A\\1B[31mLeft" + b"x" * 200 + b")"
+    )
+    a = parse_slp(packet, "10.0.0.9")
+    assert a.name is not None and a.function is not None
+    assert a.name.startswith("Stage??[31mLeft") and len(a.name) == PEER_TEXT_MAX
+    assert a.function == "QLXD4?FAKE"
+    assert all(c.isprintable() for c in a.name + a.function)
 
 
 def test_dcid_table_is_shipped_and_loaded_once() -> None:
@@ -196,7 +212,8 @@ def test_simulator_announcements_round_trip(model: str) -> None:
 
 def test_simulator_uses_a_table_dcid_wherever_the_table_has_one() -> None:
     missing = sorted(m for m in MODELS if dcid_for_model(m) not in dcid_table())
-    assert missing == ["SLXD4", "SLXD4D", "SLXD4Q+"]  # SLX-D is newer than the table
+    # SLX-D (and SLX-D+) is newer than the table
+    assert missing == ["SLXD4", "SLXD4D", "SLXD4D+", "SLXD4Q+"]
 
 
 # --- fuzzing: only ProtocolError may escape ---------------------------------------------------
