@@ -348,7 +348,7 @@ function mountReceivers(body) {
   const note = el("p", "note", "Removing a receiver stops monitoring it and keeps it ignored after a restart, even if a config file or discovery names it. Add it again to undo.");
   const rejected = el("section");
   body.append(add, el("h3", "", "Monitored receivers"), list, note, rejected);
-  const discovery = mountRejected(rejected);
+  const discovery = mountRejected(rejected, () => load());
 
   async function load() {
     let rxs;
