@@ -11,7 +11,7 @@ import itertools
 import os
 from collections.abc import Callable
 from types import EllipsisType
-from typing import Any
+from typing import Any, cast
 
 from micboardd.errors import ProtocolError
 from micboardd.sennheiser import mcp, ssc1
@@ -49,8 +49,8 @@ class DatagramClient(asyncio.DatagramProtocol):
         return sockname
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # asyncio's UDP transport is not a DatagramTransport subclass on Python 3.11.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.datagrams.append(data)
