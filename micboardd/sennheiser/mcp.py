@@ -302,7 +302,7 @@ def parse_datagram(data: bytes) -> list[McpMessage]:
 
 def parse_line(line: str) -> McpMessage:
     """One attribute (its CR removed) -> a typed message."""
-    error = _ERROR_RE.match(line.strip())
+    error = _ERROR_RE.match(line.strip()) if line.lstrip()[:1].isdigit() else None
     if error is not None:
         return McpError(int(error.group(1)), error.group(2), error.group(3) or None)
     keyword, _, rest = line.lstrip().partition(" ")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,8 +110,6 @@ ERROR_DESCRIPTIONS: Mapping[int, str] = {
 
 Path = tuple[str, ...]
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RX_RE = re.compile(r"rx([1-9])\Z")
-_TX_RE = re.compile(r"tx([1-9])\Z")
 _EXCERPT = 60
 
 IDENTITY_PATHS: tuple[Path, ...] = (
@@ -336,6 +334,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every datagram (json.loads with options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_datagram(data: bytes) -> list[Message]:
     """One datagram -> its messages, in document order.
 
@@ -345,42 +347,43 @@ def parse_datagram(data: bytes) -> list[Message]:
     if len(data) > MAX_DATAGRAM_BYTES:
         raise BadDatagram(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM_BYTES}")
     try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        document = _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc)
         raise BadDatagram(f"not a JSON datagram ({reason}): {_excerpt(data)}") from None
     if not isinstance(document, dict):
         raise BadDatagram(f"not a JSON object: {_excerpt(data)}")
-    _check_depth(document, data)
     messages: list[Message] = []
-    for key, node in document.items():
-        if key == "osc" and isinstance(node, dict):
-            messages += _osc(node)
-        elif key == "m":
-            messages += [Meter(p, v) for p, v in _leaves(node, ("m",))]
-        else:
-            messages += [Value(p, v) for p, v in _leaves(node, (key,))]
+    try:
+        for key, node in document.items():
+            if key == "osc" and isinstance(node, dict):
+                messages += _osc(node)
+            elif key == "m":
+                messages += [Meter(p, v) for p, v in _leaves(node, ("m",))]
+            else:
+                messages += [Value(p, v) for p, v in _leaves(node, (key,))]
+    except _TooDeep:
+        raise BadDatagram(f"nested deeper than {MAX_DEPTH} levels: {_excerpt(data)}") from None
     return messages
 
 
-def _check_depth(document: JSON, data: bytes) -> None:
-    stack: list[tuple[JSON, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise BadDatagram(f"nested deeper than {MAX_DEPTH} levels: {_excerpt(data)}")
-        children = node.values() if isinstance(node, dict) else node
-        if isinstance(node, dict | list):
-            stack += [(child, depth + 1) for child in children if isinstance(child, dict | list)]
+class _TooDeep(Exception):
+    """Internal: a walk went deeper than MAX_DEPTH (turned into BadDatagram)."""
 
 
-def _leaves(node: JSON, prefix: Path) -> Iterator[tuple[Path, JSON]]:
+def _leaves(
+    node: JSON, prefix: Path, out: list[tuple[Path, JSON]] | None = None
+) -> list[tuple[Path, JSON]]:
     """Every non-object value under `node` with its path; `{}` has none."""
-    if not isinstance(node, dict):
-        yield prefix, node
-        return
+    found = [] if out is None else out
+    if type(node) is not dict:
+        found.append((prefix, node))
+        return found
+    if len(prefix) >= MAX_DEPTH:
+        raise _TooDeep
     for key, child in node.items():
-        yield from _leaves(child, (*prefix, key))
+        _leaves(child, (*prefix, key), found)
+    return found
 
 
 def _osc(node: dict[str, JSON]) -> list[Message]:
@@ -432,6 +435,8 @@ def _errors(node: JSON) -> list[Message]:
 
 
 def _leaf_errors(node: dict[str, JSON], prefix: Path) -> list[Message]:
+    if len(prefix) >= MAX_DEPTH:
+        raise _TooDeep
     out: list[Message] = []
     for key, child in node.items():
         where = (*prefix, key)
@@ -463,12 +468,14 @@ def _ack(entry: dict[str, JSON]) -> SubscriptionAck:
 # --- readings -------------------------------------------------------------------------------
 
 
-def _index(pattern: re.Pattern[str], key: str, limit: int) -> int | None:
-    found = pattern.match(key)
-    if found is None:
-        return None
-    number = int(found.group(1))
-    return number if number <= limit else None
+# "rx1" -> 1 ... "rx9" -> 9: a dict lookup per meter leaf, not a regex match.
+_RX: Mapping[str, int] = {f"rx{n}": n for n in range(1, 10)}
+_TX: Mapping[str, int] = {f"tx{n}": n for n in range(1, 10)}
+
+
+def _index(table: Mapping[str, int], key: str, limit: int) -> int | None:
+    number = table.get(key)
+    return number if number is not None and number <= limit else None
 
 
 class Ssc1Interpreter:
@@ -508,7 +515,7 @@ class Ssc1Interpreter:
     def _meter(self, where: Path, value: JSON) -> list[Reading]:
         if len(where) != 3:
             return []
-        channel = _index(_RX_RE, where[1], self.max_channels)
+        channel = _index(_RX, where[1], self.max_channels)
         if channel is None:
             return []
         leaf = where[2]
@@ -529,11 +536,11 @@ class Ssc1Interpreter:
         if head == "device":
             return self._reading(0, _device(where[1:], value))
         if head == "mates" and len(where) >= 3:
-            channel = _index(_TX_RE, where[1], self.max_channels)
+            channel = _index(_TX, where[1], self.max_channels)
             if channel is None:
                 return []
             return self._reading(channel, self._transmitter(channel, where[2:], value))
-        channel = _index(_RX_RE, head, self.max_channels)
+        channel = _index(_RX, head, self.max_channels)
         if channel is None or len(where) != 2:
             return []
         return self._reading(channel, self._channel(channel, where[1], value))
@@ -572,7 +579,7 @@ class Ssc1Interpreter:
             return []
         if where[0] != "mates":
             return []
-        channel = _index(_TX_RE, where[1], self.max_channels)
+        channel = _index(_TX, where[1], self.max_channels)
         if channel is None:
             return []
         memory = self.memory(channel)

@@ -237,13 +237,18 @@ def _json(body: bytes | str, what: str) -> JSON:
     if len(body) > MAX_BODY_BYTES:
         raise BadResource(f"{what}: body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        return _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadResource(f"{what}: not JSON: {_excerpt(body)}") from None
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every body (json.loads with options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 @dataclass(frozen=True, slots=True)
