@@ -21,7 +21,7 @@ import logging
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from micboardd.errors import ConfigError
 from micboardd.sim.state import (
@@ -276,7 +276,7 @@ class SennheiserSim:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

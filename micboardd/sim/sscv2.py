@@ -378,8 +378,6 @@ class SimSscv2(SennheiserSim):
         self.requests.append(record)
         self.record(f"{method} {path} ".encode() + body)
         await self._thawed.wait()  # a hung receiver holds every request
-        if not self.powered:
-            return
         if path not in PUBLIC_PATHS and not record.authorized:
             record.status = 401
             extra = [(b"www-authenticate", b'Basic realm="SSCv2"')]
