@@ -1,0 +1,11 @@
+"""Sennheiser wireless receivers: the pure codecs of their three protocols.
+
+* `ssc1` - Sound Control Protocol v1, JSON over UDP 45 (EW-DX EM 2 / EM 2 Dante / EM 4 Dante,
+  firmware < 4 or 4.x in Legacy Mode);
+* `sscv2` - SSCv2, HTTPS with Server-Sent Events (EW-DX firmware >= 4.0);
+* `mcp` - Media Control Protocol, text over UDP 53212 (ew G3 >= 1.7, G4, 2000);
+* `values` - the units and readings the EW-DX codecs share; `errors` - their error types.
+
+Nothing in the daemon imports these yet: sources, state machines, probe and discovery come
+with the wiring. Units, mappings and every [U] reading: docs/protocol.md "Sennheiser".
+"""
