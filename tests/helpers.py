@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
+# The project's shared reference files (seed clients, captures) live beside the repository on
+# the build machines and in CI, never inside it: a fresh clone has no `../shared`.
+SHARED_DIR = REPO.parent / "shared"
+# CI sets this so a missing reference file fails there instead of skipping.
+REQUIRE_SHARED_ENV = "MICBOARDD_REQUIRE_SHARED"
 DEFAULT_DEADLINE_S = 10.0
 POLL_S = 0.02
 _LISTENING = re.compile(r"listening on https?://([\d.]+):(\d+)")
@@ -163,3 +170,18 @@ def daemon_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+def shared_file(relative: str) -> Path:
+    """A file from `../shared`; the calling test skips (or, with MICBOARDD_REQUIRE_SHARED=1,
+    fails) when it is absent, as on a fresh clone of the repository alone."""
+    path = SHARED_DIR / relative
+    if not path.is_file():
+        why = (
+            f"{path} not found: this test needs the project's shared reference files beside "
+            "the repository (../shared), which a fresh clone does not have"
+        )
+        if os.environ.get(REQUIRE_SHARED_ENV) == "1":
+            pytest.fail(f"{why} ({REQUIRE_SHARED_ENV}=1)")
+        pytest.skip(why)
+    return path

@@ -12,12 +12,12 @@ import re
 import struct
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from ..helpers import shared_file
 from .conftest import (
     REPO,
     SCREENSHOTS,
@@ -36,7 +36,6 @@ expect = sync_api.expect
 expect.set_options(timeout=10_000)
 
 FIRST_LOAD_BUDGET_BYTES = 200 * 1024
-SEED_CLIENT = Path(__file__).resolve().parents[2] / ".." / "shared" / "clients" / "seed-client.js"
 METRICS = REPO / "test-artifacts" / "dashboard-metrics.json"
 
 
@@ -518,7 +517,7 @@ def check_qr(page: Any, kind: str) -> None:
 
 def test_unchanged_seed_client_updates_its_dom(new_page: Any, rig: SimRig, daemon: Daemon) -> None:
     """shared/clients/seed-client.js, byte for byte, with only its URL pointed at us."""
-    source = SEED_CLIENT.read_text()
+    source = shared_file("clients/seed-client.js").read_text()
     placeholder = "ws://your-server/ws/devices/"
     assert placeholder in source
     script = source.replace(placeholder, f"ws://127.0.0.1:{daemon.port}/ws/devices/")
