@@ -2,7 +2,7 @@
 
     micboardd discover                      # 5 s on every IPv4 interface
     micboardd discover --timeout 10 --json
-    micboardd discover --interface 192.168.1.20 --interface 10.0.0.5
+    micboardd discover --discovery-interface 192.168.1.20 --discovery-interface 10.0.0.5
 
 Listens to SLP and browses mDNS for `--timeout` seconds, confirms each device with a probe
 and prints model, channel count, address and how it was found (slp, mdns, probe). Devices
@@ -44,13 +44,21 @@ def add_discover_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument(
-        "--interface",
+        "--discovery-interface",
         dest="discovery_interfaces",
         action="append",
         default=argparse.SUPPRESS,
         metavar="ADDR",
         help="IPv4 address of an interface to listen on (repeatable; default: every one, "
         "or discovery_interfaces from the settings)",
+    )
+    # The name this command had before it took `run`'s: scripts written for it keep working.
+    p.add_argument(
+        "--interface",
+        dest="discovery_interfaces",
+        action="append",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     p.add_argument("--verbose", action="store_true", help="log what discovery does (to stderr)")
 

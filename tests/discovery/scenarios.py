@@ -362,7 +362,7 @@ async def cli() -> str:
             await rx.start()
         await slp.start()
         argv = [sys.executable, "-m", "micboardd.discovery.cli", "--timeout", "3"]
-        argv += ["--json", "--interface", "127.0.0.1"]
+        argv += ["--json", "--discovery-interface", "127.0.0.1"]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )

@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from micboardd.cli import build_parser
 from micboardd.discovery.cli import add_discover_arguments, render_text, run_discover
 from micboardd.errors import ConfigError
 from micboardd.sim.announce import (
@@ -100,9 +101,27 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_discover_arguments_and_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
-    args = _args("--timeout", "2", "--json", "--interface", "127.0.0.1")
+    args = _args("--timeout", "2", "--json", "--discovery-interface", "127.0.0.1")
     assert (args.timeout, args.json, args.discovery_interfaces) == (2.0, True, ["127.0.0.1"])
     assert not hasattr(_args(), "discovery_interfaces")  # default: from the settings
-    assert run_discover(_args("--interface", "eth0")) == 2
+    assert run_discover(_args("--discovery-interface", "eth0")) == 2
     assert "discovery_interfaces" in capsys.readouterr().err
-    assert run_discover(_args("--timeout", "0", "--interface", "127.0.0.1")) == 2
+    assert run_discover(_args("--timeout", "0", "--discovery-interface", "127.0.0.1")) == 2
+
+
+def test_discover_and_run_share_the_interface_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """`run` and `discover` take the same `--discovery-interface`; `discover --interface`, its
+    old name, still works but is not advertised."""
+    parser = build_parser()
+    for command in ("run", "discover"):
+        args = parser.parse_args([command, "--discovery-interface", "10.0.0.5"])
+        assert args.discovery_interfaces == ["10.0.0.5"], command
+    old = parser.parse_args(
+        ["discover", "--interface", "10.0.0.5", "--discovery-interface", "10.0.0.6"]
+    )
+    assert old.discovery_interfaces == ["10.0.0.5", "10.0.0.6"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["discover", "--help"])
+    shown = capsys.readouterr().out
+    assert "--discovery-interface ADDR" in shown
+    assert "--interface" not in shown.replace("--discovery-interface", "")
