@@ -12,7 +12,7 @@ SYS_PACKAGES  := libsystemd-dev pkg-config gcc python3-venv python3-dev
 # Only the tests need these: a real Redis, a real browser, network namespaces.
 TEST_PACKAGES := redis-server chromium iproute2 systemd zbar-tools
 
-.PHONY: help venv sysdeps testdeps run demo test lint bench bench-liveness clean
+.PHONY: help venv sysdeps testdeps run demo test lint bench bench-liveness clean wheel-test
 
 help:
 	@echo "make run    - run the daemon on http://localhost:8058 (ARGS='--receiver 10.0.0.5' ...)"
@@ -43,7 +43,7 @@ sysdeps:
 testdeps:
 	$(call apt_install,$(TEST_PACKAGES))
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	@$(MAKE) --no-print-directory sysdeps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
@@ -74,6 +74,11 @@ bench-liveness: venv
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The sdist and a wheel built from it carry the dashboard; the wheel, installed in a fresh
+# venv, runs and its dashboard loads in Chromium (tests/packaging/wheel_test.sh).
+wheel-test: venv testdeps
+	sh tests/packaging/wheel_test.sh build/wheel-test
 
 # --- packaging: the .deb, its unit, and an install test in a fresh Debian tree ---------------
 # `make deb` / `make deb ARCH=arm64` (cross-built on x86-64: the package carries wheels, no

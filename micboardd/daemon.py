@@ -32,6 +32,8 @@ from .systemd import Notifier
 from .web.app import create_app
 from .web.context import AppContext
 from .web.ws_protocol import protocol_class
+from .web_root import candidates as web_root_places
+from .web_root import find_web_root, missing_message
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ SERVER_TICK_S = 1.0
 WS_MAX_MESSAGE_BYTES = 1024 * 1024  # frames above this are closed with 1009 by the server
 WS_PING_INTERVAL_S = 20.0  # detect dead phones (Wi-Fi roam, screen off) within a minute
 WS_PING_TIMEOUT_S = 20.0
-DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 # Kernel send buffer per client socket (Linux doubles it). Autotuning would let one phone that
 # stopped reading park megabytes in the kernel before the send timeout notices; a dashboard
 # needs a few KB/s, and this still covers a page load on slow Wi-Fi.
@@ -131,13 +132,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def find_web_root() -> Path:
-    for candidate in (DEFAULT_WEB_ROOT, Path("/usr/share/micboardd/web")):
-        if (candidate / "index.html").exists():
-            return candidate
-    return DEFAULT_WEB_ROOT
-
-
 SourceFactory = Callable[[AppContext], list[Source]]
 
 
@@ -153,7 +147,9 @@ class Daemon:
         self.notifier = Notifier()
         self.stop_event = asyncio.Event()
         self.source_factory = source_factory
-        self.web_root = web_root or find_web_root()
+        # The dashboard's files (web_root.py); None: the API runs without them, and says so.
+        self.web_places = [web_root] if web_root is not None else web_root_places()
+        self.web_root = find_web_root(self.web_places)
         self.sources: list[Source] = []
         self.ctx: AppContext | None = None
         self.port: int | None = None
@@ -165,6 +161,8 @@ class Daemon:
 
     async def run(self) -> int:
         settings = self.settings
+        if self.web_root is None:
+            log.error("%s", missing_message(self.web_places))
         store = Store(settings.db_path)
         try:
             await store.open()

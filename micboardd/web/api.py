@@ -95,11 +95,15 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
     @get("/api/health")
     async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
         ctx.db_ok = await ctx.store.ping()
+        dashboard_ok = ctx.web_root is not None
         body: dict[str, Any] = {
-            "status": "ok" if ctx.db_ok else "degraded",
+            "status": "ok" if ctx.db_ok and dashboard_ok else "degraded",
             "version": __version__,
             "uptime_s": ctx.uptime_s(),
             "db_ok": ctx.db_ok,
+            # False: the package carries no dashboard files (the daemon's log says where it
+            # looked); the API works, / answers 503.
+            "dashboard_ok": dashboard_ok,
             "sources": {
                 "receivers": len(hub.receivers),
                 "receivers_online": hub.online_count(),

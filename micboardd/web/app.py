@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+from litestar import Litestar, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import ControllerRouterHandler
 
 from .. import __version__
 from ..auth import Auth
@@ -25,21 +27,37 @@ from .security import (
 from .ssapi_api import ssapi_api_handlers
 from .ws import websocket_handlers
 
+NO_DASHBOARD = (
+    "micboardd is running, but this installation has no dashboard files (see the log and "
+    "/api/health: dashboard_ok). Reinstall it from the .deb, or from a wheel or sdist built "
+    "from the whole repository."
+)
+
+
+@get(["/", "/{path:path}"], include_in_schema=False, name="dashboard", sync_to_thread=False)
+def no_dashboard() -> Response[str]:
+    """Instead of the dashboard when its files are missing: a sentence, not a bare 404."""
+    return Response(NO_DASHBOARD, status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
+
 
 def create_app(ctx: AppContext) -> Litestar:
     if ctx.auth is None:
         ctx.auth = Auth(ctx.store)
     warn_about_secret_files(ctx.settings)
-    static = create_static_files_router(
-        path="/",
-        directories=[ctx.web_root],
-        html_mode=True,
-        name="dashboard",
-        # Revalidate every time (ETag makes it cheap): an upgraded box must never serve a
-        # phone yesterday's dashboard; the service worker handles offline.
-        cache_control=CacheControlHeader(no_cache=True),
-        include_in_schema=False,
-    )
+    static: ControllerRouterHandler
+    if ctx.web_root is None:
+        static = no_dashboard
+    else:
+        static = create_static_files_router(
+            path="/",
+            directories=[ctx.web_root],
+            html_mode=True,
+            name="dashboard",
+            # Revalidate every time (ETag makes it cheap): an upgraded box must never serve a
+            # phone yesterday's dashboard; the service worker handles offline.
+            cache_control=CacheControlHeader(no_cache=True),
+            include_in_schema=False,
+        )
     return Litestar(
         route_handlers=[
             *api_handlers(ctx),

@@ -41,7 +41,7 @@ class AppContext:
     hub: Hub
     fanout: FanOut
     store: Store
-    web_root: Path
+    web_root: Path | None  # None: no dashboard files found (web_root.py); /api/health says so
     groups: Groups
     counters: Counters = field(default_factory=Counters)
     started: float = field(default_factory=time.monotonic)

@@ -99,7 +99,8 @@ until body=$(http_get "http://127.0.0.1:$port/api/health" 2>/dev/null); do
     sleep 0.2
 done
 echo "$body" | grep -q '"status":"ok"' || fail "/api/health: $body"
-http_get "http://127.0.0.1:$port/" | grep -qi '<html' || fail "dashboard not served from /usr/share/micboardd/web"
+echo "$body" | grep -q '"dashboard_ok":true' || fail "/api/health: no dashboard: $body"
+http_get "http://127.0.0.1:$port/" | grep -qi '<html' || fail "dashboard not served from the package"
 [ -f "$run/tmp/x/micboardd.db" ] || fail "no database in --state-dir"
 kill -TERM "$daemon_pid"
 status=0
