@@ -27,6 +27,8 @@ from .fanout import FanOut
 from .groups import Groups
 from .history import History, HistoryConfig
 from .hub import Hub, UserFields
+from .photos import Photos
+from .placeholders import Placeholders
 from .store import Store
 from .systemd import Notifier
 from .web.app import create_app
@@ -173,8 +175,12 @@ class Daemon:
         for row in await store.channel_rows():
             hub.user[row["device_id"]] = UserFields(performer=row["performer"])
         fanout = FanOut(hub)
+        photos = Photos(store, hub)
+        await photos.load()
         groups = Groups(store, hub)
         await groups.load()
+        placeholders = Placeholders(store, hub, groups, photos)
+        await placeholders.load()
         alerts = Alerts(
             hub,
             store,
@@ -194,6 +200,8 @@ class Daemon:
             groups=groups,
             alerts=alerts,
             history=history,
+            placeholders=placeholders,
+            photos=photos,
         )
         self.ctx = ctx
         fanout.system_health = ctx.system_health

@@ -45,3 +45,12 @@ class CommandRejected(MicboardError):
 
 class NotFound(MicboardError):
     """A device, receiver or group id does not exist."""
+
+
+class BadUpload(MicboardError):
+    """An uploaded file was refused (photos.py). `reason` picks the HTTP status: "type" (415),
+    "size" (413), "content" (400)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)

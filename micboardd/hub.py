@@ -78,6 +78,7 @@ class Commander(Protocol):
 class UserFields:
     performer: str | None = None
     group: str | None = None
+    photo: str | None = None  # the photo's version (photos.py)
 
 
 class Hub:
@@ -92,6 +93,8 @@ class Hub:
         self._memory: dict[str, ChannelMemory] = {}
         self._listeners: list[Listener] = []
         self.user: dict[str, UserFields] = {}
+        # Tiles without a receiver (placeholders.py): local, never fed by a source.
+        self.placeholders: set[str] = set()
         self.commanders: dict[str, Commander] = {}
         self.started = clock()
         self.updates_applied = 0
@@ -179,6 +182,7 @@ class Hub:
             model=rx.model,
             performer=user.performer,
             group=user.group,
+            photo=user.photo,
             battery_status=BatteryStatus.UNKNOWN.value,
             status=(ChannelStatus.UNKNOWN if rx.online else ChannelStatus.RX_OFFLINE).value,
             alert_count=0,
@@ -367,7 +371,7 @@ class Hub:
         id wins: returns False and changes nothing.
         """
         device_id = dev.get("device_id")
-        if not isinstance(device_id, str) or device_id in self._memory:
+        if not isinstance(device_id, str) or self.knows_locally(device_id):
             return False
         new: DeviceDict = {key: dev.get(key) for key in DEVICE_FIELDS}
         old = self.devices.get(device_id)
@@ -381,7 +385,52 @@ class Hub:
 
     def drop_remote(self, device_id: str) -> None:
         """Forget a device another instance no longer has (local devices are left alone)."""
-        if device_id not in self._memory and self.devices.pop(device_id, None) is not None:
+        if not self.knows_locally(device_id) and self.devices.pop(device_id, None) is not None:
+            self._emit(DeviceRemoved(device_id))
+
+    def knows_locally(self, device_id: str) -> bool:
+        """A channel of a receiver this instance monitors, or one of its placeholders."""
+        return device_id in self._memory or device_id in self.placeholders
+
+    # --- placeholders: tiles with a name and no receiver ---
+
+    def put_placeholder(
+        self, device_id: str, *, performer: str | None, name: str | None, model: str | None
+    ) -> None:
+        """Create or update a placeholder's device: status `unmonitored`, no readings, ever."""
+        user = self.user.setdefault(device_id, UserFields())
+        user.performer = performer
+        fields = {"performer": performer, "name": name, "model": model}
+        dev = self.devices.get(device_id)
+        if dev is None or device_id not in self.placeholders:
+            self.placeholders.add(device_id)
+            dev = dict.fromkeys(DEVICE_FIELDS)
+            dev.update(
+                fields,
+                device_id=device_id,
+                group=user.group,
+                photo=user.photo,
+                battery_status=BatteryStatus.UNKNOWN.value,
+                status=ChannelStatus.UNMONITORED.value,
+                alert_count=0,
+                last_update=iso(self.clock()),
+                instance=self.instance,
+            )
+            self.devices[device_id] = dev
+            self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
+            return
+        changes = {k for k, v in fields.items() if dev[k] != v}
+        if changes:
+            dev.update(fields)
+            dev["last_update"] = iso(self.clock())
+            self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    def drop_placeholder(self, device_id: str) -> None:
+        if device_id not in self.placeholders:
+            return
+        self.placeholders.discard(device_id)
+        self.user.pop(device_id, None)
+        if self.devices.pop(device_id, None) is not None:
             self._emit(DeviceRemoved(device_id))
 
     # --- user fields (performer names, groups) ---
@@ -399,6 +448,15 @@ class Hub:
             dev["performer"], dev["group"] = performer, group
             dev["last_update"] = iso(self.clock())
             self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    def set_photo(self, device_id: str, version: str | None) -> None:
+        """The slot's performer photo changed (photos.py): its new version, or None."""
+        self.user.setdefault(device_id, UserFields()).photo = version
+        dev = self.devices.get(device_id)
+        if dev is not None and dev.get("photo") != version:
+            dev["photo"] = version
+            dev["last_update"] = iso(self.clock())
+            self._emit(DeviceChanged(device_id, frozenset({"photo"})))
 
     def set_alert_count(self, device_id: str, count: int) -> None:
         """Open alerts of a channel (told by alerts.py): the badge on its tile."""

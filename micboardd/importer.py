@@ -3,7 +3,9 @@
 Micboard (karlcswanson/micboard) keeps one "slot" per microphone channel:
 `{"slot": 3, "type": "ulxd", "ip": "192.168.1.20", "channel": 2, "extended_id": "H03",
 "extended_name": "Dave"}`, and groups as `{"group": 1, "title": "Band", "slots": [3, 0, 4]}`
-where 0 is a blank tile. `convert()` turns that into a `Plan` without touching anything (so
+where 0 is a blank tile. A slot of type "offline" is a tile for gear with no network: it
+becomes placeholder N for slot N (placeholders.py), its extended id the label, its extended
+name the name. `convert()` turns that into a `Plan` without touching anything (so
 `--dry-run` and the tests see exactly what would be written); `write()` applies a plan to the
 store in one transaction. Every slot or group entry that cannot be used is reported with the
 reason, never dropped silently.
@@ -20,7 +22,9 @@ from typing import Any
 
 from .config import SHURE_PORT, ReceiverAddress, parse_receiver
 from .model import Family, make_device_id, split_device_id
+from .placeholders import LABEL_MAX, device_id_of
 from .store import Store
+from .store_tiles import PlaceholderRow, upsert_placeholder_sql
 
 # Micboard's receiver types, our family, and the most channels that family's largest model has
 # (UR4D, QLXD4, ULXD4Q, AD4Q, P10T): a larger channel number is a typo in the file.
@@ -31,6 +35,7 @@ MICBOARD_TYPES: Mapping[str, tuple[Family, int]] = {
     "axtd": (Family.AXIENT, 4),
     "p10t": (Family.PSM1000, 2),
 }
+OFFLINE_TYPE = "offline"  # Micboard's placeholder slot: a name on the board, no receiver
 # Same bounds as the REST API and the group store (micboardd/web/api.py, micboardd/groups.py).
 PERFORMER_MAX = 64
 GROUP_TITLE_MAX = 40
@@ -59,6 +64,17 @@ class ImportedChannel:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportedPlaceholder:
+    slot: int  # also its placeholder id: importing twice gives the same placeholders
+    label: str
+    name: str
+
+    @property
+    def device_id(self) -> str:
+        return device_id_of(self.slot)
+
+
+@dataclass(frozen=True, slots=True)
 class ImportedGroup:
     id: int
     title: str
@@ -76,6 +92,7 @@ class Skipped:
 class Plan:
     receivers: tuple[ImportedReceiver, ...] = ()
     channels: tuple[ImportedChannel, ...] = ()
+    placeholders: tuple[ImportedPlaceholder, ...] = ()
     groups: tuple[ImportedGroup, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = ()
@@ -90,6 +107,8 @@ class WriteResult:
     receivers_new: list[str] = field(default_factory=list)
     receivers_known: list[str] = field(default_factory=list)
     performers: int = 0
+    placeholders_new: int = 0
+    placeholders_replaced: int = 0
     groups_new: int = 0
     groups_replaced: int = 0
 
@@ -140,6 +159,7 @@ class _Converter:
     def __init__(self) -> None:
         self.receivers: dict[str, ImportedReceiver] = {}
         self.channels: list[ImportedChannel] = []
+        self.placeholders: list[ImportedPlaceholder] = []
         self.slot_devices: dict[int, str] = {}  # Micboard slot number -> device id
         self.seen_slots: set[int] = set()
         self.skipped: list[Skipped] = []
@@ -162,9 +182,13 @@ class _Converter:
             return
         self.seen_slots.add(number)
         kind = _text(entry.get("type")).lower()
+        if kind == OFFLINE_TYPE:
+            self.placeholder(number, entry)
+            return
         if kind not in MICBOARD_TYPES:
             shown = kind or "(none)"
-            self.skip(what, f"unknown receiver type {shown!r} (known: {', '.join(MICBOARD_TYPES)})")
+            known = ", ".join([*MICBOARD_TYPES, OFFLINE_TYPE])
+            self.skip(what, f"unknown receiver type {shown!r} (known: {known})")
             return
         family, max_channels = MICBOARD_TYPES[kind]
         ip = _text(entry.get("ip"))
@@ -195,6 +219,19 @@ class _Converter:
         )
         self.channels.append(ImportedChannel(number, device_id, receiver.id, channel, performer))
         self.slot_devices[number] = device_id
+
+    def placeholder(self, number: int, entry: dict[str, Any]) -> None:
+        label = _text(entry.get("extended_id"))
+        name = _text(entry.get("extended_name"))
+        if len(label) > LABEL_MAX:
+            self.notes.append(f"slot {number}: ID {label!r} shortened to {LABEL_MAX} characters")
+            label = label[:LABEL_MAX]
+        name = name[:PERFORMER_MAX]
+        if not label and not name:
+            label = f"Slot {number}"  # a placeholder needs something to show
+        placeholder = ImportedPlaceholder(number, label, name)
+        self.placeholders.append(placeholder)
+        self.slot_devices[number] = placeholder.device_id
 
     def _receiver(
         self, what: str, address: ReceiverAddress, family: Family, kind: str
@@ -280,6 +317,7 @@ def convert(data: Any) -> Plan:
     return Plan(
         receivers=tuple(conv.receivers.values()),
         channels=tuple(conv.channels),
+        placeholders=tuple(conv.placeholders),
         groups=tuple(groups),
         skipped=tuple(conv.skipped),
         notes=tuple(conv.notes),
@@ -319,7 +357,8 @@ async def write(store: Store, plan: Plan, now: float | None = None) -> tuple[Pla
 
     Receivers already in the store (same address and port) keep their id and row; an ignored
     one is monitored again, since importing it says so. Performer names overwrite; a slot
-    without a name leaves an existing name alone. Groups replace the group with the same number.
+    without a name leaves an existing name alone. Groups replace the group with the same number,
+    placeholders the placeholder with the same number (Micboard's slot number).
     """
     now = time.time() if now is None else now
     rows = await store.fetchall("SELECT id, address, port FROM receivers")
@@ -332,6 +371,7 @@ async def write(store: Store, plan: Plan, now: float | None = None) -> tuple[Pla
     plan = remap_receivers(plan, ids)
     existing_ids = {str(r["id"]) for r in rows}
     group_ids = {int(r["id"]) for r in await store.fetchall("SELECT id FROM groups")}
+    placeholder_ids = {int(r["id"]) for r in await store.fetchall("SELECT id FROM placeholders")}
 
     result = WriteResult()
     statements: list[tuple[str, tuple[Any, ...]]] = []
@@ -355,6 +395,14 @@ async def write(store: Store, plan: Plan, now: float | None = None) -> tuple[Pla
                 "performer = excluded.performer, updated_at = excluded.updated_at",
                 (ch.device_id, ch.receiver_id, ch.channel, ch.performer, now),
             )
+        )
+    for ph in plan.placeholders:
+        if ph.slot in placeholder_ids:
+            result.placeholders_replaced += 1
+        else:
+            result.placeholders_new += 1
+        statements.append(
+            upsert_placeholder_sql(PlaceholderRow(ph.slot, ph.label, ph.name, ""), now)
         )
     for group in plan.groups:
         if group.id in group_ids:
@@ -391,6 +439,16 @@ def report(plan: Plan, result: WriteResult | None) -> list[str]:
     lines.append(f"performer names: {verb} {len(plan.performers)}")
     for ch in plan.performers:
         lines.append(f"  {ch.device_id}  {ch.performer}  (slot {ch.slot})")
+    if result is None:
+        lines.append(f"placeholders (offline slots): {verb} {len(plan.placeholders)}")
+    else:
+        lines.append(
+            f"placeholders (offline slots): {result.placeholders_new} new, "
+            f"{result.placeholders_replaced} replaced"
+        )
+    for ph in plan.placeholders:
+        shown = " ".join(part for part in (ph.label, ph.name) if part)
+        lines.append(f"  {ph.device_id}  {shown}  (slot {ph.slot})")
     if result is None:
         lines.append(f"groups: {verb} {len(plan.groups)}")
     else:

@@ -51,6 +51,8 @@ class ChannelStatus(_FallbackEnum):
     RX_OFFLINE = "rx_offline"
     AUDIO_PEAK = "audio_peak"
     INTERFERENCE = "interference"
+    # A placeholder tile (placeholders.py): gear with no network, so nothing is known, ever.
+    UNMONITORED = "unmonitored"
 
 
 class BatteryStatus(_FallbackEnum):
@@ -129,6 +131,7 @@ DEVICE_FIELDS: tuple[str, ...] = (
     "alert_count",
     "last_update",
     "instance",  # the micboardd that monitors it when several share Redis; null on a single box
+    "photo",  # version (ETag) of the performer photo of this slot (photos.py); null: none
 )
 
 # Fields a source (family parser, System API) may report for a channel. `tx_on` is not part

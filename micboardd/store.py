@@ -1,4 +1,4 @@
-"""SQLite store: what must survive a reboot (inventory, names, groups, settings).
+"""SQLite store: what must survive a reboot (inventory, names, groups, settings, photos).
 
 WAL mode with synchronous=NORMAL: a committed transaction survives the process being killed
 (the WAL is in the OS page cache); a power cut may lose the last moments, never corrupt the
@@ -20,6 +20,7 @@ import aiosqlite
 
 from .errors import StoreError
 from .store_history import SCHEMA_2
+from .store_tiles import SCHEMA_3
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: alert log and show history (store_history.py; history tables per day on first use)
     SCHEMA_2,
+    # 3: placeholder tiles and performer photos (store_tiles.py)
+    SCHEMA_3,
 )
 
 # How long a write waits for another connection's lock before failing (ms); the daemon is

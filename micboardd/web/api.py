@@ -20,13 +20,14 @@ from litestar.exceptions import (
 )
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_409_CONFLICT
 
 from micboardd import __version__
 from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receiver
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
 from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
 from micboardd.model import split_device_id
+from micboardd.placeholders import placeholder_id_of
 
 from .context import AppContext
 from .security import can_view, redact_health
@@ -165,6 +166,13 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             receiver_id, channel = split_device_id(device_id)
         except ValueError:
             raise NotFoundException(f"no device {device_id!r}") from None
+        placeholder = placeholder_id_of(device_id)
+        if placeholder is not None:
+            raise HTTPException(
+                status_code=HTTP_409_CONFLICT,
+                detail=f"{device_id} is a placeholder: its name is set with "
+                f"PUT /api/placeholders/{placeholder}",
+            )
         name = (data.performer or "").strip() or None
         await ctx.store.set_performer(device_id, receiver_id, channel, name)
         group = hub.user[device_id].group if device_id in hub.user else None

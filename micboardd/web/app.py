@@ -25,6 +25,7 @@ from .security import (
     warn_about_secret_files,
 )
 from .ssapi_api import ssapi_api_handlers
+from .tiles_api import NO_COMPRESSION, tiles_api_handlers
 from .ws import websocket_handlers
 
 NO_DASHBOARD = (
@@ -63,6 +64,7 @@ def create_app(ctx: AppContext) -> Litestar:
             *api_handlers(ctx),
             *alerts_api_handlers(ctx),
             *ssapi_api_handlers(ctx),
+            *tiles_api_handlers(ctx),
             *metrics_handlers(ctx),
             *security_handlers(ctx.auth, ctx.settings),
             *websocket_handlers(ctx),
@@ -82,6 +84,8 @@ def create_app(ctx: AppContext) -> Litestar:
         ),
         logging_config=None,
         # Venue Wi-Fi is slow and shared: the dashboard shell compresses ~3x.
-        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=500, exclude_opt_key=NO_COMPRESSION
+        ),
         debug=False,
     )

@@ -16,6 +16,8 @@ from ..fanout import FanOut
 from ..groups import Groups
 from ..history import History
 from ..hub import Hub
+from ..photos import Photos
+from ..placeholders import Placeholders
 from ..store import Store
 from ..sysinfo import CpuMeter, rss_mb
 
@@ -55,6 +57,8 @@ class AppContext:
     auth: Auth | None = None  # made by create_app when the daemon did not
     alerts: Alerts | None = None  # alert rules and log (alerts.py)
     history: History | None = None  # show history (history.py)
+    placeholders: Placeholders | None = None  # tiles without a receiver (placeholders.py)
+    photos: Photos | None = None  # performer photos (photos.py)
 
     def sample(self) -> None:
         """Called every system_health interval: CPU is measured over that window."""

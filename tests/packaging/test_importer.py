@@ -98,16 +98,38 @@ def test_groups_keep_numbers_order_and_blanks() -> None:
         "192.168.10.50:2",
         None,
     )
-    assert plan.groups[1].slots == ("192.168.10.30:1", "192.168.10.30:2", None, "192.168.10.60:1")
+    assert plan.groups[1].slots == (
+        "192.168.10.30:1",
+        "192.168.10.30:2",
+        None,
+        "192.168.10.60:1",
+        "placeholder:13",
+    )
     assert any("tile 12 is no imported slot" in n for n in plan.notes)
+
+
+def test_offline_slots_become_placeholders_with_their_slot_number() -> None:
+    plan = convert(fixture())
+    assert [(p.device_id, p.label, p.name) for p in plan.placeholders] == [
+        ("placeholder:11", "", "Spare"),
+        ("placeholder:13", "IEM 3", "Drums"),
+        ("placeholder:14", "Slot 14", ""),  # nameless in Micboard: its slot number shows
+    ]
+    long = convert({"slots": [{"slot": 1, "type": "Offline", "extended_id": "X" * 20}]})
+    assert long.placeholders[0].label == "X" * 16
+    assert any("shortened to 16" in n for n in long.notes)
 
 
 def test_skips_are_reported_with_reasons() -> None:
     plan = convert(fixture())
     why = reasons(plan)
-    assert set(why) == {"slot 11", "slot 12"}
-    assert "unknown receiver type 'offline'" in why["slot 11"]
+    assert set(why) == {"slot 12"}
     assert why["slot 12"] == "no ip address"
+    bad = convert({"slots": [{"slot": 1, "type": "psm900", "ip": "10.0.0.1", "channel": 1}]})
+    assert (
+        "unknown receiver type 'psm900' (known: uhfr, qlxd, ulxd, axtd, p10t, offline)"
+        in (reasons(bad)["slot 1"])
+    )
     assert any("not imported: local_url, port, prefixes, uuid" in n for n in plan.notes)
 
 
@@ -188,6 +210,13 @@ async def test_write_creates_receivers_performers_and_groups(store: Store) -> No
     assert len(result.receivers_new) == 5
     assert result.performers == 8
     assert (result.groups_new, result.groups_replaced) == (3, 0)
+    assert (result.placeholders_new, result.placeholders_replaced) == (3, 0)
+    placeholders = await store.fetchall("SELECT id, label, name, model FROM placeholders")
+    assert [tuple(r.values()) for r in placeholders] == [
+        (11, "", "Spare", ""),
+        (13, "IEM 3", "Drums", ""),
+        (14, "Slot 14", "", ""),
+    ]
     rows = await store.fetchall("SELECT id, address, port, family, source, ignored FROM receivers")
     assert {r["id"]: (r["family"], r["source"], r["ignored"]) for r in rows}["192.168.10.30"] == (
         "axient",
@@ -209,6 +238,8 @@ async def test_write_twice_is_idempotent(store: Store) -> None:
     assert again.receivers_new == []
     assert len(again.receivers_known) == 5
     assert (again.groups_new, again.groups_replaced) == (0, 3)
+    assert (again.placeholders_new, again.placeholders_replaced) == (0, 3)
+    assert len(await store.fetchall("SELECT id FROM placeholders")) == 3
     assert len(await store.fetchall("SELECT id FROM receivers")) == 5
     assert len(await store.channel_rows()) == 8
 
@@ -237,8 +268,10 @@ def test_report_lists_everything() -> None:
     assert "receivers: would import 5" in lines
     assert "192.168.10.21:1  H01 Pastor Dave  (slot 1)" in lines
     assert "groups: would import 3" in lines
-    assert "skipped: 2" in lines
-    assert "slot 11: unknown receiver type 'offline'" in lines
+    assert "placeholders (offline slots): would import 3" in lines
+    assert "placeholder:13  IEM 3 Drums  (slot 13)" in lines
+    assert "skipped: 1" in lines
+    assert "slot 12: no ip address" in lines
 
 
 # --- the command ---
@@ -266,7 +299,8 @@ def test_cli_imports_and_reports(
     out = capsys.readouterr().out
     assert code == 0
     assert "receivers: 5 new" in out
-    assert "skipped: 2" in out
+    assert "placeholders (offline slots): 3 new, 0 replaced" in out
+    assert "skipped: 1" in out
     assert "systemctl restart micboardd" in out
     assert (state / "micboardd.db").exists()
 

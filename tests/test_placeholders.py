@@ -1,0 +1,68 @@
+"""Placeholders in the hub: a device nothing feeds, never OK, never alerting, never replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from micboardd.alert_model import AlertConfig
+from micboardd.alerts import Alerts
+from micboardd.groups import Groups
+from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.model import DEVICE_FIELDS
+from micboardd.photos import Photos
+from micboardd.placeholders import PlaceholderFields, Placeholders, placeholder_id_of
+from micboardd.store import Store
+
+
+def test_a_placeholder_is_a_device_that_stays_unmonitored() -> None:
+    hub = Hub(instance="stage-a")
+    events: list[HubEvent] = []
+    hub.subscribe(events.append)
+    hub.put_placeholder("placeholder:1", performer="Dave", name="BP14", model="PSM900")
+    dev = hub.devices["placeholder:1"]
+    assert tuple(dev) == DEVICE_FIELDS
+    assert (dev["status"], dev["battery_status"], dev["instance"]) == (
+        "unmonitored",
+        "unknown",
+        "stage-a",
+    )
+    assert isinstance(events[-1], DeviceChanged) and events[-1].changes == frozenset(DEVICE_FIELDS)
+    hub.tick()
+    hub.apply("placeholder", [])  # no receiver by that id: nothing happens
+    assert hub.devices["placeholder:1"]["status"] == "unmonitored"
+
+    # Another instance's device of the same id never replaces it.
+    assert not hub.put_remote({**dev, "status": "good", "instance": "stage-b"})
+    hub.drop_remote("placeholder:1")
+    assert hub.devices["placeholder:1"]["status"] == "unmonitored"
+
+    events.clear()
+    hub.put_placeholder("placeholder:1", performer="Dave", name="BP14", model="PSM900")
+    assert events == []  # nothing changed, nothing said
+    hub.put_placeholder("placeholder:1", performer="Anna", name="BP14", model=None)
+    assert isinstance(events[-1], DeviceChanged)
+    assert events[-1].changes == frozenset({"performer", "model"})
+    hub.set_user("placeholder:1", performer="Anna", group="Rack")  # as groups.py does
+    assert hub.devices["placeholder:1"]["group"] == "Rack"
+    hub.drop_placeholder("placeholder:1")
+    assert isinstance(events[-1], DeviceRemoved) and "placeholder:1" not in hub.devices
+
+
+async def test_placeholders_raise_no_alerts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "micboardd.db")
+    await store.open()
+    try:
+        hub = Hub()
+        raised: list[object] = []
+        alerts = Alerts(hub, store, raised.append, config=AlertConfig())
+        hub.subscribe(alerts.on_event)
+        groups = Groups(store, hub)
+        placeholders = Placeholders(store, hub, groups, Photos(store, hub))
+        row = await placeholders.save(None, PlaceholderFields.clean("IEM 3", "Drums", ""))
+        alerts.tick()
+        assert raised == [] and alerts.active_dicts() == []
+        assert placeholder_id_of("placeholder:1") == row.id == 1
+        assert placeholder_id_of("10.0.0.5:1") is None
+        assert placeholder_id_of("nonsense") is None
+    finally:
+        await store.close()
