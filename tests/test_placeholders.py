@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from micboardd.alert_model import AlertConfig
 from micboardd.alerts import Alerts
@@ -53,8 +54,8 @@ async def test_placeholders_raise_no_alerts(tmp_path: Path) -> None:
     await store.open()
     try:
         hub = Hub()
-        raised: list[object] = []
-        alerts = Alerts(hub, store, raised.append, config=AlertConfig())
+        raised: list[tuple[str, dict[str, Any]]] = []
+        alerts = Alerts(hub, store, lambda kind, a: raised.append((kind, a)), config=AlertConfig())
         hub.subscribe(alerts.on_event)
         groups = Groups(store, hub)
         placeholders = Placeholders(store, hub, groups, Photos(store, hub))
