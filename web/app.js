@@ -5,6 +5,7 @@ import { api } from "./js/api.js";
 import { Board } from "./js/board.js";
 import { FLAGS, STATUS, ago } from "./js/format.js";
 import { LiveSocket } from "./js/live.js";
+import { photosOn } from "./js/photos.js";
 
 const $ = (sel) => document.querySelector(sel);
 const STALE_AFTER_MS = 12000; // an open socket silent this long (pings unanswered) is stale
@@ -69,6 +70,7 @@ function parseRoute() {
     range: p.get("range") || "",
     from: p.get("from") || "",
     to: p.get("to") || "",
+    photos: p.has("photos") ? p.get("photos") === "1" : null,
   };
 }
 
@@ -87,6 +89,7 @@ export function hashFor(r) {
   if (r.layout) p.set("layout", r.layout);
   if (r.cols) p.set("cols", String(r.cols));
   if (r.theme) p.set("theme", r.theme);
+  if (r.photos !== null && r.photos !== undefined) p.set("photos", r.photos ? "1" : "0");
   const s = p.toString();
   return s ? `#${s}` : "#";
 }
@@ -508,6 +511,7 @@ function applyRoute(full = true) {
   applyTheme();
   const onBoard = route.view === "board";
   document.body.classList.toggle("tv", onBoard && route.tv);
+  document.body.classList.toggle("photos", photosOn(route, prefs));
   $("#tv-exit").hidden = !(onBoard && route.tv);
   $("#board").dataset.layout = effectiveLayout();
   $("#board-view").hidden = !onBoard;
@@ -602,7 +606,7 @@ function renderLegend() {
     li.append(sw, text);
     return li;
   };
-  const order = ["good", "replace", "critical", "prev_good", "tx_off", "unknown", "rx_offline", "audio_peak", "interference"];
+  const order = ["good", "replace", "critical", "prev_good", "tx_off", "unknown", "rx_offline", "audio_peak", "interference", "unmonitored"];
   $("#legend").replaceChildren(
     ...order.map((k) => make(k, STATUS[k], "")),
     ...Object.entries(FLAGS).map(([k, f]) => make(k, f, `flag-swatch flag-${k}`)),
@@ -648,12 +652,22 @@ function setLayout(layout) {
   else applyRoute(false);
 }
 
+// Micboard's `g`: performer photos behind the tiles (shown in TV mode).
+function togglePhotos() {
+  const on = !photosOn(route, prefs);
+  savePrefs({ photos: on });
+  if (route.photos !== null) navigate({ photos: null });
+  else applyRoute(false);
+  toast(on ? (route.tv ? "Performer photos on" : "Performer photos on (shown in TV mode)") : "Performer photos off");
+}
+
 function action(name) {
   switch (name) {
     case "layout-tiles": setLayout("tiles"); break;
     case "layout-list": setLayout("list"); break;
     case "tv": navigate({ view: "board", tv: !route.tv }); break;
     case "fullscreen": toggleFullscreen(); break;
+    case "photos": togglePhotos(); break;
     case "share": openShare(); return;
     case "help": openDialog("#help"); return;
     case "theme":
@@ -694,6 +708,7 @@ function onKey(e) {
   if (key === "t") navigate({ view: "board", tv: !route.tv });
   else if (key === "a") navigate({ view: "alerts", tv: false });
   else if (key === "f") toggleFullscreen();
+  else if (key === "g") togglePhotos();
   else if (key === "l") setLayout(effectiveLayout() === "list" ? "tiles" : "list");
   else if (/^[0-9]$/.test(key)) {
     const n = Number(key);

@@ -3,7 +3,7 @@
 // with old files; the cache answers only when the network does not, or too slowly.
 // Live data (/api, /ws) is never cached.
 
-const CACHE = "micboard-shell-v6";
+const CACHE = "micboard-shell-v7";
 const SHELL = [
   "./",
   "index.html",
@@ -20,6 +20,9 @@ const SHELL = [
   "js/timeline.js",
   "js/editors.js",
   "js/groups-editor.js",
+  "js/placeholders-editor.js",
+  "js/photos.js",
+  "js/photo-upload.js",
   "js/ssapi-editor.js",
   "js/discovery-list.js",
   "js/qr.js",

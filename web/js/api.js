@@ -19,7 +19,9 @@ export const authHooks = { relogin: null };
 async function call(method, path, body, retried = false) {
   const init = { method, headers: {}, cache: "no-store" };
   if (method !== "GET" && csrf) init.headers["X-CSRF-Token"] = csrf;
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    init.body = body; // a file, sent as it is (photos): the box judges it by its content
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }

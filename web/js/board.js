@@ -6,6 +6,7 @@ import {
   AF_FLOOR, AF_TOP, FLAGS, RF_FLOOR, RF_TOP, batteryParts, batteryText, dbText, fraction, freqText, isNum,
   statusBase, statusInfo, subtitleOf, titleOf,
 } from "./format.js";
+import { setTilePhoto } from "./photos.js";
 
 const CLIP_DBFS = -0.5;
 const ANT_LETTERS = "ABCD";
@@ -53,6 +54,7 @@ export class Tile {
     this.antEls = [];
     this.flagKey = null;
     this.label = "";
+    this.photo = "";
   }
 
   update(dev, receiverName) {
@@ -109,6 +111,12 @@ export class Tile {
     if (this.badge.hidden === alerts > 0) this.badge.hidden = !(alerts > 0);
     setText(this.badgeN, alerts > 0 ? String(alerts) : "");
     if (alerts > 0) setData(this.badge, "n", alerts);
+
+    const photo = dev.photo || "";
+    if (photo !== this.photo) {
+      this.photo = photo;
+      setTilePhoto(el, this.id, photo);
+    }
 
     const alertText = alerts > 0 ? `, ${alerts} open alert${alerts === 1 ? "" : "s"}` : "";
     const label = `${title}: ${info.label}, battery ${batteryText(dev)}${alertText}`;

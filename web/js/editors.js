@@ -7,11 +7,14 @@ import { mountGroups } from "./groups-editor.js";
 import { mountRejected } from "./discovery-list.js";
 import { LiveSocket } from "./live.js";
 import { ensureAdmin, loadStyle, logout, refreshSession, session } from "./login.js";
+import { photoControl } from "./photo-upload.js";
+import { mountPlaceholders } from "./placeholders-editor.js";
 import { mountSystemApi } from "./ssapi-editor.js";
 
 const TABS = [
   ["names", "Names"],
   ["groups", "Groups"],
+  ["placeholders", "Placeholders"],
   ["receivers", "Receivers"],
   ["settings", "Settings"],
 ];
@@ -160,7 +163,9 @@ export function show(tab) {
   const body = root.querySelector(".editor-body");
   body.replaceChildren();
   body.dataset.tab = key;
-  const mountTab = { names: mountNames, groups: mountGroups, receivers: mountReceivers, settings: mountSettings }[key];
+  const mountTab = {
+    names: mountNames, groups: mountGroups, placeholders: mountPlaceholders, receivers: mountReceivers, settings: mountSettings,
+  }[key];
   cleanup = mountTab(body, ctx) || null;
 }
 
@@ -198,7 +203,8 @@ function mountNames(body) {
       status.textContent = message(err);
       return;
     }
-    devices = deviceOrder(devices, rxs);
+    // Placeholders have their own tab: their names are not a receiver channel's.
+    devices = deviceOrder(devices.filter((d) => d.status !== "unmonitored"), rxs);
     const rxById = new Map(rxs.map((r) => [r.receiver_id, r]));
     status.textContent = devices.length ? `${devices.length} channels` : "No channels yet: add a receiver first.";
     start.replaceChildren(...devices.map((d, i) => {
@@ -286,7 +292,7 @@ function mountNames(body) {
     chanLabel.append(el("span", "", "Channel name (receiver)"), chan);
     const ins = el("div", "inputs");
     ins.append(perfLabel, chanLabel, rename, identify);
-    row.append(where, ins, err);
+    row.append(where, ins, photoControl(d, d.performer || d.name || `${rxLabel(rx)} channel ${d.channel}`), err);
     return row;
   }
 

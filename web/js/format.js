@@ -14,6 +14,7 @@ export const STATUS = {
   rx_offline: { label: "RX OFFLINE", short: "RX OFF", icon: "i-unplug", help: "The receiver is not answering" },
   audio_peak: { label: "CLIP", short: "CLIP", icon: "i-clip", help: "Audio peaked at 0 dBFS in the last 2 s" },
   interference: { label: "INTERFERENCE", short: "INTERF", icon: "i-rf", help: "The receiver reports RF interference" },
+  unmonitored: { label: "UNMONITORED", short: "UNMON", icon: "i-tag", help: "A placeholder for gear with no network (PSM900, older packs): check it by hand" },
 };
 
 // Shown in the help legend but not a `status`: flags drawn over any status.
@@ -93,7 +94,13 @@ export function titleOf(dev) {
   return dev.performer || dev.name || `Ch ${dev.channel ?? "?"}`;
 }
 
+// A placeholder tile (no receiver, status unmonitored): its name and ID label, no channel.
+export function isPlaceholder(dev) {
+  return dev.status === "unmonitored";
+}
+
 export function subtitleOf(dev, receiverName) {
+  if (isPlaceholder(dev)) return [dev.performer ? dev.name : "", dev.model].filter(Boolean).join(" · ") || "placeholder";
   const chan = dev.name || `Ch ${dev.channel}`;
   if (dev.performer) return chan;
   const rx = receiverName || dev.model || "";

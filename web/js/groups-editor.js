@@ -4,6 +4,7 @@
 
 import { api } from "./api.js";
 import { button, confirmButton, deviceOrder, el, message, rxLabel } from "./editors.js";
+import { isPlaceholder, subtitleOf } from "./format.js";
 
 function svgIcon(id) {
   const ns = "http://www.w3.org/2000/svg";
@@ -88,6 +89,7 @@ export function mountGroups(body, ctx) {
   function describe(id) {
     const d = devices.get(id);
     if (!d) return { title: "Missing microphone", sub: id };
+    if (isPlaceholder(d)) return { title: d.performer || d.name, sub: `Placeholder · ${subtitleOf(d, "")}` };
     const rx = rxById.get(d.receiver_id);
     return {
       title: d.performer || d.name || `Ch ${d.channel}`,
