@@ -374,6 +374,7 @@ class Hub:
         if not isinstance(device_id, str) or self.knows_locally(device_id):
             return False
         new: DeviceDict = {key: dev.get(key) for key in DEVICE_FIELDS}
+        new["photo"] = None  # photos are served by the box that stores them (photos.py)
         old = self.devices.get(device_id)
         changes = frozenset(
             k for k in DEVICE_FIELDS if k != "last_update" and (old is None or old[k] != new[k])

@@ -36,6 +36,9 @@ def test_a_placeholder_is_a_device_that_stays_unmonitored() -> None:
     assert not hub.put_remote({**dev, "status": "good", "instance": "stage-b"})
     hub.drop_remote("placeholder:1")
     assert hub.devices["placeholder:1"]["status"] == "unmonitored"
+    # Photos are served by the box that stores them: another box's device arrives without.
+    assert hub.put_remote({**dev, "device_id": "rxB:1", "photo": "0123abcd", "instance": "b"})
+    assert hub.devices["rxB:1"]["photo"] is None
 
     events.clear()
     hub.put_placeholder("placeholder:1", performer="Dave", name="BP14", model="PSM900")

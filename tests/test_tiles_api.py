@@ -195,24 +195,8 @@ async def test_micboard_offline_slots_arrive_as_placeholder_tiles(
     make_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    # Only offline slots: the daemon must not try to reach the fixture's venue addresses.
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "slots": [
-                    {"slot": 11, "type": "offline", "ip": "", "extended_name": "Spare"},
-                    {
-                        "slot": 13,
-                        "type": "offline",
-                        "extended_id": "IEM 3",
-                        "extended_name": "Drums",
-                    },
-                ],
-                "groups": [{"group": 2, "title": "Band", "slots": [0, 13]}],
-            }
-        )
-    )
+    # Only offline slots: the daemon must not try to reach a real venue's addresses.
+    config = Path(__file__).parent / "packaging" / "fixtures" / "offline_slots.json"
     out = subprocess.run(
         [
             sys.executable,

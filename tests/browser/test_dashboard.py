@@ -430,6 +430,7 @@ VIEWS: list[tuple[str, str, str | None]] = [
     ("health", "#view=health", None),
     ("edit-names", "#view=edit&tab=names", None),
     ("edit-groups", "#view=edit&tab=groups", None),
+    ("edit-placeholders", "#view=edit&tab=placeholders", None),
     ("edit-receivers", "#view=edit&tab=receivers", None),
     ("edit-settings", "#view=edit&tab=settings", None),
     ("light", "#theme=light", None),
@@ -463,7 +464,7 @@ def test_every_view_renders_and_is_captured(
             expect(page.locator("#menu")).to_be_visible()
         elif action == "help":
             page.keyboard.press("?")
-            expect(page.locator("#legend li")).to_have_count(12)
+            expect(page.locator("#legend li")).to_have_count(13)  # 10 colours, 3 flags
         elif action == "share":
             page.locator("#menu-btn").click()
             page.locator("[data-action=share]").click()
