@@ -97,7 +97,7 @@ BOOKWORM := build/bookworm$(if $(filter $(NATIVE_ARCH),$(ARCH)),,-$(ARCH))
 # Running another architecture's tree: qemu-user-static through binfmt_misc.
 QEMU_PACKAGES := qemu-user-static binfmt-support
 
-.PHONY: debdeps pkgdeps deb check-deb verify-unit install-test
+.PHONY: debdeps pkgdeps deb check-deb verify-unit install-test apt-repo apt-repo-test
 
 debdeps:
 	$(call apt_install,$(DEB_PACKAGES))
@@ -115,12 +115,13 @@ deb: debdeps
 
 # Built from a copy of the tree: dpkg-buildpackage writes next to its source directory and
 # `debian/rules clean` must never touch the work tree (.venv, build/). Rebuilt only when a
-# packaged file changed (`make -B deb` forces it, e.g. after changing PYVER).
+# packaged file changed (`make -B deb` forces it, e.g. after changing PYVER; MAKEFLAGS is
+# emptied so that -B does not reach debian/rules, which would try to remake dpkg's makefiles).
 dist/micboardd_$(VERSION)_%.deb: $(DEB_SOURCES)
 	rm -rf build/deb/$* && mkdir -p build/deb/$*/src dist
 	tar -c --exclude=__pycache__ debian micboardd web systemd docs README.md CHANGELOG.md \
 	    | tar -x -C build/deb/$*/src
-	cd build/deb/$*/src && PYVER=$(PYVER) DEB_BUILD_OPTIONS="nocheck $(DEB_BUILD_OPTIONS)" \
+	cd build/deb/$*/src && MAKEFLAGS= PYVER=$(PYVER) DEB_BUILD_OPTIONS="nocheck $(DEB_BUILD_OPTIONS)" \
 	    dpkg-buildpackage -b -a$* -d -us -uc -Pnocheck
 	mv build/deb/$*/micboardd_$(VERSION)_$*.deb $@
 	@ls -l $@
@@ -138,3 +139,26 @@ install-test: pkgdeps
 	$(if $(filter $(NATIVE_ARCH),$(ARCH)),,$(call apt_install,$(QEMU_PACKAGES)))
 	@$(MAKE) --no-print-directory deb ARCH=$(ARCH)
 	sh tests/packaging/install_test.sh dist/micboardd_$(VERSION)_$(ARCH).deb $(BOOKWORM) $(MIRROR)
+
+# --- the apt repository: both architectures, signed; a box adds it and upgrades from it ------
+# `make apt-repo` writes dist/apt (publish that directory as it is; docs/packaging.md). It is
+# signed with APT_SIGNING_KEY from your GnuPG keyring, or else with a test key made once in
+# build/apt-gnupg. Adding a newer build keeps the older packages in the pool.
+APT_REPO ?= dist/apt
+REPO_PACKAGES := apt-utils gnupg
+
+apt-repo: debdeps
+	$(call apt_install,$(REPO_PACKAGES))
+	@$(MAKE) --no-print-directory deb ARCH=amd64
+	@$(MAKE) --no-print-directory deb ARCH=arm64
+	sh debian/make-apt-repo.sh $(APT_REPO) dist/micboardd_$(VERSION)_amd64.deb dist/micboardd_$(VERSION)_arm64.deb
+
+# A fresh bookworm tree adds a repository of this build (its own test key), installs
+# micboardd, then upgrades to a newer build, keeping the conffile edit and the database.
+apt-repo-test: pkgdeps
+	$(call apt_install,$(REPO_PACKAGES))
+	@$(MAKE) --no-print-directory deb ARCH=amd64
+	@$(MAKE) --no-print-directory deb ARCH=arm64
+	sh tests/packaging/apt_repo_test.sh build/apt-repo-test build/bookworm \
+	    dist/micboardd_$(VERSION)_amd64.deb dist/micboardd_$(VERSION)_arm64.deb $(MIRROR)
+

@@ -1,9 +1,8 @@
 #!/bin/sh
 # Install test of the .deb, as root on Debian (CI: `make install-test`, and
 # `make install-test ARCH=arm64` for the other architecture, through qemu-user-static).
-#   1. a minbase bookworm tree from debootstrap (cached in CACHE_DIR, copied fresh each run)
-#      of the package's architecture; a foreign one (arm64 on x86-64) is made with
-#      `debootstrap --foreign` and finished inside the tree, run through qemu by binfmt_misc
+#   1. a minbase bookworm tree of the package's architecture (bookworm_tree.sh: made once in
+#      CACHE_DIR, copied fresh each run; arm64 on x86-64 through qemu-user-static)
 #   2. `apt-get install /root/micboardd_*.deb` in a chroot: dependencies come from Debian only,
 #      the conffile is in place, the unit is enabled, nothing is started (no systemd running)
 #   3. the installed /usr/bin/micboardd runs in the chroot on a free loopback port, without
@@ -61,26 +60,7 @@ PY
 
 # --- 1. the cached tree --------------------------------------------------------------------
 t0=$(now)
-[ -z "$foreign" ] || sh "$here/qemu_binfmt.sh" "$arch" || fail "cannot run $arch programs here"
-if [ ! -f "$base/.micboardd-base" ]; then
-    log "debootstrap bookworm $arch into $base (cached for later runs)"
-    rm -rf "$base" "$base.tmp"
-    mkdir -p "$(dirname "$base")"
-    bootlog="$(dirname "$base")/debootstrap-$arch.log"
-    if [ -z "$foreign" ]; then
-        debootstrap --variant=minbase bookworm "$base.tmp" "$mirror" > "$bootlog" 2>&1 \
-            || { tail -n 20 "$bootlog" >&2; fail "debootstrap"; }
-    else
-        # Download and unpack here; configure inside the tree, where every program is an
-        # aarch64 binary that binfmt_misc hands to qemu-aarch64-static.
-        debootstrap --variant=minbase --foreign --arch "$arch" bookworm "$base.tmp" "$mirror" \
-            > "$bootlog" 2>&1 || { tail -n 20 "$bootlog" >&2; fail "debootstrap --foreign"; }
-        chroot "$base.tmp" /debootstrap/debootstrap --second-stage >> "$bootlog" 2>&1 \
-            || { tail -n 20 "$bootlog" >&2; fail "debootstrap --second-stage (through qemu)"; }
-    fi
-    touch "$base.tmp/.micboardd-base"
-    mv "$base.tmp" "$base"
-fi
+sh "$here/bookworm_tree.sh" "$arch" "$base" "$mirror" || fail "no bookworm $arch tree"
 rm -rf "$run"
 cp -a "$base" "$run"
 log "fresh tree ready ($(($(now) - t0)) s)"
