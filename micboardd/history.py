@@ -159,7 +159,8 @@ class History:
         now = self.clock()
         self._started_minute = minute_of(math.floor(now))
         for device_id, dev in self.hub.devices.items():
-            self._take(device_id, dev, now)
+            if device_id not in self.hub.placeholders:
+                self._take(device_id, dev, now)
         self._unsubscribe = self.hub.subscribe(self.on_event)
         if self.tick_s:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="history")
@@ -199,7 +200,8 @@ class History:
                 return
             device_id = event.device_id
             dev = self.hub.devices.get(device_id)
-            if dev is None:
+            # A placeholder is never measured: nothing to keep (placeholders.py).
+            if dev is None or device_id in self.hub.placeholders:
                 return
             ch = self.channels.get(device_id)
             if ch is None or "status" in changes:

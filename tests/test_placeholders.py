@@ -8,6 +8,7 @@ from typing import Any
 from micboardd.alert_model import AlertConfig
 from micboardd.alerts import Alerts
 from micboardd.groups import Groups
+from micboardd.history import History, HistoryConfig
 from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
 from micboardd.model import DEVICE_FIELDS
 from micboardd.photos import Photos
@@ -68,5 +69,26 @@ async def test_placeholders_raise_no_alerts(tmp_path: Path) -> None:
         assert placeholder_id_of("placeholder:1") == row.id == 1
         assert placeholder_id_of("10.0.0.5:1") is None
         assert placeholder_id_of("nonsense") is None
+    finally:
+        await store.close()
+
+
+async def test_placeholders_leave_no_history(tmp_path: Path) -> None:
+    """Nothing is ever measured on a placeholder: not a byte of show history for it."""
+    store = Store(tmp_path / "micboardd.db")
+    await store.open()
+    try:
+        now = [1_700_000_000.0]
+        hub = Hub(clock=lambda: now[0])
+        hub.put_placeholder("placeholder:1", performer="Spare", name=None, model=None)
+        history = History(hub, store, clock=lambda: now[0], config=HistoryConfig(), tick_s=None)
+        await history.start()
+        hub.put_placeholder("placeholder:2", performer="Drums", name="IEM 3", model=None)
+        for _ in range(150):  # two and a half minutes
+            now[0] += 1.0
+            history.tick()
+        assert await history.flush() == 0
+        await history.stop()
+        assert await store.fetchall("SELECT * FROM history_devices") == []
     finally:
         await store.close()
