@@ -1,7 +1,7 @@
 """`micboardd import-micboard FILE [--state-dir DIR] [--config FILE] [--dry-run]`.
 
-Reads a Micboard config.json and writes its receivers, performer names and groups into the
-micboardd database, then says what it imported and what it skipped. Safe while the daemon
+Reads a Micboard config.json and writes its receivers, performer names, groups and
+placeholders (its `offline` slots) into the micboardd database, then says what it imported and what it skipped. Safe while the daemon
 runs (SQLite WAL, one short transaction); the daemon picks the new receivers and groups up
 when it restarts.
 """
