@@ -65,4 +65,6 @@ gpg --batch --yes --local-user "$fingerprint" --digest-algo SHA512 --armor --det
     -o "dists/$suite/Release.gpg" "dists/$suite/Release"
 gpg --batch --yes --export "$fingerprint" > micboardd-archive-keyring.gpg
 gpg --batch --yes --armor --export "$fingerprint" > micboardd-archive-keyring.asc
+# The test key's gpg-agent is ours to stop (never the agent of a given key's keyring).
+[ -n "${APT_SIGNING_KEY:-}" ] || gpgconf --kill gpg-agent
 say "$(pwd): $(ls "$pool" | wc -l) packages, suite $suite, signed by $fingerprint"

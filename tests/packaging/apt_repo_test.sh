@@ -94,7 +94,8 @@ gpgv --keyring "$repo/micboardd-archive-keyring.gpg" "$repo/dists/bookworm/InRel
 GNUPGHOME="$work/gnupg-other" APT_GNUPGHOME="$work/gnupg-other" sh -c '
     mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
     gpg --batch --quiet --passphrase "" --quick-generate-key "someone else <x@example.invalid>" ed25519 sign never
-    gpg --batch --export x@example.invalid' > "$work/other-keyring.gpg"
+    gpg --batch --export x@example.invalid
+    gpgconf --kill gpg-agent' > "$work/other-keyring.gpg"
 log "signed repository with amd64 and arm64 ($(grep -c '^Package:' "$repo/dists/bookworm/main/binary-amd64/Packages") + $(grep -c '^Package:' "$repo/dists/bookworm/main/binary-arm64/Packages") entries) ($(($(now) - t0)) s)"
 
 # --- 2. a box adds it and installs --------------------------------------------------------
