@@ -16,6 +16,7 @@ symbolic link to /etc/shadow must not be written or chowned. So:
 
 from __future__ import annotations
 
+import concurrent.futures.thread  # noqa: F401  (see drop_to_owner)
 import logging
 import os
 import stat
@@ -74,6 +75,8 @@ def drop_to_owner(state_dir: Path) -> bool:
         return False  # not there yet: created by us, for us
     if owner.st_uid == 0 or not _searchable_by(real, owner.st_uid, owner.st_gid):
         return False
+    # From here on the interpreter's own files may be out of reach (a Python under /root):
+    # what the tools load lazily later (asyncio's thread pool) is imported at the top.
     os.setgroups([])
     os.setgid(owner.st_gid)
     os.setuid(owner.st_uid)
