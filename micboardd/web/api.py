@@ -25,11 +25,12 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from micboardd import __version__
 from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receiver
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
+from micboardd.fanout import API_HEALTH_KEY
 from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
 from micboardd.model import split_device_id
 
 from .context import AppContext
-from .security import can_view, redact_health
+from .security import can_view, redact_api_frame, redact_health, session_of
 
 # User-facing names (performer) are free text, but bounded: they must fit a tile.
 PERFORMER_MAX = 64
@@ -122,6 +123,12 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             "system_api": list(ctx.fanout.latest_api_health.values()),
         }
         # Open to monitoring even behind the viewer PIN: then without receiver addresses.
+        # The System API's URL only for a session (the settings naming it are admin-only).
+        if session_of(request) is None:
+            body["system_api"] = [
+                redact_api_frame(API_HEALTH_KEY + str(h.get("endpoint")), h)
+                for h in body["system_api"]
+            ]
         pin = ctx.auth is not None and (await ctx.auth.credentials()).pin_required
         if can_view(request, pin):
             return body

@@ -14,10 +14,12 @@ from ..auth import Auth
 from .alerts_api import alerts_api_handlers
 from .api import api_handlers
 from .context import AppContext
+from .hosts import HostAllowList
 from .metrics_route import metrics_handlers
 from .security import (
     MAX_BODY_BYTES,
     add_security_headers,
+    host_guard,
     make_access_guard,
     security_handlers,
     warn_about_secret_files,
@@ -28,7 +30,12 @@ from .ws import websocket_handlers
 
 def create_app(ctx: AppContext) -> Litestar:
     if ctx.auth is None:
-        ctx.auth = Auth(ctx.store)
+        ctx.auth = Auth(ctx.store, counters=ctx.counters)
+    auth = ctx.auth
+
+    def sessions_changed() -> None:  # a logout or a new PIN: close the sockets it ended
+        ctx.ws_clients.sweep(auth)
+
     warn_about_secret_files(ctx.settings)
     static = create_static_files_router(
         path="/",
@@ -46,13 +53,15 @@ def create_app(ctx: AppContext) -> Litestar:
             *alerts_api_handlers(ctx),
             *ssapi_api_handlers(ctx),
             *metrics_handlers(ctx),
-            *security_handlers(ctx.auth, ctx.settings),
+            *security_handlers(ctx.auth, ctx.settings, sessions_changed),
             *websocket_handlers(ctx),
             static,
         ],
         # Every route, including ones added later: reads open (or behind the viewer PIN),
         # anything that changes state needs admin + CSRF (web/security.py).
         guards=[make_access_guard(ctx.auth, ctx.settings)],
+        # Before anything else: a request for another host name is not ours (DNS rebinding).
+        middleware=[host_guard(HostAllowList(ctx.settings.allowed_hosts))],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
         # Venue LANs are offline: only the JSON document, no CDN-hosted docs UI.

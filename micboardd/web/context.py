@@ -18,6 +18,7 @@ from ..history import History
 from ..hub import Hub
 from ..store import Store
 from ..sysinfo import CpuMeter, rss_mb
+from .ws_clients import WsClients
 
 
 class ReceiverControl(Protocol):
@@ -55,6 +56,7 @@ class AppContext:
     auth: Auth | None = None  # made by create_app when the daemon did not
     alerts: Alerts | None = None  # alert rules and log (alerts.py)
     history: History | None = None  # show history (history.py)
+    ws_clients: WsClients = field(default_factory=WsClients)  # open WebSockets (ws_clients.py)
 
     def sample(self) -> None:
         """Called every system_health interval: CPU is measured over that window."""

@@ -5,7 +5,7 @@
   `api_health` frame.
 - `PUT /api/system-api` `{"url", "key", "fingerprint"}`: check, store (the key in a 0600 file
   of the state directory), and restart the System API source live. `key` null or absent keeps
-  the stored one.
+  the stored one, for the same host and port only (a new server needs the key again).
 - `DELETE /api/system-api`: turn it off and forget the URL and the key.
 
 422 with a sentence for a value that cannot be used; 409 when the configuration sets
@@ -130,7 +130,8 @@ def ssapi_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
 
     @put(PATH, opt=ADMIN_ONLY)
     async def put_system_api(data: JSONBody[SystemApiBody]) -> Response[dict[str, Any]]:
-        """Set the URL, the key (null: keep the stored one) and an optional pinned fingerprint."""
+        """Set the URL, the key (null: keep the stored one, same host and port only) and an
+        optional pinned fingerprint."""
         control = runtime()
         try:
             await control.configure(data.url, data.key, data.fingerprint)

@@ -198,7 +198,7 @@ async def test_login_log_records_carry_the_address_as_a_field_and_never_the_pass
     ctx: AppContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with client(ctx, "http://box") as c:
+    async with client(ctx, "http://micboard.local") as c:
         for i in range(MAX_FAILURES + 1):
             await c.post("/api/login", json={"password": f"{ADMIN_PASSWORD} {i}"})
     records = [r for r in caplog.records if r.name == "micboardd.web.security"]
@@ -214,7 +214,7 @@ async def test_login_log_records_carry_the_address_as_a_field_and_never_the_pass
 
 
 async def test_cookie_is_secure_over_https(ctx: AppContext) -> None:
-    async with client(ctx, "https://box") as c:
+    async with client(ctx, "https://micboard.local") as c:
         r = await c.post("/api/login", json={"password": ADMIN_PASSWORD})
         assert r.status_code == 200
         assert "secure" in r.headers["set-cookie"].lower()
@@ -234,7 +234,7 @@ async def test_expired_and_revoked_sessions_are_refused(tmp_path: Path) -> None:
         now[0] += auth_module.ADMIN_SESSION_S + 1
         assert await auth.session(result.session.token) is None
         now[0] -= auth_module.ADMIN_SESSION_S
-        auth.revoke(result.session)
+        await auth.revoke(result.session)
         assert await auth.session(result.session.token) is None
         assert await auth.session("x" * 5000) is None
     finally:
