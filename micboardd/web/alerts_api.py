@@ -109,13 +109,26 @@ CSV_HEADER = (
 )
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (CSV injection):
+# `=HYPERLINK(...)` in a device id named by a System API or a receiver would run on the crew's
+# laptop. Such a cell gets a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe to open in a spreadsheet: text never starts a formula; numbers stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def series_csv(series: Series) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in series.rows:
-        values = ["" if v is None else _round(v) for v in row.values()]
-        writer.writerow([iso(row.t), row.device_id, *values])
+        values = ["" if v is None else csv_cell(_round(v)) for v in row.values()]
+        writer.writerow([iso(row.t), csv_cell(row.device_id), *values])
     return out.getvalue()
 
 

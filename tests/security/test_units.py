@@ -239,3 +239,33 @@ async def test_expired_and_revoked_sessions_are_refused(tmp_path: Path) -> None:
         assert await auth.session("x" * 5000) is None
     finally:
         await context.store.close()
+
+
+def test_system_api_frames_name_no_server_without_a_session() -> None:
+    from micboardd.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
+    from micboardd.web.security import SYSTEM_API_LABEL, redact_api_frame
+
+    url = "https://10.9.8.7:10000/api"
+    health = {
+        "type": "api_health",
+        "endpoint": url,
+        "status": "down",
+        "state": "unreachable",
+        "error_count": 3,
+        "message": "cannot connect to the System API server: 10.9.8.7:10000 refused",
+    }
+    slim = redact_api_frame(API_HEALTH_KEY + url, health)
+    assert slim["endpoint"] == SYSTEM_API_LABEL and slim["status"] == "down"
+    assert slim["error_count"] == 3 and "10.9.8.7" not in str(slim)
+    connection = {
+        "type": "connection_update",
+        "source": "system_api",
+        "id": url,
+        "address": "10.9.8.7:10000",
+        "status": "error",
+        "error": health["message"],
+    }
+    slim = redact_api_frame(API_CONNECTION_KEY + url, connection)
+    assert slim["status"] == "error" and "10.9.8.7" not in str(slim)
+    receiver = {"type": "connection_update", "id": "10.1.1.5", "address": "10.1.1.5"}
+    assert redact_api_frame("10.1.1.5", receiver) is receiver  # receivers are the dashboard

@@ -90,6 +90,10 @@ async def test_set_from_the_dashboard_and_kept_across_a_restart(
         assert [h["endpoint"] for h in anonymous["system_api"]] == ["System API"]
         assert anonymous["system_api"][0]["status"] == "healthy"
         assert f":{api.port}" not in json.dumps(anonymous)
+        async with websockets.connect(d.ws_url + "/ws/health/") as ws:
+            snapshot = json.loads(await ws.recv())
+        assert [h["endpoint"] for h in snapshot["api_health"]] == ["System API"]
+        assert f":{api.port}" not in json.dumps(snapshot)
     path = key_file(d)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == api.api_key
