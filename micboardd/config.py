@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -191,9 +192,25 @@ def parse_receiver(text: str) -> ReceiverAddress:
     elif text.count(":") == 1:
         host, port_text = text.split(":")
         port = _to_int(1, 65535)(port_text)
-    if not host or any(c.isspace() for c in host):
-        raise ValueError("must be HOST or HOST:PORT")
+    if not _valid_host(host):
+        raise ValueError("must be HOST or HOST:PORT (an IP address or a host name)")
     return ReceiverAddress(host, port)
+
+
+# A DNS name as resolvers take it: ASCII letters, digits, hyphens (and the underscores some
+# venues' names carry), dot-separated labels of at most 63, 253 in all. Anything else (spaces,
+# control characters, text IDNA cannot encode) never reaches a resolver.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(p) for p in name.split("."))
 
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:

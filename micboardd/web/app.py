@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+from typing import Any
+
+from litestar import Litestar, Request, Response, route
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader
+from litestar.enums import HttpMethod
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -28,6 +32,25 @@ from .ssapi_api import ssapi_api_handlers
 from .ws import websocket_handlers
 
 
+def options_handlers(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """One OPTIONS handler per API path, registered first, whose `Allow` lists every method
+    of the path as served. (Litestar makes its own when the first handler of a path is
+    registered and never updates its `Allow`: GET and POST on one path answered
+    `Allow: GET, OPTIONS`.)"""
+    paths = sorted({path for h in handlers for path in h.paths if path.startswith("/api/")})
+
+    def make(path: str) -> HTTPRouteHandler:
+        @route(path, http_method=[HttpMethod.OPTIONS], include_in_schema=False)
+        async def allow(request: Request[Any, Any, Any]) -> Response[None]:
+            methods = request.app.route_handler_method_map.get(path)
+            listed = sorted(methods or {"OPTIONS"})
+            return Response(None, status_code=204, headers={"Allow": ", ".join(listed)})
+
+        return allow
+
+    return [make(path) for path in paths]
+
+
 def create_app(ctx: AppContext) -> Litestar:
     if ctx.auth is None:
         ctx.auth = Auth(ctx.store, counters=ctx.counters)
@@ -47,16 +70,15 @@ def create_app(ctx: AppContext) -> Litestar:
         cache_control=CacheControlHeader(no_cache=True),
         include_in_schema=False,
     )
+    http = [
+        *api_handlers(ctx),
+        *alerts_api_handlers(ctx),
+        *ssapi_api_handlers(ctx),
+        *metrics_handlers(ctx),
+        *security_handlers(ctx.auth, ctx.settings, sessions_changed),
+    ]
     return Litestar(
-        route_handlers=[
-            *api_handlers(ctx),
-            *alerts_api_handlers(ctx),
-            *ssapi_api_handlers(ctx),
-            *metrics_handlers(ctx),
-            *security_handlers(ctx.auth, ctx.settings, sessions_changed),
-            *websocket_handlers(ctx),
-            static,
-        ],
+        route_handlers=[*options_handlers(http), *http, *websocket_handlers(ctx), static],
         # Every route, including ones added later: reads open (or behind the viewer PIN),
         # anything that changes state needs admin + CSRF (web/security.py).
         guards=[make_access_guard(ctx.auth, ctx.settings)],

@@ -49,6 +49,7 @@ from ..config import Settings
 from ..fanout import API_CONNECTION_KEY, API_HEALTH_KEY
 from ..secret_files import loose_permissions
 from ..ssapi.health import STATE_MESSAGES
+from .answers import CHANGE, answers
 from .hosts import HostAllowList, origin_of, own_origin
 
 log = logging.getLogger(__name__)
@@ -393,7 +394,12 @@ def security_handlers(
         """Who this browser is (anonymous, viewer, admin) and its CSRF token."""
         return answer(await view(session_of(request)))
 
-    @post("/api/login", opt={ACCESS_OPT: PUBLIC}, status_code=200)
+    @post(
+        "/api/login",
+        opt={ACCESS_OPT: PUBLIC},
+        status_code=200,
+        responses=answers(401, 403, 413, 429, 503),
+    )
     async def login(request: Request[Any, Any, Any], data: JSONBody[LoginBody]) -> Response[Any]:
         """`{"password"}` for admin, `{"pin"}` for a viewer when the PIN is on."""
         if (data.password is None) == (data.pin is None):
@@ -451,7 +457,7 @@ def security_handlers(
         log.warning("failed %s login from %s", what, remote, extra={"REMOTE_ADDR": remote})
         raise NotAuthorizedException(f"wrong {'password' if data.password else 'PIN'}")
 
-    @post("/api/logout", opt={ACCESS_OPT: PUBLIC}, status_code=200)
+    @post("/api/logout", opt={ACCESS_OPT: PUBLIC}, status_code=200, responses=answers(403))
     async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
         session = session_of(request)
         if session is not None:
@@ -462,7 +468,7 @@ def security_handlers(
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    @put("/api/security/viewer-pin")
+    @put("/api/security/viewer-pin", responses=answers(*CHANGE))
     async def set_viewer_pin(
         request: Request[Any, Any, Any], data: JSONBody[PinBody]
     ) -> Response[Any]:
