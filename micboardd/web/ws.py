@@ -200,32 +200,41 @@ class Connection:
         self.ctx.counters.ws_frames_sent += 1
         self.ctx.counters.ws_bytes_sent += len(data)
 
+    def _flooding(self) -> bool:
+        """A message over the rate was dropped: say so once, end the socket (True) after
+        too many."""
+        self.ctx.counters.count("ws_messages_dropped")
+        if self.rate.dropped >= WS_FLOOD_DROPS:
+            if self.ctx.ws_clients.log_refusal():
+                log.warning(
+                    "closing a WebSocket client from %s that keeps flooding messages "
+                    "(logged once a minute)",
+                    self.address,
+                    extra={"REMOTE_ADDR": self.address},
+                )
+            self.end(CLOSE_POLICY, "too many messages")
+            return True
+        if not self.rate.warned:
+            self.rate.warned = True
+            self.error(
+                f"too many messages: at most {WS_MESSAGE_RATE_HZ:g} a second; "
+                "this one and the next ones are dropped until you slow down"
+            )
+        return False
+
     async def read_loop(self, on_message: Callable[[dict[str, Any]], None]) -> None:
         while True:
             event = await self.socket.receive()
             if event["type"] == "websocket.disconnect":
                 return
+            if not self.rate.allow():
+                if self._flooding():
+                    return
+                continue
             text: str | None = event.get("text")  # type: ignore[assignment]
             if text is None:
-                if event.get("bytes") is not None and self.rate.allow():
+                if event.get("bytes") is not None:
                     self.error("binary frames are not supported; send JSON text")
-                continue
-            if not self.rate.allow():
-                self.ctx.counters.count("ws_messages_dropped")
-                if self.rate.dropped >= WS_FLOOD_DROPS:
-                    log.warning(
-                        "closing a WebSocket client from %s that keeps flooding messages",
-                        self.address,
-                        extra={"REMOTE_ADDR": self.address},
-                    )
-                    self.end(CLOSE_POLICY, "too many messages")
-                    return
-                if not self.rate.warned:
-                    self.rate.warned = True
-                    self.error(
-                        f"too many messages: at most {WS_MESSAGE_RATE_HZ:g} a second; "
-                        "this one and the next ones are dropped until you slow down"
-                    )
                 continue
             if len(text) > MAX_CLIENT_MESSAGE:
                 self.error(f"message too large ({len(text)} bytes; limit {MAX_CLIENT_MESSAGE})")
