@@ -8,7 +8,13 @@ cookies, guards and status codes.
 - A session is a signed token (HMAC-SHA256 with a random key kept in the store), so phones
   stay logged in across a daemon restart. It names the role, the expiry and a fingerprint of
   the credential it was issued for: changing the password or the PIN ends every session of
-  that role at once. Logout revokes the token's id in memory (the cookie is cleared too).
+  that role at once. Logout revokes the token's id, in memory and in the store (a restart
+  must not bring a logged-out cookie back); the cookie is cleared too.
+- Login throttling (docs/security.md, "Limits"): an attempt is counted before it waits for
+  the hashing slot, one attempt per address is checked at a time, at most MAX_HASH_QUEUE
+  checks wait or run at once (the rest are refused at once), and wrong viewer PINs from all
+  addresses together share one budget (a 4-digit PIN must not fall to a guest who rotates
+  addresses).
 - The CSRF token is derived from the session id with the same key: nothing to store, and it
   can only be read by a page of our own origin (`GET /api/session`).
 """
@@ -27,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .counters import Counters
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,12 @@ SALT_BYTES = 16
 SCRYPT_MAXMEM = 64 * 1024 * 1024  # 128 * r * N plus hashlib's overhead
 # Two scrypt runs at once at most: a flood of logins must not multiply the 32 MiB.
 MAX_CONCURRENT_HASHES = 2
+# Checks waiting for or holding a hashing slot; one more is refused at once (503): a crew
+# member behind a queue of 8 waits about a second on a Pi, behind 400 a minute and a half.
+MAX_HASH_QUEUE = 8
+# Retry-After for a login refused because the queue is full or this address's previous
+# attempt is still being checked: either clears within a second or two.
+BUSY_RETRY_S = 2.0
 
 PASSWORD_MIN = 8  # the admin password guards receivers on a shared venue Wi-Fi
 PASSWORD_MAX = 1024  # hashing cost does not depend on length, but bodies stay small
@@ -72,6 +85,14 @@ LOCKOUT_FIRST_S = 30.0
 LOCKOUT_MAX_S = 15 * 60.0  # doubling from 30 s: the 6th lockout in a row reaches the cap
 FAILURE_MEMORY_S = 3600.0  # failures older than this are forgotten
 MAX_TRACKED_CLIENTS = 4096  # bounded memory however many addresses try
+# Wrong viewer PINs from every address together: a bucket of this many, refilled over the
+# window. A 4-digit PIN then takes days of guessing even from a thousand addresses; the cost
+# is that a guest who empties it keeps new phones out until it refills (logged-in phones and
+# the admin password are not affected).
+PIN_FAILURE_BUDGET = 50
+PIN_BUDGET_WINDOW_S = 3600.0
+# Logged-out session ids are kept in the store's settings table under this prefix.
+REVOKED_PREFIX = "revoked_session:"
 
 
 # ------------------------------------------------------------------------------ hashing
@@ -152,6 +173,7 @@ class Session:
     expires: float  # epoch seconds
     token: str  # the cookie value
     csrf: str
+    fingerprint: str = ""  # of the credential it was issued for (_fingerprint)
 
     @property
     def is_admin(self) -> bool:
@@ -197,7 +219,7 @@ class TokenSigner:
         expires = int(now + lifetime_s)
         payload = f"{self.VERSION}.{role}.{expires}.{sid}.{fingerprint}"
         token = f"{payload}.{self._mac(payload)}"
-        return Session(sid, role, float(expires), token, self.csrf_for(sid))
+        return Session(sid, role, float(expires), token, self.csrf_for(sid), fingerprint)
 
     def read(self, token: str) -> tuple[Session, str] | None:
         """The session and the fingerprint it carries, if the signature is ours."""
@@ -211,7 +233,12 @@ class TokenSigner:
         if role not in (ADMIN, VIEWER) or not expires.isdigit():
             return None
         session = Session(
-            sid, ADMIN if role == ADMIN else VIEWER, float(expires), token, self.csrf_for(sid)
+            sid,
+            ADMIN if role == ADMIN else VIEWER,
+            float(expires),
+            token,
+            self.csrf_for(sid),
+            fingerprint,
         )
         return session, fingerprint
 
@@ -270,14 +297,53 @@ class LoginLimiter:
         self._clients.pop(address, None)
 
 
+class FailureBudget:
+    """A token bucket of failures shared by every address: `capacity` per `window_s`."""
+
+    def __init__(
+        self, capacity: float, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._capacity = capacity
+        self._rate = capacity / window_s
+        self._clock = clock
+        self._tokens = capacity
+        self._counted = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._counted) * self._rate)
+        self._counted = now
+
+    def wait_s(self) -> float:
+        """Seconds until one more failure may be spent (0: now)."""
+        self._refill()
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
+
+    def spend(self) -> None:
+        self._refill()
+        self._tokens -= 1.0
+
+    def refund(self) -> None:
+        self._tokens = min(self._capacity, self._tokens + 1.0)
+
+
 # ------------------------------------------------------------------------------ the service
+
+
+# Why a login was refused (LoginResult.refused).
+LOCKED = "locked"  # this address failed too often: 429
+WRONG = "wrong"  # 401
+NOT_SET = "not_set"  # no admin password yet: 403
+NO_PIN = "no_pin"  # no viewer PIN to log in to: 400
+IN_FLIGHT = "in_flight"  # this address's previous attempt is still being checked: 429
+BUSY = "busy"  # the hashing queue is full: 503
+PIN_BUDGET = "pin_budget"  # too many wrong PINs from everyone: 429
 
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     session: Session | None = None
-    # Why not, for the client: "locked", "wrong", "not_set", "no_pin".
-    refused: str | None = None
+    refused: str | None = None  # one of the names above
     retry_after_s: float = 0.0
     new_lockout: bool = False  # this failure started the lockout (log it once, not per try)
 
@@ -285,15 +351,25 @@ class LoginResult:
 class Auth:
     """Credentials from the store, sessions, throttling. One per daemon."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        counters: Counters | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.counters = counters or Counters()
         self.limiter = LoginLimiter()
+        self.pin_budget = FailureBudget(PIN_FAILURE_BUDGET, PIN_BUDGET_WINDOW_S)
         self._signer: TokenSigner | None = None
         self._creds: Credentials | None = None
         self._creds_at = float("-inf")
         self._revoked: OrderedDict[str, float] = OrderedDict()
+        self._revoked_loaded = False
         self._hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+        self._queued = 0  # checks waiting for or holding a hashing slot
+        self._in_flight: set[str] = set()  # addresses with an attempt being checked
         self._key_lock = asyncio.Lock()
 
     async def credentials(self, fresh: bool = False) -> Credentials:
@@ -306,6 +382,11 @@ class Auth:
             self._creds_at = now
         return self._creds
 
+    @property
+    def cached_credentials(self) -> Credentials | None:
+        """The credentials as last read (for synchronous re-checks of open sessions)."""
+        return self._creds
+
     async def signer(self) -> TokenSigner:
         if self._signer is None:
             async with self._key_lock:
@@ -315,35 +396,83 @@ class Auth:
                         stored = secrets.token_hex(32)
                         await self.store.set_setting(SESSION_KEY_KEY, stored)
                     self._signer = TokenSigner(bytes.fromhex(stored))
+                    await self._load_revoked()
         return self._signer
+
+    async def _load_revoked(self) -> None:
+        """Logouts from before a restart (a few rows; expired ones are dropped here)."""
+        if self._revoked_loaded:
+            return
+        now = self.clock()
+        rows = await self.store.fetchall(
+            "SELECT key, value FROM settings WHERE substr(key, 1, ?) = ?",
+            (len(REVOKED_PREFIX), REVOKED_PREFIX),
+        )
+        found: list[tuple[float, str]] = []
+        for row in rows:
+            try:
+                expires = float(row["value"])
+            except ValueError:
+                continue
+            if expires > now:
+                found.append((expires, str(row["key"])[len(REVOKED_PREFIX) :]))
+        for expires, sid in sorted(found)[-MAX_REVOKED:]:
+            self._revoked[sid] = expires
+        self._revoked_loaded = True
 
     async def _verify(self, secret: str, encoded: str) -> bool:
         async with self._hashing:
+            self.counters.count("login_checked")
             # scrypt takes a tenth of a second or more: never on the event loop.
             return await asyncio.to_thread(verify_secret, secret, encoded)
 
     async def login(self, address: str, *, password: str | None, pin: str | None) -> LoginResult:
         wait = self.limiter.locked_for(address)
         if wait > 0:
-            return LoginResult(refused="locked", retry_after_s=wait)
+            return LoginResult(refused=LOCKED, retry_after_s=wait)
+        # Before any await: a flood from one address gets one check, the rest are refused.
+        if address in self._in_flight:
+            self.counters.count("login_refused_in_flight")
+            return LoginResult(refused=IN_FLIGHT, retry_after_s=BUSY_RETRY_S)
+        if self._queued >= MAX_HASH_QUEUE:
+            self.counters.count("login_refused_busy")
+            return LoginResult(refused=BUSY, retry_after_s=BUSY_RETRY_S)
+        self._in_flight.add(address)
+        self._queued += 1
+        try:
+            return await self._login(address, password, pin)
+        finally:
+            self._queued -= 1
+            self._in_flight.discard(address)
+
+    async def _login(self, address: str, password: str | None, pin: str | None) -> LoginResult:
         creds = await self.credentials(fresh=True)
         role: Role
         if password is not None:
             if creds.admin_hash is None:
-                return LoginResult(refused="not_set")
+                return LoginResult(refused=NOT_SET)
             role, secret, encoded = ADMIN, password, creds.admin_hash
         else:
             if creds.pin_hash is None:
-                return LoginResult(refused="no_pin")
+                return LoginResult(refused=NO_PIN)
+            budget_wait = self.pin_budget.wait_s()
+            if budget_wait > 0:
+                return LoginResult(refused=PIN_BUDGET, retry_after_s=budget_wait)
             role, secret, encoded = VIEWER, pin or "", creds.pin_hash
+        # Counted as a failure before the check (and forgiven if it succeeds): the count
+        # never waits behind the hashing queue.
+        lockout = self.limiter.failed(address)
+        if role == VIEWER:
+            self.pin_budget.spend()
         if not await self._verify(secret, encoded):
-            lockout = self.limiter.failed(address)
             return LoginResult(
-                refused="locked" if lockout else "wrong",
+                refused=LOCKED if lockout else WRONG,
                 retry_after_s=lockout,
                 new_lockout=lockout > 0,
             )
         self.limiter.succeeded(address)
+        if role == VIEWER:
+            self.pin_budget.refund()
         lifetime = ADMIN_SESSION_S if role == ADMIN else VIEWER_SESSION_S
         signer = await self.signer()
         return LoginResult(signer.issue(role, lifetime, creds.fingerprint(role), self.clock()))
@@ -368,13 +497,41 @@ class Auth:
             return None  # the PIN was switched off: a viewer needs no session
         return session
 
-    def revoke(self, session: Session) -> None:
+    def still_valid(self, session: Session | None) -> bool:
+        """Whether a session found earlier (an open WebSocket's) still stands, without I/O.
+
+        None stands for "no session": valid while no viewer PIN is required.
+        """
+        creds = self._creds
+        if creds is None:
+            return True  # nothing read yet: nothing can have changed
+        if session is None:
+            return not creds.pin_required
+        if not session.valid(self.clock()) or session.sid in self._revoked:
+            return False
+        if session.role == VIEWER and not creds.pin_required:
+            return True  # the PIN was switched off: viewers may look without one
+        return hmac.compare_digest(creds.fingerprint(session.role), session.fingerprint)
+
+    async def revoke(self, session: Session) -> None:
+        """Log out: this session id is refused from now on, across restarts too."""
+        await self.signer()  # loads the logouts stored before a restart
         now = self.clock()
-        for sid in [sid for sid, expires in self._revoked.items() if expires <= now]:
+        gone = [sid for sid, expires in self._revoked.items() if expires <= now]
+        for sid in gone:
             del self._revoked[sid]  # expired anyway: the signature check refuses it
         self._revoked[session.sid] = session.expires
         while len(self._revoked) > MAX_REVOKED:
-            self._revoked.popitem(last=False)
+            gone.append(self._revoked.popitem(last=False)[0])
+        statements: list[tuple[str, tuple[str, ...]]] = [
+            (
+                "INSERT INTO settings(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (REVOKED_PREFIX + session.sid, repr(session.expires)),
+            )
+        ]
+        statements += [("DELETE FROM settings WHERE key = ?", (REVOKED_PREFIX + s,)) for s in gone]
+        await self.store.transaction(statements)
 
     async def set_pin(self, pin: str | None) -> None:
         """Set (or with None, switch off) the viewer PIN; existing viewer sessions end."""

@@ -117,6 +117,24 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="most WebSocket clients at once (default 500)",
     )
     p.add_argument(
+        "--max-clients-per-address",
+        dest="max_clients_per_address",
+        default=s,
+        help="most WebSocket clients from one address, admin sessions excepted (default 30)",
+    )
+    p.add_argument(
+        "--max-connections",
+        dest="max_connections",
+        default=s,
+        help="most HTTP connections at once (default 2000)",
+    )
+    p.add_argument(
+        "--max-connections-per-address",
+        dest="max_connections_per_address",
+        default=s,
+        help="most HTTP connections from one address, trusted proxies excepted (default 64)",
+    )
+    p.add_argument(
         "--ws-send-timeout-s",
         dest="ws_send_timeout_s",
         default=s,
@@ -129,6 +147,22 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         default=s,
         metavar="URL",
         help="extra Origin allowed to open WebSockets (repeatable)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        default=s,
+        metavar="NAME",
+        help="extra host name the box answers to, e.g. micboard.venue.lan (repeatable)",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        default=s,
+        metavar="ADDR[/BITS]",
+        help="reverse proxy whose X-Forwarded-For is believed (repeatable; default none)",
     )
     p.add_argument(
         "--tls-cert-file",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,6 +27,14 @@ DEFAULT_PORT = 8058
 MIN_METER_RATE_MS = 100
 MAX_METER_RATE_MS = 65535
 SHURE_PORT = 2202
+# Connection limits (docs/security.md, "Limits"). The process may hold 8192 descriptors
+# (LimitNOFILE= in the unit); the web side may take a quarter, leaving room for receivers.
+DEFAULT_MAX_CONNECTIONS = 2000
+# A browser opens 6 HTTP connections to a host plus 3 WebSockets per tab; a crew laptop with
+# a dozen tabs stays under this, a guest's flood of sockets stops here.
+DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64
+# WebSocket clients from one address: three per dashboard tab, ten tabs.
+DEFAULT_MAX_CLIENTS_PER_ADDRESS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +67,16 @@ class Settings:
     instance: str = ""
     log_level: str = "info"
     max_clients: int = 500
+    max_clients_per_address: int = DEFAULT_MAX_CLIENTS_PER_ADDRESS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
     ws_send_timeout_s: int = 10
     allowed_origins: tuple[str, ...] = ()
+    # Names the box answers to beyond its addresses, localhost and micboard(-N).local.
+    allowed_hosts: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks); nobody's by default, loopback included.
+    trusted_proxies: tuple[str, ...] = ()
     # HTTPS: both or neither (resolve() checks); the key file should be mode 0600.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -175,9 +192,25 @@ def parse_receiver(text: str) -> ReceiverAddress:
     elif text.count(":") == 1:
         host, port_text = text.split(":")
         port = _to_int(1, 65535)(port_text)
-    if not host or any(c.isspace() for c in host):
-        raise ValueError("must be HOST or HOST:PORT")
+    if not _valid_host(host):
+        raise ValueError("must be HOST or HOST:PORT (an IP address or a host name)")
     return ReceiverAddress(host, port)
+
+
+# A DNS name as resolvers take it: ASCII letters, digits, hyphens (and the underscores some
+# venues' names carry), dot-separated labels of at most 63, 253 in all. Anything else (spaces,
+# control characters, text IDNA cannot encode) never reaches a resolver.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(p) for p in name.split("."))
 
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
@@ -211,6 +244,21 @@ def _to_origin(value: Any) -> str:
     if not text.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     return text
+
+
+def _to_host_name(value: Any) -> str:
+    text = _to_str(value).strip().lower().rstrip(".")
+    if not text or "/" in text or ":" in text or any(c.isspace() for c in text):
+        raise ValueError("must be a host name without scheme or port, e.g. micboard.venue.lan")
+    return text
+
+
+def _to_network(value: Any) -> str:
+    text = _to_str(value).strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError("must be an IP address or network, e.g. 10.0.0.2 or 10.0.0.0/24") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +296,17 @@ SPECS: tuple[Spec, ...] = (
     Spec("log_level", _to_log_level, "debug, info, warning or error"),
     Spec("max_clients", _to_int(1, 100_000), "most WebSocket clients at once"),
     Spec(
+        "max_clients_per_address",
+        _to_int(1, 100_000),
+        "most WebSocket clients from one address (admin sessions excepted)",
+    ),
+    Spec("max_connections", _to_int(8, 1_000_000), "most HTTP connections at once"),
+    Spec(
+        "max_connections_per_address",
+        _to_int(4, 1_000_000),
+        "most HTTP connections from one address (trusted proxies excepted)",
+    ),
+    Spec(
         "ws_send_timeout_s",
         _to_int(1, 300),
         "close a WebSocket client that has not taken a frame for this long",
@@ -256,6 +315,18 @@ SPECS: tuple[Spec, ...] = (
         "allowed_origins",
         _list_of(_to_origin),
         "extra Origin allowed to open WebSockets",
+        True,
+    ),
+    Spec(
+        "allowed_hosts",
+        _list_of(_to_host_name),
+        "extra host name the box answers to (Host header)",
+        True,
+    ),
+    Spec(
+        "trusted_proxies",
+        _list_of(_to_network),
+        "reverse proxy whose X-Forwarded-For is believed (address or network)",
         True,
     ),
     Spec("tls_cert_file", _to_optional_path, "PEM certificate (chain) to serve HTTPS with"),

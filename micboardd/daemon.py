@@ -21,6 +21,7 @@ import uvicorn
 
 from .alert_model import AlertConfig, Hold
 from .alerts import Alerts
+from .auth import ADMIN_HASH_KEY
 from .config import Settings
 from .errors import StoreError
 from .fanout import FanOut
@@ -33,6 +34,13 @@ from .store import Store
 from .systemd import Notifier
 from .web.app import create_app
 from .web.context import AppContext
+from .web.http_protocol import (
+    KEEP_ALIVE_S,
+    MAX_HEAD_BYTES,
+    ConnectionLimits,
+    http_protocol_class,
+)
+from .web.ws_clients import SESSION_CHECK_S
 from .web.ws_protocol import protocol_class
 from .web_root import candidates as web_root_places
 from .web_root import find_web_root, missing_message
@@ -171,6 +179,13 @@ class Daemon:
         except StoreError as exc:
             log.critical("%s", exc)
             return 1
+        if await store.get_setting(ADMIN_HASH_KEY) is None:
+            # Said here, to the operator: the web answers name no path of the box.
+            log.warning(
+                "no admin password is set: nothing can be changed from the dashboard until "
+                "one is (micboardd passwd --state-dir %s)",
+                settings.state_dir.resolve(),
+            )
         hub = Hub()
         for row in await store.channel_rows():
             hub.user[row["device_id"]] = UserFields(performer=row["performer"])
@@ -215,11 +230,26 @@ class Daemon:
             await store.close()
             return 1
         self.port = sock.getsockname()[1]
+        limits = ConnectionLimits.from_settings(
+            settings.max_connections,
+            settings.max_connections_per_address,
+            settings.trusted_proxies,
+            ctx.counters,
+        )
+        http_protocol = http_protocol_class(limits)
         config = uvicorn.Config(
             create_app(ctx),
             log_config=None,
             access_log=False,
             lifespan="off",
+            http=http_protocol or "h11",
+            # Only with h11 (no httptools): its own cap on a request's head.
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_S,
+            # X-Forwarded-For/-Proto only from the configured proxies; uvicorn's default
+            # would believe loopback (a local process could pose as any address).
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=list(settings.trusted_proxies),
             ws=protocol_class(),
             ws_max_size=WS_MAX_MESSAGE_BYTES,
             ws_ping_interval=WS_PING_INTERVAL_S,
@@ -264,6 +294,7 @@ class Daemon:
         background = [
             asyncio.create_task(self._every(HUB_TICK_S, hub.tick), name="hub-tick"),
             asyncio.create_task(self._every(SYSTEM_HEALTH_INTERVAL_S, self._health), name="health"),
+            asyncio.create_task(self._every(SESSION_CHECK_S, self._sessions), name="sessions"),
         ]
         if self.notifier.watchdog_s:
             background.append(
@@ -316,6 +347,16 @@ class Daemon:
         for source, result in zip(self.sources, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("source %r did not stop cleanly: %r", source, result)
+
+    async def _sessions(self) -> None:
+        """Close the WebSockets of sessions that ended behind our back (`micboardd passwd`
+        changed the password or PIN in the database, or a session expired)."""
+        assert self.ctx is not None
+        auth = self.ctx.auth
+        if auth is None or not len(self.ctx.ws_clients):
+            return
+        await auth.credentials(fresh=True)
+        self.ctx.ws_clients.sweep(auth)
 
     async def _health(self) -> None:
         assert self.ctx is not None

@@ -33,6 +33,7 @@ __all__ = [
     "DeviceFeed",
     "FanOut",
     "KeyedFeed",
+    "Redact",
     "Stream",
     "Subscription",
 ]
@@ -48,6 +49,9 @@ TIMER_SLACK_S = 0.001
 # Alerts are kept for a client that is not reading; past this many the oldest go (the alert
 # log in the store keeps them all).
 MAX_PENDING_ALERTS = 200
+# Keys of System API frames in the keyed feeds (sources.py pushes the connection ones).
+API_HEALTH_KEY = "api_health:"
+API_CONNECTION_KEY = "system_api:"
 
 
 class Stream:
@@ -98,16 +102,29 @@ class Stream:
             self.timer = None
 
 
+# (key, frame) -> the frame this client may see: the web layer hides the System API's
+# address from clients without a session (web/security.py redact_api_frame).
+Redact = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
 class KeyedFeed(Feed):
     """A latest-wins feed keyed by source id (connections) or alert id (health)."""
 
-    def __init__(self, initial: Callable[[], dict[str, Any]], limit: int = 10_000) -> None:
+    def __init__(
+        self,
+        initial: Callable[[], dict[str, Any]],
+        limit: int = 10_000,
+        redact: Redact | None = None,
+    ) -> None:
         super().__init__()
         self._initial = initial
         self.pending: dict[str, dict[str, Any]] = {}
         self.limit = limit
+        self.redact = redact
 
     def push(self, key: str, frame: dict[str, Any]) -> None:
+        if self.redact is not None:
+            frame = self.redact(key, frame)
         self.pending.pop(key, None)
         self.pending[key] = frame
         while len(self.pending) > self.limit:
@@ -254,19 +271,26 @@ class FanOut:
             stream.cancel()
             del self.streams[feed.sub.max_hz]
 
-    def new_connection_feed(self) -> KeyedFeed:
-        feed = KeyedFeed(lambda: {"connections": self.hub.connections()})
+    def new_connection_feed(self, redact: Redact | None = None) -> KeyedFeed:
+        feed = KeyedFeed(lambda: {"connections": self.hub.connections()}, redact=redact)
         self.connections.add(feed)
         return feed
 
-    def new_health_feed(self) -> KeyedFeed:
+    def new_health_feed(self, redact: Redact | None = None) -> KeyedFeed:
+        def api_health() -> list[dict[str, Any]]:
+            frames = list(self.latest_api_health.items())
+            if redact is None:
+                return [frame for _, frame in frames]
+            return [redact(API_HEALTH_KEY + endpoint, frame) for endpoint, frame in frames]
+
         feed = KeyedFeed(
             lambda: {
                 "system_health": {"type": "system_health", **self.system_health()},
-                "api_health": list(self.latest_api_health.values()),
+                "api_health": api_health(),
                 "alerts": self.active_alerts(),
             },
             limit=MAX_PENDING_ALERTS + 10,
+            redact=redact,
         )
         self.health.add(feed)
         return feed
@@ -292,7 +316,7 @@ class FanOut:
         frame = {"type": "api_health", "endpoint": endpoint, **body}
         self.latest_api_health[endpoint] = frame
         for feed in self.health:
-            feed.push("api_health:" + endpoint, frame)
+            feed.push(API_HEALTH_KEY + endpoint, frame)
 
     def publish_alert(self, alert_id: str, body: dict[str, Any]) -> None:
         frame = {"type": "system_alert", "timestamp": iso(time.time()), **body}

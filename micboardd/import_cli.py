@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .importer import MicboardFormatError, Plan, convert, load, report, write
-from .state_dir import PACKAGED_STATE_DIR, give_back, state_dir_for
+from .state_dir import PACKAGED_STATE_DIR, drop_to_owner, give_back, state_dir_for
 from .store import Store
 
 EXIT_BAD_INPUT = 2
@@ -56,11 +56,17 @@ def run_import(args: argparse.Namespace) -> int:
         print("\n".join(report(plan, None)))
         return 0
     state_dir = state_dir_for(args.state_dir, getattr(args, "config", None))
+    try:
+        # As root: become the directory's owner first, where it can reach it (state_dir.py).
+        drop_to_owner(state_dir)
+    except OSError as exc:
+        print(f"micboardd: cannot become the owner of {state_dir}: {exc}", file=sys.stderr)
+        return EXIT_STORE
     return asyncio.run(_write(args.file, state_dir, plan))
 
 
 async def _write(source: Path, state_dir: Path, plan: Plan) -> int:
-    store = Store(state_dir / "micboardd.db")
+    store = Store(state_dir / "micboardd.db", quarantine=False)  # damage is the daemon's
     try:
         await store.open()
     except StoreError as exc:

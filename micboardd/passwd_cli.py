@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .auth import ADMIN_HASH_KEY, VIEWER_PIN_KEY, check_password, check_pin, hash_secret
 from .errors import StoreError
-from .state_dir import PACKAGED_STATE_DIR, give_back, state_dir_for
+from .state_dir import PACKAGED_STATE_DIR, drop_to_owner, give_back, state_dir_for
 from .store import Store
 
 
@@ -61,7 +61,7 @@ def read_secret(what: str, from_stdin: bool) -> str:
 
 
 async def _write(db_path: Path, key: str, value: str | None) -> None:
-    store = Store(db_path)
+    store = Store(db_path, quarantine=False)  # a damaged file is the daemon's to move
     await store.open()
     try:
         if value is None:
@@ -91,6 +91,8 @@ def run_passwd(args: argparse.Namespace) -> int:
         value = hash_secret(secret)
     old_umask = os.umask(0o077)  # the database holds the hashes: owner only
     try:
+        # As root: become the directory's owner first, where it can reach it (state_dir.py).
+        drop_to_owner(state_dir)
         asyncio.run(_write(db_path, key, value))
         give_back(state_dir)
     except (StoreError, OSError) as exc:

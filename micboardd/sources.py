@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .daemon import Source
+from .fanout import API_CONNECTION_KEY
 from .receivers import ReceiverManager
 from .web.context import AppContext
 
@@ -36,7 +37,7 @@ def make_sources(ctx: AppContext) -> list[Source]:
     def publish_connection(body: dict[str, Any]) -> None:
         frame = {"type": "connection_update", **body}
         for feed in fanout.connections:
-            feed.push("system_api:" + str(body["id"]), frame)
+            feed.push(API_CONNECTION_KEY + str(body["id"]), frame)
 
     def publish_api_health(endpoint: str, body: dict[str, Any]) -> None:
         fanout.publish_api_health(endpoint, body)

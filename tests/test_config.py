@@ -71,7 +71,10 @@ def test_parse_receiver_forms() -> None:
     assert parse_receiver("192.168.1.20") == ReceiverAddress("192.168.1.20", 2202)
     assert parse_receiver("rx1.local:2300") == ReceiverAddress("rx1.local", 2300)
     assert parse_receiver("[fe80::1]:2202") == ReceiverAddress("fe80::1", 2202)
-    for bad in ("", ":2202", "host:0", "a b"):
+    assert parse_receiver("rx_2.venue-lan.") == ReceiverAddress("rx_2.venue-lan.", 2202)
+    # Found by schemathesis: a name no resolver can take (IDNA fails on it) crashed the
+    # receiver's task instead of being refused at the door.
+    for bad in ("", ":2202", "host:0", "a b", "ñ\x87", "r\x1fx", "-rx", "a..b", "x" * 254):
         with pytest.raises(ValueError):
             parse_receiver(bad)
 

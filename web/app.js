@@ -267,6 +267,7 @@ const feed = {
         updateConnection();
         if (state === "waiting") checkViewerSoon(); // refused because a PIN is now needed?
       },
+      onSessionEnded: () => checkViewer(), // at once: the server just said so
     });
     this.sock.start();
   },

@@ -159,6 +159,12 @@ class Rig:
                 str(config),
                 "--max-clients",
                 "1000",
+                # Every bench client comes from 127.0.0.1: a venue's worth of phones from
+                # one address, which the per-address caps would otherwise refuse.
+                "--max-clients-per-address",
+                "1000",
+                "--max-connections-per-address",
+                "2000",
             ],
             stderr=subprocess.PIPE,
             text=True,

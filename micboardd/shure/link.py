@@ -166,6 +166,13 @@ class TcpLink:
                 await self._writer.wait_closed()
 
 
+def _reason(exc: Exception) -> str:
+    # asyncio words a refusal "Connect call failed (...)": the errno says what happened.
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc)
+
+
 async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> TcpLink:
     peer = f"{host}:{port}"
     loop = asyncio.get_running_loop()
@@ -178,10 +185,8 @@ async def open_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> 
             )
     except TimeoutError as exc:
         raise PeerTimeout(f"{peer}: no answer to connect within {timeout:g} s") from exc
-    except OSError as exc:
-        # asyncio words a refusal "Connect call failed (...)": the errno says what happened.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise ConnectionFailed(f"{peer}: cannot connect: {reason}") from exc
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
+        raise ConnectionFailed(f"{peer}: cannot connect: {_reason(exc)}") from exc
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -256,8 +261,8 @@ async def open_udp(host: str, port: int) -> UdpLink:
         transport, proto = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(peer), remote_addr=(host, port)
         )
-    except OSError as exc:
-        raise ConnectionFailed(f"{peer}: cannot open: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeError) as exc:
+        raise ConnectionFailed(f"{peer}: cannot open: {_reason(exc)}") from exc
     return UdpLink(transport, proto, peer)
 
 

@@ -24,6 +24,7 @@ from micboardd.errors import ConfigError, MicboardError
 from micboardd.hub import Hub
 from micboardd.isotime import iso
 from micboardd.model import SourceState
+from micboardd.state_dir import drop_to_owner
 from micboardd.store import Store
 
 from .runtime import effective_settings
@@ -90,7 +91,10 @@ def run_poll(
 async def _poll(settings: Settings, args: argparse.Namespace, interval: float, out: TextIO) -> int:
     from micboardd.receivers import ReceiverManager
 
-    store = Store(settings.db_path)
+    # A tool beside the daemon: as root it becomes the state directory's owner where it can,
+    # and never moves a damaged database aside (state_dir.py, store.py).
+    drop_to_owner(settings.state_dir)
+    store = Store(settings.db_path, quarantine=False)
     hub = Hub()
     manager = ReceiverManager(hub, store, settings)
     api: SystemApiSource | None = None

@@ -193,7 +193,8 @@ class SystemApiRuntime:
     # --- what the dashboard does ---
 
     async def configure(self, url: str, key: str | None, fingerprint: str | None) -> None:
-        """Check, store and apply; `key` None or empty keeps the stored one."""
+        """Check, store and apply; `key` None or empty keeps the stored one, for the same
+        host and port only (a new server needs the key again)."""
         self._check_editable()
         try:
             base_url, _, _ = parse_url(url)
@@ -216,6 +217,12 @@ class SystemApiRuntime:
             raise SettingRefused(_reason(exc)) from None
         async with self._lock:
             old = await self.stored()
+            if new_key is None and (old is None or _server(old.url) != _server(wanted.url)):
+                # The stored key was given for that server: never hand it to another one.
+                raise SettingRefused(
+                    "the stored key is only sent to the server it was given for: enter the "
+                    "key again to use a new host or port"
+                )
             same_endpoint = old is not None and old.url == wanted.url
             await self._stop_source(withdraw=True, retire=not same_endpoint)
             if new_key is not None:
@@ -339,6 +346,15 @@ def _disconnected(options: SsapiOptions) -> dict[str, Any]:
         "last_update": iso(time.time()),
         "error": None,
     }
+
+
+def _server(url: str) -> tuple[str, int] | None:
+    """(host, port) of a System API URL: what a stored key is bound to."""
+    try:
+        _, host, port = parse_url(url)
+    except ValueError:
+        return None
+    return host.lower(), port
 
 
 def pin_key_for(url: str) -> str | None:

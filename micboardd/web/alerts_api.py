@@ -29,6 +29,7 @@ from ..history import History, Series
 from ..history_blob import VALUE_COLUMNS, Event
 from ..isotime import iso
 from ..model import split_device_id
+from .answers import CHANGE, READ, answers
 
 MAX_ALERTS = 1000  # one page of the alert log; a show produces far fewer
 DEFAULT_ALERTS = 200
@@ -109,13 +110,26 @@ CSV_HEADER = (
 )
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (CSV injection):
+# `=HYPERLINK(...)` in a device id named by a System API or a receiver would run on the crew's
+# laptop. Such a cell gets a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe to open in a spreadsheet: text never starts a formula; numbers stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def series_csv(series: Series) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in series.rows:
-        values = ["" if v is None else _round(v) for v in row.values()]
-        writer.writerow([iso(row.t), row.device_id, *values])
+        values = ["" if v is None else csv_cell(_round(v)) for v in row.values()]
+        writer.writerow([iso(row.t), csv_cell(row.device_id), *values])
     return out.getvalue()
 
 
@@ -133,7 +147,7 @@ def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
             raise ServiceUnavailableException("alerts and history are not running here")
         return ctx.alerts, ctx.history
 
-    @get("/api/alerts")
+    @get("/api/alerts", responses=answers(*READ, 503))
     async def list_alerts(
         active: FromQuery[bool | None] = None,
         since: Annotated[str | None, QueryParameter(max_length=64)] = None,
@@ -147,7 +161,7 @@ def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
         found = await alerts.query(active=active, since=after, device=device, limit=limit)
         return [a.as_dict() for a in found]
 
-    @post("/api/alerts/{alert_id:str}/ack", status_code=200)
+    @post("/api/alerts/{alert_id:str}/ack", status_code=200, responses=answers(*CHANGE, 404, 503))
     async def ack_alert(alert_id: FromPath[str]) -> dict[str, Any]:
         """Acknowledge: the alert stays until its condition ends, but stops asking for
         attention. Acknowledging twice is harmless."""
@@ -183,7 +197,7 @@ def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
             )
         return await history.series(device_id, t0, t1, chosen)
 
-    @get("/api/history")
+    @get("/api/history", responses=answers(*READ, 404, 503))
     async def get_history(
         device_id: Annotated[str, QueryParameter(min_length=3, max_length=ID_MAX)],
         start: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,
@@ -208,7 +222,7 @@ def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
             "alerts": [a.as_dict() for a in overlapping],
         }
 
-    @get("/api/history.csv")
+    @get("/api/history.csv", responses=answers(*READ, 404, 503))
     async def get_history_csv(
         device_id: Annotated[str, QueryParameter(min_length=3, max_length=ID_MAX)],
         start: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,

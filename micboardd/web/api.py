@@ -25,12 +25,14 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_40
 from micboardd import __version__
 from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receiver
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
+from micboardd.fanout import API_HEALTH_KEY
 from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
 from micboardd.model import split_device_id
 from micboardd.placeholders import placeholder_id_of
 
+from .answers import CHANGE, READ, answers
 from .context import AppContext
-from .security import can_view, redact_health
+from .security import can_view, redact_api_frame, redact_health, session_of
 
 # User-facing names (performer) are free text, but bounded: they must fit a tile.
 PERFORMER_MAX = 64
@@ -127,6 +129,12 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             "system_api": list(ctx.fanout.latest_api_health.values()),
         }
         # Open to monitoring even behind the viewer PIN: then without receiver addresses.
+        # The System API's URL only for a session (the settings naming it are admin-only).
+        if session_of(request) is None:
+            body["system_api"] = [
+                redact_api_frame(API_HEALTH_KEY + str(h.get("endpoint")), h)
+                for h in body["system_api"]
+            ]
         pin = ctx.auth is not None and (await ctx.auth.credentials()).pin_required
         if can_view(request, pin):
             return body
@@ -136,30 +144,38 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         ]
         return slim
 
-    @get("/api/devices")
+    @get("/api/devices", responses=answers(*READ))
     async def devices() -> list[dict[str, Any]]:
         return hub.device_list()
 
-    @get("/api/devices/{device_id:str}")
+    @get("/api/devices/{device_id:str}", responses=answers(*READ, 404))
     async def device(device_id: FromPath[str]) -> dict[str, Any]:
         dev = hub.devices.get(device_id)
         if dev is None:
             raise NotFoundException(f"no device {device_id!r}")
         return dev
 
-    @post("/api/devices/{device_id:str}/rename", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/api/devices/{device_id:str}/rename",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404, 422, 503),
+    )
     async def rename(device_id: FromPath[str], data: JSONBody[RenameChannel]) -> None:
         """Rename the channel on the receiver itself (SET CHAN_NAME)."""
         with _receiver_command():
             await hub.rename(device_id, data.name)
 
-    @post("/api/devices/{device_id:str}/identify", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/api/devices/{device_id:str}/identify",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404, 422, 503),
+    )
     async def identify(device_id: FromPath[str]) -> None:
         """Flash the receiver's front panel for this channel."""
         with _receiver_command():
             await hub.identify(device_id)
 
-    @put("/api/devices/{device_id:str}/performer")
+    @put("/api/devices/{device_id:str}/performer", responses=answers(*CHANGE, 404))
     async def performer(device_id: FromPath[str], data: JSONBody[SetPerformer]) -> dict[str, Any]:
         """Who wears this microphone tonight (kept in the store, not on the receiver)."""
         try:
@@ -179,11 +195,11 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         hub.set_user(device_id, performer=name, group=group)
         return {"device_id": device_id, "performer": name}
 
-    @get("/api/receivers")
+    @get("/api/receivers", responses=answers(*READ))
     async def receivers() -> list[dict[str, Any]]:
         return hub.receiver_list()
 
-    @post("/api/receivers", status_code=HTTP_201_CREATED)
+    @post("/api/receivers", status_code=HTTP_201_CREATED, responses=answers(*CHANGE, 503))
     async def add_receiver(data: JSONBody[AddReceiver]) -> dict[str, Any]:
         """Monitor a receiver by address (`HOST` or `HOST:PORT`); kept across restarts."""
         try:
@@ -193,7 +209,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         receiver_id = await receivers_control().add(address)
         return hub.receivers[receiver_id].as_dict()
 
-    @put("/api/receivers/{receiver_id:str}")
+    @put("/api/receivers/{receiver_id:str}", responses=answers(*CHANGE, 404, 503))
     async def update_receiver(
         receiver_id: FromPath[str], data: JSONBody[ReceiverBody]
     ) -> dict[str, Any]:
@@ -208,25 +224,29 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             "meter_rate_ms": control.meter_rate_for(receiver_id),
         }
 
-    @delete("/api/receivers/{receiver_id:str}", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/api/receivers/{receiver_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404, 503),
+    )
     async def remove_receiver(receiver_id: FromPath[str]) -> None:
         try:
             await receivers_control().remove(receiver_id)
         except NotFound as exc:
             raise NotFoundException(str(exc)) from None
 
-    @get("/api/groups")
+    @get("/api/groups", responses=answers(*READ))
     async def list_groups() -> list[dict[str, Any]]:
         return [g.as_dict() for g in ctx.groups.ordered()]
 
-    @post("/api/groups", status_code=HTTP_201_CREATED)
+    @post("/api/groups", status_code=HTTP_201_CREATED, responses=answers(*CHANGE))
     async def create_group(data: JSONBody[GroupBody]) -> dict[str, Any]:
         if len(ctx.groups.by_id) >= MAX_GROUPS:
             raise ClientException(f"at most {MAX_GROUPS} groups")
         group = await ctx.groups.save(None, data.title.strip(), data.slots, data.position)
         return group.as_dict()
 
-    @put("/api/groups/{group_id:int}")
+    @put("/api/groups/{group_id:int}", responses=answers(*CHANGE, 404))
     async def put_group(group_id: FromPath[int], data: JSONBody[GroupBody]) -> dict[str, Any]:
         """Create or replace a group: title, ordered slots (device ids, null = blank)."""
         if group_id < 1 or group_id > 10_000:
@@ -236,7 +256,11 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         group = await ctx.groups.save(group_id, data.title.strip(), data.slots, data.position)
         return group.as_dict()
 
-    @delete("/api/groups/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/api/groups/{group_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404),
+    )
     async def delete_group(group_id: FromPath[int]) -> None:
         if not await ctx.groups.delete(group_id):
             raise NotFoundException(f"no group {group_id}")
@@ -245,23 +269,27 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         rate = ctx.receivers.meter_rate_ms if ctx.receivers else ctx.settings.meter_rate_ms
         return {"meter_rate_ms": rate, "min_meter_rate_ms": MIN_METER_RATE_MS}
 
-    @get("/api/settings")
+    @get("/api/settings", responses=answers(*READ))
     async def get_settings() -> dict[str, Any]:
         """Settings the dashboard may change (the rest live in the TOML file)."""
         return settings_view()
 
-    @put("/api/settings")
+    @put("/api/settings", responses=answers(*CHANGE, 503))
     async def put_settings(data: JSONBody[SettingsBody]) -> dict[str, Any]:
         if data.meter_rate_ms is not None:
             await receivers_control().set_meter_rate(data.meter_rate_ms)
         return settings_view()
 
-    @get("/api/discovery")
+    @get("/api/discovery", responses=answers(*READ))
     async def discovery() -> list[dict[str, object]]:
         """Receivers discovery found (or rejected, with the reason); `waiting` for approval."""
         return ctx.receivers.discovered() if ctx.receivers else []
 
-    @post("/api/discovery/{receiver_id:str}/approve", status_code=200)
+    @post(
+        "/api/discovery/{receiver_id:str}/approve",
+        status_code=200,
+        responses=answers(*CHANGE, 404, 503),
+    )
     async def approve_discovered(receiver_id: FromPath[str]) -> dict[str, Any]:
         """Monitor a discovered receiver (`discovery_approval`); kept across restarts."""
         try:
@@ -270,7 +298,11 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise NotFoundException(str(exc)) from None
         return hub.receivers[receiver_id].as_dict()
 
-    @post("/api/discovery/{receiver_id:str}/ignore", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/api/discovery/{receiver_id:str}/ignore",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404, 503),
+    )
     async def ignore_discovered(receiver_id: FromPath[str]) -> None:
         """Never monitor this discovered receiver (kept across restarts; add it to undo)."""
         try:
@@ -278,7 +310,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         except NotFound as exc:
             raise NotFoundException(str(exc)) from None
 
-    @get("/api/connections")
+    @get("/api/connections", responses=answers(*READ))
     async def connections() -> list[dict[str, Any]]:
         return hub.connections()
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import Litestar, Response, get
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, route
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader
+from litestar.enums import HttpMethod
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -16,10 +20,12 @@ from ..auth import Auth
 from .alerts_api import alerts_api_handlers
 from .api import api_handlers
 from .context import AppContext
+from .hosts import HostAllowList
 from .metrics_route import metrics_handlers
 from .security import (
     MAX_BODY_BYTES,
     add_security_headers,
+    host_guard,
     make_access_guard,
     security_handlers,
     warn_about_secret_files,
@@ -41,9 +47,33 @@ def no_dashboard() -> Response[str]:
     return Response(NO_DASHBOARD, status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
 
 
+def options_handlers(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """One OPTIONS handler per API path, registered first, whose `Allow` lists every method
+    of the path as served. (Litestar makes its own when the first handler of a path is
+    registered and never updates its `Allow`: GET and POST on one path answered
+    `Allow: GET, OPTIONS`.)"""
+    paths = sorted({path for h in handlers for path in h.paths if path.startswith("/api/")})
+
+    def make(path: str) -> HTTPRouteHandler:
+        @route(path, http_method=[HttpMethod.OPTIONS], include_in_schema=False)
+        async def allow(request: Request[Any, Any, Any]) -> Response[None]:
+            methods = request.app.route_handler_method_map.get(path)
+            listed = sorted(methods or {"OPTIONS"})
+            return Response(None, status_code=204, headers={"Allow": ", ".join(listed)})
+
+        return allow
+
+    return [make(path) for path in paths]
+
+
 def create_app(ctx: AppContext) -> Litestar:
     if ctx.auth is None:
-        ctx.auth = Auth(ctx.store)
+        ctx.auth = Auth(ctx.store, counters=ctx.counters)
+    auth = ctx.auth
+
+    def sessions_changed() -> None:  # a logout or a new PIN: close the sockets it ended
+        ctx.ws_clients.sweep(auth)
+
     warn_about_secret_files(ctx.settings)
     static: ControllerRouterHandler
     if ctx.web_root is None:
@@ -59,20 +89,21 @@ def create_app(ctx: AppContext) -> Litestar:
             cache_control=CacheControlHeader(no_cache=True),
             include_in_schema=False,
         )
+    http = [
+        *api_handlers(ctx),
+        *alerts_api_handlers(ctx),
+        *ssapi_api_handlers(ctx),
+        *tiles_api_handlers(ctx),
+        *metrics_handlers(ctx),
+        *security_handlers(ctx.auth, ctx.settings, sessions_changed),
+    ]
     return Litestar(
-        route_handlers=[
-            *api_handlers(ctx),
-            *alerts_api_handlers(ctx),
-            *ssapi_api_handlers(ctx),
-            *tiles_api_handlers(ctx),
-            *metrics_handlers(ctx),
-            *security_handlers(ctx.auth, ctx.settings),
-            *websocket_handlers(ctx),
-            static,
-        ],
+        route_handlers=[*options_handlers(http), *http, *websocket_handlers(ctx), static],
         # Every route, including ones added later: reads open (or behind the viewer PIN),
         # anything that changes state needs admin + CSRF (web/security.py).
         guards=[make_access_guard(ctx.auth, ctx.settings)],
+        # Before anything else: a request for another host name is not ours (DNS rebinding).
+        middleware=[host_guard(HostAllowList(ctx.settings.allowed_hosts))],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
         # Venue LANs are offline: only the JSON document, no CDN-hosted docs UI.

@@ -20,6 +20,7 @@ from ..photos import Photos
 from ..placeholders import Placeholders
 from ..store import Store
 from ..sysinfo import CpuMeter, rss_mb
+from .ws_clients import WsClients
 
 
 class ReceiverControl(Protocol):
@@ -59,6 +60,7 @@ class AppContext:
     history: History | None = None  # show history (history.py)
     placeholders: Placeholders | None = None  # tiles without a receiver (placeholders.py)
     photos: Photos | None = None  # performer photos (photos.py)
+    ws_clients: WsClients = field(default_factory=WsClients)  # open WebSockets (ws_clients.py)
 
     def sample(self) -> None:
         """Called every system_health interval: CPU is measured over that window."""

@@ -13,15 +13,20 @@ Rules (docs/security.md):
   System API settings: they name a server on the venue network).
 - WebSocket messages that change state (none yet) need an admin session too:
   `ws_command_refusal` is the check, `READ_ONLY_WS_COMMANDS` the list of harmless ones.
+- Every request, WebSockets included, must name the box in its `Host` header (web/hosts.py:
+  DNS rebinding); "same origin" means the same scheme, host and port.
+- API answers are never cached (`Cache-Control: no-store`): they can hold what only a
+  session may read, and a shared phone's cache outlives the logout.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, get, post, put
@@ -31,15 +36,21 @@ from litestar.exceptions import (
     ClientException,
     NotAuthorizedException,
     PermissionDeniedException,
+    ServiceUnavailableException,
     TooManyRequestsException,
 )
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.params import JSONBody
-from litestar.types import Guard, Message, Scope
+from litestar.types import ASGIApp, Guard, Message, Receive, Scope
 
+from .. import auth as auth_module
 from ..auth import PASSWORD_MAX, PIN_MAX, Auth, Session, check_pin
 from ..config import Settings
+from ..fanout import API_CONNECTION_KEY, API_HEALTH_KEY
 from ..secret_files import loose_permissions
+from ..ssapi.health import STATE_MESSAGES
+from .answers import CHANGE, answers
+from .hosts import HostAllowList, origin_of, own_origin
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +69,12 @@ MAX_BODY_BYTES = 128 * 1024
 READ_ONLY_WS_COMMANDS = frozenset({"ping", "subscribe", "resync"})
 _STATE_KEY = "micboardd_session"
 
+# Shown to anyone who tries to change something: it names no path of the box (the state
+# directory is logged at startup for the operator instead).
 NO_PASSWORD = (
     "No admin password is set on this micboard box, so nothing can be changed yet. "
     "Set one on the box: `sudo micboardd passwd` (packaged install) or "
-    "`micboardd passwd --state-dir {state_dir}`."
+    "`micboardd passwd --state-dir DIR` with the daemon's state directory."
 )
 
 # No inline script or style anywhere: the dashboard sets styles only through the CSSOM.
@@ -81,6 +94,11 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 # ------------------------------------------------------------------------------ headers
 
 
+NO_STORE = (b"cache-control", b"no-store")
+# Answers nobody may keep: the API (and monitoring) reads.
+NO_STORE_PREFIXES = ("/api/", "/metrics", "/healthz", "/schema")
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
     """`before_send` hook: every HTTP response, errors and static files included."""
     if message["type"] != "http.response.start":
@@ -88,29 +106,92 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = list(message.get("headers") or [])
     present = {bytes(name).lower() for name, _ in headers}
     headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+    if NO_STORE[0] not in present and str(scope.get("path", "")).startswith(NO_STORE_PREFIXES):
+        headers.append(NO_STORE)
     message["headers"] = headers
+
+
+# A request for a host name that is not ours is logged at most this often.
+HOST_REFUSAL_LOG_EVERY_S = 60.0
+HOST_REFUSED_BODY = (
+    b"This micboard box does not answer to that host name. Open it by its address or by "
+    b"micboard.local, or add the name to allowed_hosts.\n"
+)
+
+
+def host_guard(allow: HostAllowList) -> Callable[[ASGIApp], ASGIApp]:
+    """Litestar middleware: a request naming another host (DNS rebinding) is refused."""
+    logged_at = [float("-inf")]
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def guarded(scope: Any, receive: Receive, send: Any) -> None:
+            if scope["type"] in ("http", "websocket"):
+                host = _header(scope, b"host")
+                if not allow.allowed(host):
+                    now = time.monotonic()
+                    if now - logged_at[0] >= HOST_REFUSAL_LOG_EVERY_S:
+                        logged_at[0] = now
+                        client = scope.get("client")
+                        address = client[0] if client else "unknown"
+                        log.warning(
+                            "refused a request for host %r from %s: not a name of this box "
+                            "(allowed_hosts; logged once a minute)",
+                            (host or "")[:80],
+                            address,
+                            extra={"REMOTE_ADDR": address},
+                        )
+                    await _refuse_host(scope["type"], send)
+                    return
+            await app(scope, receive, send)
+
+        return guarded
+
+    return middleware
+
+
+def _header(scope: Any, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _refuse_host(kind: str, send: Any) -> None:
+    if kind == "websocket":  # before accept: the handshake is answered 403
+        await send({"type": "websocket.close", "code": 1008, "reason": "unknown host"})
+        return
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(HOST_REFUSED_BODY)).encode()),
+        *SECURITY_HEADERS,
+        NO_STORE,
+    ]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": HOST_REFUSED_BODY})
 
 
 # ------------------------------------------------------------------------------ checks
 
 
-def same_origin(headers: Any, allowed: tuple[str, ...]) -> bool:
+def same_origin(headers: Any, allowed: tuple[str, ...], scheme: str = "http") -> bool:
     """The request comes from a page of ours (or names no page at all: not a browser).
 
-    Browsers send Origin on every state-changing fetch; Referer is the fallback for old ones.
+    Ours: the scheme, host and port this request was made to (`scheme` is the request's,
+    `http` or `https`), or one of the configured `allowed_origins`. Browsers send Origin on
+    every state-changing fetch; Referer is the fallback for old ones.
     """
-    host = str(headers.get("host", "")).lower()
     origin = headers.get("origin")
-    if origin is not None:
-        origin = str(origin).rstrip("/")
-        if origin in allowed:
-            return True
-        return origin != "null" and urlsplit(origin).netloc.lower() == host
-    referer = headers.get("referer")
-    if referer:
-        parts = urlsplit(str(referer))
-        return parts.netloc.lower() == host or f"{parts.scheme}://{parts.netloc}" in allowed
-    return True
+    source = str(origin) if origin is not None else headers.get("referer")
+    if not source:
+        return True
+    if origin is not None and source == "null":
+        return False
+    theirs = origin_of(str(source))
+    if theirs is None:
+        return False
+    if theirs in {origin_of(a) for a in allowed}:
+        return True
+    return theirs == own_origin(scheme, str(headers.get("host", "")))
 
 
 def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None:
@@ -141,9 +222,7 @@ def make_access_guard(auth: Auth, settings: Settings) -> Guard:
         if not creds.admin_set:
             creds = await auth.credentials(fresh=True)  # just set by `micboardd passwd`?
         if not creds.admin_set:
-            raise PermissionDeniedException(
-                NO_PASSWORD.format(state_dir=settings.state_dir.resolve())
-            )
+            raise PermissionDeniedException(NO_PASSWORD)
         if session is None:
             raise NotAuthorizedException(
                 f"log in as admin to {'see' if reading else 'change'} this"
@@ -173,7 +252,8 @@ def make_access_guard(auth: Auth, settings: Settings) -> Guard:
             if session is None and (await auth.credentials()).pin_required:
                 raise NotAuthorizedException("this dashboard needs the viewer PIN")
             return
-        if not same_origin(connection.headers, settings.allowed_origins):
+        scheme = connection.scope.get("scheme", "http")
+        if not same_origin(connection.headers, settings.allowed_origins, scheme):
             log.warning(
                 "refused a cross-site %s %s from %s (Origin %s)",
                 method,
@@ -208,6 +288,34 @@ def redact_health(health: dict[str, Any]) -> dict[str, Any]:
         slim["rejections"] = len(discovery.get("rejections") or [])
         health = {**health, "discovery": slim}
     return health
+
+
+# How the System API is named to someone without a session: its URL names a server on
+# the venue network (the settings themselves are admin-only, ssapi_api.py).
+SYSTEM_API_LABEL = "System API"
+
+
+def redact_api_frame(key: str, frame: dict[str, Any]) -> dict[str, Any]:
+    """A System API frame (`api_health`, its `connection_update`) without address or URL,
+    for a client without a session; every other frame as it is."""
+    if key.startswith(API_HEALTH_KEY):
+        state = str(frame.get("state"))
+        return {
+            **{k: frame.get(k) for k in REDACTED_HEALTH_FIELDS if k in frame},
+            "endpoint": SYSTEM_API_LABEL,
+            "message": STATE_MESSAGES.get(state, state),  # without the detail (host names)
+        }
+    if key.startswith(API_CONNECTION_KEY):
+        return {
+            **frame,
+            "id": SYSTEM_API_LABEL,
+            "address": None,
+            "error": "the System API is down" if frame.get("error") else None,
+        }
+    return frame
+
+
+REDACTED_HEALTH_FIELDS = ("type", "status", "state", "error_count", "response_time_ms", "updates")
 
 
 def warn_about_secret_files(settings: Settings) -> None:
@@ -254,7 +362,14 @@ def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie
     )
 
 
-def security_handlers(auth: Auth, settings: Settings) -> list[HTTPRouteHandler]:
+def security_handlers(
+    auth: Auth, settings: Settings, on_change: Callable[[], None] = lambda: None
+) -> list[HTTPRouteHandler]:
+    """Session, login, logout, viewer PIN. `on_change` runs after a logout or a new PIN (the
+    WebSockets of sessions that ended are closed then)."""
+
+    pin_budget_logged = [False]  # the empty budget is logged once, not per refusal
+
     async def view(session: Session | None) -> dict[str, Any]:
         creds = await auth.credentials()
         role: str = session.role if session else "viewer"
@@ -279,7 +394,12 @@ def security_handlers(auth: Auth, settings: Settings) -> list[HTTPRouteHandler]:
         """Who this browser is (anonymous, viewer, admin) and its CSRF token."""
         return answer(await view(session_of(request)))
 
-    @post("/api/login", opt={ACCESS_OPT: PUBLIC}, status_code=200)
+    @post(
+        "/api/login",
+        opt={ACCESS_OPT: PUBLIC},
+        status_code=200,
+        responses=answers(401, 403, 413, 429, 503),
+    )
     async def login(request: Request[Any, Any, Any], data: JSONBody[LoginBody]) -> Response[Any]:
         """`{"password"}` for admin, `{"pin"}` for a viewer when the PIN is on."""
         if (data.password is None) == (data.pin is None):
@@ -293,14 +413,35 @@ def security_handlers(auth: Auth, settings: Settings) -> list[HTTPRouteHandler]:
             return answer(
                 await view(result.session), _cookie(request, result.session.token, lifetime)
             )
-        if result.refused == "not_set":
-            raise PermissionDeniedException(
-                NO_PASSWORD.format(state_dir=settings.state_dir.resolve())
-            )
-        if result.refused == "no_pin":
+        if result.refused == auth_module.NOT_SET:
+            raise PermissionDeniedException(NO_PASSWORD)
+        if result.refused == auth_module.NO_PIN:
             raise ClientException("no viewer PIN is set: nothing to log in to")
-        if result.refused == "locked":
-            wait = max(1, round(result.retry_after_s))
+        wait = max(1, round(result.retry_after_s))
+        if result.refused == auth_module.IN_FLIGHT:
+            # Not logged: a flood would flood the journal (counted in /metrics instead).
+            raise TooManyRequestsException(
+                "a login from this address is being checked: wait for its answer",
+                headers={"Retry-After": str(wait)},
+            )
+        if result.refused == auth_module.BUSY:
+            raise ServiceUnavailableException(
+                "too many logins are being checked: try again in a moment",
+                headers={"Retry-After": str(wait)},
+            )
+        if result.refused == auth_module.PIN_BUDGET:
+            if not pin_budget_logged[0]:
+                pin_budget_logged[0] = True
+                log.warning(
+                    "too many wrong viewer PINs from all addresses together: new viewer "
+                    "logins wait until the budget refills (logged-in phones are not affected)"
+                )
+            raise TooManyRequestsException(
+                f"too many wrong PINs on this box: try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        pin_budget_logged[0] = False
+        if result.refused == auth_module.LOCKED:
             if result.new_lockout:  # once per lockout: a flood of guesses must not flood the log
                 log.warning(
                     "%s login from %s locked out for %d s after repeated failures",
@@ -316,17 +457,18 @@ def security_handlers(auth: Auth, settings: Settings) -> list[HTTPRouteHandler]:
         log.warning("failed %s login from %s", what, remote, extra={"REMOTE_ADDR": remote})
         raise NotAuthorizedException(f"wrong {'password' if data.password else 'PIN'}")
 
-    @post("/api/logout", opt={ACCESS_OPT: PUBLIC}, status_code=200)
+    @post("/api/logout", opt={ACCESS_OPT: PUBLIC}, status_code=200, responses=answers(403))
     async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
         session = session_of(request)
         if session is not None:
-            auth.revoke(session)
+            await auth.revoke(session)
+            on_change()
             log.info("%s logged out", session.role, extra={"REMOTE_ADDR": _remote(request)})
         response = answer(await view(None))
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    @put("/api/security/viewer-pin")
+    @put("/api/security/viewer-pin", responses=answers(*CHANGE))
     async def set_viewer_pin(
         request: Request[Any, Any, Any], data: JSONBody[PinBody]
     ) -> Response[Any]:
@@ -334,6 +476,7 @@ def security_handlers(auth: Auth, settings: Settings) -> list[HTTPRouteHandler]:
         if data.pin is not None and (why := check_pin(data.pin)):
             raise ClientException(why)
         await auth.set_pin(data.pin)
+        on_change()
         log.info(
             "viewer PIN %s by an admin",
             "set" if data.pin else "switched off",

@@ -5,7 +5,7 @@
   `api_health` frame.
 - `PUT /api/system-api` `{"url", "key", "fingerprint"}`: check, store (the key in a 0600 file
   of the state directory), and restart the System API source live. `key` null or absent keeps
-  the stored one.
+  the stored one, for the same host and port only (a new server needs the key again).
 - `DELETE /api/system-api`: turn it off and forget the URL and the key.
 
 422 with a sentence for a value that cannot be used; 409 when the configuration sets
@@ -35,6 +35,7 @@ from micboardd.ssapi.runtime import (
     pin_key_for,
 )
 
+from .answers import CHANGE, answers
 from .context import AppContext
 from .security import ACCESS_OPT, ADMIN
 
@@ -123,14 +124,15 @@ def ssapi_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise ServiceUnavailableException("the System API is not managed by this instance")
         return found
 
-    @get(PATH, opt=ADMIN_ONLY)
+    @get(PATH, opt=ADMIN_ONLY, responses=answers(401, 403, 503))
     async def get_system_api() -> Response[dict[str, Any]]:
         """The System API settings and health (the key itself is never shown)."""
         return _answer(await system_api_view(runtime()))
 
-    @put(PATH, opt=ADMIN_ONLY)
+    @put(PATH, opt=ADMIN_ONLY, responses=answers(*CHANGE, 409, 422, 503))
     async def put_system_api(data: JSONBody[SystemApiBody]) -> Response[dict[str, Any]]:
-        """Set the URL, the key (null: keep the stored one) and an optional pinned fingerprint."""
+        """Set the URL, the key (null: keep the stored one, same host and port only) and an
+        optional pinned fingerprint."""
         control = runtime()
         try:
             await control.configure(data.url, data.key, data.fingerprint)
@@ -140,7 +142,7 @@ def ssapi_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise UnprocessableException(str(exc)) from None
         return _answer(await system_api_view(control))
 
-    @delete(PATH, opt=ADMIN_ONLY, status_code=200)
+    @delete(PATH, opt=ADMIN_ONLY, status_code=200, responses=answers(*CHANGE, 409, 503))
     async def delete_system_api() -> Response[dict[str, Any]]:
         """Turn the System API off: its devices go, the URL and the key are forgotten."""
         control = runtime()

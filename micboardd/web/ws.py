@@ -1,9 +1,11 @@
 """The three WebSocket endpoints: `/ws/devices/`, `/ws/connections/`, `/ws/health/`.
 
-One handler shape for all three: accept (after the Origin check and the client limit), send
-`initial_data`, then a writer loop that sends what the client's feed says is due while a
-reader task answers client messages. Replies (pong, error) go through a small bounded list the
-writer drains first, so only one task ever writes to the socket.
+One handler shape for all three: accept (after the Origin check and the client limits of
+web/ws_clients.py), send `initial_data`, then a writer loop that sends what the client's feed
+says is due while a reader task answers client messages. Replies (pong, error) go through a
+small bounded list the writer drains first, so only one task ever writes to the socket. A
+snapshot a client asked for (`subscribe`, `resync`) is only noted there and built when the
+writer sends it: a flood of requests costs one snapshot, not one each.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket, websocket
@@ -21,9 +22,18 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
 from ..device_feed import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, Subscription, encode
+from ..fanout import Redact
 from ..groups import Groups
 from .context import AppContext
-from .security import session_of, ws_command_refusal
+from .http_protocol import peer_key
+from .security import redact_api_frame, same_origin, session_of, ws_command_refusal
+from .ws_clients import (
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN,
+    WS_FLOOD_DROPS,
+    WS_MESSAGE_RATE_HZ,
+    MessageRate,
+)
 from .ws_protocol import direct_sender
 
 log = logging.getLogger(__name__)
@@ -35,11 +45,14 @@ MAX_CLIENT_MESSAGE = 64 * 1024  # client messages are tiny commands; anything bi
 MAX_PENDING_REPLIES = 32  # pongs/errors owed to a client that floods us; beyond, drop
 MAX_SUBSCRIBE_DEVICES = 10_000
 
-CLOSE_POLICY = 1008  # bad Origin
-CLOSE_TRY_AGAIN = 1013  # client limit reached
 CLOSE_TOO_SLOW = 4001  # stopped reading
 # The close frame to a client that stopped reading may never be taken; give up after 1 s.
 CLOSE_TOO_SLOW_WAIT_S = 1.0
+# A socket being closed by us (session ended, message flood) first gets what it is owed
+# (the error frame saying why), within this.
+CLOSE_FLUSH_S = 1.0
+# Stands in the reply list for a snapshot (initial_data) owed to the client.
+SNAPSHOT = None
 
 _decoder = msgspec.json.Decoder()
 
@@ -49,7 +62,7 @@ class ClientError(Exception):
 
 
 def origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -> bool:
-    """Same origin as the Host we were reached by, or in the configured allow-list.
+    """Same origin (scheme, host, port) as the request, or in the configured allow-list.
 
     Clients that send no Origin (scripts, curl, the websockets library) are not browsers and
     are not subject to cross-site attacks; they are allowed.
@@ -57,10 +70,8 @@ def origin_allowed(socket: WebSocket[Any, Any, Any], allowed: tuple[str, ...]) -
     origin = socket.headers.get("origin")
     if not origin:
         return True
-    if origin.rstrip("/") in allowed:
-        return True
-    host = socket.headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
+    scheme = "https" if socket.scope.get("scheme") in ("wss", "https") else "http"
+    return same_origin(socket.headers, allowed, scheme)
 
 
 def parse_subscription(msg: dict[str, Any], groups: Groups) -> Subscription:
@@ -110,9 +121,13 @@ class Connection:
         self.ctx = ctx
         self.socket = socket
         self.feed = feed
-        self.replies: list[dict[str, Any]] = []
+        # Frames owed to the client, oldest first; SNAPSHOT: initial_data, built when sent.
+        self.replies: list[dict[str, Any] | None] = []
         self.session = session_of(socket)  # found by the access guard at the handshake
+        self.rate = MessageRate()
+        self.closing: tuple[int, str] | None = None  # (code, reason) once we end it
         self.send_timeout_s = float(ctx.settings.ws_send_timeout_s)
+        self.address = _address(socket)
         self._send_now = direct_sender(socket.scope)
         self._idle = False  # the writer task sleeps: nothing is owed to this client
         self._unsent: list[bytes] = []  # frames an inline write could not hand to the socket
@@ -126,7 +141,7 @@ class Connection:
         not a hundred task wake-ups. Anything the socket will not take now (flow control,
         closing) is left to the writer task, which waits for it within the send timeout.
         """
-        if not self._idle or self.replies or self._unsent:
+        if not self._idle or self.replies or self._unsent or self.closing:
             self.feed.wake.set()
             return
         assert self._send_now is not None
@@ -150,6 +165,22 @@ class Connection:
             self.replies.append(frame)
             self.feed.wake.set()
 
+    def owe_snapshot(self) -> None:
+        """Send initial_data (as of when it is sent); one owed already covers this request."""
+        if SNAPSHOT not in self.replies and len(self.replies) < MAX_PENDING_REPLIES:
+            self.replies.append(SNAPSHOT)
+            self.feed.wake.set()
+
+    def end(self, code: int, reason: str) -> None:
+        """Close this socket: the writer sends what is owed, then the close frame."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            self.feed.wake.set()
+
+    def _snapshot(self) -> bytes:
+        self.ctx.counters.count("ws_snapshots")
+        return encode(self.feed.initial_frame())
+
     def error(self, message: str) -> None:
         self.ctx.counters.ws_client_errors += 1
         self.reply({"type": "error", "error": message})
@@ -169,11 +200,37 @@ class Connection:
         self.ctx.counters.ws_frames_sent += 1
         self.ctx.counters.ws_bytes_sent += len(data)
 
+    def _flooding(self) -> bool:
+        """A message over the rate was dropped: say so once, end the socket (True) after
+        too many."""
+        self.ctx.counters.count("ws_messages_dropped")
+        if self.rate.dropped >= WS_FLOOD_DROPS:
+            if self.ctx.ws_clients.log_refusal():
+                log.warning(
+                    "closing a WebSocket client from %s that keeps flooding messages "
+                    "(logged once a minute)",
+                    self.address,
+                    extra={"REMOTE_ADDR": self.address},
+                )
+            self.end(CLOSE_POLICY, "too many messages")
+            return True
+        if not self.rate.warned:
+            self.rate.warned = True
+            self.error(
+                f"too many messages: at most {WS_MESSAGE_RATE_HZ:g} a second; "
+                "this one and the next ones are dropped until you slow down"
+            )
+        return False
+
     async def read_loop(self, on_message: Callable[[dict[str, Any]], None]) -> None:
         while True:
             event = await self.socket.receive()
             if event["type"] == "websocket.disconnect":
                 return
+            if not self.rate.allow():
+                if self._flooding():
+                    return
+                continue
             text: str | None = event.get("text")  # type: ignore[assignment]
             if text is None:
                 if event.get("bytes") is not None:
@@ -203,12 +260,16 @@ class Connection:
                 self.error(str(exc))
 
     async def write_loop(self) -> None:
+        """Send what is due until the connection is ended by us (then return)."""
         feed = self.feed
         while True:
             while self._unsent:  # older than anything below: their seq comes first
                 await self.send(self._unsent.pop(0))
             while self.replies:
-                await self.send(encode(self.replies.pop(0)))
+                frame = self.replies.pop(0)
+                await self.send(self._snapshot() if frame is SNAPSHOT else encode(frame))
+            if self.closing is not None:
+                return
             frames = feed.take_due()
             for data in frames:
                 await self.send(data)
@@ -220,11 +281,21 @@ class Connection:
                     self._idle = False
 
     async def run(self, on_message: Callable[[dict[str, Any]], None]) -> None:
-        await self.send(encode(self.feed.initial_frame()))
+        await self.send(self._snapshot())
         reader = asyncio.create_task(self.read_loop(on_message))
         writer = asyncio.create_task(self.write_loop())
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if self.closing is not None:
+                if not writer.done():  # let it send what is owed (the error frame)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(CLOSE_FLUSH_S):
+                            await asyncio.wait({writer})
+                code, reason = self.closing
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CLOSE_TOO_SLOW_WAIT_S):
+                        await self.socket.close(code, reason)
+                return
             for task in done:
                 exc = task.exception()
                 if isinstance(exc, TimeoutError):
@@ -243,17 +314,52 @@ class Connection:
             await asyncio.gather(reader, writer, return_exceptions=True)
 
 
+def _address(socket: WebSocket[Any, Any, Any]) -> str:
+    return peer_key(socket.client.host) if socket.client else "unknown"
+
+
 async def _admit(ctx: AppContext, socket: WebSocket[Any, Any, Any]) -> bool:
     if not origin_allowed(socket, ctx.settings.allowed_origins):
         log.warning("refused a WebSocket from origin %s", socket.headers.get("origin"))
         await socket.close(CLOSE_POLICY, "origin not allowed")
         return False
     await socket.accept()
-    if ctx.fanout.client_count >= ctx.settings.max_clients:
-        log.warning("refused a WebSocket client: limit of %d reached", ctx.settings.max_clients)
-        await socket.close(CLOSE_TRY_AGAIN, "too many clients")
+    address = _address(socket)
+    refused = ctx.ws_clients.refusal(
+        address,
+        session_of(socket),
+        ctx.settings.max_clients,
+        ctx.settings.max_clients_per_address,
+    )
+    if refused is not None:
+        reason, why = refused
+        ctx.counters.count("ws_clients_refused")
+        if ctx.ws_clients.log_refusal():
+            log.warning(
+                "refused a WebSocket client from %s: %s (logged once a minute)",
+                address,
+                why,
+                extra={"REMOTE_ADDR": address},
+            )
+        await socket.close(CLOSE_TRY_AGAIN, reason)
         return False
     return True
+
+
+async def _serve(
+    ctx: AppContext,
+    socket: WebSocket[Any, Any, Any],
+    feed: Feed,
+    on_message: Callable[[Connection, dict[str, Any]], None],
+) -> None:
+    """Run one admitted client until it goes; its slot and feed are given back after."""
+    conn = Connection(ctx, socket, feed)
+    ctx.ws_clients.add(conn, conn.address)
+    try:
+        await conn.run(lambda msg: on_message(conn, msg))
+    finally:
+        ctx.ws_clients.remove(conn)
+        ctx.fanout.drop(feed)
 
 
 def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
@@ -264,41 +370,34 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
         if not await _admit(ctx, socket):
             return
         feed: DeviceFeed = fan.new_device_feed()
-        conn = Connection(ctx, socket, feed)
 
-        def on_message(msg: dict[str, Any]) -> None:
+        def on_message(conn: Connection, msg: dict[str, Any]) -> None:
             kind = msg["type"]
             if kind == "subscribe":
                 fan.subscribe(feed, parse_subscription(msg, ctx.groups))
-                conn.reply(feed.initial_frame())
+                conn.owe_snapshot()
             elif kind == "resync":
-                conn.reply(feed.initial_frame())
+                conn.owe_snapshot()
             else:
                 raise ClientError(f"unknown message type {kind[:40]!r}")
 
-        try:
-            await conn.run(on_message)
-        finally:
-            fan.drop(feed)
+        await _serve(ctx, socket, feed, on_message)
 
-    def keyed(path: str, make: Callable[[], Any]) -> WebsocketRouteHandler:
+    def keyed(path: str, make: Callable[[Redact | None], Any]) -> WebsocketRouteHandler:
         @websocket(path)
         async def handler(socket: WebSocket[Any, Any, Any]) -> None:
             if not await _admit(ctx, socket):
                 return
-            feed = make()
-            conn = Connection(ctx, socket, feed)
+            # Without a session the System API is only "the System API" (security.py).
+            feed = make(None if session_of(socket) is not None else redact_api_frame)
 
-            def on_message(msg: dict[str, Any]) -> None:
+            def on_message(conn: Connection, msg: dict[str, Any]) -> None:
                 if msg["type"] == "resync":
-                    conn.reply(feed.initial_frame())
+                    conn.owe_snapshot()
                 else:
                     raise ClientError(f"unknown message type {msg['type'][:40]!r}")
 
-            try:
-                await conn.run(on_message)
-            finally:
-                fan.drop(feed)
+            await _serve(ctx, socket, feed, on_message)
 
         return handler
 

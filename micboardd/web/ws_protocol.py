@@ -68,6 +68,16 @@ def protocol_class() -> type[Any] | str:
                     )
                 ]
 
+        # Set by the HTTP protocol on upgrade: gives the connection's slot back
+        # (web/http_protocol.py counts WebSockets as connections too).
+        release_slot: Callable[[], None] | None = None
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.release_slot is not None:
+                self.release_slot()
+                self.release_slot = None
+            super().connection_lost(exc)
+
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
             scope = getattr(self, "scope", None)  # absent when the handshake was refused

@@ -209,3 +209,21 @@ async def test_history_of_a_fresh_daemon_is_one_second(rig: Rig) -> None:
             assert body["step"] == 5 and body["series"]["t"][0] == T0
     finally:
         await history.stop()
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    """A device id (a System API or a receiver names it) must not run in a spreadsheet."""
+    from micboardd.history import Series
+    from micboardd.history_blob import HistoryRow
+    from micboardd.web.alerts_api import series_csv
+
+    hostile = ['=HYPERLINK("http://evil.example","x"):1', "+1+2:1", "-2:1", "@SUM(A1):1"]
+    hostile += ["\tcmd:1", "\rcmd:1"]
+    rows = [HistoryRow(int(T0), dev, rf_min=-80.0, status="=1+1") for dev in hostile]
+    rows.append(HistoryRow(int(T0), DEV, rf_min=-80.5, status="good"))
+    text = series_csv(Series(DEV, T0, T0 + 10, 10, rows))
+    parsed = list(csv.reader(io.StringIO(text)))[1:]
+    for line, dev in zip(parsed, [*hostile, DEV], strict=True):
+        assert line[1] == (dev if dev == DEV else "'" + dev)
+        assert line[2] in ("-80.0", "-80.5")  # numbers, negative ones included, stay numbers
+        assert line[-1] in ("'=1+1", "good")

@@ -78,6 +78,12 @@ def test_process_contract_directives() -> None:
     ):
         assert one[key] == "yes", key
     assert one["ProtectSystem"] == "strict"
+    # Resource caps: a flood from the LAN is stopped by the daemon's own limits, and what
+    # gets past them cannot take the whole box (docs/security.md, "Limits").
+    assert one["MemoryMax"].endswith("M") and 128 <= int(one["MemoryMax"][:-1]) <= 512
+    assert int(one["MemoryHigh"][:-1]) < int(one["MemoryMax"][:-1])
+    assert 32 <= int(one["TasksMax"]) <= 256
+    assert int(one["LimitNOFILE"]) >= 4096
     assert one["UMask"] == "0077"
 
 

@@ -30,6 +30,7 @@ class Route:
     template: str  # as Litestar writes it: /api/groups/{group_id:int}
     public: bool  # opt={"access": "public"}: login, logout, session
     admin_only: bool = False  # opt={"access": "admin"}: reads need admin too
+    in_schema: bool = True  # listed in /schema/openapi.json
 
     @property
     def mutating(self) -> bool:
@@ -73,6 +74,7 @@ def route_table(state_dir: Path) -> tuple[list[Route], list[str]]:
             for handler in route.route_handlers:
                 public = handler.opt.get(ACCESS_OPT) == PUBLIC
                 admin_only = handler.opt.get(ACCESS_OPT) == ADMIN
+                in_schema = bool(handler.resolve_include_in_schema())
                 for method in sorted(handler.http_methods):
-                    http.append(Route(method, route.path, public, admin_only))
+                    http.append(Route(method, route.path, public, admin_only, in_schema))
     return http, ws

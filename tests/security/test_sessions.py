@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 from http.cookies import SimpleCookie
@@ -19,6 +21,8 @@ from ..helpers import async_wait_for, daemon_env
 from .admin import ADMIN_PASSWORD, CSRF_HEADER, passwd_argv, set_secret
 from .conftest import VIEWER_PIN_LONG
 
+# A System API URL where nothing answers (loopback, a port nobody listens on).
+SYSTEM_API_NOWHERE = "https://127.0.0.1:9/api"
 HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
@@ -53,7 +57,9 @@ async def test_nothing_changes_until_a_password_is_set_and_the_message_says_how(
             assert r.status_code == 403
             detail = r.json()["detail"]
             assert "sudo micboardd passwd" in detail
-            assert f"micboardd passwd --state-dir {d.state_dir.resolve()}" in detail
+            # The box's paths are for the operator's log, not for anyone on the LAN.
+            assert str(d.state_dir.resolve()) not in r.text
+        assert f"micboardd passwd --state-dir {d.state_dir.resolve()}" in d.log
         # Reading needs nothing.
         assert (await c.get("/api/devices")).status_code == 200
 
@@ -93,13 +99,18 @@ async def test_login_cookie_session_logout(make_daemon: DaemonFactory) -> None:
             'micboardd_session=""' in r.headers["set-cookie"]
             or "Max-Age=0" in r.headers["set-cookie"]
         )
-    # A copy of the cookie taken before logout is worth nothing afterwards.
-    async with httpx.AsyncClient(
-        base_url=d.url, timeout=10, cookies={"micboardd_session": stolen}
-    ) as c:
-        assert (await c.get("/api/session")).json()["role"] == "viewer"
-        r = await c.post("/api/groups", json={"title": "x"}, headers={CSRF_HEADER: "x"})
-        assert r.status_code == 401
+    # A copy of the cookie taken before logout is worth nothing afterwards, not even after
+    # the daemon restarted (the logout is kept in the database).
+    for restarted in (False, True):
+        if restarted:
+            d.stop()
+            d.start()
+        async with httpx.AsyncClient(
+            base_url=d.url, timeout=10, cookies={"micboardd_session": stolen}
+        ) as c:
+            assert (await c.get("/api/session")).json()["role"] == "viewer", restarted
+            r = await c.post("/api/groups", json={"title": "x"}, headers={CSRF_HEADER: "x"})
+            assert r.status_code == 401, restarted
 
 
 async def test_sessions_survive_a_restart_and_end_when_the_password_changes(
@@ -156,6 +167,8 @@ async def test_every_response_carries_the_security_headers(make_daemon: DaemonFa
             await c.get("/login.css"),
             await c.get("/api/devices"),
             await c.get("/api/health"),
+            await c.get("/api/groups"),
+            await c.get("/metrics"),
             await c.get("/healthz"),
             await c.get("/schema/openapi.json"),
             await c.get("/no/such/file"),
@@ -169,6 +182,13 @@ async def test_every_response_carries_the_security_headers(make_daemon: DaemonFa
     for r in answers:
         for name, value in HEADERS.items():
             assert r.headers.get(name) == value, (r.request.url, name, r.headers)
+        # What the API answers is never kept by a browser or a proxy (a shared phone's cache
+        # outlives a logout); the dashboard's files are revalidated instead.
+        path = r.request.url.path
+        if path.startswith(("/api/", "/metrics", "/healthz", "/schema")):
+            assert r.headers.get("cache-control") == "no-store", (path, r.headers)
+        else:
+            assert r.headers.get("cache-control") in (None, "no-cache"), (path, r.headers)
     # No inline script in the shell: everything it runs is a file of our own.
     page = answers[0].text
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline <script>
@@ -288,10 +308,17 @@ async def test_secrets_never_leave_the_box(make_daemon: DaemonFactory, tmp_path:
     """Password, PIN, their hashes, the session key and key files: in no answer, no log."""
     from pathlib import Path
 
+    dashboard_key = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
     state = Path(str(tmp_path)) / "state"
     api_key = "f3a9c1d2-7e6b-4a5c-9d8e-1b2c3d4e5f60"
-    key_file = write_secret_file(state, "ssapi.key", api_key + "\n")
-    d = make_daemon("--log-level", "debug", "--ssapi-key-file", str(key_file), state_dir=state)
+    given_key = write_secret_file(Path(str(tmp_path)) / "given", "ssapi.key", api_key + "\n")
+    # The widest umask: the mode of the key file the daemon writes can only come from it.
+    old_umask = os.umask(0)
+    try:
+        d = make_daemon("--log-level", "debug", "--ssapi-key-file", str(given_key), state_dir=state)
+    finally:
+        os.umask(old_umask)
     await set_secret(d.state_dir)
     await set_secret(d.state_dir, VIEWER_PIN_LONG, "--viewer-pin")
     seen: list[str] = []
@@ -302,6 +329,10 @@ async def test_secrets_never_leave_the_box(make_daemon: DaemonFactory, tmp_path:
         login = await admin.post("/api/login", json={"password": ADMIN_PASSWORD})
         admin.headers[CSRF_HEADER] = login.json()["csrf_token"]
         requests = [
+            # A key given through the API (first: the admin is still admin): written to a
+            # file by the daemon, never shown.
+            ("PUT", "/api/system-api", {"url": SYSTEM_API_NOWHERE, "key": dashboard_key}),
+            ("GET", "/api/system-api", None),
             ("POST", "/api/login", {"password": "wrong " + ADMIN_PASSWORD}),
             ("POST", "/api/login", {"pin": VIEWER_PIN_LONG[::-1]}),
             ("POST", "/api/login", {"pin": VIEWER_PIN_LONG}),
@@ -312,7 +343,10 @@ async def test_secrets_never_leave_the_box(make_daemon: DaemonFactory, tmp_path:
         responses = [login]
         for who in (anon, admin):
             for method, path, body in requests:
-                responses.append(await who.request(method, path, json=body))
+                if body is None:
+                    responses.append(await who.request(method, path))
+                else:
+                    responses.append(await who.request(method, path, json=body))
             for path in (
                 "/api/session",
                 "/api/health",
@@ -333,7 +367,8 @@ async def test_secrets_never_leave_the_box(make_daemon: DaemonFactory, tmp_path:
     with sqlite3.connect(state / "micboardd.db") as conn:
         stored = dict(conn.execute("SELECT key, value FROM settings").fetchall())
     hashes = [stored["admin_password_hash"], stored["viewer_pin_hash"]]
-    secrets = [ADMIN_PASSWORD, VIEWER_PIN_LONG, api_key, stored["session_secret"], *hashes]
+    secrets = [ADMIN_PASSWORD, VIEWER_PIN_LONG, api_key, dashboard_key, *hashes]
+    secrets.append(stored["session_secret"])
     secrets += [part for h in hashes for part in h.split("$")[4:]]  # salts and digests
     haystacks = {"responses": "\n".join(seen), "log": d.log}
     for name, text in haystacks.items():
@@ -341,4 +376,8 @@ async def test_secrets_never_leave_the_box(make_daemon: DaemonFactory, tmp_path:
             assert secret not in text, f"a secret appears in the {name}"
     assert "scrypt$" not in haystacks["responses"]
     assert "failed admin login" in d.log  # the log did record the attempts, without them
-    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    # The key file the daemon wrote itself (under umask 0): owner only, in a 0700 directory.
+    written = state / "secrets" / "ssapi.key"
+    assert written.read_text().strip() == dashboard_key
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700

@@ -198,7 +198,7 @@ async def test_login_log_records_carry_the_address_as_a_field_and_never_the_pass
     ctx: AppContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with client(ctx, "http://box") as c:
+    async with client(ctx, "http://micboard.local") as c:
         for i in range(MAX_FAILURES + 1):
             await c.post("/api/login", json={"password": f"{ADMIN_PASSWORD} {i}"})
     records = [r for r in caplog.records if r.name == "micboardd.web.security"]
@@ -214,7 +214,7 @@ async def test_login_log_records_carry_the_address_as_a_field_and_never_the_pass
 
 
 async def test_cookie_is_secure_over_https(ctx: AppContext) -> None:
-    async with client(ctx, "https://box") as c:
+    async with client(ctx, "https://micboard.local") as c:
         r = await c.post("/api/login", json={"password": ADMIN_PASSWORD})
         assert r.status_code == 200
         assert "secure" in r.headers["set-cookie"].lower()
@@ -234,8 +234,38 @@ async def test_expired_and_revoked_sessions_are_refused(tmp_path: Path) -> None:
         now[0] += auth_module.ADMIN_SESSION_S + 1
         assert await auth.session(result.session.token) is None
         now[0] -= auth_module.ADMIN_SESSION_S
-        auth.revoke(result.session)
+        await auth.revoke(result.session)
         assert await auth.session(result.session.token) is None
         assert await auth.session("x" * 5000) is None
     finally:
         await context.store.close()
+
+
+def test_system_api_frames_name_no_server_without_a_session() -> None:
+    from micboardd.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
+    from micboardd.web.security import SYSTEM_API_LABEL, redact_api_frame
+
+    url = "https://10.9.8.7:10000/api"
+    health = {
+        "type": "api_health",
+        "endpoint": url,
+        "status": "down",
+        "state": "unreachable",
+        "error_count": 3,
+        "message": "cannot connect to the System API server: 10.9.8.7:10000 refused",
+    }
+    slim = redact_api_frame(API_HEALTH_KEY + url, health)
+    assert slim["endpoint"] == SYSTEM_API_LABEL and slim["status"] == "down"
+    assert slim["error_count"] == 3 and "10.9.8.7" not in str(slim)
+    connection = {
+        "type": "connection_update",
+        "source": "system_api",
+        "id": url,
+        "address": "10.9.8.7:10000",
+        "status": "error",
+        "error": health["message"],
+    }
+    slim = redact_api_frame(API_CONNECTION_KEY + url, connection)
+    assert slim["status"] == "error" and "10.9.8.7" not in str(slim)
+    receiver = {"type": "connection_update", "id": "10.1.1.5", "address": "10.1.1.5"}
+    assert redact_api_frame("10.1.1.5", receiver) is receiver  # receivers are the dashboard

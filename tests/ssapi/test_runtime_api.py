@@ -83,8 +83,17 @@ async def test_set_from_the_dashboard_and_kept_across_a_restart(
         # Trust on first use recorded the fake's certificate for its host:port.
         assert view["trusted_fingerprint"] == format_fingerprint(api.fingerprint)
         assert api.api_key not in json.dumps(view)
-        report = await d.async_get("/api/health")
+        report = (await c.get("/api/health")).json()
         assert [h["endpoint"] for h in report["system_api"]] == [api.url]
+        # Without a session the URL (a server on the venue network) is not shown.
+        anonymous = await d.async_get("/api/health")
+        assert [h["endpoint"] for h in anonymous["system_api"]] == ["System API"]
+        assert anonymous["system_api"][0]["status"] == "healthy"
+        assert f":{api.port}" not in json.dumps(anonymous)
+        async with websockets.connect(d.ws_url + "/ws/health/") as ws:
+            snapshot = json.loads(await ws.recv())
+        assert [h["endpoint"] for h in snapshot["api_health"]] == ["System API"]
+        assert f":{api.port}" not in json.dumps(snapshot)
     path = key_file(d)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == api.api_key
@@ -175,13 +184,18 @@ async def test_a_pinned_fingerprint_and_a_new_server_restart_the_source_live(
         # ... and forgotten when the URL moves to another server (another host:port).
         second.devices = second.devices[:1]
         second.set_api_key(first.api_key)
+        # The stored key was given for the first server: never sent to another host:port.
         r = await c.put(PATH, json={"url": second.url})
+        assert r.status_code == 422 and "enter the key again" in r.json()["detail"], r.text
+        assert (await c.get(PATH)).json()["url"] == first.url  # nothing changed
+        assert not second.requests
+        r = await c.put(PATH, json={"url": second.url, "key": first.api_key})
         assert r.status_code == 200, r.text
         await async_wait_for(
             lambda: _only_second(d, first, second), DEADLINE_S, "only the second server's devices"
         )
         await async_wait_for(lambda: _trusted(c, second), DEADLINE_S, "second server pinned")
-        report = await d.async_get("/api/health")
+        report = (await c.get("/api/health")).json()
         assert [h["endpoint"] for h in report["system_api"]] == [second.url]
     pins = [k for k in stored_settings(d) if k.startswith("ssapi_tls_sha256:")]
     assert pins == [f"ssapi_tls_sha256:127.0.0.1:{second.port}"]
@@ -201,7 +215,11 @@ async def test_turning_it_off_removes_its_devices_and_forgets_url_and_key(
 ) -> None:
     api = await make_fake()
     d = await start(make_daemon)
-    async with admin_client(d) as c, websockets.connect(d.ws_url + "/ws/health/") as ws:
+    async with admin_client(d) as c:
+        cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+        ws = await websockets.connect(
+            d.ws_url + "/ws/health/", additional_headers={"Cookie": cookie}
+        )
         assert (await c.put(PATH, json={"url": api.url, "key": api.api_key})).status_code == 200
         await async_wait_for(lambda: api_devices_listed(d, api), DEADLINE_S, "API devices")
         r = await c.delete(PATH)
@@ -224,6 +242,7 @@ async def test_turning_it_off_removes_its_devices_and_forgets_url_and_key(
         assert (await d.async_get("/api/health"))["system_api"] == []
         asked = len(api.requests)
         assert (await c.delete(PATH)).status_code == 200  # already off: still fine
+        await ws.close()
     assert not key_file(d).exists()
     assert not {"ssapi_url", "ssapi_fingerprint"} & set(stored_settings(d))
     assert not [k for k in stored_settings(d) if k.startswith("ssapi_tls_sha256:")]

@@ -6,6 +6,7 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const PING_EVERY_MS = 5000; // only when nothing else arrived in that time
 const DEAD_AFTER_MS = 15000; // no frame at all (not even a pong): the link is dead
+const SESSION_ENDED = 4003; // close code: the session the socket was opened with ended
 // Switching apps for a moment keeps the socket; longer hidden, it is closed. (An object so
 // that a test can shorten it.)
 export const timing = { hiddenGraceMs: 5000 };
@@ -100,10 +101,12 @@ export class LiveSocket {
       }
       if (msg && this.h.onMessage) this.h.onMessage(msg, this);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (ws !== this.ws) return;
       this.ws = null;
       clearInterval(this.pinger);
+      // 4003: the session this socket was opened with ended (logout, new password or PIN).
+      if (event.code === SESSION_ENDED && this.h.onSessionEnded) this.h.onSessionEnded(this);
       if (this.running && this.state !== "paused") this.scheduleRetry();
     };
     // Errors are always followed by close; the browser already logs the reason.

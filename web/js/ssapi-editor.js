@@ -119,7 +119,7 @@ export async function mountSystemApi(card) {
     fp.value = view.fingerprint || "";
     key.value = "";
     key.placeholder = view.key_set
-      ? fromConfig ? "Set by ssapi_key_file" : "A key is stored: leave empty to keep it"
+      ? fromConfig ? "Set by ssapi_key_file" : "A key is stored: leave empty to keep it (same server only)"
       : "No key stored yet: paste it here";
     for (const i of [url, key, fp]) i.readOnly = fromConfig;
     save.hidden = fromConfig;
