@@ -22,6 +22,7 @@ from typing import Annotated, Any, Protocol
 from litestar import Response, get, post
 from litestar.exceptions import ClientException, NotFoundException, ServiceUnavailableException
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from ..alerts import Alerts
@@ -141,6 +142,16 @@ class AlertsContext(Protocol):
     history: History | None
 
 
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+# The success answer as the OpenAPI document must say it (errors stay JSON).
+CSV_ANSWER = ResponseSpec(
+    data_container=str,
+    media_type=CSV_MEDIA_TYPE,
+    generate_examples=False,
+    description="one row per step: time, device, RF, audio, peak, battery, status",
+)
+
+
 def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
     def engines() -> tuple[Alerts, History]:
         if ctx.alerts is None or ctx.history is None:
@@ -222,7 +233,7 @@ def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
             "alerts": [a.as_dict() for a in overlapping],
         }
 
-    @get("/api/history.csv", responses=answers(*READ, 404, 503))
+    @get("/api/history.csv", responses={200: CSV_ANSWER, **answers(*READ, 404, 503)})
     async def get_history_csv(
         device_id: Annotated[str, QueryParameter(min_length=3, max_length=ID_MAX)],
         start: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,
@@ -234,7 +245,7 @@ def alerts_api_handlers(ctx: AlertsContext) -> list[HTTPRouteHandler]:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device_id)
         return Response(
             series_csv(series),
-            media_type="text/csv; charset=utf-8",
+            media_type=CSV_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="history-{safe}-{stamp}.csv"'},
         )
 

@@ -23,8 +23,10 @@ DESCRIPTIONS: dict[int, str] = {
     403: "not allowed: a viewer session, a missing or wrong CSRF token, another site's page, "
     "or no admin password set yet",
     404: "no such device, receiver, group or alert",
-    409: "set by the configuration, which wins over the dashboard",
+    409: "set elsewhere: by the configuration, which wins over the dashboard, or (a "
+    "placeholder's name) by its own route",
     413: "the body is larger than the limit",
+    415: "not a file of a kind this route takes (judged by its content)",
     422: "understood, but refused by the receiver or not usable; the detail says why",
     429: "too many attempts from this address: wait for Retry-After",
     503: "not available now (receiver offline, engine not running, too many logins at once): "
@@ -35,11 +37,18 @@ READ = (401,)  # with a viewer PIN set, reads need a session
 CHANGE = (401, 403, 413)
 
 
+NOT_MODIFIED = 304  # a conditional GET whose ETag still matches: no body
+
+
 def answers(*codes: int) -> dict[int, ResponseSpec]:
     """`responses=` for a route handler: these codes, described once for the whole API."""
     return {
-        code: ResponseSpec(
-            data_container=Problem, generate_examples=False, description=DESCRIPTIONS[code]
+        code: (
+            ResponseSpec(data_container=None, description="not modified since the ETag given")
+            if code == NOT_MODIFIED
+            else ResponseSpec(
+                data_container=Problem, generate_examples=False, description=DESCRIPTIONS[code]
+            )
         )
         for code in sorted(set(codes))
     }

@@ -175,7 +175,7 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         with _receiver_command():
             await hub.identify(device_id)
 
-    @put("/api/devices/{device_id:str}/performer", responses=answers(*CHANGE, 404))
+    @put("/api/devices/{device_id:str}/performer", responses=answers(*CHANGE, 404, 409))
     async def performer(device_id: FromPath[str], data: JSONBody[SetPerformer]) -> dict[str, Any]:
         """Who wears this microphone tonight (kept in the store, not on the receiver)."""
         try:

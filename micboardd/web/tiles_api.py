@@ -36,6 +36,7 @@ from micboardd.placeholders import (
     as_dict,
 )
 
+from .answers import CHANGE, NOT_MODIFIED, READ, answers
 from .context import AppContext
 
 # The browser may keep a photo whose URL names its version for good: a new photo is a new URL.
@@ -75,19 +76,19 @@ def tiles_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         assert ctx.photos is not None, "the daemon makes them before serving"
         return ctx.photos
 
-    @get("/api/placeholders")
+    @get("/api/placeholders", responses=answers(*READ))
     async def list_placeholders() -> list[dict[str, object]]:
         """Tiles with a name and no receiver (status `unmonitored`)."""
         return [as_dict(row) for row in placeholders().ordered()]
 
-    @post("/api/placeholders", status_code=HTTP_201_CREATED)
+    @post("/api/placeholders", status_code=HTTP_201_CREATED, responses=answers(*CHANGE, 400))
     async def create_placeholder(data: JSONBody[PlaceholderBody]) -> dict[str, object]:
         """A new placeholder; place its `device_id` in groups like any device's."""
         if len(placeholders().by_id) >= MAX_PLACEHOLDERS:
             raise ClientException(f"at most {MAX_PLACEHOLDERS} placeholders")
         return as_dict(await placeholders().save(None, _fields(data)))
 
-    @put("/api/placeholders/{placeholder_id:int}")
+    @put("/api/placeholders/{placeholder_id:int}", responses=answers(*CHANGE, 400, 404))
     async def update_placeholder(
         placeholder_id: FromPath[int], data: JSONBody[PlaceholderBody]
     ) -> dict[str, object]:
@@ -95,7 +96,11 @@ def tiles_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise NotFoundException(f"no placeholder {placeholder_id}")
         return as_dict(await placeholders().save(placeholder_id, _fields(data)))
 
-    @delete("/api/placeholders/{placeholder_id:int}", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/api/placeholders/{placeholder_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404),
+    )
     async def delete_placeholder(placeholder_id: FromPath[int]) -> None:
         """Removes it from the board, from every group, and its photo."""
         if not await placeholders().delete(placeholder_id):
@@ -105,6 +110,7 @@ def tiles_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
         "/api/devices/{device_id:str}/photo",
         request_max_body_size=PHOTO_MAX_BYTES,
         opt={NO_COMPRESSION: True},
+        responses=answers(*CHANGE, 400, 404, 415),
     )
     async def put_photo(
         request: Request[Any, Any, Any], device_id: FromPath[str]
@@ -130,7 +136,11 @@ def tiles_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise NotFoundException(str(exc)) from None
         return describe(row)
 
-    @get("/api/devices/{device_id:str}/photo", opt={NO_COMPRESSION: True})
+    @get(
+        "/api/devices/{device_id:str}/photo",
+        opt={NO_COMPRESSION: True},
+        responses=answers(*READ, NOT_MODIFIED, 404),
+    )
     async def get_photo(
         request: Request[Any, Any, Any], device_id: FromPath[str]
     ) -> Response[bytes]:
@@ -145,7 +155,11 @@ def tiles_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(data, media_type=row.content_type, headers=headers)
 
-    @delete("/api/devices/{device_id:str}/photo", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/api/devices/{device_id:str}/photo",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=answers(*CHANGE, 404),
+    )
     async def delete_photo(device_id: FromPath[str]) -> None:
         if not await photos().delete(device_id):
             raise NotFoundException(f"no photo for {device_id!r}")
