@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import uvloop
 
+from micboardd import logs
+
 from .helpers import DaemonProcess, daemon_env
 
 DaemonFactory = Callable[..., DaemonProcess]
@@ -39,8 +41,14 @@ def empty_config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_daemon(tmp_path: Path, empty_config: Path) -> Iterator[DaemonFactory]:
-    """Start `micboardd run` processes on ephemeral ports; all are stopped at teardown."""
+def make_daemon(
+    tmp_path: Path, empty_config: Path, request: pytest.FixtureRequest
+) -> Iterator[DaemonFactory]:
+    """Start `micboardd run` processes on ephemeral ports; all are stopped at teardown.
+
+    The test fails if a daemon logged a traceback or an ERROR line (a bug on uvloop shows up
+    there first), unless it is marked `daemon_errors_expected`.
+    """
     started: list[DaemonProcess] = []
 
     def factory(
@@ -71,3 +79,12 @@ def make_daemon(tmp_path: Path, empty_config: Path) -> Iterator[DaemonFactory]:
     yield factory
     for d in started:
         d.stop()
+    if request.node.get_closest_marker("daemon_errors_expected") is None:
+        bad = [
+            line
+            for d in started
+            for line in d.lines
+            if logs.is_error_line(line) or logs.is_traceback_line(line)
+        ]
+        if bad:
+            pytest.fail("the daemon logged errors:\n" + "\n".join(bad[:20]), pytrace=False)

@@ -8,6 +8,8 @@ import pytest
 
 from micboardd.aio import cancel_and_wait
 
+pytestmark = pytest.mark.both_loops  # cancellation and timeouts
+
 
 async def forever() -> None:
     await asyncio.Event().wait()

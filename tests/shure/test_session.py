@@ -17,6 +17,8 @@ from micboardd.sim.receiver import SimReceiver
 
 from ..helpers import async_wait_for
 
+pytestmark = pytest.mark.both_loops  # the session's watchdog and heartbeat timers
+
 
 def ulxd_session(rx: SimReceiver) -> tuple[Hub, ReceiverSession]:
     """A session to a simulated 4-channel ULX-D metering every 100 ms, and its hub."""
