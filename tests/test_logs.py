@@ -63,10 +63,12 @@ def test_error_and_traceback_lines_of_the_stderr_format_are_recognised(
     log.error("one")
     log.critical("two")
     log.warning("ERROR in the text is not an error line")
+    logging.getLogger("micboardd.alerts").error("alert raised: Receiver X is offline")
     try:
         raise ValueError("three")
     except ValueError:
         log.exception("four")
     lines = capsys.readouterr().err.splitlines()
-    assert [line for line in lines if logs.is_error_line(line)] == [lines[0], lines[3]]
-    assert [line for line in lines if logs.is_traceback_line(line)] == [lines[4]]
+    assert [line for line in lines if logs.is_error_line(line)] == [lines[0], lines[3], lines[4]]
+    assert [line for line in lines if logs.is_fault_line(line)] == [lines[0], lines[4]]
+    assert [line for line in lines if logs.is_traceback_line(line)] == [lines[5]]
