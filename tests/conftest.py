@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 import uvloop
 
 from micboardd import logs
+from micboardd.config import Settings
+from micboardd.daemon import Daemon
 
-from .helpers import DaemonProcess, daemon_env
+from .helpers import DaemonProcess, async_wait_for, daemon_env
 
 DaemonFactory = Callable[..., DaemonProcess]
 
@@ -31,6 +33,22 @@ def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     return BOTH_LOOPS if item.get_closest_marker("both_loops") else ASYNCIO_ONLY
+
+
+@pytest.fixture
+async def daemon_in_process(tmp_path: Path) -> AsyncIterator[Daemon]:
+    """`micboardd run` in this process, on the test's loop (no receivers): for looking
+    inside the running daemon (its loop, its tables)."""
+    d = Daemon(Settings(host="127.0.0.1", port=0, state_dir=tmp_path, discovery=False))
+    task = asyncio.create_task(d.run(), name="daemon")
+    await async_wait_for(lambda: (d.ctx is not None and d.ctx.http_port) or task.done())
+    assert not task.done(), "the daemon did not start"
+    try:
+        yield d
+    finally:
+        d.request_stop("test over")
+        async with asyncio.timeout(10):
+            assert await task == 0
 
 
 @pytest.fixture

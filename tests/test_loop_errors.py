@@ -7,16 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from micboardd import loop_errors
-from micboardd.config import Settings
 from micboardd.daemon import Daemon
 from micboardd.hub import HubEvent
 from micboardd.loop_errors import LOG_BURST, MAX_KINDS, LoopErrors, describe
@@ -51,28 +48,14 @@ def explode() -> None:
     raise ValueError("a plain function broke")
 
 
-@pytest.fixture
-async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    """`micboardd run` in this process, on the test's loop, no receivers."""
-    d = Daemon(Settings(host="127.0.0.1", port=0, state_dir=tmp_path, discovery=False))
-    task = asyncio.create_task(d.run(), name="daemon")
-    await async_wait_for(lambda: (d.ctx is not None and d.ctx.http_port) or task.done())
-    assert not task.done(), "the daemon did not start"
-    try:
-        yield d
-    finally:
-        d.request_stop("test over")
-        async with asyncio.timeout(10):
-            assert await task == 0
-
-
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == loop_errors.__name__]
 
 
 async def test_a_raising_callback_is_one_line_and_counted_in_health_and_metrics(
-    daemon: Daemon, caplog: pytest.LogCaptureFixture
+    daemon_in_process: Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
+    daemon = daemon_in_process
     assert daemon.ctx is not None
     caplog.set_level(logging.INFO)
     owner = Exploding(daemon.ctx)

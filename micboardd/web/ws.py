@@ -241,6 +241,10 @@ class Connection:
             for task in (reader, writer):
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
+            # The feed points back at us (on_due): without this the pair, the socket and the
+            # protocol behind it wait for a full garbage collection (web/ws_protocol.py).
+            self.feed.on_due = None
+            self._send_now = None
 
 
 async def _admit(ctx: AppContext, socket: WebSocket[Any, Any, Any]) -> bool:
