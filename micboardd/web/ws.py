@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.connection.base import empty_receive, empty_send
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
@@ -260,11 +261,23 @@ async def _admit(ctx: AppContext, socket: WebSocket[Any, Any, Any]) -> bool:
     return True
 
 
+def let_go(socket: WebSocket[Any, Any, Any]) -> None:
+    """The handler is done with this socket: break the cycles Litestar's WebSocket keeps
+    with its send and receive wrappers (closures over the WebSocket itself).
+
+    Only a full garbage collection frees such a cycle, minutes apart under steady load, and
+    through the WebSocket's send and receive it keeps uvicorn's protocol for the connection,
+    with everything it holds (web/ws_protocol.py releases the rest). Nothing reads from
+    the socket after its handler returned, nor writes to it.
+    """
+    socket.receive = empty_receive
+    socket.send = empty_send
+
+
 def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
     fan = ctx.fanout
 
-    @websocket("/ws/devices/")
-    async def devices(socket: WebSocket[Any, Any, Any]) -> None:
+    async def serve_devices(socket: WebSocket[Any, Any, Any]) -> None:
         if not await _admit(ctx, socket):
             return
         feed: DeviceFeed = fan.new_device_feed()
@@ -285,9 +298,15 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
         finally:
             fan.drop(feed)
 
+    @websocket("/ws/devices/")
+    async def devices(socket: WebSocket[Any, Any, Any]) -> None:
+        try:
+            await serve_devices(socket)
+        finally:
+            let_go(socket)
+
     def keyed(path: str, make: Callable[[], Any]) -> WebsocketRouteHandler:
-        @websocket(path)
-        async def handler(socket: WebSocket[Any, Any, Any]) -> None:
+        async def serve(socket: WebSocket[Any, Any, Any]) -> None:
             if not await _admit(ctx, socket):
                 return
             feed = make()
@@ -303,6 +322,13 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
                 await conn.run(on_message)
             finally:
                 fan.drop(feed)
+
+        @websocket(path)
+        async def handler(socket: WebSocket[Any, Any, Any]) -> None:
+            try:
+                await serve(socket)
+            finally:
+                let_go(socket)
 
         return handler
 
