@@ -7,12 +7,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 PYTEST_ARGS ?=
+MINUTES ?= 10
 # libsystemd-dev + pkg-config + gcc: systemd-python has no wheel and builds against libsystemd.
 SYS_PACKAGES  := libsystemd-dev pkg-config gcc python3-venv python3-dev
 # Only the tests need these: a real Redis, a real browser, network namespaces.
 TEST_PACKAGES := redis-server chromium iproute2 systemd zbar-tools
 
-.PHONY: help venv sysdeps testdeps run demo test lint bench bench-liveness clean wheel-test
+.PHONY: help venv sysdeps testdeps run demo test lint bench bench-liveness soak clean wheel-test
 
 help:
 	@echo "make run    - run the daemon on http://localhost:8058 (ARGS='--receiver 10.0.0.5' ...)"
@@ -21,6 +22,8 @@ help:
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (prints a table, writes bench/results.json)"
 	@echo "make bench-liveness - how fast and honestly a receiver going and coming is shown"
+	@echo "make soak MINUTES=60 - the daemon for an hour against a simulated venue with"
+	@echo "             phones coming and going (a row a minute, writes bench/soak.json)"
 
 # Install missing Debian packages when we can (root); otherwise say exactly what to run.
 define apt_install
@@ -71,6 +74,9 @@ bench: venv
 # About 4 minutes; as root the announcement part runs in a private network namespace.
 bench-liveness: venv
 	$(PY) -m micboardd.bench.liveness $(ARGS)
+# Exit status 1 on any traceback or unexpected ERROR line in the daemon's log (docs/operations.md).
+soak: venv testdeps
+	$(PY) -m micboardd.bench.soak --minutes $(MINUTES) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

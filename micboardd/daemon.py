@@ -23,11 +23,13 @@ from .alert_model import AlertConfig, Hold
 from .alerts import Alerts
 from .auth import ADMIN_HASH_KEY
 from .config import Settings
+from .counters import Counters
 from .errors import StoreError
 from .fanout import FanOut
 from .groups import Groups
 from .history import History, HistoryConfig
 from .hub import Hub, UserFields
+from .loop_errors import LoopErrors, callable_name, report_to_loop
 from .photos import Photos
 from .placeholders import Placeholders
 from .store import Store
@@ -163,6 +165,7 @@ class Daemon:
         self.sources: list[Source] = []
         self.ctx: AppContext | None = None
         self.port: int | None = None
+        self.counters = Counters()
 
     def request_stop(self, why: str) -> None:
         if not self.stop_event.is_set():
@@ -170,6 +173,16 @@ class Daemon:
             self.stop_event.set()
 
     async def run(self) -> int:
+        # Our own exception handler from the first moment: one readable line per bug on the
+        # loop, counted in /api/health and /metrics (loop_errors.py).
+        loop_errors = LoopErrors(self.counters.loop_exceptions)
+        loop_errors.install(asyncio.get_running_loop())
+        try:
+            return await self._run()
+        finally:
+            loop_errors.uninstall()
+
+    async def _run(self) -> int:
         settings = self.settings
         if self.web_root is None:
             log.error("%s", missing_message(self.web_places))
@@ -217,6 +230,7 @@ class Daemon:
             history=history,
             placeholders=placeholders,
             photos=photos,
+            counters=self.counters,
         )
         self.ctx = ctx
         fanout.system_health = ctx.system_health
@@ -346,7 +360,12 @@ class Daemon:
         )
         for source, result in zip(self.sources, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("source %r did not stop cleanly: %r", source, result)
+                log.warning(
+                    "source %s did not stop cleanly: %s: %s",
+                    type(source).__name__,
+                    type(result).__name__,
+                    str(result)[:200],
+                )
 
     async def _sessions(self) -> None:
         """Close the WebSockets of sessions that ended behind our back (`micboardd passwd`
@@ -372,5 +391,5 @@ class Daemon:
                 result = action()
                 if result is not None:
                     await result
-            except Exception:
-                log.exception("periodic task %r failed", action)
+            except Exception as exc:  # a bug: counted and logged once, the task goes on
+                report_to_loop(exc, "periodic task " + callable_name(action))

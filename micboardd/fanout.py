@@ -63,7 +63,11 @@ class Stream:
         # Per device: (tokens, when they were counted). A device never seen has a full bucket.
         self.buckets: dict[str, tuple[float, float]] = {}
         self.clients: set[DeviceFeed] = set()
-        self.timer: asyncio.TimerHandle | None = None
+        # The timer for the earliest deferred device, and the loop time it is due at. The
+        # due time is our own record: uvloop's call_at returns a plain Handle (no when())
+        # for a time less than a millisecond ahead, and that is not rare here.
+        self.timer: asyncio.Handle | None = None
+        self.timer_due: float | None = None
 
     def merge(self, batch: dict[str, frozenset[str]]) -> None:
         pending = self.pending
@@ -99,7 +103,7 @@ class Stream:
     def cancel(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
+        self.timer = self.timer_due = None
 
 
 # (key, frame) -> the frame this client may see: the web layer hides the System API's
@@ -161,6 +165,8 @@ class FanOut:
     _flush_scheduled: bool = False
     # One rate limiter per max_hz in use (almost always just the default).
     streams: dict[float, Stream] = field(default_factory=dict)
+    # The rate limiter's clock (a test can hold it still; the loop's timers still run).
+    clock: Callable[[], float] = time.monotonic
 
     def start(self) -> None:
         self._unsubscribe = self.hub.subscribe(self._on_event)
@@ -219,7 +225,7 @@ class FanOut:
             self._release(stream)
 
     def _release(self, stream: Stream) -> None:
-        emitted, wait = stream.release(time.monotonic())
+        emitted, wait = stream.release(self.clock())
         if emitted is not None:
             for feed in stream.clients:
                 feed.offer(emitted)
@@ -233,13 +239,14 @@ class FanOut:
         # times a second under load, and each must not leave a timer of its own behind.
         due = loop.time() + wait
         if stream.timer is not None:
-            if stream.timer.when() <= due + TIMER_SLACK_S:
+            if stream.timer_due is not None and stream.timer_due <= due + TIMER_SLACK_S:
                 return
             stream.timer.cancel()
         stream.timer = loop.call_at(due, self._on_timer, stream)
+        stream.timer_due = due
 
     def _on_timer(self, stream: Stream) -> None:
-        stream.timer = None
+        stream.timer = stream.timer_due = None
         self._release(stream)
 
     # --- constructors for the web layer ---

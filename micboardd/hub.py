@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .errors import ConnectionFailed, NotFound
 from .isotime import iso
+from .loop_errors import callable_name, report_to_loop
 from .model import (
     DEVICE_FIELDS,
     READING_FIELDS,
@@ -114,8 +115,10 @@ class Hub:
         for listener in list(self._listeners):
             try:
                 listener(event)
-            except Exception:
-                log.exception("hub listener %r failed on %r", listener, event)
+            except Exception as exc:  # a bug in one listener must not starve the others
+                name = callable_name(listener)
+                if not report_to_loop(exc, f"hub listener {name} on {type(event).__name__}"):
+                    log.exception("hub listener %s failed on %s", name, type(event).__name__)
 
     # --- receivers ---
 

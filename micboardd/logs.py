@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any
 
 SYSLOG_IDENTIFIER = "micboardd"
 _STDERR_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Reading that format back (the soak and the end-to-end tests watch the daemon's stderr).
+_STDERR_ERROR = re.compile(r"^\d\d:\d\d:\d\d ERROR\s")
+# Critical alerts are logged at ERROR on purpose (journalctl shows them in red): they are
+# the show's events (a receiver lost power), not faults of the daemon.
+_ALERT = re.compile(r"^\S+ ERROR\s+micboardd\.alerts: alert raised: ")
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def is_error_line(line: str) -> bool:
+    """A line the stderr format wrote at ERROR (not CRITICAL: those end the daemon)."""
+    return _STDERR_ERROR.match(line) is not None
+
+
+def is_fault_line(line: str) -> bool:
+    """An ERROR line that says the daemon itself went wrong: any but a critical alert."""
+    return is_error_line(line) and _ALERT.match(line) is None
+
+
+def is_traceback_line(line: str) -> bool:
+    return line.startswith(_TRACEBACK)
 
 
 def started_by_systemd(environ: dict[str, str] | None = None) -> bool:

@@ -155,6 +155,15 @@ def collect(ctx: MetricsSource) -> list[Metric]:
                 for name, value in sorted(ctx.counters.extra.items())
             ],
         ),
+        Metric(
+            "loop_exceptions",
+            "counter",
+            "Unexpected exceptions on the event loop (each one a bug), by exception type.",
+            [
+                Sample(value, (("kind", kind),))
+                for kind, value in sorted(ctx.counters.loop_exceptions.items())
+            ],
+        ),
         *_system_api(ctx.fanout.latest_api_health.values()),
         Metric(
             "database_up",

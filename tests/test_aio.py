@@ -10,6 +10,8 @@ import pytest
 
 from micboardd.aio import Backoff, backoff_delay, cancel_and_wait
 
+pytestmark = pytest.mark.both_loops  # cancellation and timeouts
+
 
 async def forever() -> None:
     await asyncio.Event().wait()

@@ -26,6 +26,12 @@ def test_health_and_dashboard(make_daemon: DaemonFactory) -> None:
     assert health["version"]
     assert health["uptime_s"] >= 0
     assert health["sources"]["receivers"] == 0
+    # The end-to-end tests run the daemon as production does: on uvloop, our handler on it.
+    assert health["event_loop"] == {
+        "implementation": "uvloop",
+        "exceptions": 0,
+        "exceptions_by_kind": {},
+    }
     page = d.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")

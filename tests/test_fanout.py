@@ -6,10 +6,16 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from micboardd.device_feed import MAX_QUEUED, Emitted
 from micboardd.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
 from micboardd.hub import Hub
 from micboardd.model import Family, Reading, SourceState
+
+from .helpers import async_wait_for
+
+pytestmark = pytest.mark.both_loops  # the fan-out's timers: on asyncio's loop and on uvloop
 
 
 def setup(channels: int = 4) -> tuple[Hub, FanOut, DeviceFeed]:
@@ -126,6 +132,40 @@ async def test_a_stream_keeps_one_timer_for_its_earliest_deferred_device() -> No
     (frame,) = take(feed)
     assert (frame["device_id"], frame["rf_signal"]) == ("rx:1", -53), "the timer sends the latest"
     fan.stop()
+
+
+async def test_a_timer_due_within_a_millisecond_survives_a_flush_before_it_runs() -> None:
+    # uvloop's call_at returns a plain Handle (no when()) for a time less than a millisecond
+    # ahead. A stream whose timer fires and re-arms that close while a flush is pending met
+    # that Handle in the flush: AttributeError, and the streams after it were not released.
+    hub, fan, feed = setup()
+    slow = fan.new_device_feed()
+    slow.initial_frame()
+    fan.subscribe(slow, Subscription(max_hz=5))  # a second stream, after the first
+    now = 100.0
+    fan.clock = lambda: now  # held still: rx:1's token stays a hair short of whole
+    first = fan.streams[feed.sub.max_hz]
+    first.buckets["rx:1"] = (1.0 - 1e-6, now)
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        hub.apply("rx", [Reading(1, {"rf_signal": -50})])
+        await asyncio.sleep(0)  # the flush defers rx:1 by a tenth of a microsecond
+        assert first.timer is not None and not first.timer.cancelled()
+        take(slow)
+        hub.apply("rx", [Reading(2, {"rf_signal": -60})])  # a flush while the timer is armed
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert errors == []
+        assert [f["device_id"] for f in take(slow)] == ["rx:2"], "the second stream released"
+        now = 101.0  # time moves on: the timer sends rx:1 and is not armed again
+        await async_wait_for(lambda: first.timer is None, what="the timer to run out")
+        assert {f["device_id"] for f in take(feed)} >= {"rx:1", "rx:2"}
+        assert errors == []
+    finally:
+        loop.set_exception_handler(None)
+        fan.stop()
 
 
 def test_compact_format_splits_meters_from_fields() -> None:

@@ -53,3 +53,22 @@ def test_stderr_when_not_started_by_systemd(
     assert "WARNING" in err and "receiver 10.0.0.9 answered" in err
     assert not logs.started_by_systemd({})
     assert logs.started_by_systemd({"INVOCATION_ID": "abc"})
+
+
+def test_error_and_traceback_lines_of_the_stderr_format_are_recognised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.setup("info", force_stderr=True)
+    log = logging.getLogger("micboardd.test")
+    log.error("one")
+    log.critical("two")
+    log.warning("ERROR in the text is not an error line")
+    logging.getLogger("micboardd.alerts").error("alert raised: Receiver X is offline")
+    try:
+        raise ValueError("three")
+    except ValueError:
+        log.exception("four")
+    lines = capsys.readouterr().err.splitlines()
+    assert [line for line in lines if logs.is_error_line(line)] == [lines[0], lines[3], lines[4]]
+    assert [line for line in lines if logs.is_fault_line(line)] == [lines[0], lines[4]]
+    assert [line for line in lines if logs.is_traceback_line(line)] == [lines[5]]

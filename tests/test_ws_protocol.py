@@ -8,12 +8,30 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import uvicorn
 import websockets
 
 from micboardd.web.ws_protocol import direct_sender, protocol_class
 
 from .helpers import async_wait_for
+
+pytestmark = pytest.mark.both_loops  # the WebSocket protocol's writes and flow control
+
+
+class CountingTransport:
+    """The real transport, recording each write (socket system call) on its way through."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class App:
@@ -59,15 +77,10 @@ async def test_direct_send_delivers_text_frames_in_order_with_deflate() -> None:
     app = App()
     async with serve(app) as url, websockets.connect(url, compression="deflate") as ws:
         await async_wait_for(lambda: app.protocols, what="the app accepted")
-        transport = app.protocols[0].transport
-        writes: list[bytes] = []
-        write = transport.write
-
-        def counting_write(data: bytes) -> None:
-            writes.append(data)
-            write(data)
-
-        transport.write = counting_write
+        protocol = app.protocols[0]
+        counting = CountingTransport(protocol.transport)
+        protocol.transport = counting  # uvloop's transports cannot be patched: wrap instead
+        writes = counting.writes
         app.outbox.put_nowait([b'{"n":0}'])
         app.outbox.put_nowait([b'{"n":1}', b'{"n":2}'])
         assert [await ws.recv() for _ in range(3)] == ['{"n":0}', '{"n":1}', '{"n":2}']

@@ -15,11 +15,13 @@ import asyncio
 import bisect
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH_PASSWORD = "bench-only-password"  # a throwaway state directory's admin password
+# A daemon starts in a second or two; a busy shared machine can make it much slower.
+DAEMON_START_S = 60.0
+# 250 receivers connect, probe and sync: generous on a loaded machine.
+ONLINE_WITHIN_S = 120.0
+_LISTENING = re.compile(r"listening on http://[\d.]+:(\d+)")
 
 
 @dataclass
@@ -97,56 +104,27 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-class Rig:
-    """Simulator process + daemon process for one channel count."""
-
-    def __init__(self, receivers: int, model: str, workdir: Path) -> None:
-        self.receivers = receivers
-        self.model = model
-        self.workdir = workdir
-        self.sim_log = workdir / f"sim-{receivers}.log"
-        self.sim: subprocess.Popen[str] | None = None
-        self.daemon: subprocess.Popen[str] | None = None
-        self.port = 0
-        self.addresses: list[str] = []
-
-    async def start(self) -> None:
-        self.sim = subprocess.Popen(
+async def start_daemon(
+    state: Path,
+    config: Path,
+    log_path: Path,
+    extra: Sequence[str] = (),
+    launcher: Sequence[str] = ("-m", "micboardd"),
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`micboardd run` on a free loopback port, its log (stderr) in `log_path`: the process
+    and its port. `launcher` replaces `-m micboardd` (the soak's tracemalloc wrapper)."""
+    # The bench edits a group, which needs an admin session like any change.
+    subprocess.run(
+        [sys.executable, "-m", "micboardd", "passwd", "--stdin", "--state-dir", str(state)],
+        input=(BENCH_PASSWORD + "\n").encode(),
+        check=True,
+        capture_output=True,
+    )
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "micboardd.bench.simworker",
-                "--receivers",
-                str(self.receivers),
-                "--model",
-                self.model,
-                "--log",
-                str(self.sim_log),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.sim.stdout is not None
-        line = await asyncio.to_thread(self.sim.stdout.readline)
-        if not line.startswith("READY"):
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        self.addresses = line.split()[1:]
-        config = self.workdir / f"bench-{self.receivers}.toml"
-        config.write_text("receivers = [" + ", ".join(f'"{a}"' for a in self.addresses) + "]\n")
-        state = self.workdir / f"state-{self.receivers}"
-        # The bench edits a group, which needs an admin session like any change.
-        subprocess.run(
-            [sys.executable, "-m", "micboardd", "passwd", "--stdin", "--state-dir", str(state)],
-            input=BENCH_PASSWORD + "\n",
-            text=True,
-            check=True,
-            capture_output=True,
-        )
-        self.daemon = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "micboardd",
+                *launcher,
                 "run",
                 "--host",
                 "127.0.0.1",
@@ -165,34 +143,97 @@ class Rig:
                 "1000",
                 "--max-connections-per-address",
                 "2000",
+                *extra,
             ],
-            stderr=subprocess.PIPE,
-            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        assert self.daemon.stderr is not None
-        while True:
-            line = await asyncio.to_thread(self.daemon.stderr.readline)
-            if not line:
-                raise RuntimeError("daemon exited")
-            if "listening on http://" in line:
-                self.port = int(line.rsplit(":", 1)[1])
-                break
-        asyncio.get_running_loop().run_in_executor(None, self._drain, self.daemon.stderr)
-        expected = self.receivers * self._channels()
-        async with httpx.AsyncClient(base_url=self.url, timeout=10) as c:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                h = (await c.get("/api/health")).json()
-                if h["sources"]["receivers_online"] == self.receivers and h["devices"] == expected:
-                    return
-                await asyncio.sleep(0.2)
-        raise RuntimeError("receivers did not all come online")
+    deadline = time.monotonic() + DAEMON_START_S
+    while time.monotonic() < deadline:
+        match = _LISTENING.search(log_path.read_text(errors="replace"))
+        if match:
+            return proc, int(match.group(1))
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}; see {log_path}")
+        await asyncio.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"daemon did not listen within {DAEMON_START_S:.0f} s; see {log_path}")
 
-    @staticmethod
-    def _drain(stream: Any) -> None:
-        for _ in stream:
-            pass
+
+class Rig:
+    """Simulator process + daemon process for one channel count.
+
+    The soak asks for more: more simulated receivers than this daemon monitors (`monitored`,
+    the others are for a second instance), extra simulator and daemon options, the send
+    records streamed (`stream`) and scenario verbs on the simulator's stdin.
+    """
+
+    def __init__(
+        self,
+        receivers: int,
+        model: str,
+        workdir: Path,
+        *,
+        monitored: int | None = None,
+        sim_args: Sequence[str] = (),
+        daemon_args: Sequence[str] = (),
+        launcher: Sequence[str] = ("-m", "micboardd"),
+        stream: bool = False,
+    ) -> None:
+        self.receivers = receivers
+        self.monitored = receivers if monitored is None else monitored
+        self.model = model
+        self.workdir = workdir
+        self.sim_args = list(sim_args)
+        self.daemon_args = list(daemon_args)
+        self.launcher = list(launcher)
+        self.stream = stream
+        self.sim_log = workdir / f"sim-{receivers}.log"
+        self.daemon_log = workdir / f"daemon-{receivers}.log"
+        self.state = workdir / f"state-{receivers}"
+        self.sim: subprocess.Popen[str] | None = None
+        self.daemon: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.addresses: list[str] = []
+
+    async def start(self) -> None:
+        where = ["--stream", "--commands"] if self.stream else ["--log", str(self.sim_log)]
+        self.sim = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "micboardd.bench.simworker",
+                "--receivers",
+                str(self.receivers),
+                "--model",
+                self.model,
+                *where,
+                *self.sim_args,
+            ],
+            stdin=subprocess.PIPE if self.stream else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.sim.stdout is not None
+        line = await asyncio.to_thread(self.sim.stdout.readline)
+        if not line.startswith("READY"):
+            raise RuntimeError(f"simulator did not start: {line!r}")
+        self.addresses = line.split()[1:]
+        config = self.workdir / f"bench-{self.receivers}.toml"
+        mine = self.addresses[: self.monitored]
+        config.write_text("receivers = [" + ", ".join(f'"{a}"' for a in mine) + "]\n")
+        self.daemon, self.port = await start_daemon(
+            self.state, config, self.daemon_log, self.daemon_args, self.launcher
+        )
+        await wait_online(self.url, self.monitored, self.monitored * self._channels())
+
+    def command(self, line: str) -> None:
+        """A scenario verb for the simulator (`stream` rigs only); answered on its stdout."""
+        assert self.sim is not None and self.sim.stdin is not None
+        self.sim.stdin.write(line + "\n")
+        self.sim.stdin.flush()
 
     def _channels(self) -> int:
         return {"ULXD4Q": 4, "AD4Q": 4, "ULXD4D": 2, "ULXD4": 1}.get(self.model, 4)
@@ -202,18 +243,30 @@ class Rig:
         return f"http://127.0.0.1:{self.port}"
 
     async def stop(self) -> list[tuple[float, str, float]]:
-        for proc in (self.daemon, self.sim):
-            if proc is not None and proc.poll() is None:
+        procs: list[subprocess.Popen[Any]] = [p for p in (self.daemon, self.sim) if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
                 proc.terminate()
-        for proc in (self.daemon, self.sim):
-            if proc is not None:
-                await asyncio.to_thread(proc.wait, 30)
+        for proc in procs:
+            await asyncio.to_thread(proc.wait, 30)
         sends: list[tuple[float, str, float]] = []
         if self.sim_log.exists():
             for line in self.sim_log.read_text().splitlines():
                 t, d, v = line.split()
                 sends.append((float(t), d, float(v)))
         return sends
+
+
+async def wait_online(url: str, receivers: int, devices: int) -> None:
+    """Until the daemon at `url` has every receiver online and (at least) every device."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+        deadline = time.monotonic() + ONLINE_WITHIN_S
+        while time.monotonic() < deadline:
+            h = (await c.get("/api/health")).json()
+            if h["sources"]["receivers_online"] == receivers and h["devices"] >= devices:
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError("receivers did not all come online")
 
 
 def latencies_ms(

@@ -223,6 +223,12 @@ class Venue:
         value += MEAN_REVERSION * (target - value) + self._rng.gauss(0.0, step)
         return max(bounds[0], min(bounds[1], value))
 
+    def move(self, r_index: int, channel: int) -> None:
+        """One step of the random walk for one channel, now (a load test calls it before
+        every meter sample, so every value moves on every sample)."""
+        rx = self.receivers[r_index]
+        self._wiggle(r_index, rx.family, rx.state.channel(channel))
+
     def _wiggle(self, r_index: int, family: Family, ch: ChannelState) -> None:
         rf_level, audio_level = self._channel_levels(r_index, ch)
         if ch.tx_present or family is Family.PSM1000:

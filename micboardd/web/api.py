@@ -27,6 +27,7 @@ from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receive
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
 from micboardd.fanout import API_HEALTH_KEY
 from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
+from micboardd.loop_errors import loop_implementation
 from micboardd.model import split_device_id
 from micboardd.placeholders import placeholder_id_of
 
@@ -124,6 +125,12 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
                 "bytes_sent": ctx.counters.ws_bytes_sent,
                 "client_errors": ctx.counters.ws_client_errors,
                 "frames_waited": ctx.counters.ws_frames_waited,
+            },
+            # Bugs caught on the event loop (loop_errors.py): 0 on a healthy daemon.
+            "event_loop": {
+                "implementation": loop_implementation(),
+                "exceptions": sum(ctx.counters.loop_exceptions.values()),
+                "exceptions_by_kind": dict(sorted(ctx.counters.loop_exceptions.items())),
             },
             # The Shure System API's health, as on /ws/health/ (never its key).
             "system_api": list(ctx.fanout.latest_api_health.values()),

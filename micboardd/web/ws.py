@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.connection.base import empty_receive, empty_send
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
@@ -312,6 +313,10 @@ class Connection:
             for task in (reader, writer):
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
+            # The feed points back at us (on_due): without this the pair, the socket and the
+            # protocol behind it wait for a full garbage collection (web/ws_protocol.py).
+            self.feed.on_due = None
+            self._send_now = None
 
 
 def _address(socket: WebSocket[Any, Any, Any]) -> str:
@@ -362,11 +367,23 @@ async def _serve(
         ctx.fanout.drop(feed)
 
 
+def let_go(socket: WebSocket[Any, Any, Any]) -> None:
+    """The handler is done with this socket: break the cycles Litestar's WebSocket keeps
+    with its send and receive wrappers (closures over the WebSocket itself).
+
+    Only a full garbage collection frees such a cycle, minutes apart under steady load, and
+    through the WebSocket's send and receive it keeps uvicorn's protocol for the connection,
+    with everything it holds (web/ws_protocol.py releases the rest). Nothing reads from
+    the socket after its handler returned, nor writes to it.
+    """
+    socket.receive = empty_receive
+    socket.send = empty_send
+
+
 def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
     fan = ctx.fanout
 
-    @websocket("/ws/devices/")
-    async def devices(socket: WebSocket[Any, Any, Any]) -> None:
+    async def serve_devices(socket: WebSocket[Any, Any, Any]) -> None:
         if not await _admit(ctx, socket):
             return
         feed: DeviceFeed = fan.new_device_feed()
@@ -383,9 +400,15 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
 
         await _serve(ctx, socket, feed, on_message)
 
+    @websocket("/ws/devices/")
+    async def devices(socket: WebSocket[Any, Any, Any]) -> None:
+        try:
+            await serve_devices(socket)
+        finally:
+            let_go(socket)
+
     def keyed(path: str, make: Callable[[Redact | None], Any]) -> WebsocketRouteHandler:
-        @websocket(path)
-        async def handler(socket: WebSocket[Any, Any, Any]) -> None:
+        async def serve(socket: WebSocket[Any, Any, Any]) -> None:
             if not await _admit(ctx, socket):
                 return
             # Without a session the System API is only "the System API" (security.py).
@@ -398,6 +421,13 @@ def websocket_handlers(ctx: AppContext) -> list[WebsocketRouteHandler]:
                     raise ClientError(f"unknown message type {msg['type'][:40]!r}")
 
             await _serve(ctx, socket, feed, on_message)
+
+        @websocket(path)
+        async def handler(socket: WebSocket[Any, Any, Any]) -> None:
+            try:
+                await serve(socket)
+            finally:
+                let_go(socket)
 
         return handler
 

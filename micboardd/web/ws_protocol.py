@@ -72,17 +72,48 @@ def protocol_class() -> type[Any] | str:
         # (web/http_protocol.py counts WebSockets as connections too).
         release_slot: Callable[[], None] | None = None
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self.release_slot is not None:
-                self.release_slot()
-                self.release_slot = None
-            super().connection_lost(exc)
-
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
             scope = getattr(self, "scope", None)  # absent when the handshake was refused
             if scope is not None:
                 scope["extensions"][DIRECT_SEND] = {"send_texts": self.send_texts_now}
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.release_slot is not None:
+                self.release_slot()
+                self.release_slot = None
+            super().connection_lost(exc)
+            self._release()
+
+        async def run_asgi(self) -> None:
+            try:
+                await super().run_asgi()
+            finally:
+                self.app_returned = True
+                self._release()
+
+        def _release(self) -> None:
+            """Once the socket is gone and the app has returned, nothing of this connection
+            is used again: let it go now rather than at the next full garbage collection.
+
+            A closed connection sits in reference cycles (ours: the scope holds our bound
+            send; uvicorn's upgraded HTTP protocol and its parser; Litestar's WebSocket and
+            its receive wrapper). The cyclic collector frees them only in a full collection,
+            minutes apart under steady load, and every closed connection held its zlib
+            contexts (about 50 KB) until then: phones coming and going grew the RSS in
+            steps. Ours is broken here, and the contexts are dropped whatever still points
+            at the protocol."""
+            if not (self.disconnected and getattr(self, "app_returned", False)):
+                return
+            scope = getattr(self, "scope", None)
+            if scope is not None:
+                scope["extensions"].pop(DIRECT_SEND, None)
+            conn = self.conn
+            parser = getattr(conn, "parser", None)
+            if parser is not None:
+                parser.close()  # its frame holds the protocol: a cycle of websockets' own
+            if isinstance(getattr(conn, "extensions", None), list):
+                conn.extensions.clear()  # the permessage-deflate zlib contexts
 
         def send_texts_now(self, payloads: Sequence[bytes]) -> bool:
             """Frame and write text messages now, all or none; False if the socket cannot."""

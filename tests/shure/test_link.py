@@ -14,6 +14,8 @@ from micboardd.shure.link import TcpLink, open_tcp, open_udp
 
 from ..helpers import async_wait_for
 
+pytestmark = pytest.mark.both_loops  # the link's reads, timeouts and cancellations
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[int, asyncio.Queue[asyncio.StreamWriter]]]:

@@ -16,6 +16,8 @@ from micboardd.sim.receiver import SimReceiver
 
 from ..helpers import async_wait_for
 
+pytestmark = pytest.mark.both_loops  # the machine's watchdog, heartbeat and backoff timers
+
 
 def ulxd_machine(rx: SimReceiver) -> tuple[Hub, ReceiverMachine]:
     """A machine for a simulated 4-channel ULX-D metering every 100 ms, and its hub."""
