@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from micboardd.cli.run import main
 
 sys.exit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from micboardd.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("/etc/micboardd/micboardd.toml")
 ENV_PREFIX = "MICBOARDD_"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from micboardd import logs
 from micboardd.config import Settings
-from micboardd.daemon import Daemon
+from micboardd.daemon import logs
+from micboardd.daemon.run import Daemon
 
 from .helpers import DaemonProcess, async_wait_for, daemon_env
 

@@ -21,9 +21,9 @@ import websockets
 from litestar import WebSocket as LitestarWebSocket
 from websockets.server import ServerProtocol
 
-from micboardd.daemon import Daemon
-from micboardd.device_feed import DeviceFeed
-from micboardd.fanout import KeyedFeed
+from micboardd.daemon.run import Daemon
+from micboardd.feed.device import DeviceFeed
+from micboardd.feed.fanout import KeyedFeed
 from micboardd.model import Family, Reading, SourceState
 from micboardd.web.ws import Connection
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from micboardd.device_feed import MAX_QUEUED, Emitted
-from micboardd.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
-from micboardd.hub import Hub
+from micboardd.feed.device import MAX_QUEUED, Emitted
+from micboardd.feed.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
 from micboardd.model import Family, Reading, SourceState
+from micboardd.state.hub import Hub
 
 from .helpers import async_wait_for
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
 from micboardd.isotime import iso
 from micboardd.model import DEVICE_FIELDS, BatteryStatus, Family, Reading, SourceState
-from micboardd.status_rules import (
+from micboardd.state.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.state.status import (
     AUDIO_PEAK_HOLD_S,
     PREV_STATE_HOLD_S,
     battery_status,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from systemd.journal import JournalHandler
 
-from micboardd import logs
+from micboardd.daemon import logs
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_error_and_traceback_lines_of_the_stderr_format_are_recognised(
     log.error("one")
     log.critical("two")
     log.warning("ERROR in the text is not an error line")
-    logging.getLogger("micboardd.alerts").error("alert raised: Receiver X is offline")
+    logging.getLogger("micboardd.alerts.service").error("alert raised: Receiver X is offline")
     try:
         raise ValueError("three")
     except ValueError:

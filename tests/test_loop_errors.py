@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from micboardd import loop_errors
-from micboardd.daemon import Daemon
-from micboardd.hub import HubEvent
-from micboardd.loop_errors import LOG_BURST, MAX_KINDS, LoopErrors, describe
+from micboardd.daemon import loop_errors
+from micboardd.daemon.loop_errors import LOG_BURST, MAX_KINDS, LoopErrors, describe
+from micboardd.daemon.run import Daemon
+from micboardd.state.hub import HubEvent
 from micboardd.web.context import AppContext
 
 from .helpers import async_wait_for

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from micboardd.errors import BadUpload
-from micboardd.photo_check import (
+from micboardd.tiles.photo_check import (
     PHOTO_MAX_BYTES,
     PHOTO_MAX_SIDE_PX,
     PHOTO_MIN_SIDE_PX,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from micboardd.alert_model import AlertConfig
-from micboardd.alerts import Alerts
-from micboardd.groups import Groups
-from micboardd.history import History, HistoryConfig
-from micboardd.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.alerts.model import AlertConfig
+from micboardd.alerts.service import Alerts
+from micboardd.history.service import History, HistoryConfig
 from micboardd.model import DEVICE_FIELDS
-from micboardd.photos import Photos
-from micboardd.placeholders import PlaceholderFields, Placeholders, placeholder_id_of
-from micboardd.store import Store
+from micboardd.state.groups import Groups
+from micboardd.state.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.store.database import Store
+from micboardd.tiles.photos import Photos
+from micboardd.tiles.placeholders import PlaceholderFields, Placeholders, placeholder_id_of
 
 
 def test_a_placeholder_is_a_device_that_stays_unmonitored() -> None:

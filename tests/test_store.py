@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from micboardd.errors import StoreError
-from micboardd.store import MIGRATIONS, Store
+from micboardd.store.database import MIGRATIONS, Store
 
 from .conftest import DaemonFactory
 from .helpers import async_wait_for, daemon_env, wait_for
@@ -62,7 +62,7 @@ WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from micboardd.store import Store
+    from micboardd.store.database import Store
 
     async def main():
         store = Store(Path(sys.argv[1]))

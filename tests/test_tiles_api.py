@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import websockets
 
-from micboardd.photo_check import PHOTO_MAX_BYTES
+from micboardd.tiles.photo_check import PHOTO_MAX_BYTES
 
 from .conftest import DaemonFactory
 from .helpers import daemon_env

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from micboardd import web_root
 from micboardd.config import Settings
-from micboardd.daemon import Daemon
+from micboardd.daemon.run import Daemon
+from micboardd.web import root as web_root
 
 from .helpers import REPO, async_wait_for
 

@@ -445,14 +445,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results.json")
     parser.add_argument("--small-only", action="store_true", help="skip the 1000-channel rig")
     args = parser.parse_args(argv)
-    from micboardd.shure.bench_codec import frames_per_second
+    from micboardd.bench.codec import frames_per_second
 
     extras: dict[str, Any] = {
         "codec frames/s (AD4Q stream, one core)": f"{frames_per_second(1.0):,.0f}"
     }
     results = asyncio.run(run(args.quick, args.small_only))
     try:
-        from micboardd.bench_history import bytes_per_hour  # type: ignore[import-not-found,unused-ignore]
+        from micboardd.bench.history import bytes_per_hour  # type: ignore[import-not-found,unused-ignore]
 
         extras["SQLite bytes written per hour, 100 channels"] = f"{bytes_per_hour():,.0f}"
     except ImportError:

@@ -47,10 +47,18 @@ from typing import Any
 
 import httpx
 
-from micboardd.logs import is_fault_line, is_traceback_line
+from micboardd.bench.run import (
+    Probe,
+    Rig,
+    client,
+    latencies_ms,
+    pct,
+    proc_cpu_s,
+    proc_rss_mb,
+    start_daemon,
+)
+from micboardd.daemon.logs import is_fault_line, is_traceback_line
 from micboardd.sim.cli import VERBS
-
-from .run import Probe, Rig, client, latencies_ms, pct, proc_cpu_s, proc_rss_mb, start_daemon
 
 # ERROR lines a soak may see without failing, besides critical alerts (logs.is_fault_line:
 # the soak cuts power on purpose): none so far. Each entry needs a reason.

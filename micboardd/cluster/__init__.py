@@ -16,6 +16,6 @@ Operator view: docs/several-stages.md.
 
 from __future__ import annotations
 
-from .wire import instance_name
+from micboardd.cluster.wire import instance_name
 
 __all__ = ["instance_name"]

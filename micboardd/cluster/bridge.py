@@ -26,12 +26,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from ..aio import backoff_delay
-from ..hub import Hub
-from ..model import DeviceDict
-from .outbox import Batch, Outbox
-from .remote import Remotes
-from .wire import (
+from micboardd.aio import backoff_delay
+from micboardd.cluster.outbox import Batch, Outbox
+from micboardd.cluster.remote import Remotes
+from micboardd.cluster.wire import (
     CHANNEL,
     REGISTRY_KEY,
     VERSION,
@@ -48,6 +46,8 @@ from .wire import (
     plural,
     snapshot_key,
 )
+from micboardd.model import DeviceDict
+from micboardd.state.hub import Hub
 
 log = logging.getLogger(__name__)
 

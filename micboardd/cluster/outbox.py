@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
-from ..model import DeviceDict
-from .wire import METER_ENTRY, meter_entry
+from micboardd.cluster.wire import METER_ENTRY, meter_entry
+from micboardd.model import DeviceDict
+from micboardd.state.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
 
 # A change touching only these can go out as a short meters entry instead of a whole device.
 METER_ONLY = frozenset(METER_ENTRY)

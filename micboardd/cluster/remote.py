@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hub import Hub
-from ..isotime import iso
-from ..model import ChannelStatus, DeviceDict
-from .wire import Message, clean_device, plural, with_meters
+from micboardd.cluster.wire import Message, clean_device, plural, with_meters
+from micboardd.isotime import iso
+from micboardd.model import ChannelStatus, DeviceDict
+from micboardd.state.hub import Hub
 
 log = logging.getLogger(__name__)
 

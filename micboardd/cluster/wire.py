@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..model import DEVICE_FIELDS, METER_FIELDS, DeviceDict
+from micboardd.model import DEVICE_FIELDS, METER_FIELDS, DeviceDict
 
 VERSION = 1  # bumped on an incompatible change; other versions are ignored, not guessed at
 KEY_PREFIX = "micboardd"

@@ -13,19 +13,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from micboardd.hub import Commander, Hub
 from micboardd.model import SourceState
-
-from . import mapping
-from .errors import BadResponse
-from .models import DeviceDetails, DeviceInfo, DeviceState, Event
-from .parse import (
+from micboardd.ssapi import mapping
+from micboardd.ssapi.errors import BadResponse
+from micboardd.ssapi.models import DeviceDetails, DeviceInfo, DeviceState, Event
+from micboardd.ssapi.parse import (
     parse_activity,
     parse_battery_health,
     parse_battery_level,
     parse_device,
     parse_name,
 )
+from micboardd.state.hub import Commander, Hub
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import httpx
 from websockets.exceptions import InvalidStatus, WebSocketException
 
-from .backoff import BreakerState, CircuitBreaker, parse_retry_after, retry_delay
-from .errors import (
+from micboardd.ssapi.backoff import BreakerState, CircuitBreaker, parse_retry_after, retry_delay
+from micboardd.ssapi.errors import (
     ApiTimeout,
     BadResponse,
     CircuitOpen,
@@ -36,10 +36,10 @@ from .errors import (
     Unauthorized,
     Unreachable,
 )
-from .health import HealthTracker
-from .options import ApiKey, SsapiOptions, format_fingerprint
-from .tls import PinMismatchError
-from .tuning import DEFAULT_TUNING, Tuning
+from micboardd.ssapi.health import HealthTracker
+from micboardd.ssapi.options import ApiKey, SsapiOptions, format_fingerprint
+from micboardd.ssapi.tls import PinMismatchError
+from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from micboardd.errors import NotFound
-
-from .client import SystemApiClient
-from .inventory import channel_path, device_path
-from .models import DeviceDetails
+from micboardd.ssapi.client import SystemApiClient
+from micboardd.ssapi.inventory import channel_path, device_path
+from micboardd.ssapi.models import DeviceDetails
 
 
 class SystemApiCommander:

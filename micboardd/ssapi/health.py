@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from micboardd.isotime import iso
-
-from .errors import CircuitOpen, SystemApiError
+from micboardd.ssapi.errors import CircuitOpen, SystemApiError
 
 # Replies slower than this make the dashboard lag behind the stage: shown as degraded "slow".
 SLOW_RESPONSE_MS = 1500.0

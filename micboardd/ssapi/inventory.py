@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .client import SystemApiClient
-from .errors import BadResponse, NotAvailable
-from .models import AudioChannel, DeviceDetails, DeviceInfo, DeviceState
-from .parse import (
+from micboardd.ssapi.client import SystemApiClient
+from micboardd.ssapi.errors import BadResponse, NotAvailable
+from micboardd.ssapi.models import AudioChannel, DeviceDetails, DeviceInfo, DeviceState
+from micboardd.ssapi.parse import (
     parse_activity,
     parse_audio_channels,
     parse_battery_health,

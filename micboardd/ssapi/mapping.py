@@ -14,10 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from micboardd.model import BatteryStatus, Reading, SourceState
-from micboardd.receiver_state import ReceiverState
-from micboardd.status_rules import battery_status
-
-from .models import AudioActivity, DeviceDetails, DeviceInfo, DeviceState
+from micboardd.ssapi.models import AudioActivity, DeviceDetails, DeviceInfo, DeviceState
+from micboardd.state.receiver import ReceiverState
+from micboardd.state.status import battery_status
 
 SOURCE_NAME = "system_api"
 # Fields only the System API knows (device fields in model.py).

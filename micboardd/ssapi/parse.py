@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import BadResponse
-from .models import (
+from micboardd.ssapi.errors import BadResponse
+from micboardd.ssapi.models import (
     AudioActivity,
     AudioChannel,
     BatteryHealth,

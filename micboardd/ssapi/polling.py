@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .mapping import is_alert
-from .models import DeviceDetails, DeviceState
-from .tuning import DEFAULT_TUNING, Tuning
+from micboardd.ssapi.mapping import is_alert
+from micboardd.ssapi.models import DeviceDetails, DeviceState
+from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning
 
 
 def interval_for(details: DeviceDetails, tuning: Tuning = DEFAULT_TUNING) -> float:

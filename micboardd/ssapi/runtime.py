@@ -21,23 +21,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from micboardd.auth.secret_files import SECRETS_DIR, write_secret_file
 from micboardd.config import Settings
 from micboardd.errors import ConfigError, MicboardError
-from micboardd.hub import Hub
 from micboardd.isotime import iso
-from micboardd.secret_files import SECRETS_DIR, write_secret_file
-from micboardd.store import Store
-
-from .options import (
+from micboardd.ssapi.options import (
     MAX_KEY_BYTES,
     SsapiOptions,
     normalize_fingerprint,
     options_from_settings,
     parse_url,
 )
-from .source import PublishHealth, SystemApiSource
-from .trust import pin_setting_key
-from .tuning import DEFAULT_TUNING, Tuning
+from micboardd.ssapi.source import PublishHealth, SystemApiSource
+from micboardd.ssapi.trust import pin_setting_key
+from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)
 

@@ -19,21 +19,26 @@ from typing import Any
 from micboardd.aio import cancel_and_wait
 from micboardd.config import Settings
 from micboardd.errors import ConfigError
-from micboardd.hub import ConnectionChanged, Hub, HubEvent
-from micboardd.store import Store
-
-from .book import DeviceBook
-from .client import SystemApiClient
-from .control import SystemApiCommander
-from .errors import CircuitOpen, NotAvailable, SystemApiError, TlsMismatch, Unauthorized
-from .health import HealthTracker, connection_update
-from .inventory import DetailsReader, list_devices
-from .options import options_from_settings, read_api_key
-from .polling import PollPlan
-from .subscriptions import Subscription
-from .tls import PinningContext, make_context
-from .trust import load_pin, record_first_use
-from .tuning import DEFAULT_TUNING, Tuning, next_attempt_in
+from micboardd.ssapi.book import DeviceBook
+from micboardd.ssapi.client import SystemApiClient
+from micboardd.ssapi.control import SystemApiCommander
+from micboardd.ssapi.errors import (
+    CircuitOpen,
+    NotAvailable,
+    SystemApiError,
+    TlsMismatch,
+    Unauthorized,
+)
+from micboardd.ssapi.health import HealthTracker, connection_update
+from micboardd.ssapi.inventory import DetailsReader, list_devices
+from micboardd.ssapi.options import options_from_settings, read_api_key
+from micboardd.ssapi.polling import PollPlan
+from micboardd.ssapi.subscriptions import Subscription
+from micboardd.ssapi.tls import PinningContext, make_context
+from micboardd.ssapi.trust import load_pin, record_first_use
+from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning, next_attempt_in
+from micboardd.state.hub import ConnectionChanged, Hub, HubEvent
+from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from .client import KEY_HEADER, SystemApiClient
-from .errors import NotAvailable, SystemApiError, Unreachable
-from .inventory import channel_path, device_path
-from .models import DeviceDetails, Event
-from .options import ApiKey
-from .parse import parse_event, parse_transport_id
+from micboardd.ssapi.client import KEY_HEADER, SystemApiClient
+from micboardd.ssapi.errors import NotAvailable, SystemApiError, Unreachable
+from micboardd.ssapi.inventory import channel_path, device_path
+from micboardd.ssapi.models import DeviceDetails, Event
+from micboardd.ssapi.options import ApiKey
+from micboardd.ssapi.parse import parse_event, parse_transport_id
 
 log = logging.getLogger(__name__)
 # The websockets library logs handshake headers - our x-api-key among them - at DEBUG. Its

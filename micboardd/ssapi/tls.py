@@ -15,7 +15,7 @@ import ssl
 from pathlib import Path
 from typing import cast
 
-from .options import format_fingerprint
+from micboardd.ssapi.options import format_fingerprint
 
 
 def fingerprint_of(der: bytes) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from micboardd.store import Store
-
-from .options import SsapiOptions, format_fingerprint
+from micboardd.ssapi.options import SsapiOptions, format_fingerprint
+from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from micboardd.aio import backoff_delay
-
-from .errors import CircuitOpen, ServerError, SystemApiError, TlsMismatch, Unauthorized
-from .health import SLOW_RESPONSE_MS
+from micboardd.ssapi.errors import (
+    CircuitOpen,
+    ServerError,
+    SystemApiError,
+    TlsMismatch,
+    Unauthorized,
+)
+from micboardd.ssapi.health import SLOW_RESPONSE_MS
 
 # --- one request ---
 # The server is on the venue LAN: a TCP+TLS connect that takes longer is not going to work.

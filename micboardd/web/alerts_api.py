@@ -25,12 +25,12 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from ..alerts import Alerts
-from ..history import History, Series
-from ..history_blob import VALUE_COLUMNS, Event
-from ..isotime import iso
-from ..model import split_device_id
-from .answers import CHANGE, READ, answers
+from micboardd.alerts.service import Alerts
+from micboardd.history.blob import VALUE_COLUMNS, Event
+from micboardd.history.service import History, Series
+from micboardd.isotime import iso
+from micboardd.model import split_device_id
+from micboardd.web.answers import CHANGE, READ, answers
 
 MAX_ALERTS = 1000  # one page of the alert log; a show produces far fewer
 DEFAULT_ALERTS = 200

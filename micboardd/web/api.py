@@ -24,16 +24,15 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_40
 
 from micboardd import __version__
 from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receiver
+from micboardd.daemon.loop_errors import loop_implementation
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
-from micboardd.fanout import API_HEALTH_KEY
-from micboardd.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
-from micboardd.loop_errors import loop_implementation
+from micboardd.feed.fanout import API_HEALTH_KEY
 from micboardd.model import split_device_id
-from micboardd.placeholders import placeholder_id_of
-
-from .answers import CHANGE, READ, answers
-from .context import AppContext
-from .security import can_view, redact_api_frame, redact_health, session_of
+from micboardd.state.groups import MAX_GROUPS, MAX_SLOTS, MAX_TITLE
+from micboardd.tiles.placeholders import placeholder_id_of
+from micboardd.web.answers import CHANGE, READ, answers
+from micboardd.web.context import AppContext
+from micboardd.web.security import can_view, redact_api_frame, redact_health, session_of
 
 # User-facing names (performer) are free text, but bounded: they must fit a tile.
 PERFORMER_MAX = 64

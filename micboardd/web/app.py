@@ -15,14 +15,14 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
-from .. import __version__
-from ..auth import Auth
-from .alerts_api import alerts_api_handlers
-from .api import api_handlers
-from .context import AppContext
-from .hosts import HostAllowList
-from .metrics_route import metrics_handlers
-from .security import (
+from micboardd import __version__
+from micboardd.auth.passwords import Auth
+from micboardd.web.alerts_api import alerts_api_handlers
+from micboardd.web.api import api_handlers
+from micboardd.web.context import AppContext
+from micboardd.web.hosts import HostAllowList
+from micboardd.web.metrics_route import metrics_handlers
+from micboardd.web.security import (
     MAX_BODY_BYTES,
     add_security_headers,
     host_guard,
@@ -30,9 +30,9 @@ from .security import (
     security_handlers,
     warn_about_secret_files,
 )
-from .ssapi_api import ssapi_api_handlers
-from .tiles_api import NO_COMPRESSION, tiles_api_handlers
-from .ws import websocket_handlers
+from micboardd.web.ssapi_api import ssapi_api_handlers
+from micboardd.web.tiles_api import NO_COMPRESSION, tiles_api_handlers
+from micboardd.web.ws import websocket_handlers
 
 NO_DASHBOARD = (
     "micboardd is running, but this installation has no dashboard files (see the log and "

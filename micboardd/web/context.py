@@ -7,20 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import __version__
-from ..alerts import Alerts
-from ..auth import Auth
-from ..config import ReceiverAddress, Settings
-from ..counters import Counters
-from ..fanout import FanOut
-from ..groups import Groups
-from ..history import History
-from ..hub import Hub
-from ..photos import Photos
-from ..placeholders import Placeholders
-from ..store import Store
-from ..sysinfo import CpuMeter, rss_mb
-from .ws_clients import WsClients
+from micboardd import __version__
+from micboardd.alerts.service import Alerts
+from micboardd.auth.passwords import Auth
+from micboardd.config import ReceiverAddress, Settings
+from micboardd.daemon.counters import Counters
+from micboardd.daemon.sysinfo import CpuMeter, rss_mb
+from micboardd.feed.fanout import FanOut
+from micboardd.history.service import History
+from micboardd.state.groups import Groups
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
+from micboardd.tiles.photos import Photos
+from micboardd.tiles.placeholders import Placeholders
+from micboardd.web.ws_clients import WsClients
 
 
 class ReceiverControl(Protocol):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from micboardd.metrics import CONTENT_TYPE, render_metrics
-
-from .context import AppContext
+from micboardd.web.context import AppContext
+from micboardd.web.metrics import CONTENT_TYPE, render_metrics
 
 
 def metrics_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:

@@ -43,14 +43,14 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope
 
-from .. import auth as auth_module
-from ..auth import PASSWORD_MAX, PIN_MAX, Auth, Session, check_pin
-from ..config import Settings
-from ..fanout import API_CONNECTION_KEY, API_HEALTH_KEY
-from ..secret_files import loose_permissions
-from ..ssapi.health import STATE_MESSAGES
-from .answers import CHANGE, answers
-from .hosts import HostAllowList, origin_of, own_origin
+from micboardd.auth import passwords as auth_module
+from micboardd.auth.passwords import PASSWORD_MAX, PIN_MAX, Auth, Session, check_pin
+from micboardd.auth.secret_files import loose_permissions
+from micboardd.config import Settings
+from micboardd.feed.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
+from micboardd.ssapi.health import STATE_MESSAGES
+from micboardd.web.answers import CHANGE, answers
+from micboardd.web.hosts import HostAllowList, origin_of, own_origin
 
 log = logging.getLogger(__name__)
 

@@ -34,10 +34,9 @@ from micboardd.ssapi.runtime import (
     SystemApiRuntime,
     pin_key_for,
 )
-
-from .answers import CHANGE, answers
-from .context import AppContext
-from .security import ACCESS_OPT, ADMIN
+from micboardd.web.answers import CHANGE, answers
+from micboardd.web.context import AppContext
+from micboardd.web.security import ACCESS_OPT, ADMIN
 
 PATH = "/api/system-api"
 # A URL of a server on the LAN; anything near this long is a mistake, not a host name.

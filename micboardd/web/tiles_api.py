@@ -24,9 +24,9 @@ from litestar.status_codes import (
 )
 
 from micboardd.errors import BadUpload, NotFound
-from micboardd.photo_check import PHOTO_MAX_BYTES
-from micboardd.photos import Photos, describe
-from micboardd.placeholders import (
+from micboardd.tiles.photo_check import PHOTO_MAX_BYTES
+from micboardd.tiles.photos import Photos, describe
+from micboardd.tiles.placeholders import (
     LABEL_MAX,
     MAX_PLACEHOLDERS,
     MODEL_MAX,
@@ -35,9 +35,8 @@ from micboardd.placeholders import (
     Placeholders,
     as_dict,
 )
-
-from .answers import CHANGE, NOT_MODIFIED, READ, answers
-from .context import AppContext
+from micboardd.web.answers import CHANGE, NOT_MODIFIED, READ, answers
+from micboardd.web.context import AppContext
 
 # The browser may keep a photo whose URL names its version for good: a new photo is a new URL.
 IMMUTABLE = "private, max-age=31536000, immutable"

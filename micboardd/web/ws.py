@@ -22,20 +22,20 @@ from litestar.connection.base import empty_receive, empty_send
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
-from ..device_feed import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, Subscription, encode
-from ..fanout import Redact
-from ..groups import Groups
-from .context import AppContext
-from .http_protocol import peer_key
-from .security import redact_api_frame, same_origin, session_of, ws_command_refusal
-from .ws_clients import (
+from micboardd.feed.device import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, Subscription, encode
+from micboardd.feed.fanout import Redact
+from micboardd.state.groups import Groups
+from micboardd.web.context import AppContext
+from micboardd.web.http_protocol import peer_key
+from micboardd.web.security import redact_api_frame, same_origin, session_of, ws_command_refusal
+from micboardd.web.ws_clients import (
     CLOSE_POLICY,
     CLOSE_TRY_AGAIN,
     WS_FLOOD_DROPS,
     WS_MESSAGE_RATE_HZ,
     MessageRate,
 )
-from .ws_protocol import direct_sender
+from micboardd.web.ws_protocol import direct_sender
 
 log = logging.getLogger(__name__)
 

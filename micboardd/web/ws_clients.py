@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..auth import Auth, Session
+from micboardd.auth.passwords import Auth, Session
 
 log = logging.getLogger(__name__)
 

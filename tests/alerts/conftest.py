@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from micboardd import store as store_module
-from micboardd.alert_model import AlertConfig
-from micboardd.alerts import Alerts
-from micboardd.history import History, HistoryConfig
-from micboardd.hub import Hub
+from micboardd.alerts.model import AlertConfig
+from micboardd.alerts.service import Alerts
+from micboardd.history.service import History, HistoryConfig
+from micboardd.history.store import SCHEMA_2
 from micboardd.model import Family, Reading, SourceState
-from micboardd.store import Store
-from micboardd.store_history import SCHEMA_2
+from micboardd.state.hub import Hub
+from micboardd.store import database as store_module
+from micboardd.store.database import Store
 
 RX = "rx1"
 T0 = 1_700_000_040.0  # 2023-11-14T22:14:00Z: a whole minute

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from micboardd.alerts import Alerts
-from micboardd.history import History
+from micboardd.alerts.service import Alerts
+from micboardd.history.service import History
 from micboardd.web.alerts_api import alerts_api_handlers, auto_step, parse_time
 
 from .conftest import ON_AIR, RX, T0, Rig, make_history
@@ -213,8 +213,8 @@ async def test_history_of_a_fresh_daemon_is_one_second(rig: Rig) -> None:
 
 def test_csv_cells_never_start_a_formula() -> None:
     """A device id (a System API or a receiver names it) must not run in a spreadsheet."""
-    from micboardd.history import Series
-    from micboardd.history_blob import HistoryRow
+    from micboardd.history.blob import HistoryRow
+    from micboardd.history.service import Series
     from micboardd.web.alerts_api import series_csv
 
     hostile = ['=HYPERLINK("http://evil.example","x"):1', "+1+2:1", "-2:1", "@SUM(A1):1"]

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from micboardd.history import History, rebucket
-from micboardd.history_blob import HistoryRow, day_of, pack_minute, unpack_minute
-from micboardd.hub import Hub
+from micboardd.history.blob import HistoryRow, day_of, pack_minute, unpack_minute
+from micboardd.history.service import History, rebucket
+from micboardd.history.store import load_days
 from micboardd.model import Reading
-from micboardd.store import Store
-from micboardd.store_history import load_days
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 from .conftest import ON_AIR, RX, T0, Clock, make_history, make_hub
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from micboardd.history_ring import NONE_BYTE, Meter, _byte, _slot
+from micboardd.history.ring import NONE_BYTE, Meter, _byte, _slot
 
 
 class PlainMeter:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from micboardd.alert_model import Kind
-from micboardd.alerts import Alerts
+from micboardd.alerts.model import Kind
+from micboardd.alerts.service import Alerts
+from micboardd.alerts.store import select_alerts
 from micboardd.model import Reading
-from micboardd.store import Store
-from micboardd.store_alerts import select_alerts
+from micboardd.store.database import Store
 
 from .conftest import ON_AIR, RX, Clock, make_hub
 

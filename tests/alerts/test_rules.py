@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from micboardd.alert_model import AlertConfig, Hold, Kind, Severity
-from micboardd.alert_rules import Step, Tracker, Verdict, step
+from micboardd.alerts.model import AlertConfig, Hold, Kind, Severity
+from micboardd.alerts.rules import Step, Tracker, Verdict, step
 from micboardd.model import Reading, SourceState
 
 from .conftest import RX, Rig
@@ -324,12 +324,12 @@ async def test_ack_of_a_cleared_alert(rig: Rig) -> None:
 async def test_one_log_record_per_raise_and_clear(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="micboardd.alerts")
+    caplog.set_level(logging.INFO, logger="micboardd.alerts.service")
     rig.read(3, encryption_error=True)
     rig.run(2)
     rig.read(3, encryption_error=False)
     rig.run(6)
-    records = [r for r in caplog.records if r.name == "micboardd.alerts"]
+    records = [r for r in caplog.records if r.name == "micboardd.alerts.service"]
     assert [r.getMessage().split(":")[0] for r in records] == ["alert raised", "alert cleared"]
     raised, cleared = records
     assert raised.levelno == logging.ERROR and cleared.levelno == logging.INFO

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from micboardd.cluster.wire import Message
-from micboardd.hub import Hub, HubEvent
 from micboardd.model import DeviceDict, Reading, SourceState
+from micboardd.state.hub import Hub, HubEvent
 
 
 def add_receiver(hub: Hub, receiver_id: str, channels: int = 2) -> list[str]:

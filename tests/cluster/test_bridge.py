@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from micboardd.cluster.bridge import ClusterBridge, Timing
 from micboardd.cluster.wire import CHANNEL, REGISTRY_KEY, alive_key, snapshot_key
-from micboardd.hub import Hub
 from micboardd.model import Reading
+from micboardd.state.hub import Hub
 
 from ..helpers import async_wait_for
 from .conftest import RedisServer

@@ -9,8 +9,8 @@ import pytest
 from micboardd.cluster import remote
 from micboardd.cluster.outbox import Outbox
 from micboardd.cluster.remote import Remotes
-from micboardd.hub import DeviceChanged, DeviceRemoved
 from micboardd.model import METER_FIELDS, Reading
+from micboardd.state.hub import DeviceChanged, DeviceRemoved
 
 from .stages import Recorder, add_receiver, message, stage
 

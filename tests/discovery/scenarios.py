@@ -361,7 +361,7 @@ async def cli() -> str:
         for rx in receivers:
             await rx.start()
         await slp.start()
-        argv = [sys.executable, "-m", "micboardd.discovery.cli", "--timeout", "3"]
+        argv = [sys.executable, "-m", "micboardd.cli.discover", "--timeout", "3"]
         argv += ["--json", "--discovery-interface", "127.0.0.1"]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE

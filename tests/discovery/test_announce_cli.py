@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from micboardd.cli import build_parser
-from micboardd.discovery.cli import add_discover_arguments, render_text, run_discover
+from micboardd.cli.discover import add_discover_arguments, render_text, run_discover
+from micboardd.cli.run import build_parser
 from micboardd.errors import ConfigError
 from micboardd.sim.announce import (
     AnnouncedDevice,

@@ -20,12 +20,12 @@ from micboardd.discovery.confirm import REJECT_RETRY_S
 from micboardd.discovery.registry import Sighting
 from micboardd.discovery.service import Discovery
 from micboardd.errors import NotFound
-from micboardd.hub import Hub
 from micboardd.model import Family
-from micboardd.receivers import DISCOVERY_LIMIT, MAX_DISCOVERED_RECEIVERS, ReceiverManager
 from micboardd.shure.probe import ProbeResult
 from micboardd.sim.receiver import SimReceiver
-from micboardd.store import Store
+from micboardd.sources.receivers import DISCOVERY_LIMIT, MAX_DISCOVERED_RECEIVERS, ReceiverManager
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 from ..helpers import async_wait_for
 

@@ -12,11 +12,11 @@ import pytest
 from micboardd.config import resolve
 from micboardd.discovery.registry import Sighting
 from micboardd.discovery.service import Discovery
-from micboardd.hub import Hub
-from micboardd.receivers import ReceiverManager
 from micboardd.shure import machine as machine_mod
 from micboardd.sim.receiver import SimReceiver
-from micboardd.store import Store
+from micboardd.sources.receivers import ReceiverManager
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 from ..helpers import async_wait_for
 

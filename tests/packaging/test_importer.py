@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from micboardd import import_cli, state_dir
-from micboardd.importer import (
+from micboardd.cli import import_micboard as import_cli
+from micboardd.cli.micboard_config import (
     MicboardFormatError,
     Plan,
     convert,
@@ -21,8 +21,9 @@ from micboardd.importer import (
     report,
     write,
 )
+from micboardd.daemon import state_dir
 from micboardd.model import Family
-from micboardd.store import Store
+from micboardd.store.database import Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "micboard_config.json"
 

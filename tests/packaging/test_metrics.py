@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from micboardd.counters import Counters
-from micboardd.fanout import FanOut
-from micboardd.hub import Hub
-from micboardd.metrics import render_metrics
+from micboardd.daemon.counters import Counters
+from micboardd.feed.fanout import FanOut
 from micboardd.model import Family, Reading, SourceState
+from micboardd.state.hub import Hub
+from micboardd.web.metrics import render_metrics
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'

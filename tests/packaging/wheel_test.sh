@@ -91,7 +91,7 @@ t0=$(now)
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$wheel" > "$work/pip-install.log" 2>&1 \
     || { tail -n 30 "$work/pip-install.log" >&2; fail "pip install $(basename "$wheel")"; }
-found=$(cd / && "$work/venv/bin/python" -c 'from micboardd.web_root import find_web_root; print(find_web_root())')
+found=$(cd / && "$work/venv/bin/python" -c 'from micboardd.web.root import find_web_root; print(find_web_root())')
 case $found in
     "$work"/venv/lib/python3*/site-packages/micboardd/dashboard) ;;
     *) fail "the installed package finds its dashboard at $found" ;;

@@ -10,14 +10,14 @@ from pathlib import Path
 from litestar.routes import HTTPRoute, WebSocketRoute
 
 from micboardd.config import Settings
-from micboardd.fanout import FanOut
-from micboardd.groups import Groups
-from micboardd.hub import Hub
-from micboardd.store import Store
+from micboardd.feed.fanout import FanOut
+from micboardd.state.groups import Groups
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 from micboardd.web.app import create_app
 from micboardd.web.context import AppContext
+from micboardd.web.root import find_web_root
 from micboardd.web.security import ACCESS_OPT, ADMIN, PUBLIC, SAFE_METHODS
-from micboardd.web_root import find_web_root
 
 _PARAM = re.compile(r"\{(\w+):(\w+)\}")
 # Values that name nothing that exists: the handler answers 404/400 at worst.

@@ -11,7 +11,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from micboardd.auth import MAX_FAILURES
+from micboardd.auth.passwords import MAX_FAILURES
 from micboardd.web.hosts import HostAllowList, origin_of, split_host
 
 from ..conftest import DaemonFactory

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from micboardd.auth import MAX_FAILURES, MAX_HASH_QUEUE, PIN_FAILURE_BUDGET
+from micboardd.auth.passwords import MAX_FAILURES, MAX_HASH_QUEUE, PIN_FAILURE_BUDGET
 
 from ..conftest import DaemonFactory
 from ..helpers import DaemonProcess

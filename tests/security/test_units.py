@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from micboardd import auth as auth_module
-from micboardd.auth import (
+from micboardd.auth import passwords as auth_module
+from micboardd.auth.passwords import (
     ADMIN_HASH_KEY,
     LOCKOUT_FIRST_S,
     LOCKOUT_MAX_S,
@@ -27,9 +27,9 @@ from micboardd.auth import (
     hash_secret,
     verify_secret,
 )
+from micboardd.auth.secret_files import loose_permissions, write_secret_file
 from micboardd.config import resolve
 from micboardd.errors import ConfigError
-from micboardd.secret_files import loose_permissions, write_secret_file
 from micboardd.web.app import create_app
 from micboardd.web.context import AppContext
 from micboardd.web.security import (
@@ -242,7 +242,7 @@ async def test_expired_and_revoked_sessions_are_refused(tmp_path: Path) -> None:
 
 
 def test_system_api_frames_name_no_server_without_a_session() -> None:
-    from micboardd.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
+    from micboardd.feed.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
     from micboardd.web.security import SYSTEM_API_LABEL, redact_api_frame
 
     url = "https://10.9.8.7:10000/api"

@@ -361,6 +361,6 @@ def test_quote(name: str) -> None:
 
 
 def test_bench_codec_smoke() -> None:
-    from micboardd.shure.bench_codec import frames_per_second
+    from micboardd.bench.codec import frames_per_second
 
     assert frames_per_second(0.01) > 0

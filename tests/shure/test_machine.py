@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from micboardd.hub import Hub
 from micboardd.model import Family, SourceState
 from micboardd.shure import machine as machine_mod
 from micboardd.shure.link import Link
 from micboardd.shure.machine import ReceiverMachine
 from micboardd.sim.receiver import SimReceiver
+from micboardd.state.hub import Hub
 
 from ..helpers import async_wait_for
 

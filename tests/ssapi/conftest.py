@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from micboardd.config import Settings
-from micboardd.hub import Hub
 from micboardd.sim.fake_ssapi import DEFAULT_KEY, FakeSystemApi
 from micboardd.sim.fake_ssapi_devices import FakeDevice
 from micboardd.ssapi.source import SystemApiSource
 from micboardd.ssapi.tuning import Tuning
-from micboardd.store import Store
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 # Small numbers so failure scenarios play out within a second or two. Polling stays slow
 # (the defaults) unless a test asks otherwise: live updates must come by subscription.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from micboardd.hub import Hub
 from micboardd.model import Family, Reading, SourceState
 from micboardd.ssapi import mapping
 from micboardd.ssapi.book import DeviceBook
@@ -17,6 +16,7 @@ from micboardd.ssapi.models import (
     DeviceState,
     Event,
 )
+from micboardd.state.hub import Hub
 
 CID = "ddb03a46-0000-11dd-a000-000eddcccccc"
 PACK = DeviceDetails(

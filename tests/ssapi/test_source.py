@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from micboardd.hub import Hub
 from micboardd.model import SourceState
 from micboardd.sim.fake_ssapi import FakeSystemApi
 from micboardd.sim.fake_ssapi_devices import FakeDevice, battery_body, demo_devices
 from micboardd.ssapi.mapping import own_receiver_id
 from micboardd.ssapi.options import format_fingerprint
 from micboardd.ssapi.trust import pin_setting_key
-from micboardd.store import Store
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 from ..helpers import async_wait_for
 from .conftest import FAST, FakeFactory, Running, SourceFactory, write_key

@@ -1,0 +1,335 @@
+"""The alert rules and their state machine, as pure functions (alerts.py runs them).
+
+Every rule maps what the hub knows about one subject (a channel, a receiver, the System API)
+to a `Verdict`: the condition holds (True), is over (False), or nothing can be said right now
+(None, e.g. while the receiver is offline). `step()` turns verdicts into transitions with hold
+times on both edges, so an input that flaps faster than its hold time never flaps an alert.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from micboardd.alerts.model import Alert, AlertConfig, Hold, Kind, Severity
+from micboardd.model import number
+
+# --- verdicts and the state machine ---
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a rule says now: on True/False/None (no evidence), and how bad, in words."""
+
+    on: bool | None
+    severity: Severity = Severity.WARNING
+    message: str = ""
+    since: float | None = None  # the condition began earlier than now (a dropout)
+
+
+NO_EVIDENCE = Verdict(None)
+OVER = Verdict(False)
+
+
+class Step(enum.Enum):
+    NONE = "none"
+    RAISE = "raised"
+    UPDATE = "updated"
+    CLEAR = "cleared"
+
+
+@dataclass(slots=True)
+class Tracker:
+    """One rule for one subject: hold timers and the open alert, if any."""
+
+    kind: Kind
+    subject: str
+    true_since: float | None = None
+    false_since: float | None = None
+    alert: Alert | None = None
+    restored: bool = False  # open alert loaded from the store, no evidence seen yet
+    episode: float | None = None  # start of the latest occurrence a verdict reported
+    settle_until: float = 0.0  # message updates are not throttled until then (see step)
+
+
+# A battery alert's message is built from readings that arrive separately (bars come before
+# the minutes left): right after it is raised or escalated, one message change within this
+# long is sent at once instead of waiting for the update throttle. Other kinds keep their
+# first message (a dropout must not become the transient "RF lost" that follows it).
+MESSAGE_SETTLE_S = 3.0
+SETTLING_KINDS = frozenset({Kind.BATTERY})
+
+
+def step(t: Tracker, v: Verdict, now: float, hold: Hold, update_every_s: float) -> Step:
+    """Advance a tracker by one verdict; returns what should happen to its alert."""
+    if v.on is True:
+        t.restored = False
+        start = now if v.since is None else v.since
+        t.true_since = start if t.true_since is None else min(t.true_since, start)
+        new_episode = v.since is not None and v.since != t.episode
+        if v.since is not None:
+            t.episode = v.since
+        if t.alert is None:
+            t.false_since = None
+            if now - t.true_since < hold.raise_s:
+                return Step.NONE
+            t.settle_until = now + MESSAGE_SETTLE_S
+            return Step.RAISE
+        if t.false_since is not None or new_episode:
+            t.alert.count += 1  # came back while the alert was still open
+            t.false_since = None
+        if v.severity.rank > t.alert.severity.rank:
+            t.settle_until = now + MESSAGE_SETTLE_S
+            return Step.UPDATE
+        if v.severity.rank < t.alert.severity.rank:
+            return Step.NONE  # severity never goes down while open: keep the worse message
+        if v.message != t.alert.message:
+            if now <= t.settle_until and t.kind in SETTLING_KINDS:
+                t.settle_until = 0.0  # one refinement; after that, the throttle again
+                return Step.UPDATE
+            if now - t.alert.updated_at >= update_every_s:
+                return Step.UPDATE
+        return Step.NONE
+    if v.on is False:
+        t.restored = False
+        t.true_since = None
+        if t.alert is None:
+            return Step.NONE
+        if t.false_since is None:
+            t.false_since = now
+        return Step.CLEAR if now - t.false_since >= hold.clear_s else Step.NONE
+    # No evidence: a pending raise starts again, an open alert stays open.
+    if t.alert is None:
+        t.true_since = None
+    else:
+        t.false_since = None
+    return Step.NONE
+
+
+# --- what the rules remember about a channel between readings ---
+
+
+@dataclass(slots=True)
+class Watch:
+    seen_on: bool = False  # a transmitter has been on air since we started
+    present: bool | None = None
+    gone_since: float | None = None
+    faded: bool = False
+    weak_since: float | None = None
+    weak_until: float | None = None
+    dropout: tuple[float, float] | None = None  # a short absence that just ended
+    peaks: deque[float] = field(default_factory=deque)
+    peak_high: bool = False
+
+
+def tx_presence(dev: Mapping[str, Any], rx_online: bool) -> bool | None:
+    """Whether a transmitter is on air: `rf_quality` is "none" exactly when the receiver says
+    there is none; None while offline or when the family cannot tell."""
+    if not rx_online:
+        return None
+    quality = dev.get("rf_quality")
+    if quality == "none":
+        return False
+    if quality in ("excellent", "good", "fair", "poor"):
+        return True
+    return None
+
+
+def observe(
+    w: Watch, dev: Mapping[str, Any], rx_online: bool, now: float, cfg: AlertConfig
+) -> None:
+    """Bookkeeping on every reading (cheap): presence edges, RF fade, clip peaks."""
+    present = tx_presence(dev, rx_online)
+    if present is True:
+        short = w.gone_since is not None and now - w.gone_since < cfg.tx_off_confirm_s
+        if w.present is False and w.gone_since is not None and short and not w.faded:
+            w.dropout = (w.gone_since, now)
+        w.gone_since, w.faded, w.seen_on = None, False, True
+        rf = number(dev.get("rf_signal"))  # only read here: RF says nothing without a transmitter
+        if rf is not None and cfg.rf_lost_dbm < rf <= cfg.rf_weak_dbm:
+            w.weak_since = now if w.weak_since is None else w.weak_since
+            w.weak_until = now
+        elif rf is not None and rf > cfg.rf_weak_dbm:
+            w.weak_since = None
+    elif present is False and w.present is True:
+        w.gone_since = now
+        w.faded = (
+            w.weak_since is not None
+            and w.weak_until is not None
+            and w.weak_until - w.weak_since >= cfg.fade_min_s
+            and now - w.weak_until <= cfg.fade_window_s
+        )
+        w.weak_since = w.weak_until = None
+    if present is not None:
+        w.present = present
+    peak = number(dev.get("peak_level")) if present is not False else None
+    if peak is not None and peak >= cfg.clip_dbfs:
+        if not w.peak_high or (w.peaks and now - w.peaks[-1] >= cfg.clip_repeat_s):
+            w.peaks.append(now)
+        w.peak_high = True
+    else:
+        w.peak_high = False
+    while w.peaks and now - w.peaks[0] > cfg.clip_window_s:
+        w.peaks.popleft()
+
+
+# --- the rules (pure) ---
+
+
+def who(dev: Mapping[str, Any]) -> str:
+    """How a person names a channel: performer or channel name, and where it is."""
+    where = f"{dev.get('receiver_id')} ch {dev.get('channel')}"
+    name = dev.get("performer") or dev.get("name")
+    return f"{name} ({where})" if name else where
+
+
+def battery_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
+    if w.present is not True or dev.get("charging") is True:
+        return NO_EVIDENCE if w.present is not True else OVER
+    bars, minutes = number(dev.get("battery_bars")), number(dev.get("battery_minutes"))
+    percent = number(dev.get("battery_level"))
+    if bars is None and minutes is None and percent is None:
+        return NO_EVIDENCE
+    if bars is not None or minutes is not None:
+        crit = (bars is not None and bars <= cfg.battery_critical_bars) or (
+            minutes is not None and minutes <= cfg.battery_critical_minutes
+        )
+        low = (bars is not None and bars <= cfg.battery_low_bars) or (
+            minutes is not None and minutes <= cfg.battery_low_minutes
+        )
+    else:
+        assert percent is not None
+        crit = percent <= cfg.battery_critical_percent
+        low = percent <= cfg.battery_low_percent
+    if not low and not crit:
+        return OVER
+    parts = []
+    if bars is not None:
+        parts.append(f"{int(bars)} bar{'s' if bars != 1 else ''}")
+    if minutes is not None:
+        parts.append(f"about {int(minutes)} min left")
+    if not parts and percent is not None:
+        parts.append(f"{int(percent)} %")
+    detail = ", ".join(parts)
+    if crit:
+        return Verdict(
+            True, Severity.CRITICAL, f"{who(dev)}: battery critical, change now ({detail})"
+        )
+    return Verdict(True, Severity.WARNING, f"{who(dev)}: battery low ({detail})")
+
+
+def tx_off_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig) -> Verdict:
+    if w.present is None:
+        return NO_EVIDENCE
+    if w.present:
+        return OVER
+    if w.gone_since is None:
+        return NO_EVIDENCE  # never seen on air since we started: a spare, or off already
+    if w.faded:
+        return OVER  # went out of range: rf_lost says so
+    if now - w.gone_since < cfg.tx_off_confirm_s:
+        return NO_EVIDENCE
+    return Verdict(True, Severity.WARNING, f"{who(dev)}: transmitter switched off", w.gone_since)
+
+
+def rf_lost_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig) -> Verdict:
+    if w.present is None:
+        return NO_EVIDENCE
+    if w.present:
+        if w.dropout is not None:
+            start, end = w.dropout
+            return Verdict(
+                True,
+                Severity.CRITICAL,
+                f"{who(dev)}: RF dropout, no signal for {end - start:.1f} s",
+                start,
+            )
+        rf = number(dev.get("rf_signal"))
+        if rf is not None and rf <= cfg.rf_lost_dbm:
+            return Verdict(
+                True, Severity.CRITICAL, f"{who(dev)}: RF lost while the transmitter is on"
+            )
+        return OVER
+    if w.gone_since is not None and w.faded:
+        return Verdict(
+            True, Severity.CRITICAL, f"{who(dev)}: RF lost, transmitter out of range", w.gone_since
+        )
+    if w.gone_since is not None and now - w.gone_since < cfg.tx_off_confirm_s:
+        return NO_EVIDENCE  # a dropout or a switch-off: its length will tell
+    return OVER
+
+
+def rf_weak_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
+    if w.present is not True:
+        return NO_EVIDENCE
+    rf = number(dev.get("rf_signal"))
+    if rf is None:
+        return NO_EVIDENCE
+    if rf <= cfg.rf_weak_dbm:
+        return Verdict(True, Severity.WARNING, f"{who(dev)}: RF weak ({rf:.0f} dBm)")
+    if rf >= cfg.rf_weak_clear_dbm:
+        return OVER
+    return NO_EVIDENCE
+
+
+def flag_rule(
+    dev: Mapping[str, Any], rx_online: bool, key: str, severity: Severity, text: str
+) -> Verdict:
+    value = dev.get(key) if rx_online else None
+    if value is True:
+        return Verdict(True, severity, f"{who(dev)}: {text}")
+    if value is False:
+        return OVER
+    return NO_EVIDENCE
+
+
+def clipping_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
+    if len(w.peaks) >= cfg.clip_count:
+        return Verdict(
+            True,
+            Severity.WARNING,
+            f"{who(dev)}: audio clipping ({len(w.peaks)} peaks in {cfg.clip_window_s:.0f} s)",
+        )
+    if not w.peaks:
+        return OVER
+    return NO_EVIDENCE
+
+
+def device_verdicts(
+    dev: Mapping[str, Any], w: Watch, rx_online: bool, now: float, cfg: AlertConfig
+) -> Iterator[tuple[Kind, Verdict]]:
+    yield Kind.BATTERY, battery_rule(dev, w, cfg)
+    yield Kind.TX_OFF, tx_off_rule(dev, w, now, cfg)
+    yield Kind.RF_LOST, rf_lost_rule(dev, w, now, cfg)
+    yield Kind.RF_WEAK, rf_weak_rule(dev, w, cfg)
+    yield (
+        Kind.INTERFERENCE,
+        flag_rule(dev, rx_online, "interference", Severity.WARNING, "RF interference detected"),
+    )
+    yield (
+        Kind.ENCRYPTION,
+        flag_rule(
+            dev, rx_online, "encryption_error", Severity.CRITICAL, "encryption mismatch, no audio"
+        ),
+    )
+    yield Kind.CLIPPING, clipping_rule(dev, w, cfg)
+
+
+def receiver_verdict(rx: Any) -> Verdict:
+    label = f"{rx.model or 'receiver'} {rx.id}"
+    if rx.online:
+        return OVER
+    reason = f" ({rx.error})" if rx.error else ""
+    return Verdict(True, Severity.CRITICAL, f"Receiver {label} is offline{reason}")
+
+
+def ssapi_verdict(endpoint: str, status: str, error: str | None) -> Verdict:
+    reason = f": {error}" if error else ""
+    if status == "down":
+        return Verdict(True, Severity.WARNING, f"System API {endpoint} is down{reason}")
+    if status == "degraded":
+        return Verdict(True, Severity.INFO, f"System API {endpoint} is degraded{reason}")
+    return OVER

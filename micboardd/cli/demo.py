@@ -1,0 +1,71 @@
+"""`micboardd demo`: the real daemon monitoring a lively simulated venue on loopback.
+
+The simulated receivers (every family, about 24 channels) listen on 127.0.0.2 and up, port
+2202, and are monitored exactly like real ones (`--receiver`); discovery stays off, so the
+demo never multicasts on a real interface. There is no demo-only branch in the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from micboardd.aio import cancel_and_wait
+from micboardd.cli.run import _add_run_flags, _run_loop, settings_from_args
+from micboardd.config import ReceiverAddress, Settings
+from micboardd.daemon import logs
+from micboardd.daemon.run import Daemon
+from micboardd.daemon.wiring import make_sources
+from micboardd.sim.cli import serve_commands
+from micboardd.sim.venue import Venue
+
+log = logging.getLogger(__name__)
+
+DEMO_BASE_HOST = "127.0.0.2"
+DEMO_STATE_DIR = Path("var/demo")  # never mixes simulated receivers into a real store
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    _add_run_flags(p)
+    p.add_argument(
+        "--sim-base-host",
+        default=DEMO_BASE_HOST,
+        help="first loopback address of the simulated receivers",
+    )
+    p.add_argument(
+        "--sim-port",
+        type=int,
+        default=2202,
+        help="port of the simulated receivers (0 = free ports)",
+    )
+
+
+async def demo(settings: Settings, base_host: str, port: int) -> int:
+    venue = Venue.demo(base_host=base_host, port=port)
+    await venue.start()
+    # Scenario verbs on stdin, as `micboardd sim` takes them: `hang 127.0.0.3 on`,
+    # `power_cycle 127.0.0.5 20`, `other_controller 127.0.0.2 5000`, `help`.
+    commands = asyncio.create_task(serve_commands(venue), name="demo scenario verbs")
+    try:
+        addresses = tuple(ReceiverAddress(rx.host, rx.port) for rx in venue.receivers)
+        log.info(
+            "demo venue: %d simulated receivers, %d channels; scenario verbs on stdin (help)",
+            len(addresses),
+            venue.channel_count,
+        )
+        settings = replace(settings, receivers=addresses, discovery=False)
+        return await Daemon(settings, source_factory=make_sources).run()
+    finally:
+        await cancel_and_wait(commands)
+        await venue.close()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if settings.origins.get("state_dir") == "default":
+        settings = replace(settings, state_dir=DEMO_STATE_DIR)
+    logs.setup(settings.log_level)
+    return _run_loop(demo(settings, args.sim_base_host, args.sim_port))

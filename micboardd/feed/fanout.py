@@ -1,0 +1,337 @@
+"""Fan-out: turns hub events into WebSocket frames for every client.
+
+Device changes of one event-loop iteration are batched, rate-limited per device once per
+`max_hz` (a `Stream`, shared by every client at that rate) and handed to each client as one
+shared `Emitted` batch; device_feed.py turns it into frames, encoded once per subscription.
+Per-client work per hand-over is a list append, so the cost of a change grows with the number
+of *distinct* subscriptions, not with the number of phones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from micboardd.feed.device import (
+    DEFAULT_MAX_HZ,
+    MAX_MAX_HZ,
+    DeviceFeed,
+    Emitted,
+    Feed,
+    Subscription,
+    encode,
+)
+from micboardd.isotime import iso
+from micboardd.state.hub import ConnectionChanged, DeviceChanged, DeviceRemoved, Hub, HubEvent
+
+__all__ = [
+    "DEFAULT_MAX_HZ",
+    "MAX_MAX_HZ",
+    "DeviceFeed",
+    "FanOut",
+    "KeyedFeed",
+    "Redact",
+    "Stream",
+    "Subscription",
+]
+
+# The per-device limit is a token bucket: max_hz sends a second on average, with room for a
+# burst of this many. Meters arrive once per meter interval with jitter (a late sample, then
+# an early one); a strict interval would hold the early one back by most of an interval,
+# which was the largest part of the latency. Two absorbs any jitter of a steady stream.
+RATE_BURST = 2.0
+# A deferred device's timer is moved earlier only by more than this: the same due time
+# computed again a moment later differs by microseconds, and a millisecond is invisible.
+TIMER_SLACK_S = 0.001
+# Alerts are kept for a client that is not reading; past this many the oldest go (the alert
+# log in the store keeps them all).
+MAX_PENDING_ALERTS = 200
+# Keys of System API frames in the keyed feeds (sources.py pushes the connection ones).
+API_HEALTH_KEY = "api_health:"
+API_CONNECTION_KEY = "system_api:"
+
+
+class Stream:
+    """The per-device rate limit for every client at one max_hz, applied once for all."""
+
+    def __init__(self, max_hz: float) -> None:
+        self.max_hz = max_hz
+        self.pending: dict[str, set[str]] = {}
+        # Per device: (tokens, when they were counted). A device never seen has a full bucket.
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.clients: set[DeviceFeed] = set()
+        # The timer for the earliest deferred device, and the loop time it is due at. The
+        # due time is our own record: uvloop's call_at returns a plain Handle (no when())
+        # for a time less than a millisecond ahead, and that is not rare here.
+        self.timer: asyncio.Handle | None = None
+        self.timer_due: float | None = None
+
+    def merge(self, batch: dict[str, frozenset[str]]) -> None:
+        pending = self.pending
+        for device_id, changes in batch.items():
+            entry = pending.get(device_id)
+            if entry is None:
+                pending[device_id] = set(changes)
+            else:
+                entry |= changes
+
+    def release(self, now: float) -> tuple[Emitted | None, float | None]:
+        """What is due now, and how long until the next deferred device is due (or None)."""
+        rate = self.max_hz
+        buckets = self.buckets
+        due: dict[str, frozenset[str]] = {}
+        wait: float | None = None
+        for device_id in list(self.pending):
+            tokens, counted = buckets.get(device_id, (RATE_BURST, now))
+            tokens = min(RATE_BURST, tokens + (now - counted) * rate)
+            if tokens >= 1.0:
+                due[device_id] = frozenset(self.pending.pop(device_id))
+                buckets[device_id] = (tokens - 1.0, now)
+            else:
+                buckets[device_id] = (tokens, now)
+                left = (1.0 - tokens) / rate
+                wait = left if wait is None else min(wait, left)
+        return (Emitted(due) if due else None), wait
+
+    def forget(self, device_id: str) -> None:
+        self.pending.pop(device_id, None)
+        self.buckets.pop(device_id, None)
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.timer_due = None
+
+
+# (key, frame) -> the frame this client may see: the web layer hides the System API's
+# address from clients without a session (web/security.py redact_api_frame).
+Redact = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class KeyedFeed(Feed):
+    """A latest-wins feed keyed by source id (connections) or alert id (health)."""
+
+    def __init__(
+        self,
+        initial: Callable[[], dict[str, Any]],
+        limit: int = 10_000,
+        redact: Redact | None = None,
+    ) -> None:
+        super().__init__()
+        self._initial = initial
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.limit = limit
+        self.redact = redact
+
+    def push(self, key: str, frame: dict[str, Any]) -> None:
+        if self.redact is not None:
+            frame = self.redact(key, frame)
+        self.pending.pop(key, None)
+        self.pending[key] = frame
+        while len(self.pending) > self.limit:
+            self.pending.pop(next(iter(self.pending)))
+        self.due()
+
+    def initial_frame(self) -> dict[str, Any]:
+        self.pending.clear()
+        return {"type": "initial_data", **self._initial(), "seq": self.next_seq()}
+
+    def take_due(self) -> list[bytes]:
+        self.wake.clear()
+        frames = [encode({**f, "seq": self.next_seq()}) for f in self.pending.values()]
+        self.pending.clear()
+        return frames
+
+
+@dataclass(slots=True)
+class FanOut:
+    """Every connected client's feed, per endpoint, fed from the hub."""
+
+    hub: Hub
+    devices: set[DeviceFeed] = field(default_factory=set)
+    connections: set[KeyedFeed] = field(default_factory=set)
+    health: set[KeyedFeed] = field(default_factory=set)
+    latest_api_health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    system_health: Callable[[], dict[str, Any]] = dict
+    active_alerts: Callable[[], list[dict[str, Any]]] = list  # open alerts (alerts.py)
+    _unsubscribe: Callable[[], None] | None = None
+    # Device changes of the current event-loop iteration, handed to every client at once:
+    # one receiver segment carries several channels, and per-client work per event would
+    # grow with clients x events.
+    _dirty: dict[str, set[str]] = field(default_factory=dict)
+    _flush_scheduled: bool = False
+    # One rate limiter per max_hz in use (almost always just the default).
+    streams: dict[float, Stream] = field(default_factory=dict)
+    # The rate limiter's clock (a test can hold it still; the loop's timers still run).
+    clock: Callable[[], float] = time.monotonic
+
+    def start(self) -> None:
+        self._unsubscribe = self.hub.subscribe(self._on_event)
+
+    def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for stream in self.streams.values():
+            stream.cancel()
+
+    @property
+    def client_count(self) -> int:
+        return len(self.devices) + len(self.connections) + len(self.health)
+
+    def _on_event(self, event: HubEvent) -> None:
+        if isinstance(event, ConnectionChanged):
+            rx = self.hub.receivers.get(event.receiver_id)
+            if rx is None:
+                return
+            frame = {"type": "connection_update", **rx.connection()}
+            for feed in self.connections:
+                feed.push(event.receiver_id, frame)
+            return
+        if isinstance(event, DeviceChanged):
+            entry = self._dirty.get(event.device_id)
+            if entry is None:
+                self._dirty[event.device_id] = set(event.changes)
+            else:
+                entry |= event.changes
+            if not self._flush_scheduled:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop (a synchronous caller): deliver now
+                    self.flush()
+                    return
+                self._flush_scheduled = True
+                loop.call_soon(self.flush)
+            return
+        self.flush()  # a removal: deliver what came before it first
+        if isinstance(event, DeviceRemoved):
+            for stream in self.streams.values():
+                stream.forget(event.device_id)
+            for dfeed in self.devices:
+                dfeed.request_resync()
+
+    def flush(self) -> None:
+        """Hand the batched device changes to every stream, and on to its clients."""
+        self._flush_scheduled = False
+        if not self._dirty:
+            return
+        batch = {k: frozenset(v) for k, v in self._dirty.items()}
+        self._dirty = {}
+        for stream in self.streams.values():
+            stream.merge(batch)
+            self._release(stream)
+
+    def _release(self, stream: Stream) -> None:
+        emitted, wait = stream.release(self.clock())
+        if emitted is not None:
+            for feed in stream.clients:
+                feed.offer(emitted)
+        if wait is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller: the next flush releases it
+            return
+        # One timer per stream, for the earliest deferred device: flushes come hundreds of
+        # times a second under load, and each must not leave a timer of its own behind.
+        due = loop.time() + wait
+        if stream.timer is not None:
+            if stream.timer_due is not None and stream.timer_due <= due + TIMER_SLACK_S:
+                return
+            stream.timer.cancel()
+        stream.timer = loop.call_at(due, self._on_timer, stream)
+        stream.timer_due = due
+
+    def _on_timer(self, stream: Stream) -> None:
+        stream.timer = stream.timer_due = None
+        self._release(stream)
+
+    # --- constructors for the web layer ---
+
+    def new_device_feed(self) -> DeviceFeed:
+        feed = DeviceFeed(self.hub)
+        self.devices.add(feed)
+        self._join(feed)
+        return feed
+
+    def subscribe(self, feed: DeviceFeed, sub: Subscription) -> None:
+        """Change what a client watches (and the rate it is fed at)."""
+        self._leave(feed)
+        feed.set_subscription(sub)
+        self._join(feed)
+
+    def _join(self, feed: DeviceFeed) -> None:
+        stream = self.streams.get(feed.sub.max_hz)
+        if stream is None:
+            stream = self.streams[feed.sub.max_hz] = Stream(feed.sub.max_hz)
+        stream.clients.add(feed)
+
+    def _leave(self, feed: DeviceFeed) -> None:
+        stream = self.streams.get(feed.sub.max_hz)
+        if stream is None:
+            return
+        stream.clients.discard(feed)
+        if not stream.clients:  # a rate nobody uses any more holds no state
+            stream.cancel()
+            del self.streams[feed.sub.max_hz]
+
+    def new_connection_feed(self, redact: Redact | None = None) -> KeyedFeed:
+        feed = KeyedFeed(lambda: {"connections": self.hub.connections()}, redact=redact)
+        self.connections.add(feed)
+        return feed
+
+    def new_health_feed(self, redact: Redact | None = None) -> KeyedFeed:
+        def api_health() -> list[dict[str, Any]]:
+            frames = list(self.latest_api_health.items())
+            if redact is None:
+                return [frame for _, frame in frames]
+            return [redact(API_HEALTH_KEY + endpoint, frame) for endpoint, frame in frames]
+
+        feed = KeyedFeed(
+            lambda: {
+                "system_health": {"type": "system_health", **self.system_health()},
+                "api_health": api_health(),
+                "alerts": self.active_alerts(),
+            },
+            limit=MAX_PENDING_ALERTS + 10,
+            redact=redact,
+        )
+        self.health.add(feed)
+        return feed
+
+    def drop(self, feed: Feed) -> None:
+        feed.closed = True
+        if isinstance(feed, DeviceFeed):
+            if feed in self.devices:
+                self.devices.discard(feed)
+                self._leave(feed)
+        elif isinstance(feed, KeyedFeed):
+            self.connections.discard(feed)
+            self.health.discard(feed)
+
+    # --- health stream ---
+
+    def publish_system_health(self) -> None:
+        frame = {"type": "system_health", **self.system_health()}
+        for feed in self.health:
+            feed.push("system_health", frame)
+
+    def publish_api_health(self, endpoint: str, body: dict[str, Any]) -> None:
+        frame = {"type": "api_health", "endpoint": endpoint, **body}
+        self.latest_api_health[endpoint] = frame
+        for feed in self.health:
+            feed.push(API_HEALTH_KEY + endpoint, frame)
+
+    def publish_alert(self, alert_id: str, body: dict[str, Any]) -> None:
+        frame = {"type": "system_alert", "timestamp": iso(time.time()), **body}
+        for feed in self.health:
+            feed.push("alert:" + alert_id, frame)
+
+
+def all_feeds(fan: FanOut) -> Iterable[Feed]:
+    yield from fan.devices
+    yield from fan.connections
+    yield from fan.health

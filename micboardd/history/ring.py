@@ -1,0 +1,283 @@
+"""One channel's history in memory: a one-second ring of min/max/last per field (signed
+bytes, whole dB, about 32 KB per channel-hour) and the ten-second aggregate being built.
+
+history.py feeds it from hub events and persists its ten-second rows.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from micboardd.history.blob import BUCKET_S, STATUS_CODES, HistoryRow, status_name
+from micboardd.model import DeviceDict, number
+
+RING_FIELDS = (
+    "rf_min",
+    "rf_max",
+    "rf_last",
+    "audio_min",
+    "audio_max",
+    "audio_last",
+    "peak_max",
+    "battery_level",
+    "status",
+)
+NONE_BYTE = -128  # "unknown" in the ring; real values are clamped to -127..127
+BYTE_MIN, BYTE_MAX = -127, 127
+
+
+def _byte(value: float | None) -> int:
+    if value is None:
+        return NONE_BYTE
+    b = round(value)
+    # Comparisons, not max(-127, min(127, b)): the builtins cost more than the rest here,
+    # and this runs nine times per channel-second.
+    return BYTE_MIN if b < BYTE_MIN else BYTE_MAX if b > BYTE_MAX else b
+
+
+def _slot(readings: tuple[float | None, ...], status: str | None) -> tuple[int, ...]:
+    """One second as the ring stores it: the eight readings of RING_FIELDS as bytes, then
+    the status code."""
+    return (*map(_byte, readings), _STATUS_BYTE.get(status or "", 0))
+
+
+def _unbyte(value: int) -> float | None:
+    return None if value == NONE_BYTE else float(value)
+
+
+_STATUS_BYTE = {s: i for i, s in enumerate(STATUS_CODES) if s is not None}
+_GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
+_NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
+
+
+# One second of the ring: RING_FIELDS as signed bytes, side by side. Row-major, so closing
+# a second is one pack into one cache line rather than a write into nine separate columns.
+_SLOT = struct.Struct(f"{len(RING_FIELDS)}b")
+
+
+class SecondRing:
+    """The last `size` seconds of one channel, one slot per second, bytes only."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.slots = bytearray(_SLOT.pack(*_GAP)) * size
+        self.newest: int | None = None
+        self.count = 0
+
+    @property
+    def oldest(self) -> int | None:
+        return None if self.newest is None else self.newest - self.count + 1
+
+    def put(self, sec: int, values: tuple[int, ...]) -> None:
+        newest = self.newest
+        if newest is not None:
+            if sec <= newest:
+                return  # the past is never rewritten (clock stepped back)
+            if sec > newest + 1:  # nearly always the next second: no gap to fill
+                for skipped in range(max(newest + 1, sec - self.size), sec):
+                    self._write(skipped, _GAP)
+        self._write(sec, values)
+
+    def _write(self, sec: int, values: tuple[int, ...]) -> None:
+        _SLOT.pack_into(self.slots, (sec % self.size) * _SLOT.size, *values)
+        self.newest = sec
+        if self.count < self.size:
+            self.count += 1
+
+    def rows(self, device_id: str, start: int, end: int) -> list[HistoryRow]:
+        """Seconds start <= t < end that are still held, as rows (avg = the last value)."""
+        oldest, newest = self.oldest, self.newest
+        if oldest is None or newest is None:
+            return []
+        out: list[HistoryRow] = []
+        for sec in range(max(start, oldest), min(end, newest + 1)):
+            v = _SLOT.unpack_from(self.slots, (sec % self.size) * _SLOT.size)
+            status = v[8]
+            out.append(
+                HistoryRow(
+                    t=sec,
+                    device_id=device_id,
+                    rf_min=_unbyte(v[0]),
+                    rf_max=_unbyte(v[1]),
+                    rf_avg=_unbyte(v[2]),
+                    audio_min=_unbyte(v[3]),
+                    audio_max=_unbyte(v[4]),
+                    audio_avg=_unbyte(v[5]),
+                    peak_max=_unbyte(v[6]),
+                    battery_level=_unbyte(v[7]),
+                    status=status_name(status),
+                )
+            )
+        return out
+
+
+class Meter:
+    """One value of a channel and its min, max and time-weighted mean over the open second
+    and the open ten seconds. A value counts in a bucket when it was set there or held there
+    for some time, so a change exactly on a boundary does not leak into the bucket before."""
+
+    __slots__ = (
+        "area",
+        "covered",
+        "hi",
+        "lo",
+        "since",
+        "value",
+        "x_area",
+        "x_covered",
+        "x_hi",
+        "x_lo",
+    )
+
+    def __init__(self, now: float) -> None:
+        self.value: float | None = None
+        self.since = now
+        self.lo, self.hi, self.area, self.covered = math.inf, -math.inf, 0.0, 0.0
+        self.x_lo, self.x_hi, self.x_area, self.x_covered = math.inf, -math.inf, 0.0, 0.0
+
+    # min()/max() written out (`x if x < lo else lo` is exactly what min(lo, x) returns):
+    # this runs for every meter reading, and the builtin calls cost more than the rest.
+
+    def _hold(self, until: float) -> None:
+        since = self.since
+        if until > since:
+            value = self.value
+            if value is not None:
+                dt = until - since
+                self.area += value * dt
+                self.covered += dt
+                lo, hi = self.lo, self.hi
+                self.lo = value if value < lo else lo
+                self.hi = value if value > hi else hi
+            self.since = until
+
+    def set(self, now: float, reading: Any) -> None:
+        """Take a device reading at `now`; anything but a number is unknown (None)."""
+        self._hold(now)
+        value = self.value = number(reading)
+        if value is not None:
+            lo, hi = self.lo, self.hi
+            self.lo = value if value < lo else lo
+            self.hi = value if value > hi else hi
+
+    def close_second(self, end: float) -> tuple[float | None, float | None]:
+        """(min, max) of the second ending at `end`; folds it into the ten seconds."""
+        self._hold(end)
+        lo, hi, x_lo, x_hi = self.lo, self.hi, self.x_lo, self.x_hi
+        self.x_lo = lo if lo < x_lo else x_lo
+        self.x_hi = hi if hi > x_hi else x_hi
+        self.x_area += self.area
+        self.x_covered += self.covered
+        self.lo, self.hi, self.area, self.covered = math.inf, -math.inf, 0.0, 0.0
+        return (None if lo == math.inf else lo), (None if hi == -math.inf else hi)
+
+    def close_ten(self) -> tuple[float | None, float | None, float | None]:
+        """(min, max, mean) of the closed seconds of the open ten; starts the next ten."""
+        lo = None if self.x_lo == math.inf else self.x_lo
+        hi = None if self.x_hi == -math.inf else self.x_hi
+        if self.x_covered > 0:
+            mean: float | None = self.x_area / self.x_covered
+        else:
+            mean = lo if lo == hi else None
+        self.x_lo, self.x_hi, self.x_area, self.x_covered = math.inf, -math.inf, 0.0, 0.0
+        return lo, hi, mean
+
+
+# Device fields history keeps, and what a hub event must change for history to look at it.
+TRACKED = frozenset(
+    {"rf_signal", "audio_level", "peak_level", "battery_level", "battery_minutes", "status"}
+)
+
+
+class ChannelHistory:
+    """One channel: its meters, the open one- and ten-second buckets, the ring."""
+
+    def __init__(self, device_id: str, now: float, memory_s: int) -> None:
+        self.device_id = device_id
+        self.rf, self.audio, self.peak = Meter(now), Meter(now), Meter(now)
+        self.battery: float | None = None
+        self.minutes: float | None = None
+        self.status: str | None = None
+        self.ring = SecondRing(memory_s)
+        self._restart(now)
+
+    def _restart(self, now: float) -> None:
+        self.sec = math.floor(now)  # the open second
+        self.ten = math.floor(now / BUCKET_S) * BUCKET_S  # the open ten seconds
+        for meter in (self.rf, self.audio, self.peak):
+            meter.since = now
+            meter.close_second(now)
+            meter.close_ten()
+
+    def update(self, now: float, dev: DeviceDict, changes: frozenset[str]) -> Sequence[HistoryRow]:
+        """Take the changed values at `now`; returns the ten-second rows this closed."""
+        rows = self.advance(now) if now >= self.sec + 1 else _NO_ROWS
+        if "rf_signal" in changes:
+            self.rf.set(now, dev.get("rf_signal"))
+        if "audio_level" in changes:
+            self.audio.set(now, dev.get("audio_level"))
+        if "peak_level" in changes:
+            self.peak.set(now, dev.get("peak_level"))
+        if "battery_level" in changes:
+            self.battery = number(dev.get("battery_level"))
+        if "battery_minutes" in changes:
+            self.minutes = number(dev.get("battery_minutes"))
+        if "status" in changes:
+            self.status = dev.get("status")
+        return rows
+
+    def advance(self, now: float) -> list[HistoryRow]:
+        """Close every bucket that ended at or before `now`."""
+        if now - self.sec > self.ring.size + BUCKET_S or now < self.sec - BUCKET_S:
+            # The clock jumped (a Pi without RTC setting its time): start afresh from now.
+            self._restart(now)
+            return []
+        rows: list[HistoryRow] = []
+        while self.sec + 1 <= now:
+            end = self.sec + 1
+            rf_lo, rf_hi = self.rf.close_second(end)
+            au_lo, au_hi = self.audio.close_second(end)
+            _, pk_hi = self.peak.close_second(end)
+            readings = (rf_lo, rf_hi, self.rf.value, au_lo, au_hi, self.audio.value, pk_hi)
+            self.ring.put(self.sec, _slot((*readings, self.battery), self.status))
+            self.sec = end
+            if end >= self.ten + BUCKET_S:
+                row = self._ten_row()
+                if row is not None:
+                    rows.append(row)
+                self.ten = end - end % BUCKET_S
+        return rows
+
+    def close_partial(self, now: float) -> list[HistoryRow]:
+        """Everything up to `now`, the open ten-second bucket included (shutdown)."""
+        rows = self.advance(now)
+        for meter in (self.rf, self.audio, self.peak):
+            meter.close_second(now)
+        row = self._ten_row()
+        return [*rows, row] if row is not None else rows
+
+    def _ten_row(self) -> HistoryRow | None:
+        rf, audio, peak = self.rf.close_ten(), self.audio.close_ten(), self.peak.close_ten()
+        rf_lo, rf_hi, rf_mean = rf
+        au_lo, au_hi, au_mean = audio
+        pk_hi = peak[1]
+        known = (*rf, *audio, pk_hi, self.battery, self.minutes, self.status)
+        if known.count(None) == len(known):
+            return None  # nothing known: no row (checked before building one: that is costly)
+        return HistoryRow(
+            t=self.ten,
+            device_id=self.device_id,
+            rf_min=rf_lo,
+            rf_max=rf_hi,
+            rf_avg=rf_mean,
+            audio_min=au_lo,
+            audio_max=au_hi,
+            audio_avg=au_mean,
+            peak_max=pk_hi,
+            battery_level=self.battery,
+            battery_minutes=self.minutes,
+            status=self.status,
+        )

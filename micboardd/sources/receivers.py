@@ -1,0 +1,523 @@
+"""Directly monitored receivers: manual entries (flags, config, REST), discovered ones, and
+the state machine that keeps each connected (`shure/machine.py`).
+
+The machine probes on every connection, so what is monitored is what answers now; this
+module keeps the hub and the store in step with what it found, and hands it the news from
+discovery (an announcement wakes a receiver that is waiting to retry). What the machine
+reads back is also discovery's yardstick for a move: a receiver is followed to a new
+address only if the box there answers the same.
+
+Discovery adds at most `MAX_DISCOVERED_RECEIVERS` receivers by itself; beyond that a
+candidate is refused ("discovery limit reached") and listed as rejected. With
+`discovery_approval` on, a new candidate is not monitored until an admin approves it
+(`approve`, kept in the store so a restart does not ask again) or ignores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from micboardd.config import ReceiverAddress, Settings
+from micboardd.discovery import Candidate
+from micboardd.discovery.bounded import BoundedOnce
+from micboardd.errors import MicboardError, NotFound
+from micboardd.isotime import iso
+from micboardd.model import Family
+from micboardd.shure.machine import ReceiverMachine
+from micboardd.shure.probe import ProbeResult
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
+
+if TYPE_CHECKING:
+    from micboardd.discovery.registry import Event
+    from micboardd.discovery.service import Discovery
+
+log = logging.getLogger(__name__)
+
+# An announcement wakes a backing-off receiver at most this often: SLP repeats every ~2 s,
+# and a flood of spoofed announcements must not turn into a flood of connections.
+WAKE_MIN_INTERVAL_S = 2.0
+# Receivers discovery may bring in by itself (monitored, or waiting for approval). A big
+# venue has a few dozen networked receivers (64 quads are 256 channels); a LAN announcing
+# more is more likely spoofing than a show. Beyond it: add by address, or approve.
+MAX_DISCOVERED_RECEIVERS = 64
+DISCOVERY_LIMIT = (
+    f"discovery limit reached ({MAX_DISCOVERED_RECEIVERS} receivers found on the network); "
+    "add it by address if it is one of yours"
+)
+DISCOVERY_SOURCES = frozenset({"slp", "mdns", "discovery"})
+
+
+@dataclass(slots=True)
+class Entry:
+    receiver_id: str
+    address: ReceiverAddress
+    source: str  # "config", "manual", "slp", "mdns", "discovery"
+    machine: ReceiverMachine
+    meter_rate_ms: int | None = None  # this receiver's own interval; None: the global one
+    created: float = field(default_factory=time.time)
+    woken_at: float = 0.0  # monotonic time of the last wake by an announcement
+
+
+def receiver_id_for(address: ReceiverAddress) -> str:
+    """Until a receiver's ACN id or serial is known, its address is its id (ARCHITECTURE.md)."""
+    return str(address)
+
+
+class ReceiverManager:
+    def __init__(self, hub: Hub, store: Store, settings: Settings) -> None:
+        self.hub = hub
+        self.store = store
+        self.settings = settings
+        self.entries: dict[str, Entry] = {}
+        self.ignored: set[str] = set()
+        self.discovery: Discovery | None = None
+        self.meter_rate_ms = settings.meter_rate_ms
+        self.approval = settings.discovery_approval
+        self._told_waiting = BoundedOnce(MAX_DISCOVERED_RECEIVERS * 4)
+        # Discovered receivers being written to the store: they count toward the limit
+        # already (probes finish concurrently).
+        self._adding: set[str] = set()
+
+    async def start(self) -> None:
+        stored = await self.store.get_setting("meter_rate_ms")
+        if stored and stored.isdigit() and self.settings.origins.get("meter_rate_ms") == "default":
+            self.meter_rate_ms = int(stored)  # set from the dashboard; file/env/flags win
+        for row in await self.store.fetchall(
+            "SELECT id, address, port, source, ignored, meter_rate_ms, family, model, channels "
+            "FROM receivers ORDER BY created_at"
+        ):
+            if row["ignored"]:
+                self.ignored.add(row["id"])
+                if self.discovery is not None:
+                    self.discovery.ignore(row["id"])
+                continue
+            self._add(
+                ReceiverAddress(row["address"], row["port"]),
+                row["source"],
+                row["id"],
+                stored_identity(row["family"], row["model"], row["channels"]),
+                meter_rate_ms=row["meter_rate_ms"],
+            )
+        for address in self.settings.receivers:
+            receiver_id = receiver_id_for(address)
+            if receiver_id not in self.entries and receiver_id not in self.ignored:
+                self._add(address, "config")
+
+    async def stop(self) -> None:
+        entries = list(self.entries.values())
+        await asyncio.gather(*(self._stop_entry(e) for e in entries), return_exceptions=True)
+
+    # --- REST operations ---
+
+    async def add(self, address: ReceiverAddress) -> str:
+        receiver_id = receiver_id_for(address)
+        if receiver_id in self.entries:
+            return receiver_id
+        now = time.time()
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, source, created_at, updated_at) "
+            "VALUES(?, ?, ?, 'manual', ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 0, "
+            "updated_at = excluded.updated_at",
+            (receiver_id, address.host, address.port, now, now),
+        )
+        self.ignored.discard(receiver_id)
+        if self.discovery is not None:
+            self.discovery.unignore(receiver_id)
+        self._add(address, "manual")
+        log.info("receiver %s added", address, extra={"RECEIVER_ADDR": address.host})
+        return receiver_id
+
+    async def remove(self, receiver_id: str) -> None:
+        entry = self.entries.get(receiver_id)
+        if entry is None:
+            raise NotFound(f"no receiver {receiver_id!r}")
+        await self._stop_entry(entry)
+        del self.entries[receiver_id]
+        # A receiver from the config file would come back on restart: remember it as ignored.
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, source, ignored, created_at, updated_at) "
+            "VALUES(?, ?, ?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1",
+            (
+                receiver_id,
+                entry.address.host,
+                entry.address.port,
+                entry.source,
+                time.time(),
+                time.time(),
+            ),
+        )
+        self.hub.remove_receiver(receiver_id)
+        self.ignored.add(receiver_id)
+        if self.discovery is not None:
+            self.discovery.ignore(receiver_id)  # a removed receiver must not be rediscovered
+        log.info("receiver %s removed", entry.address, extra={"RECEIVER_ADDR": entry.address.host})
+
+    async def set_meter_rate(self, meter_rate_ms: int) -> None:
+        """New metering interval for every receiver, kept across restarts."""
+        self.meter_rate_ms = meter_rate_ms
+        await self.store.set_setting("meter_rate_ms", str(meter_rate_ms))
+        for entry in self.entries.values():
+            if entry.meter_rate_ms is None:
+                await self._apply_meter_rate(entry)
+        log.info("meter rate set to %d ms", meter_rate_ms)
+
+    async def set_receiver_meter_rate(self, receiver_id: str, meter_rate_ms: int | None) -> None:
+        """One receiver's own interval (None: follow the global one), kept across restarts."""
+        entry = self.entries.get(receiver_id)
+        if entry is None:
+            raise NotFound(f"no receiver {receiver_id!r}")
+        entry.meter_rate_ms = meter_rate_ms
+        await self.store.execute(
+            "UPDATE receivers SET meter_rate_ms = ?, updated_at = ? WHERE id = ?",
+            (meter_rate_ms, time.time(), receiver_id),
+        )
+        if entry.source == "config":
+            # A config-file receiver has no row yet: keep its override all the same.
+            await self.store.execute(
+                "INSERT OR IGNORE INTO receivers(id, address, port, source, meter_rate_ms, "
+                "created_at, updated_at) VALUES(?, ?, ?, 'config', ?, ?, ?)",
+                (
+                    receiver_id,
+                    entry.address.host,
+                    entry.address.port,
+                    meter_rate_ms,
+                    time.time(),
+                    time.time(),
+                ),
+            )
+        await self._apply_meter_rate(entry)
+
+    def meter_rate_for(self, receiver_id: str) -> int:
+        entry = self.entries.get(receiver_id)
+        if entry is not None and entry.meter_rate_ms is not None:
+            return entry.meter_rate_ms
+        return self.meter_rate_ms
+
+    async def _apply_meter_rate(self, entry: Entry) -> None:
+        try:
+            await entry.machine.set_meter_rate(self.meter_rate_for(entry.receiver_id))
+        except MicboardError as exc:
+            log.debug("meter rate for %s applies on reconnect: %s", entry.address, exc)
+
+    def discovered(self) -> list[dict[str, object]]:
+        """What discovery found or rejected; whether each is monitored, ignored or waiting
+        for an admin's approval (`discovery_approval`)."""
+        if self.discovery is None:
+            return []
+        out: list[dict[str, object]] = []
+        for c in self.discovery.candidates.values():
+            out.append(
+                {
+                    "receiver_id": c.receiver_id,
+                    "address": c.address,
+                    "port": c.port,
+                    "model": c.model,
+                    "family": c.family.value,
+                    "channels": c.channels,
+                    "name": c.name,
+                    "via": sorted(c.via),
+                    "monitored": c.receiver_id in self.entries,
+                    "ignored": c.receiver_id in self.ignored,
+                    "announced": self.discovery.announced(c.receiver_id),
+                    "waiting": self._waiting(c),
+                    "rejected": None,
+                }
+            )
+        for key, rejection in self.discovery.rejected.items():
+            # Where and since when, so the crew sees which box it was (discovery/confirm.py).
+            row: dict[str, object] = dict(rejection.as_dict())
+            row.update(receiver_id=key, rejected=rejection.reason, since=iso(rejection.since))
+            out.append(row)
+        return out
+
+    # --- discovery ---
+
+    def _waiting(self, candidate: Candidate) -> bool:
+        """Found, not monitored, not ignored: waiting for an admin (approval mode only)."""
+        return (
+            self.approval
+            and candidate.receiver_id not in self.entries
+            and candidate.receiver_id not in self.ignored
+            and receiver_id_for(ReceiverAddress(candidate.address, candidate.port))
+            not in self.entries
+        )
+
+    def _discovered_count(self, besides: str) -> int:
+        """Receivers discovery brought in: monitored, or waiting for approval."""
+        count = sum(1 for e in self.entries.values() if e.source in DISCOVERY_SOURCES)
+        count += len(self._adding - {besides})
+        if self.approval and self.discovery is not None:
+            count += sum(
+                1
+                for c in self.discovery.candidates.values()
+                if c.receiver_id != besides and self._waiting(c)
+            )
+        return count
+
+    async def on_discovered(self, candidate: Candidate) -> str | None:
+        """A receiver discovery found and probed: monitor it, let it wait for approval, or
+        follow it to a new address. Returns why it is refused (the discovery limit)."""
+        address = ReceiverAddress(candidate.address, candidate.port)
+        if candidate.receiver_id in self.ignored:
+            return None
+        entry = self.entries.get(candidate.receiver_id)
+        if entry is None:
+            if receiver_id_for(address) in self.entries:
+                return None  # already monitored under its address (typed in by hand)
+            if self._discovered_count(besides=candidate.receiver_id) >= MAX_DISCOVERED_RECEIVERS:
+                return DISCOVERY_LIMIT
+            if self.approval:
+                if self._told_waiting.first(candidate.receiver_id):
+                    log.info(
+                        "discovered %s at %s: waiting for an admin's approval",
+                        candidate.model,
+                        address,
+                        extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+                    )
+                return None
+            await self._monitor(candidate)
+            return None
+        if entry.address != address:
+            log.info(
+                "receiver %s moved from %s to %s",
+                candidate.receiver_id,
+                entry.address,
+                address,
+                extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+            )
+            await self._stop_entry(entry)
+            del self.entries[candidate.receiver_id]
+            await self.store.execute(
+                "UPDATE receivers SET address = ?, port = ?, updated_at = ? WHERE id = ?",
+                (address.host, address.port, time.time(), candidate.receiver_id),
+            )
+            self._add(
+                address,
+                entry.source,
+                candidate.receiver_id,
+                _result_of(candidate),
+                meter_rate_ms=entry.meter_rate_ms,
+            )
+        return None
+
+    async def _monitor(self, candidate: Candidate) -> None:
+        """Monitor a discovered receiver from now on, and after a restart (the store)."""
+        address = ReceiverAddress(candidate.address, candidate.port)
+        now = time.time()
+        source = (
+            "slp" if "slp" in candidate.via else "mdns" if "mdns" in candidate.via else "discovery"
+        )
+        self._adding.add(candidate.receiver_id)
+        try:
+            await self._store_discovered(candidate, address, source, now)
+        finally:
+            self._adding.discard(candidate.receiver_id)
+        log.info(
+            "discovered %s at %s (%s), id %s",
+            candidate.model,
+            address,
+            ", ".join(sorted(candidate.via)),
+            candidate.receiver_id,
+            extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
+        )
+        self._add(address, source, candidate.receiver_id, _result_of(candidate))
+
+    async def _store_discovered(
+        self, candidate: Candidate, address: ReceiverAddress, source: str, now: float
+    ) -> None:
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, family, model, name, serial, channels, "
+            "source, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET address = excluded.address, port = excluded.port, "
+            "ignored = 0, updated_at = excluded.updated_at",
+            (
+                candidate.receiver_id,
+                address.host,
+                address.port,
+                candidate.family.value,
+                candidate.model,
+                candidate.name,
+                candidate.serial,
+                candidate.channels,
+                source,
+                now,
+                now,
+            ),
+        )
+
+    def _candidate(self, receiver_id: str) -> Candidate:
+        candidate = self.discovery.candidates.get(receiver_id) if self.discovery else None
+        if candidate is None:
+            raise NotFound(f"discovery has found no receiver {receiver_id!r}")
+        return candidate
+
+    async def approve(self, receiver_id: str) -> str:
+        """An admin approves a discovered receiver: monitored now and after a restart."""
+        candidate = self._candidate(receiver_id)
+        if receiver_id in self.entries:
+            return receiver_id
+        self.ignored.discard(receiver_id)
+        await self._monitor(candidate)
+        log.info(
+            "receiver %s at %s approved by an admin",
+            receiver_id,
+            candidate.address,
+            extra={"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": candidate.address},
+        )
+        return receiver_id
+
+    async def ignore_discovered(self, receiver_id: str) -> None:
+        """An admin ignores a discovered (or rejected) receiver: not monitored, not listed
+        as waiting, and still ignored after a restart. Adding it by address undoes it."""
+        if receiver_id in self.entries:
+            await self.remove(receiver_id)
+            return
+        discovery = self.discovery
+        candidate = discovery.candidates.get(receiver_id) if discovery else None
+        rejection = discovery.rejected.get(receiver_id) if discovery else None
+        if candidate is not None:
+            host, port = candidate.address, candidate.port
+        elif rejection is not None:
+            host, port = rejection.address, rejection.port
+        else:
+            raise NotFound(f"discovery has found no receiver {receiver_id!r}")
+        now = time.time()
+        await self.store.execute(
+            "INSERT INTO receivers(id, address, port, source, ignored, created_at, updated_at) "
+            "VALUES(?, ?, ?, 'discovery', 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1, "
+            "updated_at = excluded.updated_at",
+            (receiver_id, host, port, now, now),
+        )
+        self.ignored.add(receiver_id)
+        if discovery is not None:
+            discovery.ignore(receiver_id)
+        log.info(
+            "discovered receiver %s at %s ignored by an admin",
+            receiver_id,
+            host,
+            extra={"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host},
+        )
+
+    def on_discovery_event(self, event: Event) -> None:
+        """Announcements only inform: a receiver's machine alone decides online/offline, but
+        one that is waiting to retry is told at once that its receiver is announcing."""
+        from micboardd.discovery.registry import Heard
+
+        if not isinstance(event, Heard):
+            log.debug("discovery: %s", event)
+            return
+        entry = self.entries.get(event.receiver_id)
+        if entry is None or entry.address.host != event.address:
+            return
+        now = time.monotonic()
+        if now - entry.woken_at >= WAKE_MIN_INTERVAL_S:
+            entry.woken_at = now
+            entry.machine.wake()
+
+    # --- internals ---
+
+    def _add(
+        self,
+        address: ReceiverAddress,
+        source: str,
+        receiver_id: str | None = None,
+        identity: ProbeResult | None = None,
+        *,
+        meter_rate_ms: int | None = None,
+    ) -> Entry:
+        receiver_id = receiver_id or receiver_id_for(address)
+        machine = ReceiverMachine(
+            self.hub,
+            receiver_id,
+            address.host,
+            address.port,
+            meter_rate_ms=self.meter_rate_ms if meter_rate_ms is None else meter_rate_ms,
+            identity=identity,
+            on_identified=functools.partial(self._identified, receiver_id),
+        )
+        entry = Entry(receiver_id, address, source, machine, meter_rate_ms)
+        self.entries[receiver_id] = entry
+        if self.discovery is not None:
+            self.discovery.add_known(receiver_id, address.host, address.port, identity=identity)
+        # What it was last time (store, discovery's probe): its tiles show, rx_offline,
+        # until it answers; the machine's own probe then says what it is now.
+        self.hub.upsert_receiver(
+            receiver_id,
+            address=address.host,
+            port=address.port,
+            source="receiver",
+            family=identity.family if identity else Family.UNKNOWN,
+            model=identity.model if identity else None,
+            channels=identity.channels if identity else 0,
+        )
+        self.hub.commanders[receiver_id] = machine
+        machine.start()
+        return entry
+
+    async def _stop_entry(self, entry: Entry) -> None:
+        self.hub.commanders.pop(entry.receiver_id, None)
+        await entry.machine.stop()
+
+    async def _identified(self, receiver_id: str, result: ProbeResult) -> None:
+        """The machine's probe said what answers: the hub, the store and discovery follow."""
+        entry = self.entries.get(receiver_id)
+        if entry is None:
+            return
+        if self.discovery is not None:
+            self.discovery.identified(receiver_id, result)
+        rx = self.hub.receivers.get(receiver_id)
+        if rx is not None and (rx.family, rx.model, rx.channels) == (
+            result.family,
+            result.model,
+            result.channels,
+        ):
+            return
+        self.hub.upsert_receiver(
+            receiver_id,
+            address=entry.address.host,
+            port=entry.address.port,
+            family=result.family,
+            model=result.model,
+            channels=result.channels,
+        )
+        await self.store.execute(
+            "UPDATE receivers SET family = ?, model = ?, channels = ?, name = ?, updated_at = ? "
+            "WHERE id = ?",
+            (
+                result.family.value,
+                result.model,
+                result.channels,
+                result.name,
+                time.time(),
+                receiver_id,
+            ),
+        )
+
+
+def stored_identity(
+    family: str | None, model: str | None, channels: int | None
+) -> ProbeResult | None:
+    """What a receiver was when last seen (a store row), if that is enough to show its tiles."""
+    fam = Family(family) if family else Family.UNKNOWN
+    if fam is Family.UNKNOWN or not model or not channels:
+        return None
+    return ProbeResult(fam, model, channels, "udp" if fam is Family.UHFR else "tcp")
+
+
+def _result_of(candidate: Candidate) -> ProbeResult:
+    """What discovery's probe found: the tiles show at once (the machine asks again)."""
+    transport = "udp" if candidate.family is Family.UHFR else "tcp"
+    return ProbeResult(
+        candidate.family,
+        candidate.model,
+        candidate.channels,
+        transport,
+        candidate.name,
+        candidate.firmware,
+    )

@@ -1,0 +1,508 @@
+"""The hub: the latest state of every receiver and device, change detection, status rules.
+
+Sources (receiver sessions, the System API) push `Reading`s in; the hub merges them into the
+public device objects of the WebSocket contract, decides what visibly changed (meters only
+beyond their deadband), derives `battery_status`, `rf_quality` and `status` from one rule
+table (status_rules.py), and tells its listeners. Everything here is synchronous and runs on the event loop:
+one reading is applied completely before the next, so listeners never see half a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from micboardd.daemon.loop_errors import callable_name, report_to_loop
+from micboardd.errors import ConnectionFailed, NotFound
+from micboardd.isotime import iso
+from micboardd.model import (
+    DEVICE_FIELDS,
+    READING_FIELDS,
+    RECEIVER_READING_FIELDS,
+    BatteryStatus,
+    ChannelStatus,
+    DeviceDict,
+    Family,
+    Reading,
+    SourceState,
+    make_device_id,
+    split_device_id,
+)
+from micboardd.state.receiver import ReceiverState
+from micboardd.state.status import (
+    AUDIO_PEAK_HOLD_S,
+    CLIP_DBFS,
+    CONNECTION_FIELDS,
+    METER_SET,
+    PRESENCE_FAMILIES,
+    ChannelMemory,
+    battery_status,
+    rf_quality,
+    status_for,
+    visibly_changed,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanged:
+    device_id: str
+    changes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRemoved:
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    receiver_id: str
+
+
+HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
+Listener = Callable[[HubEvent], None]
+
+
+class Commander(Protocol):
+    """The source that owns a receiver and can send it commands."""
+
+    async def rename(self, channel: int, name: str) -> None: ...
+    async def identify(self, channel: int | None) -> None: ...
+
+
+@dataclass(slots=True)
+class UserFields:
+    performer: str | None = None
+    group: str | None = None
+    photo: str | None = None  # the photo's version (photos.py)
+
+
+class Hub:
+    """Latest state of everything, in memory; the single writer of device objects."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, instance: str | None = None) -> None:
+        self.clock = clock
+        # Our name on every device we make when several instances share Redis (cluster/).
+        self.instance = instance
+        self.receivers: dict[str, ReceiverState] = {}
+        self.devices: dict[str, DeviceDict] = {}
+        self._memory: dict[str, ChannelMemory] = {}
+        self._listeners: list[Listener] = []
+        self.user: dict[str, UserFields] = {}
+        # Tiles without a receiver (placeholders.py): local, never fed by a source.
+        self.placeholders: set[str] = set()
+        self.commanders: dict[str, Commander] = {}
+        self.started = clock()
+        self.updates_applied = 0
+
+    # --- listeners ---
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, event: HubEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # a bug in one listener must not starve the others
+                name = callable_name(listener)
+                if not report_to_loop(exc, f"hub listener {name} on {type(event).__name__}"):
+                    log.exception("hub listener %s failed on %s", name, type(event).__name__)
+
+    # --- receivers ---
+
+    def upsert_receiver(
+        self,
+        receiver_id: str,
+        *,
+        address: str,
+        port: int = 2202,
+        family: Family = Family.UNKNOWN,
+        model: str | None = None,
+        channels: int = 0,
+        source: str = "receiver",
+    ) -> ReceiverState:
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            rx = ReceiverState(receiver_id, address, port, family, model, source=source)
+            self.receivers[receiver_id] = rx
+        else:
+            rx.address, rx.port = address, port
+            if family is not Family.UNKNOWN:
+                rx.family = family
+            if model:
+                rx.model = model
+        if channels:
+            self._set_channel_count(rx, channels)
+        self._emit(ConnectionChanged(receiver_id))
+        return rx
+
+    def remove_receiver(self, receiver_id: str) -> None:
+        rx = self.receivers.pop(receiver_id, None)
+        if rx is None:
+            return
+        for ch in range(1, rx.channels + 1):
+            device_id = make_device_id(receiver_id, ch)
+            self.devices.pop(device_id, None)
+            self._memory.pop(device_id, None)
+            self._emit(DeviceRemoved(device_id))
+        self._emit(ConnectionChanged(receiver_id))
+
+    def _set_channel_count(self, rx: ReceiverState, channels: int) -> None:
+        for ch in range(1, channels + 1):
+            device_id = make_device_id(rx.id, ch)
+            if device_id not in self._memory:  # absent, or another instance's copy: ours wins
+                self.devices[device_id] = self._new_device(rx, ch)
+                self._memory[device_id] = ChannelMemory()
+                self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
+        for ch in range(channels + 1, rx.channels + 1):
+            device_id = make_device_id(rx.id, ch)
+            self.devices.pop(device_id, None)
+            self._memory.pop(device_id, None)
+            self._emit(DeviceRemoved(device_id))
+        rx.channels = channels
+
+    def _new_device(self, rx: ReceiverState, channel: int) -> DeviceDict:
+        device_id = make_device_id(rx.id, channel)
+        dev: DeviceDict = dict.fromkeys(DEVICE_FIELDS)
+        user = self.user.get(device_id, UserFields())
+        dev.update(
+            device_id=device_id,
+            manufacturer="shure",
+            receiver_id=rx.id,
+            channel=channel,
+            model=rx.model,
+            performer=user.performer,
+            group=user.group,
+            photo=user.photo,
+            battery_status=BatteryStatus.UNKNOWN.value,
+            status=(ChannelStatus.UNKNOWN if rx.online else ChannelStatus.RX_OFFLINE).value,
+            alert_count=0,
+            last_update=iso(self.clock()),
+            instance=self.instance,
+        )
+        return dev
+
+    def set_source_state(
+        self,
+        receiver_id: str,
+        state: SourceState,
+        *,
+        latency_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        was_online = rx.online
+        changed = state is not rx.state or error != rx.error
+        rx.state, rx.error = state, error
+        if latency_ms is not None:
+            changed = changed or latency_ms != rx.latency_ms
+            rx.latency_ms = latency_ms
+        if not changed:
+            return
+        rx.last_update = self.clock()
+        self._emit(ConnectionChanged(receiver_id))
+        if was_online and not rx.online:
+            # Never show stale meters for a receiver we cannot hear.
+            blank = dict.fromkeys(
+                ("rf_signal", "rf_antennas", "antenna", "audio_level", "peak_level")
+            )
+            for ch in range(1, rx.channels + 1):
+                self._merge(make_device_id(receiver_id, ch), rx, blank, rederive=True)
+        elif rx.online != was_online:
+            for ch in range(1, rx.channels + 1):
+                self._merge(make_device_id(receiver_id, ch), rx, {}, rederive=True)
+
+    def forget_readings(self, receiver_id: str) -> None:
+        """A new connection answered: what the previous one said no longer holds.
+
+        Channel memory starts over and the per-connection fields are cleared; names and
+        frequencies stay until re-read. The machine calls it before it applies the new
+        answers and while the receiver still counts as offline, so nothing derived from
+        the old connection can show as OK in between.
+        """
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        for ch in range(1, rx.channels + 1):
+            device_id = make_device_id(receiver_id, ch)
+            dev = self.devices.get(device_id)
+            if dev is None or device_id not in self._memory:
+                continue
+            self._memory[device_id] = ChannelMemory()
+            changes = {key for key in CONNECTION_FIELDS if dev[key] is not None}
+            for key in changes:
+                dev[key] = None
+            self._merge(device_id, rx, {}, rederive=True, told=changes)
+
+    # --- readings ---
+
+    def apply(self, receiver_id: str, readings: Iterable[Reading]) -> None:
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        for reading in readings:
+            self.updates_applied += 1
+            if reading.channel == 0:
+                self._apply_receiver(rx, reading.fields)
+            elif 1 <= reading.channel <= max(rx.channels, 0):
+                self._merge(make_device_id(receiver_id, reading.channel), rx, reading.fields)
+
+    def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
+        changed = False
+        for key, value in fields.items():
+            if key not in RECEIVER_READING_FIELDS:
+                continue
+            if key == "channels":
+                if isinstance(value, int) and value > 0 and value != rx.channels:
+                    self._set_channel_count(rx, value)
+                    changed = True
+                continue
+            if getattr(rx, key, None) != value and hasattr(rx, key):
+                setattr(rx, key, value)
+                changed = True
+                if key == "model":
+                    for ch in range(1, rx.channels + 1):
+                        self._merge(make_device_id(rx.id, ch), rx, {"model": value})
+        if changed:
+            rx.last_update = self.clock()
+            self._emit(ConnectionChanged(rx.id))
+
+    def _merge(
+        self,
+        device_id: str,
+        rx: ReceiverState,
+        fields: Mapping[str, Any],
+        *,
+        rederive: bool = False,
+        told: set[str] | None = None,
+    ) -> None:
+        dev = self.devices.get(device_id)
+        mem = self._memory.get(device_id)
+        if dev is None or mem is None:
+            return
+        now = self.clock()
+        changes: set[str] = set(told) if told else set()
+        remembered = rederive  # the receiver's state changed: derived fields may follow
+        for key, value in fields.items():
+            if key == "tx_on":
+                if value is not mem.tx_on:
+                    if value is False:
+                        mem.tx_off_since = now
+                    mem.tx_on = value
+                    remembered = True
+                continue
+            if key not in READING_FIELDS and key != "model":
+                continue
+            if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
+                mem.peak_until = now + AUDIO_PEAK_HOLD_S
+                remembered = True
+            old = dev[key]
+            # Most values repeat: the equality test first spares the deadband rule its call.
+            if old != value and visibly_changed(key, old, value):
+                dev[key] = value
+                changes.add(key)
+        # Derived fields follow from the public fields, the memory and time; time alone is
+        # tick()'s job, so a reading that changed neither (most meter samples fall inside
+        # their deadband) has nothing to derive.
+        if changes or remembered:
+            # Meters alone (nearly every reading) cannot move battery or status.
+            meters_only = not remembered and changes <= METER_SET
+            self._derive(dev, mem, rx, now, changes, meters_only=meters_only)
+
+    def _derive(
+        self,
+        dev: DeviceDict,
+        mem: ChannelMemory,
+        rx: ReceiverState,
+        now: float,
+        changes: set[str],
+        *,
+        meters_only: bool = False,
+    ) -> None:
+        quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
+        derived: list[tuple[str, Any]] = [("rf_quality", quality)]
+        if not meters_only:
+            batt = battery_status(
+                dev["battery_bars"], dev["battery_minutes"], dev["battery_level"]
+            ).value
+            if mem.tx_on is False:
+                batt = dev["battery_status"]  # keep what it was while the transmitter is off
+            elif batt != BatteryStatus.UNKNOWN.value:
+                mem.last_battery = BatteryStatus(batt)
+            presence_known = rx.family in PRESENCE_FAMILIES
+            status = status_for(dev, mem, rx.online, now, batt, presence_known).value
+            derived += [("battery_status", batt), ("status", status)]
+        for key, value in derived:
+            if dev[key] != value:
+                dev[key] = value
+                changes.add(key)
+        if changes:
+            dev["last_update"] = iso(now)
+            self._emit(DeviceChanged(dev["device_id"], frozenset(changes)))
+
+    def tick(self) -> None:
+        """Re-derive time-based states (audio_peak expiry, prev_* -> unknown). Call every second."""
+        now = self.clock()
+        for device_id, mem in self._memory.items():  # local devices only
+            dev = self.devices[device_id]
+            rx = self.receivers.get(dev["receiver_id"])
+            if rx is None:
+                continue
+            if dev["status"] in (ChannelStatus.AUDIO_PEAK.value,) or mem.tx_on is False:
+                self._derive(dev, mem, rx, now, set())
+
+    # --- devices of other instances (cluster/, through Redis) ---
+
+    def put_remote(self, dev: Mapping[str, Any]) -> bool:
+        """Insert or replace, wholesale, a device another instance monitors.
+
+        Its owner already applied deadbands and status rules. A local device with the same
+        id wins: returns False and changes nothing.
+        """
+        device_id = dev.get("device_id")
+        if not isinstance(device_id, str) or self.knows_locally(device_id):
+            return False
+        new: DeviceDict = {key: dev.get(key) for key in DEVICE_FIELDS}
+        new["photo"] = None  # photos are served by the box that stores them (photos.py)
+        old = self.devices.get(device_id)
+        changes = frozenset(
+            k for k in DEVICE_FIELDS if k != "last_update" and (old is None or old[k] != new[k])
+        )
+        if changes:
+            self.devices[device_id] = new
+            self._emit(DeviceChanged(device_id, changes))
+        return True
+
+    def drop_remote(self, device_id: str) -> None:
+        """Forget a device another instance no longer has (local devices are left alone)."""
+        if not self.knows_locally(device_id) and self.devices.pop(device_id, None) is not None:
+            self._emit(DeviceRemoved(device_id))
+
+    def knows_locally(self, device_id: str) -> bool:
+        """A channel of a receiver this instance monitors, or one of its placeholders."""
+        return device_id in self._memory or device_id in self.placeholders
+
+    # --- placeholders: tiles with a name and no receiver ---
+
+    def put_placeholder(
+        self, device_id: str, *, performer: str | None, name: str | None, model: str | None
+    ) -> None:
+        """Create or update a placeholder's device: status `unmonitored`, no readings, ever."""
+        user = self.user.setdefault(device_id, UserFields())
+        user.performer = performer
+        fields = {"performer": performer, "name": name, "model": model}
+        dev = self.devices.get(device_id)
+        if dev is None or device_id not in self.placeholders:
+            self.placeholders.add(device_id)
+            dev = dict.fromkeys(DEVICE_FIELDS)
+            dev.update(
+                fields,
+                device_id=device_id,
+                group=user.group,
+                photo=user.photo,
+                battery_status=BatteryStatus.UNKNOWN.value,
+                status=ChannelStatus.UNMONITORED.value,
+                alert_count=0,
+                last_update=iso(self.clock()),
+                instance=self.instance,
+            )
+            self.devices[device_id] = dev
+            self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
+            return
+        changes = {k for k, v in fields.items() if dev[k] != v}
+        if changes:
+            dev.update(fields)
+            dev["last_update"] = iso(self.clock())
+            self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    def drop_placeholder(self, device_id: str) -> None:
+        if device_id not in self.placeholders:
+            return
+        self.placeholders.discard(device_id)
+        self.user.pop(device_id, None)
+        if self.devices.pop(device_id, None) is not None:
+            self._emit(DeviceRemoved(device_id))
+
+    # --- user fields (performer names, groups) ---
+
+    def set_user(
+        self, device_id: str, *, performer: str | None = None, group: str | None = None
+    ) -> None:
+        user = self.user.setdefault(device_id, UserFields())
+        user.performer, user.group = performer, group
+        dev = self.devices.get(device_id)
+        if dev is None:
+            return
+        changes = {k for k, v in (("performer", performer), ("group", group)) if dev[k] != v}
+        if changes:
+            dev["performer"], dev["group"] = performer, group
+            dev["last_update"] = iso(self.clock())
+            self._emit(DeviceChanged(device_id, frozenset(changes)))
+
+    def set_photo(self, device_id: str, version: str | None) -> None:
+        """The slot's performer photo changed (photos.py): its new version, or None."""
+        self.user.setdefault(device_id, UserFields()).photo = version
+        dev = self.devices.get(device_id)
+        if dev is not None and dev.get("photo") != version:
+            dev["photo"] = version
+            dev["last_update"] = iso(self.clock())
+            self._emit(DeviceChanged(device_id, frozenset({"photo"})))
+
+    def set_alert_count(self, device_id: str, count: int) -> None:
+        """Open alerts of a channel (told by alerts.py): the badge on its tile."""
+        dev = self.devices.get(device_id)
+        if dev is None or dev.get("alert_count") == count:
+            return
+        dev["alert_count"] = count
+        self._emit(DeviceChanged(device_id, frozenset({"alert_count"})))
+
+    # --- commands (REST -> hub -> the owning source) ---
+
+    def _commander(self, device_id: str) -> tuple[Commander, int]:
+        try:
+            receiver_id, channel = split_device_id(device_id)
+        except ValueError:
+            raise NotFound(f"no device {device_id!r}") from None
+        rx = self.receivers.get(receiver_id)
+        if rx is None or not 1 <= channel <= rx.channels:
+            raise NotFound(f"no device {device_id!r}")
+        commander = self.commanders.get(receiver_id)
+        if commander is None:
+            raise ConnectionFailed(f"receiver {receiver_id} is not connected")
+        return commander, channel
+
+    async def rename(self, device_id: str, name: str) -> None:
+        commander, channel = self._commander(device_id)
+        await commander.rename(channel, name)
+
+    async def identify(self, device_id: str) -> None:
+        commander, channel = self._commander(device_id)
+        await commander.identify(channel)
+
+    # --- views ---
+
+    def device_list(self) -> list[DeviceDict]:
+        return list(self.devices.values())
+
+    def receiver_list(self) -> list[dict[str, Any]]:
+        return [rx.as_dict() for rx in self.receivers.values()]
+
+    def connections(self) -> list[dict[str, Any]]:
+        return [rx.connection() for rx in self.receivers.values()]
+
+    def online_count(self) -> int:
+        return sum(1 for rx in self.receivers.values() if rx.online)
