@@ -112,3 +112,36 @@ class Backoff:
             woken = self._woken.is_set()
             self._woken.clear()
         return woken
+
+
+# --- reporting a bug that was caught to keep going ---------------------------------------------
+
+# A callable's name in a log line is cut to this many characters.
+MAX_WHERE_CHARS = 80
+
+
+def callable_name(fn: object) -> str:
+    """A callable's qualified name (`FanOut.flush`), never its repr."""
+    inner = getattr(fn, "func", None)  # functools.partial
+    if inner is not None and inner is not fn:
+        return callable_name(inner)
+    name = getattr(fn, "__qualname__", None)
+    if isinstance(name, str):
+        name = " ".join(name.split())
+        return name if len(name) <= MAX_WHERE_CHARS else name[: MAX_WHERE_CHARS - 1] + "…"
+    return type(fn).__qualname__
+
+
+def report_to_loop(exc: BaseException, where: str) -> bool:
+    """Hand an exception we caught (to keep going) to the running loop's handler, which
+    logs and counts it like any other (`daemon/loop_errors.py`); `where` names what failed
+    ("hub listener X.y").
+
+    Returns False when no loop is running: the caller then logs it itself.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    loop.call_exception_handler({"message": f"{where} failed", "exception": exc, "where": where})
+    return True

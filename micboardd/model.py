@@ -62,6 +62,37 @@ class BatteryStatus(_FallbackEnum):
     UNKNOWN = "unknown"
 
 
+# Battery grades (README "Status colours"): the status rules and the alert thresholds start
+# from these, and a source may use them to decide what to watch closely.
+BATTERY_REPLACE_BARS = 2  # 2 bars: plan a change at the next break
+BATTERY_CRITICAL_BARS = 1  # 1 bar or less: change now
+BATTERY_REPLACE_MINUTES = 30
+BATTERY_CRITICAL_MINUTES = 15
+BATTERY_REPLACE_PERCENT = 30  # used only when neither bars nor minutes are known
+BATTERY_CRITICAL_PERCENT = 15
+
+
+def _grade(value: float, critical: float, replace: float) -> BatteryStatus:
+    if value <= critical:
+        return BatteryStatus.CRITICAL
+    return BatteryStatus.REPLACE if value <= replace else BatteryStatus.GOOD
+
+
+def battery_status(bars: Any, minutes: Any, percent: Any) -> BatteryStatus:
+    """Worst of what bars and minutes say; percent only when neither is known."""
+    verdicts: list[BatteryStatus] = []
+    if isinstance(bars, int):
+        verdicts.append(_grade(bars, BATTERY_CRITICAL_BARS, BATTERY_REPLACE_BARS))
+    if isinstance(minutes, int):
+        verdicts.append(_grade(minutes, BATTERY_CRITICAL_MINUTES, BATTERY_REPLACE_MINUTES))
+    if not verdicts and isinstance(percent, int | float):
+        verdicts.append(_grade(percent, BATTERY_CRITICAL_PERCENT, BATTERY_REPLACE_PERCENT))
+    for worst in (BatteryStatus.CRITICAL, BatteryStatus.REPLACE, BatteryStatus.GOOD):
+        if worst in verdicts:
+            return worst
+    return BatteryStatus.UNKNOWN
+
+
 class RfQuality(_FallbackEnum):
     EXCELLENT = "excellent"
     GOOD = "good"

@@ -8,14 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from micboardd.isotime import iso
-from micboardd.model import DEVICE_FIELDS, BatteryStatus, Family, Reading, SourceState
-from micboardd.state.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
-from micboardd.state.status import (
-    AUDIO_PEAK_HOLD_S,
-    PREV_STATE_HOLD_S,
+from micboardd.model import (
+    DEVICE_FIELDS,
+    BatteryStatus,
+    Family,
+    Reading,
+    SourceState,
     battery_status,
-    rf_quality,
 )
+from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
+from micboardd.state.hub import Hub
+from micboardd.state.status import AUDIO_PEAK_HOLD_S, PREV_STATE_HOLD_S, rf_quality
 
 
 class Clock:

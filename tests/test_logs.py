@@ -72,3 +72,28 @@ def test_error_and_traceback_lines_of_the_stderr_format_are_recognised(
     assert [line for line in lines if logs.is_error_line(line)] == [lines[0], lines[3], lines[4]]
     assert [line for line in lines if logs.is_fault_line(line)] == [lines[0], lines[4]]
     assert [line for line in lines if logs.is_traceback_line(line)] == [lines[5]]
+
+
+def test_alert_lines_come_from_the_alerts_engine_logger(capsys: pytest.CaptureFixture[str]) -> None:
+    # The module that raises alerts logs them under its own name: the fault filter must
+    # know it, or every critical alert would count as a daemon fault.
+    from micboardd.alerts import service
+
+    logs.setup("info", force_stderr=True)
+    logging.getLogger(service.__name__).error("alert raised: Receiver X is offline")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert logs.is_error_line(line) and not logs.is_fault_line(line)
+
+
+def test_uvicorn_cutting_off_viewers_at_shutdown_is_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.setup("info", force_stderr=True)
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_errors.error("Cancel %s running task(s), timeout graceful shutdown exceeded", 2)
+    uvicorn_errors.error("something else went wrong")
+    shutdown, other = capsys.readouterr().err.splitlines()
+    assert "WARNING" in shutdown and not logs.is_error_line(shutdown)
+    assert logs.is_fault_line(other)
+    logs.setup("info", force_stderr=True)  # set up twice: still one filter
+    assert len(uvicorn_errors.filters) == 1

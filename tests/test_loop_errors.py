@@ -16,7 +16,7 @@ import pytest
 from micboardd.daemon import loop_errors
 from micboardd.daemon.loop_errors import LOG_BURST, MAX_KINDS, LoopErrors, describe
 from micboardd.daemon.run import Daemon
-from micboardd.state.hub import HubEvent
+from micboardd.sources.ports import HubEvent
 from micboardd.web.context import AppContext
 
 from .helpers import async_wait_for

@@ -9,8 +9,9 @@ from micboardd.alerts.model import AlertConfig
 from micboardd.alerts.service import Alerts
 from micboardd.history.service import History, HistoryConfig
 from micboardd.model import DEVICE_FIELDS
+from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
 from micboardd.state.groups import Groups
-from micboardd.state.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 from micboardd.tiles.photos import Photos
 from micboardd.tiles.placeholders import PlaceholderFields, Placeholders, placeholder_id_of

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from micboardd.errors import StoreError
-from micboardd.store.database import MIGRATIONS, Store
+from micboardd.store.database import Store
+from micboardd.store.migrations import MIGRATIONS
 
 from .conftest import DaemonFactory
 from .helpers import async_wait_for, daemon_env, wait_for

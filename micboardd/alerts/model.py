@@ -10,15 +10,15 @@ from typing import Any
 
 from micboardd.alerts.store import ALERT_COLUMNS
 from micboardd.isotime import iso
-from micboardd.state.status import (
+from micboardd.model import (
     BATTERY_CRITICAL_BARS,
     BATTERY_CRITICAL_MINUTES,
     BATTERY_CRITICAL_PERCENT,
     BATTERY_REPLACE_BARS,
     BATTERY_REPLACE_MINUTES,
     BATTERY_REPLACE_PERCENT,
-    CLIP_DBFS,
 )
+from micboardd.state.status import CLIP_DBFS
 
 
 class Severity(enum.StrEnum):

@@ -50,7 +50,8 @@ from micboardd.alerts.rules import (
 )
 from micboardd.isotime import iso
 from micboardd.model import DeviceDict
-from micboardd.state.hub import ConnectionChanged, DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.sources.ports import ConnectionChanged, DeviceChanged, DeviceRemoved, HubEvent
+from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)

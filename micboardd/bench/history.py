@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from micboardd.history.service import History, HistoryConfig
-from micboardd.history.store import SCHEMA_2
 from micboardd.model import Family, SourceState
-from micboardd.state.hub import DeviceChanged, Hub
+from micboardd.sources.ports import DeviceChanged
+from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 
 MIDNIGHT = 1_700_006_400.0  # 2023-11-15T00:00:00Z: the measured hour starts a new day
@@ -76,15 +76,6 @@ def _wchar() -> int | None:
 
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
-
-
-async def _ensure_schema(store: Store) -> None:
-    """Until migration 2 is in `store.MIGRATIONS`, create the tables here."""
-    rows = await store.fetchall("SELECT name FROM sqlite_master WHERE name = 'history_devices'")
-    if not rows:
-        for statement in (s.strip() for s in SCHEMA_2.split(";")):
-            if statement:
-                await store.execute(statement)
 
 
 class _Show:
@@ -157,7 +148,6 @@ async def _run(
     retention_s: float,
     seed: int,
 ) -> HistoryBench:
-    await _ensure_schema(store)
     start = MIDNIGHT - warmup_s
     now = [start]
     hub = Hub(clock=lambda: now[0])

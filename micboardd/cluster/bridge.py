@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -47,7 +47,7 @@ from micboardd.cluster.wire import (
     snapshot_key,
 )
 from micboardd.model import DeviceDict
-from micboardd.state.hub import Hub
+from micboardd.sources.ports import Board
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def describe_url(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{port}/{db}"
 
 
-class ClusterBridge:
+class ClusterBridge(Generic[Board]):
     """Publishes this instance's devices to Redis and puts every other instance's into `hub`.
 
     Construct it before the first device exists: it names the hub's devices (`hub.instance`).
@@ -105,7 +105,7 @@ class ClusterBridge:
 
     def __init__(
         self,
-        hub: Hub,
+        hub: Board,
         redis_url: str,
         instance: str = "",
         *,

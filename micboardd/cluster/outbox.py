@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 
 from micboardd.cluster.wire import METER_ENTRY, meter_entry
 from micboardd.model import DeviceDict
-from micboardd.state.hub import DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.sources.ports import Board, DeviceChanged, DeviceRemoved, HubEvent
 
 # A change touching only these can go out as a short meters entry instead of a whole device.
 METER_ONLY = frozenset(METER_ENTRY)
@@ -34,8 +34,8 @@ class Batch:
         return bool(self.devices or self.meters or self.removed)
 
 
-class Outbox:
-    def __init__(self, hub: Hub, instance: str) -> None:
+class Outbox(Generic[Board]):
+    def __init__(self, hub: Board, instance: str) -> None:
         self.hub = hub
         self.instance = instance
         self.changed = asyncio.Event()

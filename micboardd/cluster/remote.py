@@ -13,12 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 
 from micboardd.cluster.wire import Message, clean_device, plural, with_meters
 from micboardd.isotime import iso
 from micboardd.model import ChannelStatus, DeviceDict
-from micboardd.state.hub import Hub
+from micboardd.sources.ports import Board
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ class Peer:
     devices: set[str] = field(default_factory=set)
 
 
-class Remotes:
+class Remotes(Generic[Board]):
     def __init__(
         self,
-        hub: Hub,
+        hub: Board,
         instance: str,
         boot: str,
         *,

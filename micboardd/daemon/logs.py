@@ -14,7 +14,7 @@ _STDERR_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _STDERR_ERROR = re.compile(r"^\d\d:\d\d:\d\d ERROR\s")
 # Critical alerts are logged at ERROR on purpose (journalctl shows them in red): they are
 # the show's events (a receiver lost power), not faults of the daemon.
-_ALERT = re.compile(r"^\S+ ERROR\s+micboardd\.alerts: alert raised: ")
+_ALERT = re.compile(r"^\S+ ERROR\s+micboardd\.alerts\.service: alert raised: ")
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -38,6 +38,18 @@ def started_by_systemd(environ: dict[str, str] | None = None) -> bool:
     return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
 
 
+class _ShutdownTimeoutIsAWarning(logging.Filter):
+    """uvicorn logs at ERROR that phones still connected at SIGTERM were cut off after
+    `timeout_graceful_shutdown`: that is how a daemon with viewers stops, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "timeout graceful shutdown exceeded" in str(
+            record.msg
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def setup(level: str = "info", *, force_stderr: bool = False, journal_sender: Any = None) -> None:
     """Route logging to journald (under systemd) or stderr; `journal_sender` is for tests."""
     root = logging.getLogger()
@@ -59,7 +71,10 @@ def setup(level: str = "info", *, force_stderr: bool = False, journal_sender: An
     root.setLevel(level.upper())
     # One line per HTTP request is noise on an appliance; errors still come through.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_errors.setLevel(max(logging.WARNING, root.level))
+    if not any(isinstance(f, _ShutdownTimeoutIsAWarning) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(_ShutdownTimeoutIsAWarning())
     # httpx logs every System API request at INFO (one line per device per poll).
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     # aiosqlite's debug lines carry every query's parameters: password hashes, the session

@@ -24,12 +24,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from micboardd.aio import MAX_WHERE_CHARS, callable_name
+
 log = logging.getLogger(__name__)
 
 # An exception message may embed the repr of anything (a KeyError of a whole dict): cut it.
 MAX_MESSAGE_CHARS = 200
-# Names of callbacks and tasks are ours and short; a lambda or partial can still be long.
-MAX_WHERE_CHARS = 80
 # Kinds are exception type names, a small set in practice; past this many, "other", so the
 # /metrics label and the health body stay bounded whatever goes wrong.
 MAX_KINDS = 32
@@ -68,17 +68,6 @@ def short_path(filename: str) -> str:
     if marker in filename:
         return filename.split(marker, 1)[1]
     return filename
-
-
-def callable_name(fn: object) -> str:
-    """A callable's qualified name (`FanOut.flush`), never its repr."""
-    inner = getattr(fn, "func", None)  # functools.partial
-    if inner is not None and inner is not fn:
-        return callable_name(inner)
-    name = getattr(fn, "__qualname__", None)
-    if isinstance(name, str):
-        return _cut(name, MAX_WHERE_CHARS)
-    return type(fn).__qualname__
 
 
 def innermost_frame(tb: TracebackType | None) -> str | None:
@@ -208,20 +197,6 @@ class LoopErrors:
 
     def as_dict(self) -> dict[str, Any]:
         return {"exceptions": self.total, "exceptions_by_kind": dict(sorted(self.counts.items()))}
-
-
-def report_to_loop(exc: BaseException, where: str) -> bool:
-    """Hand an exception we caught (to keep going) to the running loop's handler, which
-    logs and counts it like any other; `where` names what failed ("hub listener X.y").
-
-    Returns False when no loop is running: the caller then logs it itself.
-    """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    loop.call_exception_handler({"message": f"{where} failed", "exception": exc, "where": where})
-    return True
 
 
 def loop_implementation() -> str:

@@ -19,12 +19,13 @@ from typing import Protocol
 
 import uvicorn
 
+from micboardd.aio import callable_name, report_to_loop
 from micboardd.alerts.model import AlertConfig, Hold
 from micboardd.alerts.service import Alerts
 from micboardd.auth.passwords import ADMIN_HASH_KEY
 from micboardd.config import Settings
 from micboardd.daemon.counters import Counters
-from micboardd.daemon.loop_errors import LoopErrors, callable_name, report_to_loop
+from micboardd.daemon.loop_errors import LoopErrors
 from micboardd.daemon.systemd import Notifier
 from micboardd.errors import StoreError
 from micboardd.feed.fanout import FanOut

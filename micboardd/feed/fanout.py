@@ -25,7 +25,8 @@ from micboardd.feed.device import (
     encode,
 )
 from micboardd.isotime import iso
-from micboardd.state.hub import ConnectionChanged, DeviceChanged, DeviceRemoved, Hub, HubEvent
+from micboardd.sources.ports import ConnectionChanged, DeviceChanged, DeviceRemoved, HubEvent
+from micboardd.state.hub import Hub
 
 __all__ = [
     "DEFAULT_MAX_HZ",

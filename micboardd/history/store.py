@@ -31,36 +31,10 @@ from micboardd.history.blob import (
     minute_of,
     row_key,
 )
+from micboardd.store.migrations import CREATE_EVENTS_DAY, CREATE_HISTORY_DAY
 
 if TYPE_CHECKING:
     from micboardd.store.database import Store
-
-# Migration 2 for `store.MIGRATIONS`. `store._statements` splits on semicolons: none in
-# comments.
-SCHEMA_2 = """
-    CREATE TABLE alerts (
-        id          TEXT PRIMARY KEY,
-        kind        TEXT NOT NULL,
-        severity    TEXT NOT NULL,
-        subject     TEXT NOT NULL,
-        device_id   TEXT,
-        receiver_id TEXT,
-        message     TEXT NOT NULL,
-        count       INTEGER NOT NULL DEFAULT 1,
-        started_at  REAL NOT NULL,
-        raised_at   REAL NOT NULL,
-        updated_at  REAL NOT NULL,
-        cleared_at  REAL,
-        acked_at    REAL
-    );
-    CREATE INDEX alerts_raised ON alerts(raised_at);
-    CREATE INDEX alerts_device ON alerts(device_id, raised_at);
-    CREATE INDEX alerts_open ON alerts(cleared_at) WHERE cleared_at IS NULL;
-    CREATE TABLE history_devices (
-        no          INTEGER PRIMARY KEY,
-        device_id   TEXT NOT NULL UNIQUE
-    );
-"""
 
 
 def history_table(day: int) -> str:
@@ -69,13 +43,6 @@ def history_table(day: int) -> str:
 
 def events_table(day: int) -> str:
     return f"events_d{int(day)}"
-
-
-_CREATE_HISTORY = "CREATE TABLE IF NOT EXISTS {} (k INTEGER PRIMARY KEY, buckets BLOB NOT NULL)"
-_CREATE_EVENTS = (
-    "CREATE TABLE IF NOT EXISTS {} (k INTEGER PRIMARY KEY, dev INTEGER NOT NULL, "
-    "kind TEXT NOT NULL, value TEXT, previous TEXT)"
-)
 
 
 # --- history batches ---
@@ -136,11 +103,11 @@ async def write_batch(
             )
         for day, rows in by_day.items():
             table = history_table(day)
-            await db.execute(_CREATE_HISTORY.format(table))
+            await db.execute(CREATE_HISTORY_DAY.format(table))
             await db.executemany(f"INSERT OR REPLACE INTO {table}(k, buckets) VALUES(?, ?)", rows)
         for day, rows in events_by_day.items():
             table = events_table(day)
-            await db.execute(_CREATE_EVENTS.format(table))
+            await db.execute(CREATE_EVENTS_DAY.format(table))
             await db.executemany(
                 f"INSERT OR IGNORE INTO {table}(k, dev, kind, value, previous) "
                 "VALUES(?, ?, ?, ?, ?)",

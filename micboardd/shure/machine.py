@@ -58,7 +58,7 @@ from micboardd.shure.families import (
 )
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link
 from micboardd.shure.probe import PROBE_WINDOW_S, ProbeResult, identify, open_probe_link
-from micboardd.sources.sink import ReadingSink
+from micboardd.sources.ports import ReadingSink
 
 log = logging.getLogger(__name__)
 

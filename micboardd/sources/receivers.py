@@ -30,7 +30,7 @@ from micboardd.isotime import iso
 from micboardd.model import Family
 from micboardd.shure.machine import ReceiverMachine
 from micboardd.shure.probe import ProbeResult
-from micboardd.state.hub import Hub
+from micboardd.sources.ports import ReceiverRegistry
 from micboardd.store.database import Store
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def receiver_id_for(address: ReceiverAddress) -> str:
 
 
 class ReceiverManager:
-    def __init__(self, hub: Hub, store: Store, settings: Settings) -> None:
+    def __init__(self, hub: ReceiverRegistry, store: Store, settings: Settings) -> None:
         self.hub = hub
         self.store = store
         self.settings = settings

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from micboardd.model import SourceState
+from micboardd.sources.ports import Commander, ReceiverRegistry
 from micboardd.ssapi import mapping
 from micboardd.ssapi.errors import BadResponse
 from micboardd.ssapi.models import DeviceDetails, DeviceInfo, DeviceState, Event
@@ -24,7 +25,6 @@ from micboardd.ssapi.parse import (
     parse_device,
     parse_name,
 )
-from micboardd.state.hub import Commander, Hub
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ CommanderFactory = Callable[[str], Commander]
 
 class DeviceBook:
     def __init__(
-        self, hub: Hub, default_address: str, commander: CommanderFactory | None = None
+        self, hub: ReceiverRegistry, default_address: str, commander: CommanderFactory | None = None
     ) -> None:
         self.hub = hub
         self.default_address = default_address

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from micboardd.model import BatteryStatus, Reading, SourceState
+from micboardd.model import BatteryStatus, Reading, SourceState, battery_status
+from micboardd.sources.ports import ReceiverView
 from micboardd.ssapi.models import AudioActivity, DeviceDetails, DeviceInfo, DeviceState
-from micboardd.state.receiver import ReceiverState
-from micboardd.state.status import battery_status
 
 SOURCE_NAME = "system_api"
 # Fields only the System API knows (device fields in model.py).
@@ -49,7 +48,7 @@ def models_compatible(a: str | None, b: str | None) -> bool:
     return x.startswith(y) or y.startswith(x)
 
 
-def find_direct_receiver(receivers: Mapping[str, ReceiverState], info: DeviceInfo) -> str | None:
+def find_direct_receiver(receivers: Mapping[str, ReceiverView], info: DeviceInfo) -> str | None:
     """The directly monitored receiver that is this device, if any (see module doc)."""
     direct = [rx for rx in receivers.values() if rx.source != SOURCE_NAME]
     for rx in direct:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from micboardd.auth.secret_files import SECRETS_DIR, write_secret_file
 from micboardd.config import Settings
 from micboardd.errors import ConfigError, MicboardError
 from micboardd.isotime import iso
+from micboardd.sources.ports import ReceiverRegistry
 from micboardd.ssapi.options import (
     MAX_KEY_BYTES,
     SsapiOptions,
@@ -35,8 +35,8 @@ from micboardd.ssapi.options import (
 from micboardd.ssapi.source import PublishHealth, SystemApiSource
 from micboardd.ssapi.trust import pin_setting_key
 from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning
-from micboardd.state.hub import Hub
 from micboardd.store.database import Store
+from micboardd.store.secret_files import SECRETS_DIR, write_secret_file
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class SystemApiRuntime:
 
     def __init__(
         self,
-        hub: Hub,
+        hub: ReceiverRegistry,
         store: Store,
         settings: Settings,
         publish_api_health: PublishHealth,

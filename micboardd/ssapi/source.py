@@ -19,6 +19,7 @@ from typing import Any
 from micboardd.aio import cancel_and_wait
 from micboardd.config import Settings
 from micboardd.errors import ConfigError
+from micboardd.sources.ports import ConnectionChanged, HubEvent, ReceiverRegistry
 from micboardd.ssapi.book import DeviceBook
 from micboardd.ssapi.client import SystemApiClient
 from micboardd.ssapi.control import SystemApiCommander
@@ -37,7 +38,6 @@ from micboardd.ssapi.subscriptions import Subscription
 from micboardd.ssapi.tls import PinningContext, make_context
 from micboardd.ssapi.trust import load_pin, record_first_use
 from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning, next_attempt_in
-from micboardd.state.hub import ConnectionChanged, Hub, HubEvent
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ PublishHealth = Callable[[str, dict[str, Any]], None]
 class SystemApiSource:
     def __init__(
         self,
-        hub: Hub,
+        hub: ReceiverRegistry,
         store: Store,
         settings: Settings,
         publish_api_health: PublishHealth,

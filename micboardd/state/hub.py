@@ -13,9 +13,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from micboardd.daemon.loop_errors import callable_name, report_to_loop
+from micboardd.aio import callable_name, report_to_loop
 from micboardd.errors import ConnectionFailed, NotFound
 from micboardd.isotime import iso
 from micboardd.model import (
@@ -28,8 +28,17 @@ from micboardd.model import (
     Family,
     Reading,
     SourceState,
+    battery_status,
     make_device_id,
     split_device_id,
+)
+from micboardd.sources.ports import (
+    Commander,
+    ConnectionChanged,
+    DeviceChanged,
+    DeviceRemoved,
+    HubEvent,
+    Listener,
 )
 from micboardd.state.receiver import ReceiverState
 from micboardd.state.status import (
@@ -39,40 +48,12 @@ from micboardd.state.status import (
     METER_SET,
     PRESENCE_FAMILIES,
     ChannelMemory,
-    battery_status,
     rf_quality,
     status_for,
     visibly_changed,
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceChanged:
-    device_id: str
-    changes: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRemoved:
-    device_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionChanged:
-    receiver_id: str
-
-
-HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
-Listener = Callable[[HubEvent], None]
-
-
-class Commander(Protocol):
-    """The source that owns a receiver and can send it commands."""
-
-    async def rename(self, channel: int, name: str) -> None: ...
-    async def identify(self, channel: int | None) -> None: ...
 
 
 @dataclass(slots=True)

@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from micboardd.model import METER_FIELDS, BatteryStatus, ChannelStatus, Family, RfQuality
+from micboardd.model import (
+    METER_FIELDS,
+    BatteryStatus,
+    ChannelStatus,
+    Family,
+    RfQuality,
+)
 
 # --- deadbands: a meter change smaller than this is not visible on any meter we draw ---
 DEADBAND_DB: Mapping[str, float] = {
@@ -21,13 +27,8 @@ DEADBAND_DB: Mapping[str, float] = {
     "rf_antennas": 1.0,
 }
 
-# --- status rule thresholds (documented in README "Status colours") ---
-BATTERY_REPLACE_BARS = 2  # 2 bars: plan a change at the next break
-BATTERY_CRITICAL_BARS = 1  # 1 bar or less: change now
-BATTERY_REPLACE_MINUTES = 30
-BATTERY_CRITICAL_MINUTES = 15
-BATTERY_REPLACE_PERCENT = 30  # used only when neither bars nor minutes are known
-BATTERY_CRITICAL_PERCENT = 15
+# --- status rule thresholds (documented in README "Status colours"; the battery grades are
+# model.battery_status, which sources use too) ---
 # After the transmitter goes off its last battery colour is shown as prev_*; after this long
 # the old reading says nothing about the pack that will go in, so the tile turns unknown.
 PREV_STATE_HOLD_S = 30 * 60
@@ -63,27 +64,6 @@ CONNECTION_FIELDS = (
     "peak_level",
     "mute_status",
 )
-
-
-def _grade(value: float, critical: float, replace: float) -> BatteryStatus:
-    if value <= critical:
-        return BatteryStatus.CRITICAL
-    return BatteryStatus.REPLACE if value <= replace else BatteryStatus.GOOD
-
-
-def battery_status(bars: Any, minutes: Any, percent: Any) -> BatteryStatus:
-    """Worst of what bars and minutes say; percent only when neither is known."""
-    verdicts: list[BatteryStatus] = []
-    if isinstance(bars, int):
-        verdicts.append(_grade(bars, BATTERY_CRITICAL_BARS, BATTERY_REPLACE_BARS))
-    if isinstance(minutes, int):
-        verdicts.append(_grade(minutes, BATTERY_CRITICAL_MINUTES, BATTERY_REPLACE_MINUTES))
-    if not verdicts and isinstance(percent, int | float):
-        verdicts.append(_grade(percent, BATTERY_CRITICAL_PERCENT, BATTERY_REPLACE_PERCENT))
-    for worst in (BatteryStatus.CRITICAL, BatteryStatus.REPLACE, BatteryStatus.GOOD):
-        if worst in verdicts:
-            return worst
-    return BatteryStatus.UNKNOWN
 
 
 def rf_quality(rf_signal: Any, tx_on: bool | None) -> str | None:

@@ -32,56 +32,9 @@ from typing import Any
 import aiosqlite
 
 from micboardd.errors import StoreError
-from micboardd.history.store import SCHEMA_2
-from micboardd.tiles.store import SCHEMA_3
+from micboardd.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
-
-# Each entry upgrades the schema by one version; never edit a released entry, append.
-MIGRATIONS: tuple[str, ...] = (
-    # 1: inventory, user data and settings
-    """
-    CREATE TABLE receivers (
-        id          TEXT PRIMARY KEY,
-        address     TEXT NOT NULL,
-        port        INTEGER NOT NULL DEFAULT 2202,
-        family      TEXT,
-        model       TEXT,
-        name        TEXT,
-        serial      TEXT,
-        channels    INTEGER,
-        source      TEXT NOT NULL DEFAULT 'manual',
-        ignored     INTEGER NOT NULL DEFAULT 0,
-        meter_rate_ms INTEGER,
-        created_at  REAL NOT NULL,
-        updated_at  REAL NOT NULL
-    );
-    CREATE INDEX receivers_address ON receivers(address, port);
-    CREATE TABLE groups (
-        id          INTEGER PRIMARY KEY,
-        title       TEXT NOT NULL,
-        position    INTEGER NOT NULL DEFAULT 0,
-        slots       TEXT NOT NULL DEFAULT '[]'
-    );
-    CREATE TABLE channels (
-        device_id   TEXT PRIMARY KEY,
-        receiver_id TEXT NOT NULL,
-        channel     INTEGER NOT NULL,
-        performer   TEXT,
-        group_id    INTEGER REFERENCES groups(id) ON DELETE SET NULL,
-        updated_at  REAL NOT NULL
-    );
-    CREATE INDEX channels_receiver ON channels(receiver_id);
-    CREATE TABLE settings (
-        key         TEXT PRIMARY KEY,
-        value       TEXT NOT NULL
-    );
-    """,
-    # 2: alert log and show history (store_history.py; history tables per day on first use)
-    SCHEMA_2,
-    # 3: placeholder tiles and performer photos (store_tiles.py)
-    SCHEMA_3,
-)
 
 # How long a write waits for another connection's lock before failing (ms); the daemon is
 # the only writer, so this only matters while a CLI command shares the file.

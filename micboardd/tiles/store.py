@@ -15,27 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from micboardd.store.database import Store
 
-SCHEMA_3 = """
-CREATE TABLE placeholders (
-    id          INTEGER PRIMARY KEY,
-    label       TEXT NOT NULL DEFAULT '',
-    name        TEXT NOT NULL DEFAULT '',
-    model       TEXT NOT NULL DEFAULT '',
-    created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL
-);
-CREATE TABLE photos (
-    device_id   TEXT PRIMARY KEY,
-    content_type TEXT NOT NULL,
-    etag        TEXT NOT NULL,
-    width       INTEGER NOT NULL,
-    height      INTEGER NOT NULL,
-    size        INTEGER NOT NULL,
-    data        BLOB NOT NULL,
-    updated_at  REAL NOT NULL
-);
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class PlaceholderRow:

@@ -45,10 +45,10 @@ from litestar.types import ASGIApp, Guard, Message, Receive, Scope
 
 from micboardd.auth import passwords as auth_module
 from micboardd.auth.passwords import PASSWORD_MAX, PIN_MAX, Auth, Session, check_pin
-from micboardd.auth.secret_files import loose_permissions
 from micboardd.config import Settings
 from micboardd.feed.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
 from micboardd.ssapi.health import STATE_MESSAGES
+from micboardd.store.secret_files import loose_permissions
 from micboardd.web.answers import CHANGE, answers
 from micboardd.web.hosts import HostAllowList, origin_of, own_origin
 

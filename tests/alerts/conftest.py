@@ -3,7 +3,7 @@ migrated to the alerts/history schema, and the engines wired to them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +13,8 @@ import pytest
 from micboardd.alerts.model import AlertConfig
 from micboardd.alerts.service import Alerts
 from micboardd.history.service import History, HistoryConfig
-from micboardd.history.store import SCHEMA_2
 from micboardd.model import Family, Reading, SourceState
 from micboardd.state.hub import Hub
-from micboardd.store import database as store_module
 from micboardd.store.database import Store
 
 RX = "rx1"
@@ -81,14 +79,6 @@ class Rig:
 
     def open(self, kind: str) -> list[str]:
         return [a.id for a in self.alerts.active() if a.kind == kind]
-
-
-@pytest.fixture(autouse=True)
-def schema_2(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Migration 2 is added to store.MIGRATIONS by the wiring patch; until then, here."""
-    if SCHEMA_2 not in store_module.MIGRATIONS:
-        monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, SCHEMA_2))
-    yield
 
 
 @pytest.fixture

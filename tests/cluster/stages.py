@@ -6,7 +6,8 @@ from typing import Any
 
 from micboardd.cluster.wire import Message
 from micboardd.model import DeviceDict, Reading, SourceState
-from micboardd.state.hub import Hub, HubEvent
+from micboardd.sources.ports import HubEvent
+from micboardd.state.hub import Hub
 
 
 def add_receiver(hub: Hub, receiver_id: str, channels: int = 2) -> list[str]:

@@ -33,14 +33,14 @@ FAST = Timing(
 )
 DEADLINE_S = 5.0
 
-BridgeFactory = Callable[..., ClusterBridge]
+BridgeFactory = Callable[..., ClusterBridge[Hub]]
 
 
 @pytest.fixture
 async def make_bridge() -> AsyncIterator[BridgeFactory]:
-    made: list[ClusterBridge] = []
+    made: list[ClusterBridge[Hub]] = []
 
-    def factory(url: str, instance: str, hub: Hub | None = None, **kw: Any) -> ClusterBridge:
+    def factory(url: str, instance: str, hub: Hub | None = None, **kw: Any) -> ClusterBridge[Hub]:
         bridge = ClusterBridge(hub or Hub(), url, instance, timing=kw.pop("timing", FAST))
         made.append(bridge)
         return bridge
@@ -61,7 +61,7 @@ def remote_ids(hub: Hub, instance: str) -> set[str]:
     return {i for i, d in hub.devices.items() if d["instance"] == instance}
 
 
-async def started(bridge: ClusterBridge) -> ClusterBridge:
+async def started(bridge: ClusterBridge[Hub]) -> ClusterBridge[Hub]:
     await bridge.start()
     await async_wait_for(lambda: bridge.connected, DEADLINE_S, f"{bridge.instance} to join")
     return bridge

@@ -10,7 +10,8 @@ from micboardd.cluster import remote
 from micboardd.cluster.outbox import Outbox
 from micboardd.cluster.remote import Remotes
 from micboardd.model import METER_FIELDS, Reading
-from micboardd.state.hub import DeviceChanged, DeviceRemoved
+from micboardd.sources.ports import DeviceChanged, DeviceRemoved
+from micboardd.state.hub import Hub
 
 from .stages import Recorder, add_receiver, message, stage
 
@@ -30,7 +31,7 @@ def clock() -> Clock:
     return Clock()
 
 
-def remotes_for(instance: str, clock: Clock, channels: int = 2) -> Remotes:
+def remotes_for(instance: str, clock: Clock, channels: int = 2) -> Remotes[Hub]:
     hub = stage(instance, f"rx-{instance}", channels)
     return Remotes(hub, instance, "boot-self", ttl_s=TTL_S, clock=clock)
 

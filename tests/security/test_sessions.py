@@ -13,7 +13,7 @@ from http.cookies import SimpleCookie
 import httpx
 
 from micboardd.auth.passwords import CREDENTIALS_TTL_S
-from micboardd.auth.secret_files import write_secret_file
+from micboardd.store.secret_files import write_secret_file
 from micboardd.web.security import CONTENT_SECURITY_POLICY
 
 from ..conftest import DaemonFactory

@@ -27,9 +27,9 @@ from micboardd.auth.passwords import (
     hash_secret,
     verify_secret,
 )
-from micboardd.auth.secret_files import loose_permissions, write_secret_file
 from micboardd.config import resolve
 from micboardd.errors import ConfigError
+from micboardd.store.secret_files import loose_permissions, write_secret_file
 from micboardd.web.app import create_app
 from micboardd.web.context import AppContext
 from micboardd.web.security import (

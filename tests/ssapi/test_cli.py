@@ -8,12 +8,12 @@ import io
 import json
 from pathlib import Path
 
-from micboardd.auth.secret_files import SECRETS_DIR
 from micboardd.cli.poll import add_poll_arguments, run_poll
 from micboardd.sim.fake_ssapi import FakeSystemApi
 from micboardd.sim.receiver import SimReceiver
 from micboardd.ssapi.runtime import KEY_FILE_NAME, URL_SETTING
 from micboardd.store.database import Store
+from micboardd.store.secret_files import SECRETS_DIR
 
 from .conftest import write_key
 

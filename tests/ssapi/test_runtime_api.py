@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from micboardd.sim.fake_ssapi import FakeSystemApi
@@ -154,6 +155,7 @@ async def test_bad_values_are_refused_and_change_nothing(
     assert api.api_key not in d.log
 
 
+@pytest.mark.daemon_errors_expected  # it is about an error the daemon reports
 async def test_a_pinned_fingerprint_and_a_new_server_restart_the_source_live(
     make_daemon: DaemonFactory, make_fake: FakeFactory
 ) -> None:
@@ -307,6 +309,7 @@ async def test_only_the_admin_sees_or_changes_it(
     assert not api.requests
 
 
+@pytest.mark.daemon_errors_expected  # it is about an error the daemon reports
 async def test_stored_settings_that_cannot_start_are_explained_not_fatal(
     make_daemon: DaemonFactory, make_fake: FakeFactory
 ) -> None:

@@ -1,0 +1,141 @@
+"""The contract between sources and the state above them: what a source may ask of the hub.
+
+Sources (receiver state machines, the receiver manager, the System API, other instances
+through Redis) depend on these protocols, never on the `Hub` class: the state layer
+implements them (`state/hub.py`), the process layer hands the one hub to every source.
+The hub's events are defined here too, since sources listen to them as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from micboardd.model import DeviceDict, Family, Reading, SourceState
+
+# --- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanged:
+    device_id: str
+    changes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRemoved:
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    receiver_id: str
+
+
+HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
+Listener = Callable[[HubEvent], None]
+
+
+# --- what sources are and own ----------------------------------------------------------------
+
+
+class Source(Protocol):
+    """Something that feeds the hub: receivers, discovery, the System API, other instances."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Commander(Protocol):
+    """The source that owns a receiver and can send it commands."""
+
+    async def rename(self, channel: int, name: str) -> None: ...
+    async def identify(self, channel: int | None) -> None: ...
+
+
+class ReceiverView(Protocol):
+    """What a source may read of a receiver the hub knows."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def family(self) -> Family: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def serial(self) -> str | None: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+
+
+# --- what a source may ask of the hub ----------------------------------------------------------
+
+
+class ReadingSink(Protocol):
+    """Where a receiver's state machine puts what it read."""
+
+    def apply(self, receiver_id: str, readings: Iterable[Reading]) -> None:
+        """What the source just read about a receiver's channels (channel 0: the receiver)."""
+
+    def set_source_state(
+        self,
+        receiver_id: str,
+        state: SourceState,
+        *,
+        latency_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The source's link to the receiver changed (or its latency did)."""
+
+    def forget_readings(self, receiver_id: str) -> None:
+        """A new connection answered: what the previous one said no longer holds."""
+
+
+class ReceiverRegistry(ReadingSink, Protocol):
+    """A source that adds and removes receivers (the manager, the System API)."""
+
+    @property
+    def receivers(self) -> Mapping[str, ReceiverView]: ...
+    @property
+    def commanders(self) -> MutableMapping[str, Commander]: ...
+
+    def upsert_receiver(
+        self,
+        receiver_id: str,
+        *,
+        address: str,
+        port: int = ...,
+        family: Family = ...,
+        model: str | None = None,
+        channels: int = 0,
+        source: str = ...,
+    ) -> ReceiverView: ...
+
+    def remove_receiver(self, receiver_id: str) -> None: ...
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+
+
+class DeviceBoard(Protocol):
+    """Every device the hub shows, for sources that mirror them (other instances)."""
+
+    instance: str | None
+
+    @property
+    def devices(self) -> Mapping[str, DeviceDict]: ...
+
+    def clock(self) -> float: ...
+    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+    def put_remote(self, dev: Mapping[str, Any]) -> bool: ...
+    def drop_remote(self, device_id: str) -> None: ...
+
+
+# A DeviceBoard as a class generic over it sees it: its caller keeps its own type.
+Board = TypeVar("Board", bound=DeviceBoard)
