@@ -145,3 +145,12 @@ def report_to_loop(exc: BaseException, where: str) -> bool:
         return False
     loop.call_exception_handler({"message": f"{where} failed", "exception": exc, "where": where})
     return True
+
+
+def loop_implementation() -> str:
+    """`uvloop` or `asyncio`: whose event loop is running (the daemon's is uvloop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "none"
+    return type(loop).__module__.split(".", 1)[0]

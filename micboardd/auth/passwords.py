@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from micboardd.daemon.counters import Counters
+from micboardd.model import Counters
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)

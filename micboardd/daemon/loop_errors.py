@@ -197,12 +197,3 @@ class LoopErrors:
 
     def as_dict(self) -> dict[str, Any]:
         return {"exceptions": self.total, "exceptions_by_kind": dict(sorted(self.counts.items()))}
-
-
-def loop_implementation() -> str:
-    """`uvloop` or `asyncio`: whose event loop is running (the daemon's is uvloop)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return "none"
-    return type(loop).__module__.split(".", 1)[0]

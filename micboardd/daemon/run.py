@@ -24,12 +24,12 @@ from micboardd.alerts.model import AlertConfig, Hold
 from micboardd.alerts.service import Alerts
 from micboardd.auth.passwords import ADMIN_HASH_KEY
 from micboardd.config import Settings
-from micboardd.daemon.counters import Counters
 from micboardd.daemon.loop_errors import LoopErrors
 from micboardd.daemon.systemd import Notifier
 from micboardd.errors import StoreError
 from micboardd.feed.fanout import FanOut
 from micboardd.history.service import History, HistoryConfig
+from micboardd.model import Counters
 from micboardd.state.groups import Groups
 from micboardd.state.hub import Hub, UserFields
 from micboardd.store.database import Store

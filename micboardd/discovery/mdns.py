@@ -39,7 +39,7 @@ from micboardd.discovery.bounded import BoundedOnce
 from micboardd.discovery.mdns_witness import MdnsWitness
 from micboardd.model import Family
 from micboardd.shure.codec import peer_text
-from micboardd.shure.families import family_for_model
+from micboardd.shure.families.models import family_for_model
 
 log = logging.getLogger(__name__)
 

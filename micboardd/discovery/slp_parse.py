@@ -28,7 +28,7 @@ from importlib import resources
 from micboardd.errors import ProtocolError
 from micboardd.model import Family
 from micboardd.shure.codec import peer_text
-from micboardd.shure.families import family_for_model
+from micboardd.shure.families.models import family_for_model
 
 SLP_VERSION = 2
 FN_ATTR_RPLY = 7

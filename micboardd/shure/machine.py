@@ -49,8 +49,8 @@ from micboardd.errors import (
 from micboardd.model import Family, SourceState
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.decoder import StreamDecoder
-from micboardd.shure.families import (
-    FAMILIES,
+from micboardd.shure.families import FAMILIES
+from micboardd.shure.families.base import (
     METER_RATE_MAX_MS,
     METER_RATE_MIN_MS,
     FamilySpec,

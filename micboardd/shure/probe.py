@@ -27,7 +27,8 @@ from micboardd.errors import ConnectionFailed, PeerTimeout, ProtocolError
 from micboardd.model import Family
 from micboardd.shure.codec import Frame, Framing, MessageKind, encode, peer_text
 from micboardd.shure.decoder import StreamDecoder
-from micboardd.shure.families import FAMILIES, family_for_model
+from micboardd.shure.families import FAMILIES
+from micboardd.shure.families.models import family_for_model
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_tcp, open_udp
 
 # Receivers answer GETs within tens of ms; after the first answer, 300 ms of quiet means

@@ -40,7 +40,7 @@ from micboardd.discovery.slp import SLP_GROUP, SLP_PORT
 from micboardd.discovery.slp_parse import dcid_table
 from micboardd.errors import ConfigError
 from micboardd.model import Family
-from micboardd.shure.families import family_for_model
+from micboardd.shure.families.models import family_for_model
 from micboardd.sim.receiver import SHURE_PORT, SimReceiver
 from micboardd.sim.state import lookup_model
 

@@ -7,16 +7,12 @@ every client (as real receivers do), a refused one gets the family's error frame
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from micboardd.model import Family
 from micboardd.shure.codec import Frame, MessageKind
-from micboardd.sim.peers import Peer
+from micboardd.sim.host import Client, CommandHost
 from micboardd.sim.state import ChannelState, valid_name
 from micboardd.sim.wire import Item, n5, onoff
-
-if TYPE_CHECKING:
-    from micboardd.sim.receiver import SimReceiver
 
 # UHF-R `METER x ALL sss` counts in units of about 30 ms (micboard sends 003 for 100 ms).
 UHFR_METER_UNIT_MS = 30
@@ -26,12 +22,12 @@ MAX_METER_RATE_MS = 65535
 
 
 class SimCommands:
-    """The command side of one `SimReceiver`."""
+    """The command side of one simulated receiver (`receiver.SimReceiver`)."""
 
-    def __init__(self, rx: SimReceiver) -> None:
+    def __init__(self, rx: CommandHost) -> None:
         self.rx = rx
 
-    def handle(self, peer: Peer, frame: Frame) -> None:
+    def handle(self, peer: Client, frame: Frame) -> None:
         """Answer one GET/SET/METER from `peer` (an error frame for what a receiver refuses)."""
         if frame.channel == 0 and not self.rx.channel_zero:
             # UHF-R / PSM1000 firmware: channel 0 is not "all channels" (answered even by
@@ -47,7 +43,7 @@ class SimCommands:
         else:
             frames = None
         if frames is None:
-            self.rx._error(peer)
+            self.rx.error_to(peer)
         else:
             peer.send(frames)
 
@@ -59,7 +55,7 @@ class SimCommands:
             return [self.rx.state.channels[channel - 1]]
         return None
 
-    def _channel_items(self, peer: Peer, ch: ChannelState) -> list[Item]:
+    def _channel_items(self, peer: Client, ch: ChannelState) -> list[Item]:
         items = self.rx.wire.channel_items(self.rx.state, ch, peer.meter_rate(ch.number))
         return [item for item in items if item[0] not in self.rx.refused]
 
@@ -67,7 +63,7 @@ class SimCommands:
         items = self.rx.wire.device_items(self.rx.state)
         return [item for item in items if item[0] not in self.rx.refused]
 
-    def _get(self, peer: Peer, frame: Frame) -> list[str] | None:
+    def _get(self, peer: Client, frame: Frame) -> list[str] | None:
         wire, prop = self.rx.wire, frame.prop
         if prop in self.rx.refused:
             return None
@@ -98,7 +94,7 @@ class SimCommands:
             out += [wire.rep(ch.number, p, v) for p, v in items if p == prop]
         return out or None
 
-    def _set(self, peer: Peer, frame: Frame) -> list[str] | None:
+    def _set(self, peer: Client, frame: Frame) -> list[str] | None:
         prop, args, vocab = frame.prop, frame.args, self.rx.wire.vocab
         if prop == "METER_RATE" and self.rx.family is not Family.UHFR:
             return self._set_meter_rate(peer, frame)
@@ -153,7 +149,7 @@ class SimCommands:
             ch.mute = (not ch.mute) if value == "TOGGLE" else value == vocab.mute_on
         return True
 
-    def _set_meter_rate(self, peer: Peer, frame: Frame) -> list[str] | None:
+    def _set_meter_rate(self, peer: Client, frame: Frame) -> list[str] | None:
         chans = self._select(frame.channel)
         if chans is None or len(frame.args) != 1 or not frame.args[0].isdigit():
             return None
@@ -162,7 +158,9 @@ class SimCommands:
             return None
         return self.apply_meter_rate(peer, [ch.number for ch in chans], interval)
 
-    def apply_meter_rate(self, peer: Peer | None, channels: list[int], interval: int) -> list[str]:
+    def apply_meter_rate(
+        self, peer: Client | None, channels: list[int], interval: int
+    ) -> list[str]:
         """Meters of `channels` every `interval` ms for `peer`, or for every client when the
         receiver's METER_RATE is receiver-wide (then every client hears the REP too).
         Returns what the requester still needs to hear."""
@@ -175,13 +173,13 @@ class SimCommands:
                 self.rx.meter_rates[n] = interval
             else:
                 self.rx.meter_rates.pop(n, None)
-        for each in self.rx._peers():
+        for each in self.rx.peers():
             each.set_meters(channels, interval)
         if self.rx.family is not Family.UHFR:
-            self.rx._broadcast(reps)
+            self.rx.broadcast(reps)
         return []
 
-    def _uhfr_meter(self, peer: Peer, frame: Frame) -> list[str] | None:
+    def _uhfr_meter(self, peer: Client, frame: Frame) -> list[str] | None:
         chans = self._select(frame.channel)
         if chans is None or frame.prop != "ALL" or len(frame.args) != 1:
             return None
@@ -200,27 +198,27 @@ class SimCommands:
             return None
         if frame.channel is None:
             self.rx.state.flash = True
-            self.rx._broadcast([self.rx.wire.rep(None, "FLASH", "ON")])
+            self.rx.broadcast([self.rx.wire.rep(None, "FLASH", "ON")])
         else:
             chans = self._select(frame.channel)
             if chans is None:
                 return None
             for ch in chans:
                 ch.flash = True
-            self.rx._broadcast([self.rx.wire.rep(ch.number, "FLASH", "ON") for ch in chans])
-        self.rx._spawn(self._flash_off(frame.channel))
+            self.rx.broadcast([self.rx.wire.rep(ch.number, "FLASH", "ON") for ch in chans])
+        self.rx.spawn(self._flash_off(frame.channel))
         return []
 
     async def _flash_off(self, channel: int | None) -> None:
         await asyncio.sleep(self.rx.flash_seconds)
         if channel is None:
             self.rx.state.flash = False
-            self.rx._broadcast([self.rx.wire.rep(None, "FLASH", "OFF")])
+            self.rx.broadcast([self.rx.wire.rep(None, "FLASH", "OFF")])
             return
         chans = self._select(channel) or []
         for ch in chans:
             ch.flash = False
-        self.rx._broadcast([self.rx.wire.rep(ch.number, "FLASH", "OFF") for ch in chans])
+        self.rx.broadcast([self.rx.wire.rep(ch.number, "FLASH", "OFF") for ch in chans])
 
     def _commit(self, chans: list[ChannelState] | None, *props: str) -> list[str]:
         """Announce changes to every client; return what the requester still needs to hear.

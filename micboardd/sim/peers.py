@@ -12,13 +12,11 @@ import logging
 import socket
 import struct
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from micboardd.shure.codec import Framing
 from micboardd.shure.decoder import StreamDecoder
-
-if TYPE_CHECKING:
-    from micboardd.sim.receiver import SimReceiver
+from micboardd.sim.host import PeerHost
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ MAX_LINE_BYTES = 1024
 class Peer:
     """One client of the receiver: a TCP connection or a UHF-R source address."""
 
-    def __init__(self, rx: SimReceiver, label: str) -> None:
+    def __init__(self, rx: PeerHost, label: str) -> None:
         self.rx = rx
         self.label = label
         self.decoder = StreamDecoder(Framing.STAR if rx.wire.start == "*" else Framing.ANGLE)
@@ -45,7 +43,7 @@ class Peer:
         self._meter_tasks: dict[int, asyncio.Task[None]] = {}  # interval -> task
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -83,7 +81,7 @@ class Peer:
                 task.cancel()
                 del self._meter_tasks[interval]
         for interval in wanted - self._meter_tasks.keys():
-            self._meter_tasks[interval] = self._spawn(self._meter_loop(interval))
+            self._meter_tasks[interval] = self.spawn(self._meter_loop(interval))
 
     async def _meter_loop(self, interval_ms: int) -> None:
         loop = asyncio.get_running_loop()
@@ -108,13 +106,13 @@ class Peer:
 
 
 class TcpPeer(Peer):
-    def __init__(self, rx: SimReceiver, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, rx: PeerHost, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         super().__init__(rx, f"{peer[0]}:{peer[1]}" if peer else "?")
         self.writer = writer
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_PENDING_WRITES)
         self.dropped = 0
-        self._spawn(self._write_loop())
+        self.spawn(self._write_loop())
 
     def send_raw(self, data: bytes) -> None:
         try:
@@ -163,7 +161,7 @@ class TcpPeer(Peer):
 
 
 class UdpPeer(Peer):
-    def __init__(self, rx: SimReceiver, addr: tuple[str, int]) -> None:
+    def __init__(self, rx: PeerHost, addr: tuple[str, int]) -> None:
         super().__init__(rx, f"{addr[0]}:{addr[1]}")
         self.addr = addr
 
@@ -180,11 +178,11 @@ class UdpPeer(Peer):
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, rx: SimReceiver) -> None:
+    def __init__(self, rx: PeerHost) -> None:
         self.rx = rx
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.rx._on_datagram(data, addr)
+        self.rx.on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("%s: UDP error %s", self.rx.address, exc)

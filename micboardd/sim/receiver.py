@@ -24,6 +24,7 @@ from typing import Any
 from micboardd.errors import ConfigError
 from micboardd.model import Family
 from micboardd.sim.commands import SimCommands
+from micboardd.sim.host import Client
 from micboardd.sim.peers import Peer, TcpPeer, UdpPeer, UdpProtocol
 from micboardd.sim.state import (
     ON_AIR_PEAK_DBFS,
@@ -202,7 +203,7 @@ class SimReceiver:
     @property
     def metering(self) -> int:
         """Clients that currently have metering switched on for at least one channel."""
-        return sum(1 for peer in self._peers() if peer.meters)
+        return sum(1 for peer in self.peers() if peer.meters)
 
     def __repr__(self) -> str:
         return f"<SimReceiver {self.model} {self.address}>"
@@ -237,7 +238,7 @@ class SimReceiver:
         if self.boot_s > 0 and not self.frozen:
             # Still booting: TCP is up (the network stack starts first), nothing answers.
             self.frozen = True
-            self._spawn(self._finish_boot(self.boot_s))
+            self.spawn(self._finish_boot(self.boot_s))
         log.debug("%s %s listening", self.model, self.address)
 
     async def _finish_boot(self, seconds: float) -> None:
@@ -252,7 +253,7 @@ class SimReceiver:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -287,14 +288,14 @@ class SimReceiver:
                 self._handlers.discard(task)
             log.debug("%s: client %s gone", self.address, peer.label)
 
-    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+    def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.frozen or not self._powered:
             return
         peer = self._udp_peers.get(addr)
         if peer is None:
             if len(self._udp_peers) >= MAX_UDP_PEERS:
                 oldest = next(iter(self._udp_peers))
-                self._spawn(self._udp_peers.pop(oldest).close())
+                self.spawn(self._udp_peers.pop(oldest).close())
             peer = self._udp_peers[addr] = UdpPeer(self, addr)
             self._inherit_meters(peer)
         self._on_bytes(peer, data)
@@ -320,7 +321,7 @@ class SimReceiver:
         bad = peer.decoder.garbage_count - before
         self.garbage_received += bad
         for _ in range(bad):
-            self._error(peer)
+            self.error_to(peer)
 
     def _record(self, raw: str) -> None:
         if len(self.received) >= MAX_RECORDED_COMMANDS:
@@ -329,14 +330,14 @@ class SimReceiver:
         self._command_event.set()
         self._command_event = asyncio.Event()
 
-    def _peers(self) -> list[Peer]:
+    def peers(self) -> list[Peer]:
         return [*self._tcp_peers, *self._udp_peers.values()]
 
-    def _broadcast(self, frames: Sequence[str]) -> None:
-        for peer in self._peers():
+    def broadcast(self, frames: Sequence[str]) -> None:
+        for peer in self.peers():
             peer.send(frames)
 
-    def _error(self, peer: Peer) -> None:
+    def error_to(self, peer: Client) -> None:
         if self.answer_errors:
             peer.send([self.wire.error_frame()])
 
@@ -373,7 +374,7 @@ class SimReceiver:
             self.wire.rep(number or None, prop, value) for (number, prop, _), value in changed
         ]
         if frames:
-            self._broadcast(frames)
+            self.broadcast(frames)
         return {(number, prop) for (number, prop, _), _v in changed}
 
     def meter_frames(self, channel: int) -> list[str]:
@@ -458,7 +459,7 @@ class SimReceiver:
         channel = self.state.channel(ch)
         channel.signal_lost = True
         self.publish()
-        self._spawn(self._end_dropout(channel, seconds))
+        self.spawn(self._end_dropout(channel, seconds))
 
     async def _end_dropout(self, channel: ChannelState, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -525,7 +526,7 @@ class SimReceiver:
 
     def send_garbage(self, data: bytes) -> None:
         """Write bytes that are not a frame to every client (line noise, a firmware bug)."""
-        for peer in self._peers():
+        for peer in self.peers():
             peer.send_raw(data)
 
     def slow_drip(self, on: bool) -> None:

@@ -23,8 +23,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_409_CONFLICT
 
 from micboardd import __version__
+from micboardd.aio import loop_implementation
 from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS, parse_receiver
-from micboardd.daemon.loop_errors import loop_implementation
 from micboardd.errors import CommandRejected, ConnectionFailed, NotFound
 from micboardd.feed.fanout import API_HEALTH_KEY
 from micboardd.model import split_device_id

@@ -11,15 +11,15 @@ from micboardd import __version__
 from micboardd.alerts.service import Alerts
 from micboardd.auth.passwords import Auth
 from micboardd.config import ReceiverAddress, Settings
-from micboardd.daemon.counters import Counters
-from micboardd.daemon.sysinfo import CpuMeter, rss_mb
 from micboardd.feed.fanout import FanOut
 from micboardd.history.service import History
+from micboardd.model import Counters
 from micboardd.state.groups import Groups
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 from micboardd.tiles.photos import Photos
 from micboardd.tiles.placeholders import Placeholders
+from micboardd.web.sysinfo import CpuMeter, rss_mb
 from micboardd.web.ws_clients import WsClients
 
 

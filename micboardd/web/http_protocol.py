@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from micboardd.daemon.counters import Counters
+from micboardd.model import Counters
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from micboardd import __version__
-from micboardd.daemon.counters import Counters
 from micboardd.feed.fanout import FanOut
-from micboardd.model import ChannelStatus, SourceState
+from micboardd.model import ChannelStatus, Counters, SourceState
 from micboardd.state.hub import Hub
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

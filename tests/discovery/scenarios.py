@@ -25,7 +25,7 @@ from micboardd.discovery import Candidate
 from micboardd.discovery.registry import Event, Moved, Silent
 from micboardd.discovery.service import Discovery
 from micboardd.discovery.slp import SlpListener
-from micboardd.shure.families import family_for_model
+from micboardd.shure.families.models import family_for_model
 from micboardd.sim import SimReceiver, lookup_model
 from micboardd.sim.announce import (
     AnnouncedDevice,

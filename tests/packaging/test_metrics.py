@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from micboardd.daemon.counters import Counters
 from micboardd.feed.fanout import FanOut
-from micboardd.model import Family, Reading, SourceState
+from micboardd.model import Counters, Family, Reading, SourceState
 from micboardd.state.hub import Hub
 from micboardd.web.metrics import render_metrics
 

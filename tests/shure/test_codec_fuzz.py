@@ -19,7 +19,8 @@ from micboardd.shure.codec import (
     quote,
 )
 from micboardd.shure.decoder import StreamDecoder
-from micboardd.shure.families import FAMILIES, NAME_CHARSET
+from micboardd.shure.families import FAMILIES
+from micboardd.shure.families.base import NAME_CHARSET
 
 FAST = settings(
     max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]

@@ -18,7 +18,9 @@ from micboardd.errors import CommandRejected
 from micboardd.model import READING_FIELDS, RECEIVER_READING_FIELDS, Family, Reading
 from micboardd.shure.codec import Frame, Framing, MessageKind, parse_frame
 from micboardd.shure.decoder import StreamDecoder
-from micboardd.shure.families import FAMILIES, FamilySpec, family_for_model
+from micboardd.shure.families import FAMILIES
+from micboardd.shure.families.base import FamilySpec
+from micboardd.shure.families.models import family_for_model
 from micboardd.shure.families.values import (
     UNKNOWN_8BIT,
     AntennaLetters,

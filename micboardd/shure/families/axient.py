@@ -22,12 +22,13 @@ are ignored.
 from __future__ import annotations
 
 from micboardd.model import Family
-from micboardd.shure.families import (
+from micboardd.shure.families.base import (
     ChannelHandler,
     SettingHandler,
     ShureFamily,
     TableInterpreter,
 )
+from micboardd.shure.families.models import MODELS
 from micboardd.shure.families.values import (
     AntennaLetters,
     ChannelState,
@@ -149,7 +150,7 @@ class AxientInterpreter(TableInterpreter):
 
 AXIENT: ShureFamily = ShureFamily(
     family=Family.AXIENT,
-    models={"AD4D": 2, "AD4Q": 4},
+    models=MODELS[Family.AXIENT],
     interpreter=AxientInterpreter,
     # Should an Axient refuse `GET 0 ALL` as SLX-D+ do, these stand in for it.
     fallback_device_props=("MODEL", "DEVICE_ID", "FW_VER", "RF_BAND", "QUADVERSITY_MODE"),

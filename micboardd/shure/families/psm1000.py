@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 
 from micboardd.model import Family
-from micboardd.shure.families import (
+from micboardd.shure.families.base import (
     ChannelHandler,
     ShureFamily,
     TableInterpreter,
 )
+from micboardd.shure.families.models import MODELS
 from micboardd.shure.families.values import (
     AUDIO_FLOOR_DBFS,
     ChannelState,
@@ -73,7 +74,7 @@ def new_interpreter(max_channel: int) -> TableInterpreter:
 
 PSM1000: ShureFamily = ShureFamily(
     family=Family.PSM1000,
-    models={"P10T": 2},
+    models=MODELS[Family.PSM1000],
     interpreter=new_interpreter,
     crlf=True,
     sync_device_props=("DEVICE_NAME",),

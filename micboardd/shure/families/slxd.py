@@ -17,12 +17,13 @@ Levels are ``raw - 120``: audio peak/RMS in dBFS, RSSI in dBm.
 from __future__ import annotations
 
 from micboardd.model import Family
-from micboardd.shure.families import (
+from micboardd.shure.families.axient import sample_fields as axient_sample_fields
+from micboardd.shure.families.base import (
     ChannelHandler,
     ShureFamily,
     TableInterpreter,
 )
-from micboardd.shure.families.axient import sample_fields as axient_sample_fields
+from micboardd.shure.families.models import MODELS
 from micboardd.shure.families.values import (
     ChannelState,
     Fields,
@@ -87,7 +88,7 @@ def new_interpreter(max_channel: int) -> TableInterpreter:
 
 SLXD: ShureFamily = ShureFamily(
     family=Family.SLXD,
-    models={"SLXD4": 1, "SLXD4D": 2, "SLXD4D+": 2, "SLXD4Q+": 4},
+    models=MODELS[Family.SLXD],
     interpreter=new_interpreter,
     # SLX-D+ refuse `GET 0 ALL` (an HA integration on an SLXD4D+; an SLXD4QDAN+ capture).
     fallback_device_props=("MODEL", "DEVICE_ID", "FW_VER", "RF_BAND"),

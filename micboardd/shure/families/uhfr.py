@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from micboardd.model import Family
 from micboardd.shure.codec import Framing, MessageKind, encode
-from micboardd.shure.families import (
+from micboardd.shure.families.base import (
     METER_RATE_MAX_MS,
     METER_RATE_MIN_MS,
     ChannelHandler,
     ShureFamily,
     TableInterpreter,
 )
+from micboardd.shure.families.models import MODELS
 from micboardd.shure.families.values import (
     AUDIO_FLOOR_DBFS,
     UNKNOWN_8BIT,
@@ -117,7 +118,7 @@ def meter_command(interval_ms: int, channel: int) -> bytes:
 
 UHFR: ShureFamily = ShureFamily(
     family=Family.UHFR,
-    models={"UR4S": 1, "UR4D": 2},
+    models=MODELS[Family.UHFR],
     interpreter=new_interpreter,
     framing=Framing.STAR,
     transport="udp",

@@ -25,11 +25,12 @@ BATT_RUN_TIME 65533/65534 (documented for AD and SLX-D only) are treated as unkn
 from __future__ import annotations
 
 from micboardd.model import Family
-from micboardd.shure.families import (
+from micboardd.shure.families.base import (
     ChannelHandler,
     ShureFamily,
     TableInterpreter,
 )
+from micboardd.shure.families.models import MODELS
 from micboardd.shure.families.values import (
     UNKNOWN_8BIT,
     AntennaLetters,
@@ -138,7 +139,7 @@ def new_interpreter(max_channel: int) -> TableInterpreter:
 
 ULXD: ShureFamily = ShureFamily(
     family=Family.ULXD,
-    models={"ULXD4": 1, "ULXD4D": 2, "ULXD4Q": 4},
+    models=MODELS[Family.ULXD],
     interpreter=new_interpreter,
     identify="device",
     fallback_device_props=FALLBACK_DEVICE_PROPS,
@@ -147,7 +148,7 @@ ULXD: ShureFamily = ShureFamily(
 
 QLXD: ShureFamily = ShureFamily(
     family=Family.QLXD,
-    models={"QLXD4": 1},
+    models=MODELS[Family.QLXD],
     interpreter=new_interpreter,
     identify="device",
     fallback_device_props=FALLBACK_DEVICE_PROPS,
