@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -27,6 +28,34 @@ BOTH_LOOPS: Mapping[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
     "uvloop": uvloop.new_event_loop,
 }
+
+
+# A task still running after a test's fixtures were torn down is a leak (a session, a timer,
+# a server that outlived its test). Tasks that were just cancelled need a few loop passes to
+# finish (a TLS handshake being torn down, a connection's reader): they get this long.
+LEFTOVER_GRACE_S = 2.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every async test gets the leftover-task guard (sync tests have no loop to check)."""
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.fixturenames.insert(0, "no_leftover_tasks")
+
+
+@pytest.fixture
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running after its fixtures are torn down."""
+    yield
+    current = asyncio.current_task()
+
+    def left() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+
+    deadline = asyncio.get_running_loop().time() + LEFTOVER_GRACE_S
+    while left() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)  # polling the condition, with a deadline
+    assert not left(), f"tasks left behind: {left()}"
 
 
 def pytest_asyncio_loop_factories(

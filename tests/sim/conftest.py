@@ -6,7 +6,6 @@ straddle TCP segments), so every test also exercises stream reassembly.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -27,16 +26,6 @@ UdpFactory = Callable[[SimReceiver], Awaitable[UdpClient]]
 
 def next_host() -> str:
     return next(_HOSTS)
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    """Fail a test that leaves asyncio tasks running after its fixtures are torn down."""
-    yield
-    await asyncio.sleep(0)  # let just-cancelled tasks finish
-    current = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    assert not left, f"tasks left behind: {left}"
 
 
 @pytest.fixture

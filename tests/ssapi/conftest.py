@@ -1,12 +1,11 @@
 """Fixtures for the System API tests: the fake server, a key file, a store, started sources.
 
-Every source, fake and store made here is closed at teardown, and a test that leaves asyncio
-tasks running fails.
+Every source, fake and store made here is closed at teardown (the root conftest fails a test
+that leaves asyncio tasks running).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,15 +48,6 @@ class TlsSettings(Settings):
 
     ssapi_ca_file: Path | None = None
     ssapi_fingerprint: str | None = None
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    await asyncio.sleep(0)
-    current = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    assert not left, f"tasks left behind: {left}"
 
 
 def write_key(path: Path, key: str = DEFAULT_KEY, mode: int = 0o600) -> Path:
