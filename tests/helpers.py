@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 # the build machines and in CI, never inside it: a fresh clone has no `../shared`.
 SHARED_DIR = REPO.parent / "shared"
 # CI sets this so a missing reference file fails there instead of skipping.
-REQUIRE_SHARED_ENV = "MICBOARDD_REQUIRE_SHARED"
+# Not MICBOARDD_-prefixed: the daemon the tests start reads every MICBOARDD_* variable as a
+# setting and refuses an unknown one.
+REQUIRE_SHARED_ENV = "TESTS_REQUIRE_SHARED"
 DEFAULT_DEADLINE_S = 10.0
 POLL_S = 0.02
 _LISTENING = re.compile(r"listening on https?://([\d.]+):(\d+)")
@@ -173,7 +175,7 @@ def daemon_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def shared_file(relative: str) -> Path:
-    """A file from `../shared`; the calling test skips (or, with MICBOARDD_REQUIRE_SHARED=1,
+    """A file from `../shared`; the calling test skips (or, with TESTS_REQUIRE_SHARED=1,
     fails) when it is absent, as on a fresh clone of the repository alone."""
     path = SHARED_DIR / relative
     if not path.is_file():
