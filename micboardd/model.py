@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 # JSON-able value held in a device or receiver object.
 JSON = Any
-DeviceDict = dict[str, JSON]
 
 
 class _FallbackEnum(enum.StrEnum):
@@ -126,44 +127,55 @@ class SourceState(_FallbackEnum):
         }.get(self, "disconnected")
 
 
-# The device object of the WebSocket contract, in contract order. Every key is always
-# present; unknown values are None.
-DEVICE_FIELDS: tuple[str, ...] = (
-    "device_id",
-    "manufacturer",
-    "receiver_id",
-    "channel",
-    "model",
-    "tx_model",
-    "name",
-    "performer",
-    "group",
-    "frequency_mhz",
-    "battery_level",
-    "battery_bars",
-    "battery_minutes",
-    "charging",
-    "battery_status",
+class Device(msgspec.Struct, kw_only=True):
+    """One monitored microphone channel: the device object of the WebSocket contract.
+
+    Fields in contract order (JSON follows it); every field is always present, None when
+    unknown. The hub is its only writer (state/hub.py); the fan-out, REST, alerts and the
+    history read it. A placeholder has no receiver, so no receiver id or channel.
+    """
+
+    device_id: str
+    manufacturer: str | None = "shure"
+    receiver_id: str | None = None
+    channel: int | None = None
+    model: str | None = None
+    tx_model: str | None = None
+    name: str | None = None
+    performer: str | None = None
+    group: str | None = None
+    frequency_mhz: float | None = None
+    battery_level: float | None = None
+    battery_bars: int | None = None
+    battery_minutes: int | None = None
+    charging: bool | None = None
+    battery_status: str | None = "unknown"
     # From the Shure System API only (null for receivers it does not see): pack health in %,
     # charge cycles, minutes until a charging pack is full.
-    "battery_health",
-    "battery_cycles",
-    "battery_time_to_full_minutes",
-    "rf_signal",
-    "rf_antennas",
-    "antenna",
-    "rf_quality",
-    "interference",
-    "encryption_error",
-    "audio_level",
-    "peak_level",
-    "mute_status",
-    "status",
-    "alert_count",
-    "last_update",
-    "instance",  # the micboardd that monitors it when several share Redis; null on a single box
-    "photo",  # version (ETag) of the performer photo of this slot (photos.py); null: none
-)
+    battery_health: float | None = None
+    battery_cycles: int | None = None
+    battery_time_to_full_minutes: int | None = None
+    rf_signal: float | None = None
+    rf_antennas: list[float | None] | None = None
+    antenna: str | None = None
+    rf_quality: str | None = None
+    interference: bool | None = None
+    encryption_error: bool | None = None
+    audio_level: float | None = None
+    peak_level: float | None = None
+    mute_status: bool | None = None
+    status: str | None = "unknown"
+    alert_count: int | None = 0
+    last_update: str | None = None
+    # The micboardd that monitors it when several share Redis; null on a single box.
+    instance: str | None = None
+    # Version (ETag) of the performer photo of this slot (tiles/photos.py); null: none.
+    photo: str | None = None
+
+
+# The device object's fields, in contract order.
+DEVICE_FIELDS: tuple[str, ...] = Device.__struct_fields__
+
 
 # Fields a source (family parser, System API) may report for a channel. `tx_on` is not part
 # of the contract: it feeds the status rules (True: a transmitter is on air, False: none,

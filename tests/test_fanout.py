@@ -49,7 +49,7 @@ def test_latest_wins_and_memory_bounded_by_devices() -> None:
     frames = take(feed)
     assert [f["type"] for f in frames] == ["device_update"] * 4
     by_id = {f["device_id"]: f for f in frames}
-    assert by_id["rx:1"]["rf_signal"] == hub.devices["rx:1"]["rf_signal"]
+    assert by_id["rx:1"]["rf_signal"] == hub.devices["rx:1"].rf_signal
     assert "rf_signal" in by_id["rx:1"]["changes"]
     seqs = [f["seq"] for f in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == 4
@@ -191,7 +191,7 @@ def test_subscription_filters_devices() -> None:
     hub.apply("rx", [Reading(1, {"name": "A"}), Reading(3, {"name": "C"})])
     frames = take(feed)
     assert [f["device_id"] for f in frames] == ["rx:3"]
-    assert [d["device_id"] for d in feed.initial_frame()["devices"]] == ["rx:3"]
+    assert [d.device_id for d in feed.initial_frame()["devices"]] == ["rx:3"]
 
 
 def test_batch_when_asked() -> None:
@@ -276,7 +276,7 @@ def test_a_client_that_falls_behind_folds_into_one_entry_per_device() -> None:
     frames = take(feed)
     by_id = {f["device_id"]: f for f in frames}
     assert set(by_id) == {"rx:1", "rx:2", "rx:3", "rx:4"}
-    assert by_id["rx:2"]["rf_signal"] == hub.devices["rx:2"]["rf_signal"], "latest wins"
+    assert by_id["rx:2"]["rf_signal"] == hub.devices["rx:2"].rf_signal, "latest wins"
     assert take(feed) == []
 
 

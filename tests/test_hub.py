@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,9 +50,9 @@ def changes(events: list[HubEvent]) -> list[frozenset[str]]:
 def test_devices_have_every_contract_field() -> None:
     hub, _, _ = online_hub()
     dev = hub.devices["rx:1"]
-    assert tuple(dev) == DEVICE_FIELDS
-    assert dev["device_id"] == "rx:1" and dev["receiver_id"] == "rx" and dev["channel"] == 1
-    assert dev["manufacturer"] == "shure" and dev["model"] == "ULXD4D"
+    assert tuple(msgspec.structs.asdict(dev)) == DEVICE_FIELDS
+    assert dev.device_id == "rx:1" and dev.receiver_id == "rx" and dev.channel == 1
+    assert dev.manufacturer == "shure" and dev.model == "ULXD4D"
 
 
 def test_meter_deadband_suppresses_invisible_changes() -> None:
@@ -63,7 +64,7 @@ def test_meter_deadband_suppresses_invisible_changes() -> None:
     assert changes(events) == [], "sub-dB moves are invisible and must not be sent"
     hub.apply("rx", [Reading(1, {"rf_signal": -65.2})])
     assert changes(events) == [frozenset({"rf_signal"})]
-    assert hub.devices["rx:1"]["rf_signal"] == -65.2
+    assert hub.devices["rx:1"].rf_signal == -65.2
     events.clear()
     # Slow drift is still published once it adds up to a visible step.
     for value in (-65.5, -65.8, -66.1, -66.3):
@@ -102,32 +103,32 @@ def test_rf_quality_bands() -> None:
 def test_status_follows_battery_then_prev_then_unknown() -> None:
     hub, clock, _ = online_hub()
     hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 4})])
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
     hub.apply("rx", [Reading(1, {"battery_bars": 2})])
-    assert hub.devices["rx:1"]["status"] == "replace"
+    assert hub.devices["rx:1"].status == "replace"
     hub.apply("rx", [Reading(1, {"tx_on": False, "battery_bars": None})])
     dev = hub.devices["rx:1"]
-    assert dev["status"] == "prev_replace"
-    assert dev["battery_status"] == "replace"  # last known, shown striped
-    assert dev["rf_quality"] == "none"
+    assert dev.status == "prev_replace"
+    assert dev.battery_status == "replace"  # last known, shown striped
+    assert dev.rf_quality == "none"
     clock.now += PREV_STATE_HOLD_S + 1
     hub.tick()
-    assert hub.devices["rx:1"]["status"] == "unknown"
+    assert hub.devices["rx:1"].status == "unknown"
     hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 5})])
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
 
 
 def test_tx_off_without_history_and_interference_and_peak() -> None:
     hub, clock, _ = online_hub()
     hub.apply("rx", [Reading(2, {"tx_on": False})])
-    assert hub.devices["rx:2"]["status"] == "tx_off"
+    assert hub.devices["rx:2"].status == "tx_off"
     hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 5, "interference": True})])
-    assert hub.devices["rx:1"]["status"] == "interference"
+    assert hub.devices["rx:1"].status == "interference"
     hub.apply("rx", [Reading(1, {"interference": False, "peak_level": 0})])
-    assert hub.devices["rx:1"]["status"] == "audio_peak"
+    assert hub.devices["rx:1"].status == "audio_peak"
     clock.now += AUDIO_PEAK_HOLD_S + 0.1
     hub.tick()
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
 
 
 def test_receiver_offline_blanks_meters_and_marks_rx_offline() -> None:
@@ -138,11 +139,11 @@ def test_receiver_offline_blanks_meters_and_marks_rx_offline() -> None:
     events.clear()
     hub.set_source_state("rx", SourceState.DISCONNECTED, error="gone")
     dev = hub.devices["rx:1"]
-    assert dev["status"] == "rx_offline"
-    assert dev["rf_signal"] is None and dev["audio_level"] is None
+    assert dev.status == "rx_offline"
+    assert dev.rf_signal is None and dev.audio_level is None
     assert any("status" in c for c in changes(events))
     hub.set_source_state("rx", SourceState.ONLINE)
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
 
 
 def test_channel_count_from_model_and_removal() -> None:
@@ -165,10 +166,10 @@ def test_unknown_fields_and_channels_are_ignored() -> None:
 def test_user_fields_survive_into_new_devices() -> None:
     hub, _, _ = online_hub()
     hub.set_user("rx:1", performer="Anna")
-    assert hub.devices["rx:1"]["performer"] == "Anna"
+    assert hub.devices["rx:1"].performer == "Anna"
     hub.remove_receiver("rx")
     hub.upsert_receiver("rx", address="10.0.0.5", channels=2)
-    assert hub.devices["rx:1"]["performer"] == "Anna"
+    assert hub.devices["rx:1"].performer == "Anna"
 
 
 @given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
@@ -184,18 +185,18 @@ def test_a_reading_inside_every_deadband_derives_nothing() -> None:
     hub.apply("rx", [Reading(1, {"tx_on": True, "rf_signal": -60.4})])
     assert events == []
     hub.set_source_state("rx", SourceState.DISCONNECTED)
-    assert hub.devices["rx:1"]["status"] == "rx_offline", "a state change still re-derives"
+    assert hub.devices["rx:1"].status == "rx_offline", "a state change still re-derives"
 
 
 def test_a_meter_reading_moves_the_rf_band_and_nothing_else() -> None:
     hub, _, events = online_hub()
     hub.apply("rx", [Reading(1, {"tx_on": True, "rf_signal": -55, "battery_bars": 1})])
-    assert hub.devices["rx:1"]["rf_quality"] == "excellent"
+    assert hub.devices["rx:1"].rf_quality == "excellent"
     events.clear()
     hub.apply("rx", [Reading(1, {"rf_signal": -85, "audio_level": -30})])
     assert changes(events) == [frozenset({"rf_signal", "audio_level", "rf_quality"})]
     dev = hub.devices["rx:1"]
-    assert (dev["rf_quality"], dev["status"], dev["battery_status"]) == (
+    assert (dev.rf_quality, dev.status, dev.battery_status) == (
         "poor",
         "critical",
         "critical",
@@ -207,11 +208,11 @@ def test_syncing_is_offline_not_good_and_online_settles_it() -> None:
     hub.upsert_receiver("rx", address="10.0.0.5", family=Family.PSM1000, model="P10T", channels=1)
     hub.set_source_state("rx", SourceState.SYNCING)
     # Connected but nothing read yet is offline: no flash of 'good' before any answer.
-    assert hub.devices["rx:1"]["status"] == "rx_offline"
+    assert hub.devices["rx:1"].status == "rx_offline"
     assert not hub.receivers["rx"].online
     hub.set_source_state("rx", SourceState.ONLINE)
     # A PSM1000 never reports a transmitter: answering and nothing wrong is good.
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
 
 
 def test_a_receiver_family_that_has_not_said_whether_a_transmitter_is_there_is_unknown() -> None:
@@ -219,30 +220,30 @@ def test_a_receiver_family_that_has_not_said_whether_a_transmitter_is_there_is_u
     hub = Hub(clock=Clock())
     hub.upsert_receiver("rx", address="10.0.0.5", family=Family.SLXD, model="SLXD4D", channels=2)
     hub.set_source_state("rx", SourceState.ONLINE)
-    assert [hub.devices[f"rx:{n}"]["status"] for n in (1, 2)] == ["unknown", "unknown"]
+    assert [hub.devices[f"rx:{n}"].status for n in (1, 2)] == ["unknown", "unknown"]
     hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 4})])
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
 
 
 def test_a_new_connection_forgets_what_the_last_one_said_before_it_counts() -> None:
     hub, _clock, events = online_hub()
     hub.apply("rx", [Reading(1, {"tx_on": True, "battery_bars": 5, "name": "Vox 1"})])
     hub.apply("rx", [Reading(2, {"tx_on": False, "battery_bars": None})])
-    assert hub.devices["rx:1"]["status"] == "good"
+    assert hub.devices["rx:1"].status == "good"
     hub.set_source_state("rx", SourceState.DISCONNECTED)
     # While offline the last battery stays visible under rx_offline.
-    assert (hub.devices["rx:1"]["status"], hub.devices["rx:1"]["battery_bars"]) == (
+    assert (hub.devices["rx:1"].status, hub.devices["rx:1"].battery_bars) == (
         "rx_offline",
         5,
     )
     hub.set_source_state("rx", SourceState.SYNCING)
     events.clear()
     hub.forget_readings("rx")
-    assert hub.devices["rx:1"]["battery_bars"] is None
-    assert hub.devices["rx:1"]["name"] == "Vox 1"  # identity stays until re-read
-    assert hub.devices["rx:1"]["status"] == "rx_offline"
+    assert hub.devices["rx:1"].battery_bars is None
+    assert hub.devices["rx:1"].name == "Vox 1"  # identity stays until re-read
+    assert hub.devices["rx:1"].status == "rx_offline"
     assert any(isinstance(e, DeviceChanged) and "battery_bars" in e.changes for e in events)
     # The new connection answers only meters so far: nothing says 'good' or 'prev_*' yet.
     hub.apply("rx", [Reading(1, {"rf_signal": -50.0}), Reading(2, {"rf_signal": -50.0})])
     hub.set_source_state("rx", SourceState.ONLINE)
-    assert [hub.devices[f"rx:{n}"]["status"] for n in (1, 2)] == ["unknown", "unknown"]
+    assert [hub.devices[f"rx:{n}"].status for n in (1, 2)] == ["unknown", "unknown"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from micboardd.alerts.model import AlertConfig
 from micboardd.alerts.service import Alerts
 from micboardd.history.service import History, HistoryConfig
@@ -23,8 +25,8 @@ def test_a_placeholder_is_a_device_that_stays_unmonitored() -> None:
     hub.subscribe(events.append)
     hub.put_placeholder("placeholder:1", performer="Dave", name="BP14", model="PSM900")
     dev = hub.devices["placeholder:1"]
-    assert tuple(dev) == DEVICE_FIELDS
-    assert (dev["status"], dev["battery_status"], dev["instance"]) == (
+    assert tuple(msgspec.structs.asdict(dev)) == DEVICE_FIELDS
+    assert (dev.status, dev.battery_status, dev.instance) == (
         "unmonitored",
         "unknown",
         "stage-a",
@@ -32,15 +34,17 @@ def test_a_placeholder_is_a_device_that_stays_unmonitored() -> None:
     assert isinstance(events[-1], DeviceChanged) and events[-1].changes == frozenset(DEVICE_FIELDS)
     hub.tick()
     hub.apply("placeholder", [])  # no receiver by that id: nothing happens
-    assert hub.devices["placeholder:1"]["status"] == "unmonitored"
+    assert hub.devices["placeholder:1"].status == "unmonitored"
 
     # Another instance's device of the same id never replaces it.
-    assert not hub.put_remote({**dev, "status": "good", "instance": "stage-b"})
+    assert not hub.put_remote(msgspec.structs.replace(dev, status="good", instance="stage-b"))
     hub.drop_remote("placeholder:1")
-    assert hub.devices["placeholder:1"]["status"] == "unmonitored"
+    assert hub.devices["placeholder:1"].status == "unmonitored"
     # Photos are served by the box that stores them: another box's device arrives without.
-    assert hub.put_remote({**dev, "device_id": "rxB:1", "photo": "0123abcd", "instance": "b"})
-    assert hub.devices["rxB:1"]["photo"] is None
+    assert hub.put_remote(
+        msgspec.structs.replace(dev, device_id="rxB:1", photo="0123abcd", instance="b")
+    )
+    assert hub.devices["rxB:1"].photo is None
 
     events.clear()
     hub.put_placeholder("placeholder:1", performer="Dave", name="BP14", model="PSM900")
@@ -49,7 +53,7 @@ def test_a_placeholder_is_a_device_that_stays_unmonitored() -> None:
     assert isinstance(events[-1], DeviceChanged)
     assert events[-1].changes == frozenset({"performer", "model"})
     hub.set_user("placeholder:1", performer="Anna", group="Rack")  # as groups.py does
-    assert hub.devices["placeholder:1"]["group"] == "Rack"
+    assert hub.devices["placeholder:1"].group == "Rack"
     hub.drop_placeholder("placeholder:1")
     assert isinstance(events[-1], DeviceRemoved) and "placeholder:1" not in hub.devices
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from micboardd.alerts.model import Alert, AlertConfig, Hold, Kind, Severity
-from micboardd.model import number
+from micboardd.model import Device, number
 
 # --- verdicts and the state machine ---
 
@@ -125,12 +125,12 @@ class Watch:
     peak_high: bool = False
 
 
-def tx_presence(dev: Mapping[str, Any], rx_online: bool) -> bool | None:
+def tx_presence(dev: Device, rx_online: bool) -> bool | None:
     """Whether a transmitter is on air: `rf_quality` is "none" exactly when the receiver says
     there is none; None while offline or when the family cannot tell."""
     if not rx_online:
         return None
-    quality = dev.get("rf_quality")
+    quality = dev.rf_quality
     if quality == "none":
         return False
     if quality in ("excellent", "good", "fair", "poor"):
@@ -138,9 +138,7 @@ def tx_presence(dev: Mapping[str, Any], rx_online: bool) -> bool | None:
     return None
 
 
-def observe(
-    w: Watch, dev: Mapping[str, Any], rx_online: bool, now: float, cfg: AlertConfig
-) -> None:
+def observe(w: Watch, dev: Device, rx_online: bool, now: float, cfg: AlertConfig) -> None:
     """Bookkeeping on every reading (cheap): presence edges, RF fade, clip peaks."""
     present = tx_presence(dev, rx_online)
     if present is True:
@@ -148,7 +146,7 @@ def observe(
         if w.present is False and w.gone_since is not None and short and not w.faded:
             w.dropout = (w.gone_since, now)
         w.gone_since, w.faded, w.seen_on = None, False, True
-        rf = number(dev.get("rf_signal"))  # only read here: RF says nothing without a transmitter
+        rf = number(dev.rf_signal)  # only read here: RF says nothing without a transmitter
         if rf is not None and cfg.rf_lost_dbm < rf <= cfg.rf_weak_dbm:
             w.weak_since = now if w.weak_since is None else w.weak_since
             w.weak_until = now
@@ -165,7 +163,7 @@ def observe(
         w.weak_since = w.weak_until = None
     if present is not None:
         w.present = present
-    peak = number(dev.get("peak_level")) if present is not False else None
+    peak = number(dev.peak_level) if present is not False else None
     if peak is not None and peak >= cfg.clip_dbfs:
         if not w.peak_high or (w.peaks and now - w.peaks[-1] >= cfg.clip_repeat_s):
             w.peaks.append(now)
@@ -179,18 +177,18 @@ def observe(
 # --- the rules (pure) ---
 
 
-def who(dev: Mapping[str, Any]) -> str:
+def who(dev: Device) -> str:
     """How a person names a channel: performer or channel name, and where it is."""
-    where = f"{dev.get('receiver_id')} ch {dev.get('channel')}"
-    name = dev.get("performer") or dev.get("name")
+    where = f"{dev.receiver_id} ch {dev.channel}"
+    name = dev.performer or dev.name
     return f"{name} ({where})" if name else where
 
 
-def battery_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
-    if w.present is not True or dev.get("charging") is True:
+def battery_rule(dev: Device, w: Watch, cfg: AlertConfig) -> Verdict:
+    if w.present is not True or dev.charging is True:
         return NO_EVIDENCE if w.present is not True else OVER
-    bars, minutes = number(dev.get("battery_bars")), number(dev.get("battery_minutes"))
-    percent = number(dev.get("battery_level"))
+    bars, minutes = number(dev.battery_bars), number(dev.battery_minutes)
+    percent = number(dev.battery_level)
     if bars is None and minutes is None and percent is None:
         return NO_EVIDENCE
     if bars is not None or minutes is not None:
@@ -221,7 +219,7 @@ def battery_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
     return Verdict(True, Severity.WARNING, f"{who(dev)}: battery low ({detail})")
 
 
-def tx_off_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig) -> Verdict:
+def tx_off_rule(dev: Device, w: Watch, now: float, cfg: AlertConfig) -> Verdict:
     if w.present is None:
         return NO_EVIDENCE
     if w.present:
@@ -235,7 +233,7 @@ def tx_off_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig) 
     return Verdict(True, Severity.WARNING, f"{who(dev)}: transmitter switched off", w.gone_since)
 
 
-def rf_lost_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig) -> Verdict:
+def rf_lost_rule(dev: Device, w: Watch, now: float, cfg: AlertConfig) -> Verdict:
     if w.present is None:
         return NO_EVIDENCE
     if w.present:
@@ -247,7 +245,7 @@ def rf_lost_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig)
                 f"{who(dev)}: RF dropout, no signal for {end - start:.1f} s",
                 start,
             )
-        rf = number(dev.get("rf_signal"))
+        rf = number(dev.rf_signal)
         if rf is not None and rf <= cfg.rf_lost_dbm:
             return Verdict(
                 True, Severity.CRITICAL, f"{who(dev)}: RF lost while the transmitter is on"
@@ -262,10 +260,10 @@ def rf_lost_rule(dev: Mapping[str, Any], w: Watch, now: float, cfg: AlertConfig)
     return OVER
 
 
-def rf_weak_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
+def rf_weak_rule(dev: Device, w: Watch, cfg: AlertConfig) -> Verdict:
     if w.present is not True:
         return NO_EVIDENCE
-    rf = number(dev.get("rf_signal"))
+    rf = number(dev.rf_signal)
     if rf is None:
         return NO_EVIDENCE
     if rf <= cfg.rf_weak_dbm:
@@ -275,10 +273,8 @@ def rf_weak_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
     return NO_EVIDENCE
 
 
-def flag_rule(
-    dev: Mapping[str, Any], rx_online: bool, key: str, severity: Severity, text: str
-) -> Verdict:
-    value = dev.get(key) if rx_online else None
+def flag_rule(dev: Device, rx_online: bool, key: str, severity: Severity, text: str) -> Verdict:
+    value = getattr(dev, key) if rx_online else None
     if value is True:
         return Verdict(True, severity, f"{who(dev)}: {text}")
     if value is False:
@@ -286,7 +282,7 @@ def flag_rule(
     return NO_EVIDENCE
 
 
-def clipping_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict:
+def clipping_rule(dev: Device, w: Watch, cfg: AlertConfig) -> Verdict:
     if len(w.peaks) >= cfg.clip_count:
         return Verdict(
             True,
@@ -299,7 +295,7 @@ def clipping_rule(dev: Mapping[str, Any], w: Watch, cfg: AlertConfig) -> Verdict
 
 
 def device_verdicts(
-    dev: Mapping[str, Any], w: Watch, rx_online: bool, now: float, cfg: AlertConfig
+    dev: Device, w: Watch, rx_online: bool, now: float, cfg: AlertConfig
 ) -> Iterator[tuple[Kind, Verdict]]:
     yield Kind.BATTERY, battery_rule(dev, w, cfg)
     yield Kind.TX_OFF, tx_off_rule(dev, w, now, cfg)

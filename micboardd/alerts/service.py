@@ -49,7 +49,7 @@ from micboardd.alerts.rules import (
     step,
 )
 from micboardd.isotime import iso
-from micboardd.model import DeviceDict
+from micboardd.model import Device
 from micboardd.sources.ports import ConnectionChanged, DeviceChanged, DeviceRemoved, HubEvent
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
@@ -226,8 +226,8 @@ class Alerts:
 
     # --- evaluation ---
 
-    def _online(self, dev: DeviceDict) -> bool:
-        rx = self.hub.receivers.get(dev["receiver_id"])
+    def _online(self, dev: Device) -> bool:
+        rx = self.hub.receivers.get(dev.receiver_id or "")
         return rx is not None and rx.online
 
     def _watch(self, device_id: str) -> Watch:
@@ -237,10 +237,10 @@ class Alerts:
             watch = self._watches[device_id] = Watch()
         return watch
 
-    def _observe(self, device_id: str, dev: DeviceDict) -> None:
+    def _observe(self, device_id: str, dev: Device) -> None:
         observe(self._watch(device_id), dev, self._online(dev), self.clock(), self.config)
 
-    def _evaluate_device(self, device_id: str, dev: DeviceDict, now: float) -> None:
+    def _evaluate_device(self, device_id: str, dev: Device, now: float) -> None:
         watch = self._watch(device_id)
         verdicts = device_verdicts(dev, watch, self._online(dev), now, self.config)
         trackers = self._trackers
@@ -249,7 +249,7 @@ class Alerts:
             # say "not now" with nothing pending or open.
             if verdict.on is not True and (kind, device_id) not in trackers:
                 continue
-            self._apply(kind, device_id, verdict, device_id, dev["receiver_id"])
+            self._apply(kind, device_id, verdict, device_id, dev.receiver_id)
         watch.dropout = None  # reported once
 
     def _evaluate_receiver(self, receiver_id: str, now: float) -> None:
@@ -363,7 +363,7 @@ class Alerts:
             self._counts[device_id] = n
             dev = self.hub.devices.get(device_id)
             # Only for our own channels: a copy from another instance carries its owner's.
-            if self.on_count is not None and dev and dev["receiver_id"] in self.hub.receivers:
+            if self.on_count is not None and dev and dev.receiver_id in self.hub.receivers:
                 self.on_count(device_id, n)
 
     # --- views and commands ---

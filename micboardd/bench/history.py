@@ -100,19 +100,19 @@ class _Show:
             walk[1] = min(-3.0, max(-70.0, walk[1] + 0.15 * (-30.0 - walk[1]) + rng.uniform(-4, 4)))
             changes: set[str] = set()
             if abs(walk[0] - sent[0]) >= DEADBAND_DB:
-                sent[0] = dev["rf_signal"] = round(walk[0], 1)
+                sent[0] = dev.rf_signal = round(walk[0], 1)
                 changes.add("rf_signal")
             if abs(walk[1] - sent[1]) >= DEADBAND_DB:
-                sent[1] = dev["audio_level"] = round(walk[1], 1)
+                sent[1] = dev.audio_level = round(walk[1], 1)
                 changes.add("audio_level")
             until = self.peak_until.get(device_id)
             if until is None and rng.random() < clip_chance:
                 self.peak_until[device_id] = now + PEAK_HOLD_S
-                dev["peak_level"], dev["status"] = -0.2, "audio_peak"
+                dev.peak_level, dev.status = -0.2, "audio_peak"
                 changes |= {"peak_level", "status"}
             elif until is not None and now >= until:
                 del self.peak_until[device_id]
-                dev["peak_level"], dev["status"] = -18.0, "good"
+                dev.peak_level, dev.status = -18.0, "good"
                 changes |= {"peak_level", "status"}
             if changes:
                 history.on_event(DeviceChanged(device_id, frozenset(changes)))
@@ -158,8 +158,8 @@ async def _run(
         hub.upsert_receiver(rx, address=rx, family=Family.ULXD, model="ULXD4Q", channels=count)
         hub.set_source_state(rx, SourceState.ONLINE)
     for dev in hub.devices.values():
-        dev.update(rf_signal=-60.0, audio_level=-30.0, peak_level=-18.0, battery_level=90)
-        dev.update(battery_minutes=500, status="good")
+        dev.rf_signal, dev.audio_level, dev.peak_level = -60.0, -30.0, -18.0
+        dev.battery_level, dev.battery_minutes, dev.status = 90, 500, "good"
     config = HistoryConfig(retention_s=retention_s)
     history = History(hub, store, clock=lambda: now[0], config=config, tick_s=None)
     await history.start()

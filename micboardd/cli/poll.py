@@ -18,6 +18,8 @@ import time
 from dataclasses import replace
 from typing import Any, TextIO
 
+import msgspec
+
 from micboardd.config import Settings
 from micboardd.daemon import logs
 from micboardd.daemon.state_dir import drop_to_owner
@@ -159,7 +161,7 @@ def _report(hub: Hub, api: SystemApiSource | None, health: dict[str, Any]) -> di
         if api is None
         else {"endpoint": api.options.endpoint, "health": dict(health), "devices": api.devices()},
         "receivers": hub.receiver_list(),
-        "devices": hub.device_list(),
+        "devices": msgspec.to_builtins(hub.device_list()),
     }
 
 

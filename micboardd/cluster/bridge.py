@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic
 from urllib.parse import urlsplit
 
+import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -46,7 +47,7 @@ from micboardd.cluster.wire import (
     plural,
     snapshot_key,
 )
-from micboardd.model import DeviceDict
+from micboardd.model import Device
 from micboardd.sources.ports import Board
 
 log = logging.getLogger(__name__)
@@ -238,13 +239,13 @@ class ClusterBridge(Generic[Board]):
                 instance=self.instance,
                 boot=self.boot,
                 kind=kind,
-                devices=batch.devices,
+                devices=[msgspec.structs.asdict(dev) for dev in batch.devices],
                 meters=batch.meters,
                 removed=batch.removed,
             )
         )
 
-    async def _announce(self, client: Redis, devices: list[DeviceDict]) -> None:
+    async def _announce(self, client: Redis, devices: list[Device]) -> None:
         """Our snapshot, replaced wholesale, then a full message: peers drop what we lost."""
         snap = snapshot_key(self.instance)
         async with client.pipeline(transaction=True) as pipe:
@@ -355,8 +356,8 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-def _encoded(devices: Iterable[DeviceDict]) -> dict[FieldT, EncodableT]:
-    return {dev["device_id"]: encode_device(dev) for dev in devices}
+def _encoded(devices: Iterable[Device]) -> dict[FieldT, EncodableT]:
+    return {dev.device_id: encode_device(dev) for dev in devices}
 
 
 def _decoded(values: Iterable[bytes]) -> list[dict[str, Any]]:

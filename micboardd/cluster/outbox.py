@@ -10,12 +10,11 @@ connection starts with a full snapshot anyway.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from micboardd.cluster.wire import METER_ENTRY, meter_entry
-from micboardd.model import DeviceDict
+from micboardd.model import Device
 from micboardd.sources.ports import Board, DeviceChanged, DeviceRemoved, HubEvent
 
 # A change touching only these can go out as a short meters entry instead of a whole device.
@@ -26,7 +25,7 @@ METER_ONLY = frozenset(METER_ENTRY)
 class Batch:
     """One publish tick's worth of local changes."""
 
-    devices: list[DeviceDict] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
     meters: dict[str, list[Any]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
 
@@ -47,8 +46,8 @@ class Outbox(Generic[Board]):
         # Devices whose meters went out in messages but not yet into the snapshot hash.
         self._snapshot_stale: set[str] = set()
 
-    def is_local(self, dev: Mapping[str, Any]) -> bool:
-        return dev.get("instance") == self.instance
+    def is_local(self, dev: Device) -> bool:
+        return dev.instance == self.instance
 
     def on_event(self, event: HubEvent) -> None:
         """Hub listener (synchronous, on the loop)."""
@@ -74,12 +73,12 @@ class Outbox(Generic[Board]):
             self._removed.add(event.device_id)
             self.changed.set()
 
-    def start(self) -> list[DeviceDict]:
+    def start(self) -> list[Device]:
         """Begin tracking (a connection is up); every local device, for a full message."""
         self.pause()
         self.active = True
         devices = [dev for dev in self.hub.devices.values() if self.is_local(dev)]
-        self._local = {dev["device_id"] for dev in devices}
+        self._local = {dev.device_id for dev in devices}
         return devices
 
     def pause(self) -> None:
@@ -110,7 +109,7 @@ class Outbox(Generic[Board]):
         self._removed.clear()
         return batch
 
-    def take_snapshot_stale(self) -> list[DeviceDict]:
+    def take_snapshot_stale(self) -> list[Device]:
         """Devices whose snapshot entry lags behind their published meters."""
         devices = [self.hub.devices[i] for i in self._snapshot_stale if i in self.hub.devices]
         self._snapshot_stale.clear()

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
+import msgspec
+
 from micboardd.cluster.wire import Message, clean_device, plural, with_meters
 from micboardd.isotime import iso
-from micboardd.model import ChannelStatus, DeviceDict
+from micboardd.model import ChannelStatus, Device
 from micboardd.sources.ports import Board
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,14 @@ OFFLINE_BLANK: tuple[str, ...] = (
 )
 
 
-def offline(dev: Mapping[str, Any], stamp: str) -> DeviceDict:
+def offline(dev: Device, stamp: str) -> Device:
     """`dev` as shown while its instance is gone: rx_offline, meters unknown."""
-    return {
-        **dev,
+    return msgspec.structs.replace(
+        dev,
         **dict.fromkeys(OFFLINE_BLANK),
-        "status": ChannelStatus.RX_OFFLINE.value,
-        "last_update": stamp,
-    }
+        status=ChannelStatus.RX_OFFLINE.value,
+        last_update=stamp,
+    )
 
 
 @dataclass(slots=True)
@@ -179,7 +181,7 @@ class Remotes(Generic[Board]):
                 "bad-device", "instance %r sent a device without a usable id", peer.name
             )
             return
-        device_id = dev["device_id"]
+        device_id = dev.device_id
         owner = self.owner.get(device_id)
         if owner is not None and owner != peer.name:
             if self.peers[owner].online:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from micboardd.model import DEVICE_FIELDS, METER_FIELDS, DeviceDict
+from micboardd.model import DEVICE_FIELDS, METER_FIELDS, Device
 
 VERSION = 1  # bumped on an incompatible change; other versions are ignored, not guessed at
 KEY_PREFIX = "micboardd"
@@ -80,15 +80,15 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def meter_entry(dev: Mapping[str, Any]) -> list[Any]:
-    return [dev.get(key) for key in METER_ENTRY]
+def meter_entry(dev: Device) -> list[Any]:
+    return [getattr(dev, key) for key in METER_ENTRY]
 
 
 def encode(message: Message) -> bytes:
     return msgspec.json.encode(message)
 
 
-def encode_device(dev: Mapping[str, Any]) -> bytes:
+def encode_device(dev: Device) -> bytes:
     return msgspec.json.encode(dev)
 
 
@@ -116,18 +116,26 @@ def decode_device(data: bytes) -> dict[str, Any]:
     return value
 
 
-def clean_device(raw: Mapping[str, Any], instance: str) -> DeviceDict | None:
-    """A remote device with exactly the contract's fields, owned by `instance`; None if unusable."""
+def clean_device(raw: Mapping[str, Any], instance: str) -> Device | None:
+    """A remote device with exactly the contract's fields, owned by `instance`; None if
+    unusable (no id, or a field of the wrong type: a peer's word is checked, not trusted)."""
     device_id = raw.get("device_id")
     if not isinstance(device_id, str) or not 0 < len(device_id) <= MAX_DEVICE_ID_LEN:
         return None
-    dev: DeviceDict = {key: raw.get(key) for key in DEVICE_FIELDS}
-    dev["instance"] = instance  # a peer speaks only for itself
-    return dev
+    fields = {key: raw.get(key) for key in DEVICE_FIELDS}
+    fields["instance"] = instance  # a peer speaks only for itself
+    try:
+        return msgspec.convert(fields, Device)
+    except msgspec.ValidationError:
+        return None
 
 
-def with_meters(dev: Mapping[str, Any], entry: list[Any]) -> DeviceDict | None:
+def with_meters(dev: Device, entry: list[Any]) -> Device | None:
     """`dev` with a meters entry applied; None if the entry has the wrong shape."""
     if len(entry) != len(METER_ENTRY):
         return None
-    return {**dev, **dict(zip(METER_ENTRY, entry, strict=True))}
+    fields = msgspec.structs.asdict(dev) | dict(zip(METER_ENTRY, entry, strict=True))
+    try:
+        return msgspec.convert(fields, Device)
+    except msgspec.ValidationError:
+        return None

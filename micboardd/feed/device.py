@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from micboardd.model import METER_FIELDS
+from micboardd.model import DEVICE_FIELDS, METER_FIELDS
 from micboardd.state.hub import Hub
 
 Format = Literal["full", "compact"]
@@ -32,6 +32,7 @@ MAX_QUEUED = 2
 # Internal fields that never go on the wire in compact device_update frames.
 _COMPACT_SKIP = frozenset(METER_FIELDS) | {"last_update"}
 _METERS = frozenset(METER_FIELDS)
+_DEVICE_FIELDS = frozenset(DEVICE_FIELDS)
 
 _encoder = msgspec.json.Encoder()
 
@@ -92,7 +93,9 @@ def _full(hub: Hub, sub: Subscription, changes: Changes) -> list[dict[str, Any]]
         dev = hub.devices.get(device_id)
         if dev is None or not sub.wants(device_id):
             continue
-        updates.append({**dev, "changes": sorted(fields), "timestamp": dev.get("last_update")})
+        body = msgspec.structs.asdict(dev)
+        body["changes"], body["timestamp"] = sorted(fields), dev.last_update
+        updates.append(body)
     if sub.batch and len(updates) > 1:
         return [{"type": "batch_update", "updates": updates}]
     # Simple integrations (the seed examples) only know device_update: one frame each.
@@ -108,12 +111,12 @@ def _compact(hub: Hub, sub: Subscription, changes: Changes) -> list[dict[str, An
         if dev is None or not sub.wants(device_id):
             continue
         if not _METERS.isdisjoint(fields):
-            meters[device_id] = [dev["rf_signal"], dev["audio_level"], dev["peak_level"]]
+            meters[device_id] = [dev.rf_signal, dev.audio_level, dev.peak_level]
         if fields <= _COMPACT_SKIP:
             continue
-        update = {k: dev[k] for k in fields - _COMPACT_SKIP if k in dev}
+        update = {k: getattr(dev, k) for k in fields - _COMPACT_SKIP if k in _DEVICE_FIELDS}
         if update:
-            updates.append({"device_id": device_id, **update, "timestamp": dev["last_update"]})
+            updates.append({"device_id": device_id, **update, "timestamp": dev.last_update})
     frames: list[dict[str, Any]] = []
     if len(updates) == 1:
         frames.append({"type": "device_update", **updates[0]})
@@ -201,7 +204,7 @@ class DeviceFeed(Feed):
         self.queue.clear()
         self.backlog.clear()
         self.resync = False
-        devices = [d for d in self.hub.device_list() if self.sub.wants(d["device_id"])]
+        devices = [d for d in self.hub.device_list() if self.sub.wants(d.device_id)]
         return {
             "type": "initial_data",
             "devices": devices,

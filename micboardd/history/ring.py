@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from micboardd.history.blob import BUCKET_S, STATUS_CODES, HistoryRow, status_name
-from micboardd.model import DeviceDict, number
+from micboardd.model import Device, number
 
 RING_FIELDS = (
     "rf_min",
@@ -212,21 +212,21 @@ class ChannelHistory:
             meter.close_second(now)
             meter.close_ten()
 
-    def update(self, now: float, dev: DeviceDict, changes: frozenset[str]) -> Sequence[HistoryRow]:
+    def update(self, now: float, dev: Device, changes: frozenset[str]) -> Sequence[HistoryRow]:
         """Take the changed values at `now`; returns the ten-second rows this closed."""
         rows = self.advance(now) if now >= self.sec + 1 else _NO_ROWS
         if "rf_signal" in changes:
-            self.rf.set(now, dev.get("rf_signal"))
+            self.rf.set(now, dev.rf_signal)
         if "audio_level" in changes:
-            self.audio.set(now, dev.get("audio_level"))
+            self.audio.set(now, dev.audio_level)
         if "peak_level" in changes:
-            self.peak.set(now, dev.get("peak_level"))
+            self.peak.set(now, dev.peak_level)
         if "battery_level" in changes:
-            self.battery = number(dev.get("battery_level"))
+            self.battery = number(dev.battery_level)
         if "battery_minutes" in changes:
-            self.minutes = number(dev.get("battery_minutes"))
+            self.minutes = number(dev.battery_minutes)
         if "status" in changes:
-            self.status = dev.get("status")
+            self.status = dev.status
         return rows
 
     def advance(self, now: float) -> list[HistoryRow]:

@@ -35,7 +35,7 @@ from micboardd.history.blob import (
     unpack_minute,
 )
 from micboardd.history.ring import TRACKED, ChannelHistory
-from micboardd.model import DeviceDict
+from micboardd.model import Device
 from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
@@ -219,7 +219,7 @@ class History:
                 self._keep(ch.close_partial(self.clock()))
 
     def _take(
-        self, device_id: str, dev: DeviceDict, now: float, changes: frozenset[str] = TRACKED
+        self, device_id: str, dev: Device, now: float, changes: frozenset[str] = TRACKED
     ) -> None:
         ch = self.channels.get(device_id)
         if ch is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from micboardd.model import DeviceDict, Family, Reading, SourceState
+from micboardd.model import Device, Family, Reading, SourceState
 
 # --- events --------------------------------------------------------------------------------
 
@@ -129,11 +129,11 @@ class DeviceBoard(Protocol):
     instance: str | None
 
     @property
-    def devices(self) -> Mapping[str, DeviceDict]: ...
+    def devices(self) -> Mapping[str, Device]: ...
 
     def clock(self) -> float: ...
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
-    def put_remote(self, dev: Mapping[str, Any]) -> bool: ...
+    def put_remote(self, dev: Device) -> bool: ...
     def drop_remote(self, device_id: str) -> None: ...
 
 

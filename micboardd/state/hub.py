@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from micboardd.aio import callable_name, report_to_loop
 from micboardd.errors import ConnectionFailed, NotFound
 from micboardd.isotime import iso
@@ -24,7 +26,7 @@ from micboardd.model import (
     RECEIVER_READING_FIELDS,
     BatteryStatus,
     ChannelStatus,
-    DeviceDict,
+    Device,
     Family,
     Reading,
     SourceState,
@@ -71,7 +73,7 @@ class Hub:
         # Our name on every device we make when several instances share Redis (cluster/).
         self.instance = instance
         self.receivers: dict[str, ReceiverState] = {}
-        self.devices: dict[str, DeviceDict] = {}
+        self.devices: dict[str, Device] = {}
         self._memory: dict[str, ChannelMemory] = {}
         self._listeners: list[Listener] = []
         self.user: dict[str, UserFields] = {}
@@ -154,13 +156,11 @@ class Hub:
             self._emit(DeviceRemoved(device_id))
         rx.channels = channels
 
-    def _new_device(self, rx: ReceiverState, channel: int) -> DeviceDict:
+    def _new_device(self, rx: ReceiverState, channel: int) -> Device:
         device_id = make_device_id(rx.id, channel)
-        dev: DeviceDict = dict.fromkeys(DEVICE_FIELDS)
         user = self.user.get(device_id, UserFields())
-        dev.update(
+        return Device(
             device_id=device_id,
-            manufacturer="shure",
             receiver_id=rx.id,
             channel=channel,
             model=rx.model,
@@ -169,11 +169,9 @@ class Hub:
             photo=user.photo,
             battery_status=BatteryStatus.UNKNOWN.value,
             status=(ChannelStatus.UNKNOWN if rx.online else ChannelStatus.RX_OFFLINE).value,
-            alert_count=0,
             last_update=iso(self.clock()),
             instance=self.instance,
         )
-        return dev
 
     def set_source_state(
         self,
@@ -224,9 +222,9 @@ class Hub:
             if dev is None or device_id not in self._memory:
                 continue
             self._memory[device_id] = ChannelMemory()
-            changes = {key for key in CONNECTION_FIELDS if dev[key] is not None}
+            changes = {key for key in CONNECTION_FIELDS if getattr(dev, key) is not None}
             for key in changes:
-                dev[key] = None
+                setattr(dev, key, None)
             self._merge(device_id, rx, {}, rederive=True, told=changes)
 
     # --- readings ---
@@ -291,10 +289,10 @@ class Hub:
             if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
                 mem.peak_until = now + AUDIO_PEAK_HOLD_S
                 remembered = True
-            old = dev[key]
+            old = getattr(dev, key)
             # Most values repeat: the equality test first spares the deadband rule its call.
             if old != value and visibly_changed(key, old, value):
-                dev[key] = value
+                setattr(dev, key, value)
                 changes.add(key)
         # Derived fields follow from the public fields, the memory and time; time alone is
         # tick()'s job, so a reading that changed neither (most meter samples fall inside
@@ -306,7 +304,7 @@ class Hub:
 
     def _derive(
         self,
-        dev: DeviceDict,
+        dev: Device,
         mem: ChannelMemory,
         rx: ReceiverState,
         now: float,
@@ -314,54 +312,54 @@ class Hub:
         *,
         meters_only: bool = False,
     ) -> None:
-        quality = rf_quality(dev["rf_signal"], mem.tx_on) if rx.online else None
+        quality = rf_quality(dev.rf_signal, mem.tx_on) if rx.online else None
         derived: list[tuple[str, Any]] = [("rf_quality", quality)]
         if not meters_only:
-            batt = battery_status(
-                dev["battery_bars"], dev["battery_minutes"], dev["battery_level"]
-            ).value
+            graded = battery_status(dev.battery_bars, dev.battery_minutes, dev.battery_level)
+            batt: str | None = graded.value
             if mem.tx_on is False:
-                batt = dev["battery_status"]  # keep what it was while the transmitter is off
-            elif batt != BatteryStatus.UNKNOWN.value:
-                mem.last_battery = BatteryStatus(batt)
+                batt = dev.battery_status  # keep what it was while the transmitter is off
+            elif graded is not BatteryStatus.UNKNOWN:
+                mem.last_battery = graded
             presence_known = rx.family in PRESENCE_FAMILIES
             status = status_for(dev, mem, rx.online, now, batt, presence_known).value
             derived += [("battery_status", batt), ("status", status)]
         for key, value in derived:
-            if dev[key] != value:
-                dev[key] = value
+            if getattr(dev, key) != value:
+                setattr(dev, key, value)
                 changes.add(key)
         if changes:
-            dev["last_update"] = iso(now)
-            self._emit(DeviceChanged(dev["device_id"], frozenset(changes)))
+            dev.last_update = iso(now)
+            self._emit(DeviceChanged(dev.device_id, frozenset(changes)))
 
     def tick(self) -> None:
         """Re-derive time-based states (audio_peak expiry, prev_* -> unknown). Call every second."""
         now = self.clock()
         for device_id, mem in self._memory.items():  # local devices only
             dev = self.devices[device_id]
-            rx = self.receivers.get(dev["receiver_id"])
+            rx = self.receivers.get(dev.receiver_id or "")
             if rx is None:
                 continue
-            if dev["status"] in (ChannelStatus.AUDIO_PEAK.value,) or mem.tx_on is False:
+            if dev.status in (ChannelStatus.AUDIO_PEAK.value,) or mem.tx_on is False:
                 self._derive(dev, mem, rx, now, set())
 
     # --- devices of other instances (cluster/, through Redis) ---
 
-    def put_remote(self, dev: Mapping[str, Any]) -> bool:
+    def put_remote(self, dev: Device) -> bool:
         """Insert or replace, wholesale, a device another instance monitors.
 
         Its owner already applied deadbands and status rules. A local device with the same
         id wins: returns False and changes nothing.
         """
-        device_id = dev.get("device_id")
-        if not isinstance(device_id, str) or self.knows_locally(device_id):
+        device_id = dev.device_id
+        if self.knows_locally(device_id):
             return False
-        new: DeviceDict = {key: dev.get(key) for key in DEVICE_FIELDS}
-        new["photo"] = None  # photos are served by the box that stores them (photos.py)
+        new = msgspec.structs.replace(dev, photo=None)  # photos stay on their box (photos.py)
         old = self.devices.get(device_id)
         changes = frozenset(
-            k for k in DEVICE_FIELDS if k != "last_update" and (old is None or old[k] != new[k])
+            k
+            for k in DEVICE_FIELDS
+            if k != "last_update" and (old is None or getattr(old, k) != getattr(new, k))
         )
         if changes:
             self.devices[device_id] = new
@@ -389,25 +387,27 @@ class Hub:
         dev = self.devices.get(device_id)
         if dev is None or device_id not in self.placeholders:
             self.placeholders.add(device_id)
-            dev = dict.fromkeys(DEVICE_FIELDS)
-            dev.update(
-                fields,
+            dev = Device(
                 device_id=device_id,
+                manufacturer=None,
+                performer=performer,
+                name=name,
+                model=model,
                 group=user.group,
                 photo=user.photo,
                 battery_status=BatteryStatus.UNKNOWN.value,
                 status=ChannelStatus.UNMONITORED.value,
-                alert_count=0,
                 last_update=iso(self.clock()),
                 instance=self.instance,
             )
             self.devices[device_id] = dev
             self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
             return
-        changes = {k for k, v in fields.items() if dev[k] != v}
+        changes = {k for k, v in fields.items() if getattr(dev, k) != v}
         if changes:
-            dev.update(fields)
-            dev["last_update"] = iso(self.clock())
+            for key, value in fields.items():
+                setattr(dev, key, value)
+            dev.last_update = iso(self.clock())
             self._emit(DeviceChanged(device_id, frozenset(changes)))
 
     def drop_placeholder(self, device_id: str) -> None:
@@ -428,27 +428,29 @@ class Hub:
         dev = self.devices.get(device_id)
         if dev is None:
             return
-        changes = {k for k, v in (("performer", performer), ("group", group)) if dev[k] != v}
+        changes = {
+            k for k, v in (("performer", performer), ("group", group)) if getattr(dev, k) != v
+        }
         if changes:
-            dev["performer"], dev["group"] = performer, group
-            dev["last_update"] = iso(self.clock())
+            dev.performer, dev.group = performer, group
+            dev.last_update = iso(self.clock())
             self._emit(DeviceChanged(device_id, frozenset(changes)))
 
     def set_photo(self, device_id: str, version: str | None) -> None:
         """The slot's performer photo changed (photos.py): its new version, or None."""
         self.user.setdefault(device_id, UserFields()).photo = version
         dev = self.devices.get(device_id)
-        if dev is not None and dev.get("photo") != version:
-            dev["photo"] = version
-            dev["last_update"] = iso(self.clock())
+        if dev is not None and dev.photo != version:
+            dev.photo = version
+            dev.last_update = iso(self.clock())
             self._emit(DeviceChanged(device_id, frozenset({"photo"})))
 
     def set_alert_count(self, device_id: str, count: int) -> None:
         """Open alerts of a channel (told by alerts.py): the badge on its tile."""
         dev = self.devices.get(device_id)
-        if dev is None or dev.get("alert_count") == count:
+        if dev is None or dev.alert_count == count:
             return
-        dev["alert_count"] = count
+        dev.alert_count = count
         self._emit(DeviceChanged(device_id, frozenset({"alert_count"})))
 
     # --- commands (REST -> hub -> the owning source) ---
@@ -476,7 +478,7 @@ class Hub:
 
     # --- views ---
 
-    def device_list(self) -> list[DeviceDict]:
+    def device_list(self) -> list[Device]:
         return list(self.devices.values())
 
     def receiver_list(self) -> list[dict[str, Any]]:

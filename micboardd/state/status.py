@@ -15,6 +15,7 @@ from micboardd.model import (
     METER_FIELDS,
     BatteryStatus,
     ChannelStatus,
+    Device,
     Family,
     RfQuality,
 )
@@ -88,7 +89,7 @@ class ChannelMemory:
 
 
 def status_for(
-    dev: Mapping[str, Any],
+    dev: Device,
     mem: ChannelMemory,
     receiver_online: bool,
     now: float,
@@ -109,11 +110,11 @@ def status_for(
         if mem.tx_off_since is not None and now - mem.tx_off_since >= PREV_STATE_HOLD_S:
             return ChannelStatus.UNKNOWN
         return ChannelStatus("prev_" + mem.last_battery.value)
-    if dev.get("interference"):
+    if dev.interference:
         return ChannelStatus.INTERFERENCE
     if now < mem.peak_until:
         return ChannelStatus.AUDIO_PEAK
-    battery = BatteryStatus(battery_status or dev.get("battery_status") or "unknown")
+    battery = BatteryStatus(battery_status or dev.battery_status or "unknown")
     if battery is not BatteryStatus.UNKNOWN:
         return ChannelStatus(battery.value)
     if mem.tx_on is None and not presence_known:

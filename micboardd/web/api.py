@@ -152,14 +152,14 @@ def api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
 
     @get("/api/devices", responses=answers(*READ))
     async def devices() -> list[dict[str, Any]]:
-        return hub.device_list()
+        return [msgspec.structs.asdict(dev) for dev in hub.device_list()]
 
     @get("/api/devices/{device_id:str}", responses=answers(*READ, 404))
     async def device(device_id: FromPath[str]) -> dict[str, Any]:
         dev = hub.devices.get(device_id)
         if dev is None:
             raise NotFoundException(f"no device {device_id!r}")
-        return dev
+        return msgspec.structs.asdict(dev)
 
     @post(
         "/api/devices/{device_id:str}/rename",

@@ -99,10 +99,7 @@ def collect(ctx: MetricsSource) -> list[Metric]:
             _count_by(
                 "status",
                 [s.value for s in ChannelStatus],
-                (
-                    str(dev.get("status") or ChannelStatus.UNKNOWN.value)
-                    for dev in hub.devices.values()
-                ),
+                (str(dev.status or ChannelStatus.UNKNOWN.value) for dev in hub.devices.values()),
             ),
         ),
         Metric(

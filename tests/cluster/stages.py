@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from micboardd.cluster.wire import Message
-from micboardd.model import DeviceDict, Reading, SourceState
+from micboardd.model import Device, Reading, SourceState
 from micboardd.sources.ports import HubEvent
 from micboardd.state.hub import Hub
 
@@ -45,19 +47,19 @@ def message(
     kind: str = "full",
     *,
     boot: str = "boot-a",
-    devices: list[DeviceDict] | None = None,
+    devices: list[Device] | None = None,
     **extra: Any,
 ) -> Message:
     """What `hub`'s instance would publish: by default a full message of its local devices."""
     assert hub.instance
     if devices is None:
-        devices = [d for d in hub.devices.values() if d["instance"] == hub.instance]
+        devices = [d for d in hub.devices.values() if d.instance == hub.instance]
     return Message(
         v=1,
         instance=hub.instance,
         boot=boot,
         kind=kind,  # type: ignore[arg-type]
-        devices=[dict(d) for d in devices],
+        devices=[msgspec.structs.asdict(d) for d in devices],
         **extra,
     )
 
@@ -68,3 +70,8 @@ class Recorder:
     def __init__(self, hub: Hub) -> None:
         self.events: list[HubEvent] = []
         hub.subscribe(self.events.append)
+
+
+def as_json(hub: Hub) -> list[dict[str, Any]]:
+    """`hub`'s devices as a peer's snapshot in Redis holds them (JSON objects)."""
+    return [msgspec.structs.asdict(d) for d in hub.devices.values()]

@@ -58,7 +58,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 def remote_ids(hub: Hub, instance: str) -> set[str]:
-    return {i for i, d in hub.devices.items() if d["instance"] == instance}
+    return {i for i, d in hub.devices.items() if d.instance == instance}
 
 
 async def started(bridge: ClusterBridge[Hub]) -> ClusterBridge[Hub]:
@@ -79,13 +79,13 @@ async def test_instances_see_each_other_live(
     await async_wait_for(lambda: remote_ids(a.hub, "stage-b") == {"rxB:1", "rxB:2", "rxB:3"})
     await async_wait_for(lambda: remote_ids(b.hub, "stage-a") == {"rxA:1", "rxA:2"})
     assert b.hub.devices["rxA:1"] == a.hub.devices["rxA:1"]
-    assert b.hub.devices["rxA:1"]["status"] == "good"
+    assert b.hub.devices["rxA:1"].status == "good"
 
     a.hub.apply("rxA", [Reading(1, {"name": "Lead"})])
-    await async_wait_for(lambda: b.hub.devices["rxA:1"]["name"] == "Lead", what="rename")
+    await async_wait_for(lambda: b.hub.devices["rxA:1"].name == "Lead", what="rename")
     a.hub.apply("rxA", [Reading(2, {"rf_signal": -75.0, "audio_level": -12.0})])
     await async_wait_for(lambda: b.hub.devices["rxA:2"] == a.hub.devices["rxA:2"], what="meters")
-    assert b.hub.devices["rxA:2"]["rf_quality"] == "fair"
+    assert b.hub.devices["rxA:2"].rf_quality == "fair"
 
     # Nothing loops back: each hub holds its own devices once, as local ones.
     assert remote_ids(a.hub, "stage-a") == {"rxA:1", "rxA:2"}
@@ -113,25 +113,25 @@ async def test_late_joiner_loads_snapshot_dead_instance_goes_offline_and_returns
 
     b = await started(make_bridge(redis_server.url, "stage-b"))
     assert remote_ids(b.hub, "stage-a") == {"rxA:1", "rxA:2"}  # from the snapshot, at once
-    assert b.hub.devices["rxA:1"]["status"] == "good"
+    assert b.hub.devices["rxA:1"].status == "good"
 
     began = time.monotonic()
     await a.stop()  # as good as dead: no more beats, keys left to expire
     await async_wait_for(
-        lambda: all(b.hub.devices[f"rxA:{ch}"]["status"] == "rx_offline" for ch in (1, 2)),
+        lambda: all(b.hub.devices[f"rxA:{ch}"].status == "rx_offline" for ch in (1, 2)),
         DEADLINE_S,
         "stage-a's devices offline",
     )
     assert time.monotonic() - began >= FAST.ttl_s - FAST.heartbeat_s
-    assert b.hub.devices["rxA:1"]["rf_signal"] is None
-    assert b.hub.devices["rxA:1"]["audio_level"] is None
+    assert b.hub.devices["rxA:1"].rf_signal is None
+    assert b.hub.devices["rxA:1"].audio_level is None
     await async_wait_for(lambda: _gone(redis, alive_key("stage-a")), DEADLINE_S, "alive key")
 
     # A restarted stage-a (new boot, same name) is live again on b.
     a2 = await started(make_bridge(redis_server.url, "stage-a", hub=a.hub))
     assert a2.boot != a.boot
     await async_wait_for(
-        lambda: all(b.hub.devices[f"rxA:{ch}"]["status"] == "good" for ch in (1, 2)),
+        lambda: all(b.hub.devices[f"rxA:{ch}"].status == "good" for ch in (1, 2)),
         DEADLINE_S,
         "stage-a back",
     )
@@ -191,7 +191,7 @@ async def test_redis_down_at_start_warns_once_then_joins(
     assert len(warnings) == 1
     assert f"Redis at 127.0.0.1:{stopped_redis.port}/0 unreachable" in warnings[0].getMessage()
     assert "showing this instance's devices only" in warnings[0].getMessage()
-    assert not a.connected and a.hub.devices["rxA:1"]["status"] == "good"
+    assert not a.connected and a.hub.devices["rxA:1"].status == "good"
 
     stopped_redis.start_on_port()
     await async_wait_for(lambda: a.connected, DEADLINE_S, "joining once Redis is up")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from micboardd.aio import backoff_delay
@@ -21,7 +22,7 @@ from micboardd.cluster.wire import (
 )
 from micboardd.config import resolve
 from micboardd.errors import ConfigError
-from micboardd.model import DEVICE_FIELDS
+from micboardd.model import DEVICE_FIELDS, Device
 
 
 def test_round_trip_and_defaults_left_out() -> None:
@@ -61,26 +62,29 @@ def test_unusable_messages_are_refused(data: bytes, why: str) -> None:
 def test_remote_device_has_exactly_the_contract_fields_and_its_owner() -> None:
     dev = clean_device({"device_id": "rx:1", "name": "Vox", "evil": 1, "instance": "x"}, "b")
     assert dev is not None
-    assert set(dev) == {*DEVICE_FIELDS, "instance"}
-    assert dev["instance"] == "b" and dev["name"] == "Vox" and "evil" not in dev
+    assert set(msgspec.structs.asdict(dev)) == set(DEVICE_FIELDS)
+    assert dev.instance == "b" and dev.name == "Vox"
+    # A peer's field of the wrong type makes the device unusable, not a crash later.
+    assert clean_device({"device_id": "rx:1", "channel": "one"}, "b") is None
     assert clean_device({"name": "no id"}, "b") is None
     assert clean_device({"device_id": "x" * 301}, "b") is None
 
 
 def test_meters_entry() -> None:
-    dev = {"device_id": "rx:1", "rf_signal": -50, "status": "good"}
-    updated = with_meters(dev, [-60, -30, -20, [-61, -62], 1, "t2"])
-    assert updated == {
-        "device_id": "rx:1",
-        "rf_signal": -60,
-        "audio_level": -30,
-        "peak_level": -20,
-        "rf_antennas": [-61, -62],
-        "antenna": 1,
-        "last_update": "t2",
-        "status": "good",
-    }
+    dev = Device(device_id="rx:1", rf_signal=-50, status="good")
+    updated = with_meters(dev, [-60, -30, -20, [-61, -62], "A", "t2"])
+    assert updated == Device(
+        device_id="rx:1",
+        rf_signal=-60,
+        audio_level=-30,
+        peak_level=-20,
+        rf_antennas=[-61, -62],
+        antenna="A",
+        last_update="t2",
+        status="good",
+    )
     assert with_meters(dev, [1, 2]) is None
+    assert with_meters(dev, ["loud", -30, -20, None, "A", "t2"]) is None  # checked, not trusted
 
 
 def test_instance_name() -> None:

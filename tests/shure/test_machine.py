@@ -124,10 +124,10 @@ class StatusLog:
         device_id = getattr(event, "device_id", "")
         dev = self.hub.devices.get(device_id)
         if device_id.startswith(self.prefix) and dev is not None:
-            self.seen.append(dev["status"])
+            self.seen.append(str(dev.status))
 
     def statuses(self) -> list[str]:
-        return [d["status"] for k, d in self.hub.devices.items() if k.startswith(self.prefix)]
+        return [str(d.status) for k, d in self.hub.devices.items() if k.startswith(self.prefix)]
 
 
 def quick_probe(monkeypatch: pytest.MonkeyPatch, window_s: float = 0.5) -> None:
@@ -173,15 +173,15 @@ async def test_a_reconnect_shows_nothing_from_the_last_connection_before_the_fir
         hub, s = ulxd_machine(rx)
         s.start()
         try:
-            await async_wait_for(lambda: hub.devices["rx:1"]["battery_bars"] == 5, what="bars")
+            await async_wait_for(lambda: hub.devices["rx:1"].battery_bars == 5, what="bars")
             await rx.power_loss()
             await async_wait_for(lambda: not hub.receivers["rx"].online, what="offline")
-            assert hub.devices["rx:1"]["battery_bars"] == 5  # the last word, shown offline
+            assert hub.devices["rx:1"].battery_bars == 5  # the last word, shown offline
             rx.tx_off(1)  # while it was away, the pack was switched off
             await rx.power_restore()
             await async_wait_for(lambda: hub.receivers["rx"].online, 10, "online again")
-            assert hub.devices["rx:1"]["status"] == "tx_off"
-            assert hub.devices["rx:1"]["battery_bars"] is None
+            assert hub.devices["rx:1"].status == "tx_off"
+            assert hub.devices["rx:1"].battery_bars is None
         finally:
             await s.stop()
 
@@ -279,7 +279,7 @@ async def test_uhfr_meters_each_channel_with_one_command_per_datagram() -> None:
             await rx.wait_for_command("METER 2 ALL 003")
             assert not any("METER 0" in f for f in rx.received)
             await async_wait_for(
-                lambda: all(hub.devices[f"rx:{n}"]["rf_signal"] is not None for n in (1, 2)),
+                lambda: all(hub.devices[f"rx:{n}"].rf_signal is not None for n in (1, 2)),
                 what="meters on both channels",
             )
         finally:
@@ -299,7 +299,7 @@ async def test_an_slxd_plus_that_refuses_get_0_all_is_read_property_by_property(
         try:
             await async_wait_for(
                 lambda: (
-                    [hub.devices[f"rx:{n}"]["name"] for n in range(1, 5)]
+                    [hub.devices[f"rx:{n}"].name for n in range(1, 5)]
                     == ["Vox", "Gtr", "Bass", "Keys"]
                 ),
                 10,
@@ -371,9 +371,7 @@ async def test_a_p10t_is_probed_and_metered_with_crlf_terminated_commands() -> N
             assert s.identity is not None and s.identity.model == "P10T"
             await rx.wait_for_command("SET 1 METER_RATE 00100")
             await rx.wait_for_command("SET 2 METER_RATE 00100")
-            await async_wait_for(
-                lambda: hub.devices["rx:2"]["audio_level"] is not None, what="meters"
-            )
+            await async_wait_for(lambda: hub.devices["rx:2"].audio_level is not None, what="meters")
         finally:
             await s.stop()
 

@@ -62,9 +62,9 @@ def test_merged_device_only_adds_what_the_api_alone_has() -> None:
     book = DeviceBook(hub, "sapi")
     book.update(PACK)
     dev = hub.devices["10.0.0.9:1"]
-    assert dev["charging"] is True  # added
-    assert dev["name"] == "Direct" and dev["battery_level"] == 60  # the session's, untouched
-    assert dev["rf_signal"] == -55
+    assert dev.charging is True  # added
+    assert dev.name == "Direct" and dev.battery_level == 60  # the session's, untouched
+    assert dev.rf_signal == -55
     assert set(hub.receivers) == {"10.0.0.9"}  # no second receiver for the same device
     readings = mapping.merged_readings(PACK, 1)
     assert readings[0].fields == {
@@ -76,14 +76,14 @@ def test_merged_device_only_adds_what_the_api_alone_has() -> None:
     assert mapping.merged_readings(PACK, 4) == []  # per-device battery, 4 channels: ambiguous
     # The API goes down: its additions are withdrawn, never left stale.
     book.set_api_error("System API unreachable")
-    assert hub.devices["10.0.0.9:1"]["charging"] is None
+    assert hub.devices["10.0.0.9:1"].charging is None
     # The direct receiver is removed: the device becomes a receiver of its own.
     hub.remove_receiver("10.0.0.9")
     book.set_api_error(None)
     book.sync_all()
     own = mapping.own_receiver_id(PACK.info)
     assert hub.receivers[own].source == "system_api"
-    assert hub.devices[f"{own}:1"]["battery_level"] == 80
+    assert hub.devices[f"{own}:1"].battery_level == 80
 
 
 def test_own_receiver_channels_state_and_events() -> None:
@@ -104,18 +104,18 @@ def test_own_receiver_channels_state_and_events() -> None:
         "Rack",
         SourceState.ONLINE,
     )
-    assert [hub.devices[f"adtq-1:{n}"]["name"] for n in range(1, 5)] == [
+    assert [hub.devices[f"adtq-1:{n}"].name for n in range(1, 5)] == [
         "IEM 1",
         "IEM 2",
         "IEM 3",
         "IEM 4",
     ]
     book.apply_event(Event("AUDIO_CHANNEL_ACTIVITY", "ADTQ-1", "c2", {"audioLevel": "CLIPPING"}))
-    assert hub.devices["adtq-1:3"]["peak_level"] == 0.0
-    assert hub.devices["adtq-1:3"]["status"] == "audio_peak"
+    assert hub.devices["adtq-1:3"].peak_level == 0.0
+    assert hub.devices["adtq-1:3"].status == "audio_peak"
     book.apply_event(Event("DEVICE_STATE_CHANGE", "ADTQ-1", None, {"deviceState": "OFFLINE"}))
     assert hub.receivers["adtq-1"].state is SourceState.DISCONNECTED
-    assert hub.devices["adtq-1:1"]["status"] == "rx_offline"
+    assert hub.devices["adtq-1:1"].status == "rx_offline"
     assert book.apply_event(Event("DEVICE_STATE_CHANGE", "NEW-1", None, {})) is True
     assert (
         book.apply_event(Event("DEVICE_BATTERY_LEVEL", "ADTQ-1", None, {"percentage": "x"}))

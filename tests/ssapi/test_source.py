@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from micboardd.model import SourceState
@@ -28,7 +29,9 @@ def rid(api: FakeSystemApi, index: int) -> str:
 
 
 def device(run: Running, api: FakeSystemApi, index: int, channel: int = 1) -> dict[str, Any]:
-    return run.hub.devices.get(f"{rid(api, index)}:{channel}", {})
+    """The hub's device as its JSON object ({} while it is not there)."""
+    dev = run.hub.devices.get(f"{rid(api, index)}:{channel}")
+    return {} if dev is None else msgspec.structs.asdict(dev)
 
 
 def health_is(run: Running, **want: object) -> bool:
