@@ -23,7 +23,8 @@ from micboardd.errors import ConfigError
 DEFAULT_CONFIG_FILE = Path("/etc/micboardd/micboardd.toml")
 ENV_PREFIX = "MICBOARDD_"
 DEFAULT_PORT = 8058
-# Shure receivers cannot meter faster than every 100 ms (METER_RATE 00100 is the minimum).
+# The receivers' METER_RATE range: 5-digit milliseconds, 00000 = off, 00100..65535
+# (PROTOCOLS.md 1.2). The one definition: settings, the web API and the Shure codecs use it.
 MIN_METER_RATE_MS = 100
 MAX_METER_RATE_MS = 65535
 SHURE_PORT = 2202
