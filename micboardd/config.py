@@ -1,13 +1,20 @@
-"""Settings: built-in defaults < TOML file < MICBOARDD_* environment < command-line flags.
+"""Settings and their precedence: default < dashboard < TOML file < MICBOARDD_* environment <
+command-line flag (README "Configuration").
 
-Every setting has one entry in `SPECS`: its key (the TOML key), its type, its default and a
-one-line help. The environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the
-flag is `--meter-rate-ms`. A bad value raises `ConfigError` naming the key, the value and
-where it came from; the CLI turns that into exit status 2.
+Every setting has one entry in `SPECS`: its key (the TOML key), its parser and a one-line
+help. The environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the flag is
+`--meter-rate-ms`. A bad value raises `ConfigError` naming the key, the value and where it
+came from; the CLI turns that into exit status 2.
+
+`resolve()` merges the default, the file, the environment and the flags. The dashboard's
+layer (values an admin saved, rows of the store's `settings` table) is read by the parts
+that use it and put in its place by `with_dashboard()`: the receivers' `meter_rate_ms`, the
+System API's `ssapi_url`, `ssapi_key_file` and `ssapi_fingerprint`.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 import re
@@ -36,6 +43,22 @@ DEFAULT_MAX_CONNECTIONS = 2000
 DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64
 # WebSocket clients from one address: three per dashboard tab, ten tabs.
 DEFAULT_MAX_CLIENTS_PER_ADDRESS = 30
+
+
+class Layer(enum.IntEnum):
+    """Where a setting's value came from. A higher layer wins over every lower one."""
+
+    DEFAULT = 0
+    DASHBOARD = 1  # saved by an admin (Edit > Settings), kept in the store's settings table
+    FILE = 2
+    ENVIRONMENT = 3
+    FLAG = 4
+
+
+# How messages name the layers without a name of their own (a file is named by its path,
+# the environment and flags by the variable or flag).
+DEFAULT_ORIGIN = "default"
+DASHBOARD_ORIGIN = "the dashboard (Edit > Settings)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +112,15 @@ class Settings:
     history_retention_days: int = 7
     # Where settings came from, per key: "default", "/etc/micboardd/micboardd.toml", ...
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The layer of each key's value (absent: the default).
+    layers: Mapping[str, Layer] = field(default_factory=dict, compare=False)
 
     @property
     def db_path(self) -> Path:
         return self.state_dir / "micboardd.db"
+
+    def layer(self, key: str) -> Layer:
+        return self.layers.get(key, Layer.DEFAULT)
 
 
 # --- value parsers: str (env/CLI) or TOML value -> typed value, ValueError with a reason ---
@@ -368,15 +396,65 @@ def load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _apply(
-    values: dict[str, Any], origins: dict[str, str], key: str, raw: Any, origin: str
-) -> None:
-    spec = SPEC_BY_KEY[key]
-    try:
-        values[key] = spec.parse(raw)
-    except ValueError as exc:
-        raise ConfigError(key, raw, origin, str(exc)) from None
-    origins[key] = origin
+@dataclass
+class _Layers:
+    """The values found so far, with where each came from (filled lowest layer first)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, Layer] = field(default_factory=dict)
+
+    def apply(self, key: str, raw: Any, origin: str, layer: Layer) -> None:
+        spec = SPEC_BY_KEY[key]
+        try:
+            self.values[key] = spec.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(key, raw, origin, str(exc)) from None
+        self.origins[key] = origin
+        self.layers[key] = layer
+
+
+def _config_file(config_path: Path | None, environ: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """The TOML file to read and whether it was asked for (a missing one is then an error)."""
+    if config_path is not None:
+        return config_path, True
+    if env_name("config") in environ:
+        return Path(environ[env_name("config")]), True
+    return (DEFAULT_CONFIG_FILE, False) if DEFAULT_CONFIG_FILE.exists() else (None, False)
+
+
+def _read_file(found: _Layers, path: Path | None, explicit: bool) -> None:
+    if path is None:
+        return
+    if not path.exists():
+        if explicit:
+            raise ConfigError("config", str(path), "command line", "file does not exist")
+        return
+    for key, raw in load_toml(path).items():
+        if key not in SPEC_BY_KEY:
+            raise ConfigError(key, raw, str(path), "unknown setting")
+        found.apply(key, raw, str(path), Layer.FILE)
+    found.values["config"] = path
+    found.origins["config"] = "command line" if explicit else DEFAULT_ORIGIN
+
+
+def _read_environment(found: _Layers, environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == env_name("config"):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in SPEC_BY_KEY:
+            raise ConfigError(key, raw, f"environment {name}", "unknown setting")
+        found.apply(key, raw, f"environment {name}", Layer.ENVIRONMENT)
+
+
+def _check_tls(settings: Settings, origins: Mapping[str, str]) -> None:
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        given = "tls_cert_file" if settings.tls_cert_file is not None else "tls_key_file"
+        missing = "tls_key_file" if given == "tls_cert_file" else "tls_cert_file"
+        raise ConfigError(
+            missing, None, origins.get(given, DEFAULT_ORIGIN), f"HTTPS needs it as well as {given}"
+        )
 
 
 def resolve(
@@ -384,48 +462,46 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     config_path: Path | None = None,
 ) -> Settings:
-    """Build Settings from the four layers. `cli` holds only the flags the user gave."""
+    """Build Settings from the default, the file, the environment and the flags, each layer
+    over the one before. `cli` holds only the flags the user gave, by setting key."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    origins: dict[str, str] = {f.name: "default" for f in fields(Settings)}
-
+    found = _Layers(origins={f.name: DEFAULT_ORIGIN for f in fields(Settings)})
     # The config file itself may come from the CLI or the environment.
-    path: Path | None = config_path
-    explicit = path is not None
-    if path is None and env_name("config") in environ:
-        path = Path(environ[env_name("config")])
-        explicit = True
-    if path is None and DEFAULT_CONFIG_FILE.exists():
-        path = DEFAULT_CONFIG_FILE
-    if path is not None:
-        if not path.exists():
-            if explicit:
-                raise ConfigError("config", str(path), "command line", "file does not exist")
-        else:
-            for key, raw in load_toml(path).items():
-                if key not in SPEC_BY_KEY:
-                    raise ConfigError(key, raw, str(path), "unknown setting")
-                _apply(values, origins, key, raw, str(path))
-            values["config"] = path
-            origins["config"] = "command line" if explicit else "default"
-
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == env_name("config"):
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if key not in SPEC_BY_KEY:
-            raise ConfigError(key, raw, f"environment {name}", "unknown setting")
-        _apply(values, origins, key, raw, f"environment {name}")
-
+    _read_file(found, *_config_file(config_path, environ))
+    _read_environment(found, environ)
     for key, raw in cli.items():
         flag = "--" + key.replace("_", "-")
-        _apply(values, origins, key, raw, f"command line {flag}")
+        found.apply(key, raw, f"command line {flag}", Layer.FLAG)
+    settings = replace(Settings(), **found.values)
+    _check_tls(settings, found.origins)
+    return replace(settings, origins=found.origins, layers=found.layers)
 
-    settings = replace(Settings(), **values)
-    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
-        given = "tls_cert_file" if settings.tls_cert_file is not None else "tls_key_file"
-        missing = "tls_key_file" if given == "tls_cert_file" else "tls_cert_file"
-        raise ConfigError(
-            missing, None, origins.get(given, "default"), f"HTTPS needs it as well as {given}"
-        )
-    return replace(settings, origins=origins)
+
+# --- the dashboard's layer ---
+
+
+def dashboard_may_set(settings: Settings, key: str) -> bool:
+    """Whether a value saved from the dashboard is used for `key`: the file, the environment
+    and the flags win over it, unless they leave the setting empty (`ssapi_url = ""`)."""
+    return settings.layer(key) <= Layer.DASHBOARD or getattr(settings, key) is None
+
+
+def with_dashboard(
+    settings: Settings, saved: Mapping[str, str], *, ruled_by: str | None = None
+) -> Settings:
+    """`settings` with the values an admin saved from the dashboard where the dashboard wins
+    (`dashboard_may_set`). The one precedence rule, for every part that has such values:
+    default < dashboard < file < environment < flag.
+
+    `saved` holds text as the store's settings table keeps it ("" for none). `ruled_by`: the
+    keys go together and this one decides for all (the System API: a configured `ssapi_url`
+    keeps the dashboard's key file and pin out as well). A saved value is checked like any
+    other setting; a bad one raises `ConfigError` naming the dashboard.
+    """
+    keys = [key for key in saved if dashboard_may_set(settings, ruled_by or key)]
+    if not keys:
+        return settings
+    found = _Layers(origins=dict(settings.origins), layers=dict(settings.layers))
+    for key in keys:
+        found.apply(key, saved[key], DASHBOARD_ORIGIN, Layer.DASHBOARD)
+    return replace(settings, **found.values, origins=found.origins, layers=found.layers)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from micboardd.aio import cancel_and_wait
 from micboardd.cli.run import _add_run_flags, _run_loop, settings_from_args
-from micboardd.config import ReceiverAddress, Settings
+from micboardd.config import Layer, ReceiverAddress, Settings
 from micboardd.daemon import logs
 from micboardd.daemon.run import Daemon
 from micboardd.daemon.wiring import make_sources
@@ -65,7 +65,7 @@ async def demo(settings: Settings, base_host: str, port: int) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    if settings.origins.get("state_dir") == "default":
+    if settings.layer("state_dir") is Layer.DEFAULT:
         settings = replace(settings, state_dir=DEMO_STATE_DIR)
     logs.setup(settings.log_level)
     return _run_loop(demo(settings, args.sim_base_host, args.sim_port))
