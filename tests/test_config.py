@@ -170,7 +170,7 @@ def test_help_lists_only_working_commands() -> None:
 
 
 def test_alert_and_history_settings_reach_the_rules(tmp_path: Path) -> None:
-    from micboardd.daemon.run import alert_config
+    from micboardd.daemon.wiring import alert_config
 
     cfg = tmp_path / "m.toml"
     cfg.write_text(
