@@ -1,10 +1,11 @@
 """Settings and their precedence: default < dashboard < TOML file < MICBOARDD_* environment <
 command-line flag (README "Configuration").
 
-Every setting has one entry in `SPECS`: its key (the TOML key), its parser and a one-line
-help. The environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the flag is
+Every setting has one entry in `SPECS`: its key (the TOML key), its parser, a one-line help
+and how its flag looks; `micboardd.cli.run` builds every flag from this table. The
+environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the flag is
 `--meter-rate-ms`. A bad value raises `ConfigError` naming the key, the value and where it
-came from; the CLI turns that into exit status 2.
+came from; the CLI turns that into exit status 2 (`EXIT_CONFIG`).
 
 `resolve()` merges the default, the file, the environment and the flags. The dashboard's
 layer (values an admin saved, rows of the store's `settings` table) is read by the parts
@@ -30,6 +31,8 @@ from micboardd.errors import ConfigError
 DEFAULT_CONFIG_FILE = Path("/etc/micboardd/micboardd.toml")
 ENV_PREFIX = "MICBOARDD_"
 DEFAULT_PORT = 8058
+# Bad configuration: the process exits with this status and one line (ARCHITECTURE.md).
+EXIT_CONFIG = 2
 # The receivers' METER_RATE range: 5-digit milliseconds, 00000 = off, 00100..65535
 # (PROTOCOLS.md 1.2). The one definition: settings, the web API and the Shure codecs use it.
 MIN_METER_RATE_MS = 100
@@ -292,48 +295,96 @@ def _to_network(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Spec:
+    """One setting: its TOML key, parser and help, and how its command-line flag looks."""
+
     key: str
     parse: Callable[[Any], Any]
     help: str
-    repeatable: bool = False
+    repeatable: bool = False  # the flag may be given again, each time adding one item
+    flag: str = ""  # the flag's name when it is not `--` + the key with dashes
+    metavar: str | None = None
+    # A flag without a value that sets the setting to this (`--no-discovery`: False).
+    switch: bool | None = None
+    # The default as `--help` says it, when the value alone says too little ("./var").
+    shown_default: str | None = None
+
+    @property
+    def flag_name(self) -> str:
+        return self.flag or "--" + self.key.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return env_name(self.key)
 
 
 SPECS: tuple[Spec, ...] = (
     Spec("host", _to_host, "address to serve HTTP on"),
-    Spec("port", _to_int(0, 65535), "HTTP port (0 picks a free one)"),
-    Spec("state_dir", _to_path, "directory for the SQLite database"),
-    Spec("receivers", _list_of(_to_receiver), "receiver to monitor, HOST[:PORT]", True),
-    Spec("discovery", _to_bool, "find receivers by SLP and mDNS"),
+    Spec("port", _to_int(0, 65535), "HTTP port, 0 picks a free one"),
+    Spec("state_dir", _to_path, "directory for the SQLite database", shown_default="./var"),
+    Spec(
+        "receivers",
+        _list_of(_to_receiver),
+        "receiver to monitor",
+        repeatable=True,
+        flag="--receiver",
+        metavar="HOST[:PORT]",
+    ),
+    Spec(
+        "discovery",
+        _to_bool,
+        "look for receivers on the network (SLP and mDNS)",
+        flag="--no-discovery",
+        switch=False,
+    ),
     Spec(
         "discovery_interfaces",
         _list_of(_to_interface),
-        "IPv4 address of an interface to discover on (default: all)",
-        True,
+        "IPv4 address of an interface to discover on",
+        repeatable=True,
+        flag="--discovery-interface",
+        metavar="ADDR",
+        shown_default="all",
     ),
     Spec(
         "discovery_approval",
         _to_bool,
         "new discovered receivers wait for an admin's approval (default: monitored at once)",
+        switch=True,
     ),
-    Spec("meter_rate_ms", _to_meter_rate, "receiver metering interval in ms (>= 100)"),
-    Spec("ssapi_url", _to_optional_str, "Shure System API base URL"),
-    Spec("ssapi_key_file", _to_optional_path, "file holding the System API key"),
+    Spec(
+        "meter_rate_ms",
+        _to_meter_rate,
+        f"receiver metering interval in ms, at least {MIN_METER_RATE_MS}",
+    ),
+    Spec("ssapi_url", _to_optional_str, "Shure System API base URL, e.g. https://host:10000/api"),
+    Spec("ssapi_key_file", _to_optional_path, "file holding the System API key (mode 0600)"),
     Spec("ssapi_ca_file", _to_optional_path, "CA file (PEM) for the System API certificate"),
-    Spec("ssapi_fingerprint", _to_optional_str, "SHA-256 fingerprint to pin the System API to"),
-    Spec("redis_url", _to_redis_url, "Redis URL to join other instances"),
-    Spec("instance", _to_str, "name of this instance (default: host name)"),
+    Spec(
+        "ssapi_fingerprint",
+        _to_optional_str,
+        "SHA-256 fingerprint to pin the System API certificate to",
+        metavar="SHA256",
+        shown_default="trust the first one seen and record it",
+    ),
+    Spec("redis_url", _to_redis_url, "Redis URL to join other micboardd instances"),
+    Spec(
+        "instance",
+        _to_str,
+        "name of this instance when several share Redis",
+        shown_default="the host name",
+    ),
     Spec("log_level", _to_log_level, "debug, info, warning or error"),
     Spec("max_clients", _to_int(1, 100_000), "most WebSocket clients at once"),
     Spec(
         "max_clients_per_address",
         _to_int(1, 100_000),
-        "most WebSocket clients from one address (admin sessions excepted)",
+        "most WebSocket clients from one address, admin sessions excepted",
     ),
     Spec("max_connections", _to_int(8, 1_000_000), "most HTTP connections at once"),
     Spec(
         "max_connections_per_address",
         _to_int(4, 1_000_000),
-        "most HTTP connections from one address (trusted proxies excepted)",
+        "most HTTP connections from one address, trusted proxies excepted",
     ),
     Spec(
         "ws_send_timeout_s",
@@ -344,21 +395,32 @@ SPECS: tuple[Spec, ...] = (
         "allowed_origins",
         _list_of(_to_origin),
         "extra Origin allowed to open WebSockets",
-        True,
+        repeatable=True,
+        flag="--allowed-origin",
+        metavar="URL",
     ),
     Spec(
         "allowed_hosts",
         _list_of(_to_host_name),
-        "extra host name the box answers to (Host header)",
-        True,
+        "extra host name the box answers to (Host header), e.g. micboard.venue.lan",
+        repeatable=True,
+        flag="--allowed-host",
+        metavar="NAME",
     ),
     Spec(
         "trusted_proxies",
         _list_of(_to_network),
-        "reverse proxy whose X-Forwarded-For is believed (address or network)",
-        True,
+        "reverse proxy (address or network) whose X-Forwarded-For is believed",
+        repeatable=True,
+        flag="--trusted-proxy",
+        metavar="ADDR[/BITS]",
+        shown_default="none",
     ),
-    Spec("tls_cert_file", _to_optional_path, "PEM certificate (chain) to serve HTTPS with"),
+    Spec(
+        "tls_cert_file",
+        _to_optional_path,
+        "PEM certificate (chain) to serve HTTPS with; needs tls_key_file",
+    ),
     Spec("tls_key_file", _to_optional_path, "PEM private key for tls_cert_file (mode 0600)"),
     Spec(
         "alert_battery_low_minutes", _to_int(1, 600), "battery low alert at or below these minutes"
@@ -470,8 +532,7 @@ def resolve(
     _read_file(found, *_config_file(config_path, environ))
     _read_environment(found, environ)
     for key, raw in cli.items():
-        flag = "--" + key.replace("_", "-")
-        found.apply(key, raw, f"command line {flag}", Layer.FLAG)
+        found.apply(key, raw, f"command line {SPEC_BY_KEY[key].flag_name}", Layer.FLAG)
     settings = replace(Settings(), **found.values)
     _check_tls(settings, found.origins)
     return replace(settings, origins=found.origins, layers=found.layers)

@@ -65,7 +65,7 @@ def test_section_table_accepted(tmp_path: Path) -> None:
         ),
         ({}, {"MICBOARDD_DISCOVERY": "maybe"}, "discovery", "environment MICBOARDD_DISCOVERY"),
         ({}, {"MICBOARDD_COLOUR": "blue"}, "colour", "environment MICBOARDD_COLOUR"),
-        ({"receivers": ["host:notaport"]}, {}, "receivers", "command line --receivers"),
+        ({"receivers": ["host:notaport"]}, {}, "receivers", "command line --receiver"),
         ({"discovery_interfaces": ["eth0"]}, {}, "discovery_interfaces", "command line"),
     ],
 )
@@ -255,3 +255,12 @@ async def test_receivers_meter_at_the_dashboards_rate_unless_configured(tmp_path
         assert manager.meter_rate_ms == MIN_METER_RATE_MS
     finally:
         await store.close()
+
+
+def test_the_command_line_origin_names_the_flag_given() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve({"receivers": ["host:notaport"]}, environ={}, config_path=None)
+    assert info.value.origin == "command line --receiver"
+    s = resolve({"discovery": False}, environ={}, config_path=None)
+    assert s.origins["discovery"] == "command line --no-discovery"
+    assert s.layer("discovery") is Layer.FLAG
