@@ -1,9 +1,9 @@
 """Everything the daemon is made of, built and started in one place: `wired()`.
 
 Start order, as written below: the store; the hub with what the store keeps (performers,
-photos, groups, placeholders); alerts and history; the web app on its HTTP socket; the
-fan-out to WebSocket clients; the periodic tasks; the sources (receivers, discovery, the
-System API, other instances through Redis).
+photos, groups, placeholders); the fan-out to WebSocket clients (the hub's first listener);
+alerts and history; the web app on its HTTP socket; the periodic tasks; the sources
+(receivers, discovery, the System API, other instances through Redis).
 
 Each part's stop goes on one `AsyncExitStack` as that part starts, so a failure half-way
 stops exactly what had started, and leaving `wired()` stops everything in this order:
@@ -17,9 +17,11 @@ stops exactly what had started, and leaving `wired()` stops everything in this o
 5. the sources: meters off on every receiver;
 6. the store, flushed and closed.
 
-The sources start last (the web server answers first; alerts and history see every reading
-from the first one on) yet stop before the store only: their stop is pushed right after the
-store's, on a set that is empty until they start.
+Two parts stop elsewhere in the list than they start. The sources start last (the web server
+answers first; alerts and history see every reading from the first one on) yet stop just
+before the store: their stop is pushed right after the store's, on a set that is empty until
+they start. The fan-out starts before alerts and history but stops before the HTTP server:
+its stop (instant, idempotent) is pushed twice, when it starts and after the server.
 """
 
 from __future__ import annotations
@@ -148,9 +150,8 @@ async def wired(
         ctx = await _build(settings, store, counters, web_root)
         alerts, history, fanout = ctx.alerts, ctx.history, ctx.fanout
         assert alerts is not None and history is not None
-        # The fan-out is the hub's first listener: clients hear each change before alerts
-        # and history react to it. Its place in the stop order is 2 (below); stopping it is
-        # instant and idempotent, so it is also pushed here in case a later part fails.
+        # The hub's first listener: clients hear each change before alerts and history
+        # react to it. Stopped here only if a later part fails; its place is 2 (below).
         fanout.start()
         stack.callback(fanout.stop)
         await alerts.start()
