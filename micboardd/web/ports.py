@@ -1,0 +1,96 @@
+"""What the web layer calls on the parts the daemon plugs into it, and nothing more.
+
+The receiver manager, discovery and the System API runtime are made by the daemon's wiring
+after the app exists (`AppContext` holds None until then). The web layer knows them only
+through these protocols: it never imports the classes that implement them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from micboardd.config import ReceiverAddress, Settings
+
+
+class Counting(Protocol):
+    """Counting an event (a name chosen in code: it becomes a metrics label)."""
+
+    def count(self, event: str, n: int = 1) -> None: ...
+
+
+class CounterReadings(Protocol):
+    """The process-wide counters as `/api/health` and `/metrics` read them."""
+
+    @property
+    def ws_frames_sent(self) -> int: ...
+    @property
+    def ws_bytes_sent(self) -> int: ...
+    @property
+    def ws_client_errors(self) -> int: ...
+    @property
+    def ws_frames_waited(self) -> int: ...
+    @property
+    def extra(self) -> Mapping[str, int]: ...
+    @property
+    def loop_exceptions(self) -> Mapping[str, int]: ...
+
+
+class ReceiverControl(Protocol):
+    """Directly monitored receivers and discovery's candidates (`sources/receivers.py`)."""
+
+    @property
+    def meter_rate_ms(self) -> int: ...
+
+    async def add(self, address: ReceiverAddress) -> str: ...
+    async def remove(self, receiver_id: str) -> None: ...
+    async def set_meter_rate(self, meter_rate_ms: int) -> None: ...
+    async def set_receiver_meter_rate(
+        self, receiver_id: str, meter_rate_ms: int | None
+    ) -> None: ...
+    def meter_rate_for(self, receiver_id: str) -> int: ...
+    def discovered(self) -> list[dict[str, object]]: ...
+    async def approve(self, receiver_id: str) -> str: ...
+    async def ignore_discovered(self, receiver_id: str) -> None: ...
+
+
+class DiscoveryHealth(Protocol):
+    """Discovery as `/api/health` shows it (`discovery/service.py`)."""
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class SettingReader(Protocol):
+    async def get_setting(self, key: str) -> str | None: ...
+
+
+class WantedApi(Protocol):
+    """The System API settings the dashboard stored (checked)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def fingerprint(self) -> str | None: ...
+
+
+class SystemApiControl(Protocol):
+    """The System API source as the dashboard sets it up (`ssapi/runtime.py`). `configure`
+    and `disable` raise `SetByConfiguration` or `SettingRefused` (`ssapi/runtime.py`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> SettingReader: ...
+    @property
+    def editable(self) -> bool: ...
+    @property
+    def key_file(self) -> Path: ...
+    @property
+    def health(self) -> dict[str, Any] | None: ...
+    @property
+    def error(self) -> str | None: ...
+
+    async def stored(self) -> WantedApi | None: ...
+    async def configure(self, url: str, key: str | None, fingerprint: str | None) -> None: ...
+    async def disable(self) -> None: ...
