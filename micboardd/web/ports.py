@@ -7,34 +7,10 @@ through these protocols: it never imports the classes that implement them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from micboardd.config import ReceiverAddress, Settings
-
-
-class Counting(Protocol):
-    """Counting an event (a name chosen in code: it becomes a metrics label)."""
-
-    def count(self, event: str, n: int = 1) -> None: ...
-
-
-class CounterReadings(Protocol):
-    """The process-wide counters as `/api/health` and `/metrics` read them."""
-
-    @property
-    def ws_frames_sent(self) -> int: ...
-    @property
-    def ws_bytes_sent(self) -> int: ...
-    @property
-    def ws_client_errors(self) -> int: ...
-    @property
-    def ws_frames_waited(self) -> int: ...
-    @property
-    def extra(self) -> Mapping[str, int]: ...
-    @property
-    def loop_exceptions(self) -> Mapping[str, int]: ...
 
 
 class ReceiverControl(Protocol):

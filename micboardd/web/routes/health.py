@@ -15,8 +15,9 @@ from micboardd import __version__
 from micboardd.aio import loop_implementation
 from micboardd.auth.passwords import Auth
 from micboardd.feed.fanout import API_HEALTH_KEY, FanOut
+from micboardd.model import Counters
 from micboardd.state.hub import Hub
-from micboardd.web.ports import CounterReadings, DiscoveryHealth
+from micboardd.web.ports import DiscoveryHealth
 from micboardd.web.routes.base import ApiController
 from micboardd.web.routes.inject import Injected
 from micboardd.web.security import can_view, redact_api_frame, redact_health, session_of
@@ -41,7 +42,7 @@ class HealthContext(Protocol):
     @property
     def fanout(self) -> FanOut: ...
     @property
-    def counters(self) -> CounterReadings: ...
+    def counters(self) -> Counters: ...
     @property
     def discovery(self) -> DiscoveryHealth | None: ...
     @property
