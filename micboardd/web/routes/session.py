@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -65,7 +65,7 @@ class SessionDesk:
 
     auth: Auth
     on_change: Callable[[], None] = _nothing
-    pin_budget_logged: bool = field(default=False)  # the empty budget is logged once
+    pin_budget_logged: bool = False  # the empty budget is logged once, not per refusal
 
     async def view(self, session: Session | None) -> dict[str, Any]:
         creds = await self.auth.credentials()
