@@ -1,4 +1,4 @@
-"""The httptools protocol of uvicorn with the limits of `http_protocol.py` (its docstring says
+"""The httptools protocol of uvicorn with the limits of `http_limits.py` (its docstring says
 which and why). Importing this module fails without httptools: `http_protocol_class` then
 falls back to uvicorn's h11 protocol."""
 
@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from micboardd.web.http_protocol import (
+from micboardd.web.http_limits import (
     MAX_HEAD_BYTES,
     REFUSAL_LINGER_S,
     REQUEST_TIMEOUT_S,
@@ -87,7 +87,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         transport = self.transport
         super().handle_websocket_upgrade()
-        # The WebSocket protocol gives the slot back when it closes (ws_protocol.py).
+        # The WebSocket protocol gives the slot back when it closes (ws_tuned.py).
         upgraded = transport.get_protocol()
         limits = self.limits  # not self: the upgraded protocol must not keep this one alive
         upgraded.release_slot = lambda: limits.release(transport)  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
-"""uvicorn's sans-I/O WebSocket protocol, tuned as `ws_protocol.py` says (its docstring says
+"""uvicorn's sans-I/O WebSocket protocol, tuned as `ws_tuning.py` says (its docstring says
 how and why). Importing this module fails with a uvicorn that lacks that protocol:
-`protocol_class` then falls back to uvicorn's own ("auto")."""
+`protocol_class` (ws_protocol.py) then falls back to uvicorn's own ("auto")."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
-from micboardd.web.ws_protocol import DEFLATE_LEVEL, DIRECT_SEND, MEM_LEVEL, WINDOW_BITS
+from micboardd.web.ws_tuning import DEFLATE_LEVEL, DIRECT_SEND, MEM_LEVEL, WINDOW_BITS
 
 
 class TunedProtocol(WebSocketsSansIOProtocol):
@@ -30,7 +30,7 @@ class TunedProtocol(WebSocketsSansIOProtocol):
             ]
 
     # Set by the HTTP protocol on upgrade: gives the connection's slot back
-    # (web/http_protocol.py counts WebSockets as connections too).
+    # (web/http_limits.py counts WebSockets as connections too).
     release_slot: Callable[[], None] | None = None
 
     def handle_connect(self, event: Any) -> None:
