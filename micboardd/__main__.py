@@ -1,5 +1,5 @@
 import sys
 
-from micboardd.cli.run import main
+from micboardd.cli.main import main
 
 sys.exit(main())

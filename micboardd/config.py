@@ -1,13 +1,21 @@
-"""Settings: built-in defaults < TOML file < MICBOARDD_* environment < command-line flags.
+"""Settings and their precedence: default < dashboard < TOML file < MICBOARDD_* environment <
+command-line flag (README "Configuration").
 
-Every setting has one entry in `SPECS`: its key (the TOML key), its type, its default and a
-one-line help. The environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the
-flag is `--meter-rate-ms`. A bad value raises `ConfigError` naming the key, the value and
-where it came from; the CLI turns that into exit status 2.
+Every setting has one entry in `SPECS`: its key (the TOML key), its parser, a one-line help
+and how its flag looks; `micboardd.cli.run` builds every flag from this table. The
+environment twin of key `meter_rate_ms` is `MICBOARDD_METER_RATE_MS`; the flag is
+`--meter-rate-ms`. A bad value raises `ConfigError` naming the key, the value and where it
+came from; the CLI turns that into exit status 2 (`EXIT_CONFIG`).
+
+`resolve()` merges the default, the file, the environment and the flags. The dashboard's
+layer (values an admin saved, rows of the store's `settings` table) is read by the parts
+that use it and put in its place by `with_dashboard()`: the receivers' `meter_rate_ms`, the
+System API's `ssapi_url`, `ssapi_key_file` and `ssapi_fingerprint`.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 import re
@@ -23,7 +31,10 @@ from micboardd.errors import ConfigError
 DEFAULT_CONFIG_FILE = Path("/etc/micboardd/micboardd.toml")
 ENV_PREFIX = "MICBOARDD_"
 DEFAULT_PORT = 8058
-# Shure receivers cannot meter faster than every 100 ms (METER_RATE 00100 is the minimum).
+# Bad configuration: the process exits with this status and one line (ARCHITECTURE.md).
+EXIT_CONFIG = 2
+# The receivers' METER_RATE range: 5-digit milliseconds, 00000 = off, 00100..65535
+# (PROTOCOLS.md 1.2). The one definition: settings, the web API and the Shure codecs use it.
 MIN_METER_RATE_MS = 100
 MAX_METER_RATE_MS = 65535
 SHURE_PORT = 2202
@@ -35,6 +46,22 @@ DEFAULT_MAX_CONNECTIONS = 2000
 DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64
 # WebSocket clients from one address: three per dashboard tab, ten tabs.
 DEFAULT_MAX_CLIENTS_PER_ADDRESS = 30
+
+
+class Layer(enum.IntEnum):
+    """Where a setting's value came from. A higher layer wins over every lower one."""
+
+    DEFAULT = 0
+    DASHBOARD = 1  # saved by an admin (Edit > Settings), kept in the store's settings table
+    FILE = 2
+    ENVIRONMENT = 3
+    FLAG = 4
+
+
+# How messages name the layers without a name of their own (a file is named by its path,
+# the environment and flags by the variable or flag).
+DEFAULT_ORIGIN = "default"
+DASHBOARD_ORIGIN = "the dashboard (Edit > Settings)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +115,15 @@ class Settings:
     history_retention_days: int = 7
     # Where settings came from, per key: "default", "/etc/micboardd/micboardd.toml", ...
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The layer of each key's value (absent: the default).
+    layers: Mapping[str, Layer] = field(default_factory=dict, compare=False)
 
     @property
     def db_path(self) -> Path:
         return self.state_dir / "micboardd.db"
+
+    def layer(self, key: str) -> Layer:
+        return self.layers.get(key, Layer.DEFAULT)
 
 
 # --- value parsers: str (env/CLI) or TOML value -> typed value, ValueError with a reason ---
@@ -263,48 +295,96 @@ def _to_network(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Spec:
+    """One setting: its TOML key, parser and help, and how its command-line flag looks."""
+
     key: str
     parse: Callable[[Any], Any]
     help: str
-    repeatable: bool = False
+    repeatable: bool = False  # the flag may be given again, each time adding one item
+    flag: str = ""  # the flag's name when it is not `--` + the key with dashes
+    metavar: str | None = None
+    # A flag without a value that sets the setting to this (`--no-discovery`: False).
+    switch: bool | None = None
+    # The default as `--help` says it, when the value alone says too little ("./var").
+    shown_default: str | None = None
+
+    @property
+    def flag_name(self) -> str:
+        return self.flag or "--" + self.key.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return env_name(self.key)
 
 
 SPECS: tuple[Spec, ...] = (
     Spec("host", _to_host, "address to serve HTTP on"),
-    Spec("port", _to_int(0, 65535), "HTTP port (0 picks a free one)"),
-    Spec("state_dir", _to_path, "directory for the SQLite database"),
-    Spec("receivers", _list_of(_to_receiver), "receiver to monitor, HOST[:PORT]", True),
-    Spec("discovery", _to_bool, "find receivers by SLP and mDNS"),
+    Spec("port", _to_int(0, 65535), "HTTP port, 0 picks a free one"),
+    Spec("state_dir", _to_path, "directory for the SQLite database", shown_default="./var"),
+    Spec(
+        "receivers",
+        _list_of(_to_receiver),
+        "receiver to monitor",
+        repeatable=True,
+        flag="--receiver",
+        metavar="HOST[:PORT]",
+    ),
+    Spec(
+        "discovery",
+        _to_bool,
+        "look for receivers on the network (SLP and mDNS)",
+        flag="--no-discovery",
+        switch=False,
+    ),
     Spec(
         "discovery_interfaces",
         _list_of(_to_interface),
-        "IPv4 address of an interface to discover on (default: all)",
-        True,
+        "IPv4 address of an interface to discover on",
+        repeatable=True,
+        flag="--discovery-interface",
+        metavar="ADDR",
+        shown_default="all",
     ),
     Spec(
         "discovery_approval",
         _to_bool,
         "new discovered receivers wait for an admin's approval (default: monitored at once)",
+        switch=True,
     ),
-    Spec("meter_rate_ms", _to_meter_rate, "receiver metering interval in ms (>= 100)"),
-    Spec("ssapi_url", _to_optional_str, "Shure System API base URL"),
-    Spec("ssapi_key_file", _to_optional_path, "file holding the System API key"),
+    Spec(
+        "meter_rate_ms",
+        _to_meter_rate,
+        f"receiver metering interval in ms, at least {MIN_METER_RATE_MS}",
+    ),
+    Spec("ssapi_url", _to_optional_str, "Shure System API base URL, e.g. https://host:10000/api"),
+    Spec("ssapi_key_file", _to_optional_path, "file holding the System API key (mode 0600)"),
     Spec("ssapi_ca_file", _to_optional_path, "CA file (PEM) for the System API certificate"),
-    Spec("ssapi_fingerprint", _to_optional_str, "SHA-256 fingerprint to pin the System API to"),
-    Spec("redis_url", _to_redis_url, "Redis URL to join other instances"),
-    Spec("instance", _to_str, "name of this instance (default: host name)"),
+    Spec(
+        "ssapi_fingerprint",
+        _to_optional_str,
+        "SHA-256 fingerprint to pin the System API certificate to",
+        metavar="SHA256",
+        shown_default="trust the first one seen and record it",
+    ),
+    Spec("redis_url", _to_redis_url, "Redis URL to join other micboardd instances"),
+    Spec(
+        "instance",
+        _to_str,
+        "name of this instance when several share Redis",
+        shown_default="the host name",
+    ),
     Spec("log_level", _to_log_level, "debug, info, warning or error"),
     Spec("max_clients", _to_int(1, 100_000), "most WebSocket clients at once"),
     Spec(
         "max_clients_per_address",
         _to_int(1, 100_000),
-        "most WebSocket clients from one address (admin sessions excepted)",
+        "most WebSocket clients from one address, admin sessions excepted",
     ),
     Spec("max_connections", _to_int(8, 1_000_000), "most HTTP connections at once"),
     Spec(
         "max_connections_per_address",
         _to_int(4, 1_000_000),
-        "most HTTP connections from one address (trusted proxies excepted)",
+        "most HTTP connections from one address, trusted proxies excepted",
     ),
     Spec(
         "ws_send_timeout_s",
@@ -315,21 +395,32 @@ SPECS: tuple[Spec, ...] = (
         "allowed_origins",
         _list_of(_to_origin),
         "extra Origin allowed to open WebSockets",
-        True,
+        repeatable=True,
+        flag="--allowed-origin",
+        metavar="URL",
     ),
     Spec(
         "allowed_hosts",
         _list_of(_to_host_name),
-        "extra host name the box answers to (Host header)",
-        True,
+        "extra host name the box answers to (Host header), e.g. micboard.venue.lan",
+        repeatable=True,
+        flag="--allowed-host",
+        metavar="NAME",
     ),
     Spec(
         "trusted_proxies",
         _list_of(_to_network),
-        "reverse proxy whose X-Forwarded-For is believed (address or network)",
-        True,
+        "reverse proxy (address or network) whose X-Forwarded-For is believed",
+        repeatable=True,
+        flag="--trusted-proxy",
+        metavar="ADDR[/BITS]",
+        shown_default="none",
     ),
-    Spec("tls_cert_file", _to_optional_path, "PEM certificate (chain) to serve HTTPS with"),
+    Spec(
+        "tls_cert_file",
+        _to_optional_path,
+        "PEM certificate (chain) to serve HTTPS with; needs tls_key_file",
+    ),
     Spec("tls_key_file", _to_optional_path, "PEM private key for tls_cert_file (mode 0600)"),
     Spec(
         "alert_battery_low_minutes", _to_int(1, 600), "battery low alert at or below these minutes"
@@ -367,15 +458,65 @@ def load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _apply(
-    values: dict[str, Any], origins: dict[str, str], key: str, raw: Any, origin: str
-) -> None:
-    spec = SPEC_BY_KEY[key]
-    try:
-        values[key] = spec.parse(raw)
-    except ValueError as exc:
-        raise ConfigError(key, raw, origin, str(exc)) from None
-    origins[key] = origin
+@dataclass
+class _Layers:
+    """The values found so far, with where each came from (filled lowest layer first)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, Layer] = field(default_factory=dict)
+
+    def apply(self, key: str, raw: Any, origin: str, layer: Layer) -> None:
+        spec = SPEC_BY_KEY[key]
+        try:
+            self.values[key] = spec.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(key, raw, origin, str(exc)) from None
+        self.origins[key] = origin
+        self.layers[key] = layer
+
+
+def _config_file(config_path: Path | None, environ: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """The TOML file to read and whether it was asked for (a missing one is then an error)."""
+    if config_path is not None:
+        return config_path, True
+    if env_name("config") in environ:
+        return Path(environ[env_name("config")]), True
+    return (DEFAULT_CONFIG_FILE, False) if DEFAULT_CONFIG_FILE.exists() else (None, False)
+
+
+def _read_file(found: _Layers, path: Path | None, explicit: bool) -> None:
+    if path is None:
+        return
+    if not path.exists():
+        if explicit:
+            raise ConfigError("config", str(path), "command line", "file does not exist")
+        return
+    for key, raw in load_toml(path).items():
+        if key not in SPEC_BY_KEY:
+            raise ConfigError(key, raw, str(path), "unknown setting")
+        found.apply(key, raw, str(path), Layer.FILE)
+    found.values["config"] = path
+    found.origins["config"] = "command line" if explicit else DEFAULT_ORIGIN
+
+
+def _read_environment(found: _Layers, environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == env_name("config"):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in SPEC_BY_KEY:
+            raise ConfigError(key, raw, f"environment {name}", "unknown setting")
+        found.apply(key, raw, f"environment {name}", Layer.ENVIRONMENT)
+
+
+def _check_tls(settings: Settings, origins: Mapping[str, str]) -> None:
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        given = "tls_cert_file" if settings.tls_cert_file is not None else "tls_key_file"
+        missing = "tls_key_file" if given == "tls_cert_file" else "tls_cert_file"
+        raise ConfigError(
+            missing, None, origins.get(given, DEFAULT_ORIGIN), f"HTTPS needs it as well as {given}"
+        )
 
 
 def resolve(
@@ -383,48 +524,45 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     config_path: Path | None = None,
 ) -> Settings:
-    """Build Settings from the four layers. `cli` holds only the flags the user gave."""
+    """Build Settings from the default, the file, the environment and the flags, each layer
+    over the one before. `cli` holds only the flags the user gave, by setting key."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    origins: dict[str, str] = {f.name: "default" for f in fields(Settings)}
-
+    found = _Layers(origins={f.name: DEFAULT_ORIGIN for f in fields(Settings)})
     # The config file itself may come from the CLI or the environment.
-    path: Path | None = config_path
-    explicit = path is not None
-    if path is None and env_name("config") in environ:
-        path = Path(environ[env_name("config")])
-        explicit = True
-    if path is None and DEFAULT_CONFIG_FILE.exists():
-        path = DEFAULT_CONFIG_FILE
-    if path is not None:
-        if not path.exists():
-            if explicit:
-                raise ConfigError("config", str(path), "command line", "file does not exist")
-        else:
-            for key, raw in load_toml(path).items():
-                if key not in SPEC_BY_KEY:
-                    raise ConfigError(key, raw, str(path), "unknown setting")
-                _apply(values, origins, key, raw, str(path))
-            values["config"] = path
-            origins["config"] = "command line" if explicit else "default"
-
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == env_name("config"):
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if key not in SPEC_BY_KEY:
-            raise ConfigError(key, raw, f"environment {name}", "unknown setting")
-        _apply(values, origins, key, raw, f"environment {name}")
-
+    _read_file(found, *_config_file(config_path, environ))
+    _read_environment(found, environ)
     for key, raw in cli.items():
-        flag = "--" + key.replace("_", "-")
-        _apply(values, origins, key, raw, f"command line {flag}")
+        found.apply(key, raw, f"command line {SPEC_BY_KEY[key].flag_name}", Layer.FLAG)
+    settings = replace(Settings(), **found.values)
+    _check_tls(settings, found.origins)
+    return replace(settings, origins=found.origins, layers=found.layers)
 
-    settings = replace(Settings(), **values)
-    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
-        given = "tls_cert_file" if settings.tls_cert_file is not None else "tls_key_file"
-        missing = "tls_key_file" if given == "tls_cert_file" else "tls_cert_file"
-        raise ConfigError(
-            missing, None, origins.get(given, "default"), f"HTTPS needs it as well as {given}"
-        )
-    return replace(settings, origins=origins)
+
+# --- the dashboard's layer ---
+
+
+def dashboard_may_set(settings: Settings, key: str) -> bool:
+    """Whether a value saved from the dashboard is used for `key`: the file, the environment
+    and the flags win over it, unless they leave the setting empty (`ssapi_url = ""`)."""
+    return settings.layer(key) <= Layer.DASHBOARD or getattr(settings, key) is None
+
+
+def with_dashboard(
+    settings: Settings, saved: Mapping[str, str], *, ruled_by: str | None = None
+) -> Settings:
+    """`settings` with the values an admin saved from the dashboard where the dashboard wins
+    (`dashboard_may_set`). The one precedence rule, for every part that has such values:
+    default < dashboard < file < environment < flag.
+
+    `saved` holds text as the store's settings table keeps it ("" for none). `ruled_by`: the
+    keys go together and this one decides for all (the System API: a configured `ssapi_url`
+    keeps the dashboard's key file and pin out as well). A saved value is checked like any
+    other setting; a bad one raises `ConfigError` naming the dashboard.
+    """
+    keys = [key for key in saved if dashboard_may_set(settings, ruled_by or key)]
+    if not keys:
+        return settings
+    found = _Layers(origins=dict(settings.origins), layers=dict(settings.layers))
+    for key in keys:
+        found.apply(key, saved[key], DASHBOARD_ORIGIN, Layer.DASHBOARD)
+    return replace(settings, **found.values, origins=found.origins, layers=found.layers)

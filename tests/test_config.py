@@ -8,8 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from micboardd.config import ReceiverAddress, parse_receiver, resolve
+from micboardd.config import (
+    DASHBOARD_ORIGIN,
+    MIN_METER_RATE_MS,
+    Layer,
+    ReceiverAddress,
+    Settings,
+    dashboard_may_set,
+    parse_receiver,
+    resolve,
+    with_dashboard,
+)
 from micboardd.errors import ConfigError
+from micboardd.sources.receivers import METER_RATE_SETTING, ReceiverManager
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
 
 from .helpers import daemon_env
 
@@ -52,7 +65,7 @@ def test_section_table_accepted(tmp_path: Path) -> None:
         ),
         ({}, {"MICBOARDD_DISCOVERY": "maybe"}, "discovery", "environment MICBOARDD_DISCOVERY"),
         ({}, {"MICBOARDD_COLOUR": "blue"}, "colour", "environment MICBOARDD_COLOUR"),
-        ({"receivers": ["host:notaport"]}, {}, "receivers", "command line --receivers"),
+        ({"receivers": ["host:notaport"]}, {}, "receivers", "command line --receiver"),
         ({"discovery_interfaces": ["eth0"]}, {}, "discovery_interfaces", "command line"),
     ],
 )
@@ -157,7 +170,7 @@ def test_help_lists_only_working_commands() -> None:
 
 
 def test_alert_and_history_settings_reach_the_rules(tmp_path: Path) -> None:
-    from micboardd.daemon.run import alert_config
+    from micboardd.daemon.wiring import alert_config
 
     cfg = tmp_path / "m.toml"
     cfg.write_text(
@@ -172,3 +185,82 @@ def test_alert_and_history_settings_reach_the_rules(tmp_path: Path) -> None:
     assert rules.rf_weak.raise_s == 8.0
     with pytest.raises(ConfigError):
         resolve({"alert_rf_weak_dbm": "-5"}, environ={}, config_path=None)
+
+
+# --- the dashboard's layer: default < dashboard < file < environment < flag ---
+
+
+def test_the_dashboard_wins_over_the_default_only(tmp_path: Path) -> None:
+    saved = {"meter_rate_ms": "500"}
+    s = with_dashboard(resolve({}, environ={}, config_path=None), saved)
+    assert s.meter_rate_ms == 500
+    assert s.layer("meter_rate_ms") is Layer.DASHBOARD
+    assert s.origins["meter_rate_ms"] == DASHBOARD_ORIGIN
+    cfg = tmp_path / "m.toml"
+    cfg.write_text("meter_rate_ms = 250\n")
+    for configured, layer in (
+        (resolve({}, environ={}, config_path=cfg), Layer.FILE),
+        (resolve({}, environ={"MICBOARDD_METER_RATE_MS": "250"}), Layer.ENVIRONMENT),
+        (resolve({"meter_rate_ms": "250"}, environ={}, config_path=cfg), Layer.FLAG),
+    ):
+        assert configured.layer("meter_rate_ms") is layer
+        assert not dashboard_may_set(configured, "meter_rate_ms")
+        assert with_dashboard(configured, saved).meter_rate_ms == 250
+        assert configured.layer("port") is Layer.DEFAULT
+
+
+def test_a_setting_left_empty_by_the_configuration_is_the_dashboards(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('ssapi_url = ""\nssapi_fingerprint = "' + "ab" * 32 + '"\n')
+    configured = resolve({}, environ={}, config_path=cfg)
+    assert configured.layer("ssapi_url") is Layer.FILE and configured.ssapi_url is None
+    saved = {"ssapi_url": "https://api.venue:10000/api", "ssapi_fingerprint": ""}
+    s = with_dashboard(configured, saved, ruled_by="ssapi_url")
+    assert s.ssapi_url == "https://api.venue:10000/api"
+    # Ruled by ssapi_url: the dashboard's "no pin" goes with its URL, over the file's pin.
+    assert s.ssapi_fingerprint is None
+    assert s.origins["ssapi_fingerprint"] == DASHBOARD_ORIGIN
+
+
+def test_a_configured_url_keeps_every_dashboard_system_api_setting_out() -> None:
+    configured = resolve(
+        {"ssapi_url": "https://configured:10000/api"}, environ={}, config_path=None
+    )
+    saved = {"ssapi_url": "https://dashboard:10000/api", "ssapi_key_file": "/var/key"}
+    assert with_dashboard(configured, saved, ruled_by="ssapi_url") is configured
+
+
+def test_a_bad_saved_value_names_the_dashboard() -> None:
+    with pytest.raises(ConfigError) as info:
+        with_dashboard(Settings(), {"meter_rate_ms": "50"})
+    assert info.value.origin == DASHBOARD_ORIGIN and info.value.key == "meter_rate_ms"
+
+
+async def test_receivers_meter_at_the_dashboards_rate_unless_configured(tmp_path: Path) -> None:
+    store = Store(tmp_path / "micboardd.db")
+    await store.open()
+    try:
+        await store.set_setting(METER_RATE_SETTING, "500")
+        for settings, expected in (
+            (Settings(state_dir=tmp_path), 500),
+            (resolve({"meter_rate_ms": "250"}, environ={}, config_path=None), 250),
+        ):
+            manager = ReceiverManager(Hub(), store, settings)
+            await manager.start()
+            assert manager.meter_rate_ms == expected
+            await manager.stop()
+        await store.set_setting(METER_RATE_SETTING, "fast")  # never from the API; kept safe
+        manager = ReceiverManager(Hub(), store, Settings(state_dir=tmp_path))
+        await manager.start()
+        assert manager.meter_rate_ms == MIN_METER_RATE_MS
+    finally:
+        await store.close()
+
+
+def test_the_command_line_origin_names_the_flag_given() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve({"receivers": ["host:notaport"]}, environ={}, config_path=None)
+    assert info.value.origin == "command line --receiver"
+    s = resolve({"discovery": False}, environ={}, config_path=None)
+    assert s.origins["discovery"] == "command line --no-discovery"
+    assert s.layer("discovery") is Layer.FLAG

@@ -16,7 +16,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 from micboardd.sim.venue import Venue
-from micboardd.web.ws_protocol import WINDOW_BITS, protocol_class
+from micboardd.web.ws_protocol import protocol_class
+from micboardd.web.ws_tuning import WINDOW_BITS
 
 from .conftest import DaemonFactory
 from .helpers import async_wait_for

@@ -12,7 +12,8 @@ import pytest
 import uvicorn
 import websockets
 
-from micboardd.web.ws_protocol import direct_sender, protocol_class
+from micboardd.web.ws_protocol import protocol_class
+from micboardd.web.ws_tuning import direct_sender
 
 from .helpers import async_wait_for
 

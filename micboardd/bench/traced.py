@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from micboardd.cli.run import main as micboardd_main
+from micboardd.cli.main import main as micboardd_main
 
 # Allocations of tracemalloc itself and of the import machinery say nothing about a leak.
 _IGNORED = (

@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from micboardd.aio import cancel_and_wait
-from micboardd.cli.run import _add_run_flags, _run_loop, settings_from_args
-from micboardd.config import ReceiverAddress, Settings
+from micboardd.cli.run import add_settings_flags, settings_from_args
+from micboardd.config import Layer, ReceiverAddress, Settings
 from micboardd.daemon import logs
-from micboardd.daemon.run import Daemon
+from micboardd.daemon.run import Daemon, run_on_uvloop
 from micboardd.daemon.wiring import make_sources
 from micboardd.sim.cli import serve_commands
 from micboardd.sim.venue import Venue
@@ -29,7 +29,7 @@ DEMO_STATE_DIR = Path("var/demo")  # never mixes simulated receivers into a real
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    _add_run_flags(p)
+    add_settings_flags(p)
     p.add_argument(
         "--sim-base-host",
         default=DEMO_BASE_HOST,
@@ -65,7 +65,7 @@ async def demo(settings: Settings, base_host: str, port: int) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    if settings.origins.get("state_dir") == "default":
+    if settings.layer("state_dir") is Layer.DEFAULT:
         settings = replace(settings, state_dir=DEMO_STATE_DIR)
     logs.setup(settings.log_level)
-    return _run_loop(demo(settings, args.sim_base_host, args.sim_port))
+    return run_on_uvloop(demo(settings, args.sim_base_host, args.sim_port))

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from micboardd.config import resolve
+from micboardd.cli.run import add_settings_flags
+from micboardd.config import EXIT_CONFIG, resolve
 from micboardd.daemon import logs
 from micboardd.discovery import Candidate
 from micboardd.discovery.service import Discovery
@@ -31,7 +32,6 @@ from micboardd.errors import ConfigError
 DEFAULT_TIMEOUT_S = 5.0  # two and a half SLP intervals: every receiver announces twice
 EXIT_OK = 0
 EXIT_NO_LISTENER = 1
-EXIT_CONFIG = 2
 
 
 def add_discover_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,15 +43,8 @@ def add_discover_arguments(p: argparse.ArgumentParser) -> None:
         help=f"how long to listen (default {DEFAULT_TIMEOUT_S:g})",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument(
-        "--discovery-interface",
-        dest="discovery_interfaces",
-        action="append",
-        default=argparse.SUPPRESS,
-        metavar="ADDR",
-        help="IPv4 address of an interface to listen on (repeatable; default: every one, "
-        "or discovery_interfaces from the settings)",
-    )
+    # `run`'s flag; without it, discovery_interfaces from the settings (default: every one).
+    add_settings_flags(p, ["discovery_interfaces"], config=False)
     # The name this command had before it took `run`'s: scripts written for it keep working.
     p.add_argument(
         "--interface",

@@ -20,7 +20,8 @@ from typing import Any, TextIO
 
 import msgspec
 
-from micboardd.config import Settings
+from micboardd.cli.run import add_settings_flags, settings_from_args
+from micboardd.config import EXIT_CONFIG, Settings
 from micboardd.daemon import logs
 from micboardd.daemon.state_dir import drop_to_owner
 from micboardd.errors import ConfigError, MicboardError
@@ -43,9 +44,7 @@ STOP_TIMEOUT_S = 10.0
 
 
 def add_poll_arguments(p: argparse.ArgumentParser) -> None:
-    from micboardd.cli.run import _add_run_flags
-
-    _add_run_flags(p)
+    add_settings_flags(p)
     p.add_argument(
         "--manufacturer", choices=["shure"], default="shure", help="only Shure is supported"
     )
@@ -68,14 +67,12 @@ def add_poll_arguments(p: argparse.ArgumentParser) -> None:
 def run_poll(
     args: argparse.Namespace, out: TextIO | None = None, *, configure_logging: bool = True
 ) -> int:
-    from micboardd.cli.run import settings_from_args
-
     out = out or sys.stdout
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"micboardd: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if configure_logging:
         # The report goes to stdout; only problems to stderr unless --log-level says more.
         logs.setup(settings.log_level if hasattr(args, "log_level") else "warning")
@@ -84,7 +81,7 @@ def run_poll(
         return asyncio.run(_poll(settings, args, interval, out))
     except ConfigError as exc:
         print(f"micboardd: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
 

@@ -1,258 +1,87 @@
-"""Command line: `micboardd [run] [flags]` and the other subcommands.
+"""`micboardd run` (the default command), and the settings flags every command shares.
 
-Only subcommands that work are listed. Every `run` flag has a MICBOARDD_* environment twin and
-a key in the TOML file (see config.py); flags win over both.
+The flags come from one table, `config.SPECS`: every setting has a flag here, a
+`MICBOARDD_*` environment twin and a key in the TOML file, and the flag wins over both.
+`add_settings_flags()` is the public builder; `demo` and `poll` take the same flags.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from micboardd import __version__
-from micboardd.config import SPECS, Settings, resolve
-from micboardd.daemon import logs
-from micboardd.errors import ConfigError
-
-EXIT_CONFIG = 2
-
-# Subcommands other than `run`: name -> (help, add_arguments, main). Filled by `_register`.
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+from micboardd.config import DEFAULT_CONFIG_FILE, SPEC_BY_KEY, SPECS, Settings, Spec, resolve
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    s = argparse.SUPPRESS  # only flags the user gave reach resolve(): they override the file
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=s,
-        help="TOML settings file (default /etc/micboardd/micboardd.toml if present)",
-    )
-    p.add_argument("--host", default=s, help="address to serve HTTP on (default 0.0.0.0)")
-    p.add_argument("--port", default=s, help="HTTP port (default 8058; 0 picks a free port)")
-    p.add_argument(
-        "--state-dir",
-        dest="state_dir",
-        default=s,
-        help="directory for the database (default ./var)",
-    )
-    p.add_argument(
-        "--receiver",
-        dest="receivers",
-        action="append",
-        default=s,
-        metavar="HOST[:PORT]",
-        help="monitor this receiver (repeatable)",
-    )
-    p.add_argument(
-        "--no-discovery",
-        dest="discovery",
-        action="store_const",
-        const=False,
-        default=s,
-        help="do not look for receivers on the network",
-    )
-    p.add_argument(
-        "--discovery-interface",
-        dest="discovery_interfaces",
-        action="append",
-        default=s,
-        metavar="ADDR",
-        help="IPv4 address of an interface to discover on (repeatable; default all)",
-    )
-    p.add_argument(
-        "--discovery-approval",
-        dest="discovery_approval",
-        action="store_const",
-        const=True,
-        default=s,
-        help="new discovered receivers wait for an admin's approval (default: monitored)",
-    )
-    p.add_argument(
-        "--meter-rate-ms",
-        dest="meter_rate_ms",
-        default=s,
-        help="receiver metering interval in ms (default 100, minimum 100)",
-    )
-    p.add_argument(
-        "--ssapi-url",
-        dest="ssapi_url",
-        default=s,
-        help="Shure System API base URL, e.g. https://host:10000/api",
-    )
-    p.add_argument(
-        "--ssapi-key-file",
-        dest="ssapi_key_file",
-        default=s,
-        help="file holding the System API key (mode 0600)",
-    )
-    p.add_argument(
-        "--ssapi-ca-file",
-        dest="ssapi_ca_file",
-        default=s,
-        help="CA file (PEM) for the System API certificate",
-    )
-    p.add_argument(
-        "--ssapi-fingerprint",
-        dest="ssapi_fingerprint",
-        default=s,
-        metavar="SHA256",
-        help="pin the System API certificate (default: trust and record the first one)",
-    )
-    p.add_argument(
-        "--redis-url",
-        dest="redis_url",
-        default=s,
-        help="Redis URL to join other micboardd instances",
-    )
-    p.add_argument("--instance", default=s, help="name of this instance when several share Redis")
-    p.add_argument("--log-level", dest="log_level", default=s, help="debug, info, warning or error")
-    p.add_argument(
-        "--max-clients",
-        dest="max_clients",
-        default=s,
-        help="most WebSocket clients at once (default 500)",
-    )
-    p.add_argument(
-        "--max-clients-per-address",
-        dest="max_clients_per_address",
-        default=s,
-        help="most WebSocket clients from one address, admin sessions excepted (default 30)",
-    )
-    p.add_argument(
-        "--max-connections",
-        dest="max_connections",
-        default=s,
-        help="most HTTP connections at once (default 2000)",
-    )
-    p.add_argument(
-        "--max-connections-per-address",
-        dest="max_connections_per_address",
-        default=s,
-        help="most HTTP connections from one address, trusted proxies excepted (default 64)",
-    )
-    p.add_argument(
-        "--ws-send-timeout-s",
-        dest="ws_send_timeout_s",
-        default=s,
-        help="close a WebSocket client that has not taken a frame for this long (default 10)",
-    )
-    p.add_argument(
-        "--allowed-origin",
-        dest="allowed_origins",
-        action="append",
-        default=s,
-        metavar="URL",
-        help="extra Origin allowed to open WebSockets (repeatable)",
-    )
-    p.add_argument(
-        "--allowed-host",
-        dest="allowed_hosts",
-        action="append",
-        default=s,
-        metavar="NAME",
-        help="extra host name the box answers to, e.g. micboard.venue.lan (repeatable)",
-    )
-    p.add_argument(
-        "--trusted-proxy",
-        dest="trusted_proxies",
-        action="append",
-        default=s,
-        metavar="ADDR[/BITS]",
-        help="reverse proxy whose X-Forwarded-For is believed (repeatable; default none)",
-    )
-    p.add_argument(
-        "--tls-cert-file",
-        dest="tls_cert_file",
-        default=s,
-        help="PEM certificate to serve HTTPS with (needs --tls-key-file)",
-    )
-    p.add_argument(
-        "--tls-key-file",
-        dest="tls_key_file",
-        default=s,
-        help="PEM private key for --tls-cert-file (mode 0600)",
-    )
-    for key, text in (
-        ("alert_battery_low_minutes", "battery low alert at or below these minutes (default 30)"),
-        ("alert_battery_critical_minutes", "battery critical alert at or below (default 15)"),
-        ("alert_rf_weak_dbm", "RF weak alert below this dBm (default -85)"),
-        ("alert_rf_weak_hold_s", "seconds RF must stay weak before alerting (default 5)"),
-        ("history_retention_days", "days of history kept on disk (default 7)"),
-    ):
-        p.add_argument("--" + key.replace("_", "-"), dest=key, default=s, help=text)
+def _shown(value: Any) -> str:
+    """A default as `--help` says it; "" when there is nothing to say (no value)."""
+    if value is None or value == ():
+        return ""
+    return str(value)
+
+
+def flag_help(spec: Spec) -> str:
+    """The flag's help: the setting's own line, whether it repeats, and its default."""
+    notes = ["repeatable"] if spec.repeatable else []
+    default = getattr(Settings(), spec.key)
+    shown = spec.shown_default if spec.shown_default is not None else _shown(default)
+    if shown and spec.switch is None:
+        notes.append(f"default: {shown}")
+    text = f"do not {spec.help}" if spec.switch is False else spec.help
+    text = f"{text} ({'; '.join(notes)})" if notes else text
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def add_settings_flag(parser: argparse.ArgumentParser, spec: Spec) -> None:
+    """The flag of one setting. Its default is SUPPRESS: only flags the user gave reach
+    `resolve()`, where they override the file and the environment."""
+    options: dict[str, Any] = {"dest": spec.key, "default": argparse.SUPPRESS}
+    if spec.switch is not None:
+        options.update(action="store_const", const=spec.switch)
+    elif spec.repeatable:
+        options.update(action="append")
+    if spec.metavar is not None and spec.switch is None:
+        options["metavar"] = spec.metavar
+    parser.add_argument(spec.flag_name, help=flag_help(spec), **options)
+
+
+def add_settings_flags(
+    parser: argparse.ArgumentParser, keys: Iterable[str] | None = None, *, config: bool = True
+) -> None:
+    """`--config` and a flag for every setting (or only those of `keys`), from `SPECS`."""
+    if config:
+        parser.add_argument(
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help=f"TOML settings file (default {DEFAULT_CONFIG_FILE} if present)",
+        )
+    for spec in SPECS if keys is None else [SPEC_BY_KEY[key] for key in keys]:
+        add_settings_flag(parser, spec)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Resolve the settings from the flags given (plus the file and the environment)."""
     given = {spec.key: getattr(args, spec.key) for spec in SPECS if hasattr(args, spec.key)}
     return resolve(given, config_path=getattr(args, "config", None))
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_flags(parser)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """The daemon, until SIGTERM. Bad configuration raises `ConfigError` (exit status 2 in
+    `cli.main`) before anything starts."""
     settings = settings_from_args(args)
     from micboardd.ssapi.options import check_settings
 
     check_settings(settings)  # bad System API settings: exit 2 before anything starts
-    logs.setup(settings.log_level)
-    from micboardd.daemon.run import Daemon
+    from micboardd.daemon import logs
+    from micboardd.daemon.run import Daemon, run_on_uvloop
     from micboardd.daemon.wiring import make_sources
 
-    return _run_loop(Daemon(settings, source_factory=make_sources).run())
-
-
-def _run_loop(coro: Any) -> int:
-    try:
-        import uvloop
-
-        runner: Callable[[Any], int] = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency; fall back if missing
-        runner = asyncio.run
-    return runner(coro)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="micboardd",
-        description="Live monitoring of Shure wireless microphones: daemon, dashboard, WebSockets.",
-    )
-    parser.add_argument("--version", action="version", version=f"micboardd {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run the daemon (the default)")
-    _add_run_flags(run)
-    run.set_defaults(func=_cmd_run)
-    for name, (help_text, add_args, main) in _extra_commands().items():
-        p = sub.add_parser(name, help=help_text)
-        add_args(p)
-        p.set_defaults(func=main)
-    return parser
-
-
-def _extra_commands() -> dict[str, Command]:
-    from micboardd.cli.main import COMMANDS
-
-    return COMMANDS
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    commands = {"run", *_extra_commands()}
-    if not argv or (argv[0] not in commands and argv[0] not in {"-h", "--help", "--version"}):
-        argv.insert(0, "run")
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except ConfigError as exc:
-        print(f"micboardd: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return 130
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    logs.setup(settings.log_level)
+    return run_on_uvloop(Daemon(settings, source_factory=make_sources).run())

@@ -22,7 +22,7 @@ import os
 import stat
 from pathlib import Path
 
-from micboardd.config import resolve
+from micboardd.config import Layer, resolve
 
 # Where the packaged unit keeps its state (its ExecStart passes --state-dir): the default for
 # these commands when neither a flag, the config file nor the environment names a state_dir.
@@ -36,7 +36,7 @@ def state_dir_for(flag: str | Path | None, config_path: Path | None) -> Path:
     if flag is not None:
         return Path(flag)
     settings = resolve({}, config_path=config_path)
-    if settings.origins.get("state_dir", "default") == "default" and PACKAGED_STATE_DIR.is_dir():
+    if settings.layer("state_dir") is Layer.DEFAULT and PACKAGED_STATE_DIR.is_dir():
         return PACKAGED_STATE_DIR
     return settings.state_dir
 

@@ -39,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from micboardd.aio import Backoff, cancel_and_wait
+from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS
 from micboardd.errors import (
     CommandRejected,
     ConnectionFailed,
@@ -50,12 +51,7 @@ from micboardd.model import Family, SourceState
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
-from micboardd.shure.families.base import (
-    METER_RATE_MAX_MS,
-    METER_RATE_MIN_MS,
-    FamilySpec,
-    Interpreter,
-)
+from micboardd.shure.families.base import FamilySpec, Interpreter
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link
 from micboardd.shure.probe import PROBE_WINDOW_S, ProbeResult, identify, open_probe_link
 from micboardd.sources.ports import ReadingSink
@@ -123,7 +119,7 @@ def wire_rate(meter_rate_ms: int) -> int:
     """The METER_RATE value a receiver will report for the interval we ask for."""
     if meter_rate_ms <= 0:
         return 0
-    return min(max(meter_rate_ms, METER_RATE_MIN_MS), METER_RATE_MAX_MS)
+    return min(max(meter_rate_ms, MIN_METER_RATE_MS), MAX_METER_RATE_MS)
 
 
 class ReceiverMachine:

@@ -267,6 +267,14 @@ async def run_sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """`micboardd sim`: the simulator with log lines on stderr."""
+    from micboardd.daemon import logs
+
+    logs.setup("info")
+    return asyncio.run(run_sim(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="micboardd sim", description=(__doc__ or "").split("\n")[0]

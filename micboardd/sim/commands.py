@@ -16,7 +16,9 @@ from micboardd.sim.wire import Item, n5, onoff
 
 # UHF-R `METER x ALL sss` counts in units of about 30 ms (micboard sends 003 for 100 ms).
 UHFR_METER_UNIT_MS = 30
-# METER_RATE range of the ULX-D / SLX-D documents (00000 = off).
+# METER_RATE range of the ULX-D / SLX-D documents (00000 = off). The simulated receiver's own,
+# kept apart from micboardd.config's on purpose: it refuses what a real receiver refuses, so
+# a daemon that asked for a rate out of range would be caught here, not agreed with.
 MIN_METER_RATE_MS = 100
 MAX_METER_RATE_MS = 65535
 

@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from micboardd.config import ReceiverAddress, Settings
+from micboardd.config import ReceiverAddress, Settings, dashboard_may_set, with_dashboard
 from micboardd.discovery import Candidate
 from micboardd.discovery.bounded import BoundedOnce
-from micboardd.errors import MicboardError, NotFound
+from micboardd.errors import ConfigError, MicboardError, NotFound
 from micboardd.isotime import iso
 from micboardd.model import Family
 from micboardd.shure.machine import ReceiverMachine
@@ -51,6 +51,8 @@ DISCOVERY_LIMIT = (
     "add it by address if it is one of yours"
 )
 DISCOVERY_SOURCES = frozenset({"slp", "mdns", "discovery"})
+# The row of the store's settings table that holds the dashboard's meter rate.
+METER_RATE_SETTING = "meter_rate_ms"
 
 
 @dataclass(slots=True)
@@ -85,9 +87,7 @@ class ReceiverManager:
         self._adding: set[str] = set()
 
     async def start(self) -> None:
-        stored = await self.store.get_setting("meter_rate_ms")
-        if stored and stored.isdigit() and self.settings.origins.get("meter_rate_ms") == "default":
-            self.meter_rate_ms = int(stored)  # set from the dashboard; file/env/flags win
+        await self._load_meter_rate()
         for row in await self.store.fetchall(
             "SELECT id, address, port, source, ignored, meter_rate_ms, family, model, channels "
             "FROM receivers ORDER BY created_at"
@@ -158,14 +158,33 @@ class ReceiverManager:
             self.discovery.ignore(receiver_id)  # a removed receiver must not be rediscovered
         log.info("receiver %s removed", entry.address, extra={"RECEIVER_ADDR": entry.address.host})
 
+    async def _load_meter_rate(self) -> None:
+        """The dashboard's meter rate, where it wins (config.py `with_dashboard`)."""
+        saved = await self.store.get_setting(METER_RATE_SETTING)
+        if not saved:
+            return
+        try:
+            settings = with_dashboard(self.settings, {"meter_rate_ms": saved})
+        except ConfigError as exc:
+            log.warning("%s; metering every %d ms", exc, self.meter_rate_ms)
+            return
+        self.meter_rate_ms = settings.meter_rate_ms
+
     async def set_meter_rate(self, meter_rate_ms: int) -> None:
         """New metering interval for every receiver, kept across restarts."""
         self.meter_rate_ms = meter_rate_ms
-        await self.store.set_setting("meter_rate_ms", str(meter_rate_ms))
+        await self.store.set_setting(METER_RATE_SETTING, str(meter_rate_ms))
         for entry in self.entries.values():
             if entry.meter_rate_ms is None:
                 await self._apply_meter_rate(entry)
         log.info("meter rate set to %d ms", meter_rate_ms)
+        if not dashboard_may_set(self.settings, "meter_rate_ms"):
+            log.warning(
+                "the meter rate from the dashboard lasts until micboardd restarts: "
+                "meter_rate_ms = %d from %s wins over the dashboard",
+                self.settings.meter_rate_ms,
+                self.settings.origins.get("meter_rate_ms"),
+            )
 
     async def set_receiver_meter_rate(self, receiver_id: str, meter_rate_ms: int | None) -> None:
         """One receiver's own interval (None: follow the global one), kept across restarts."""

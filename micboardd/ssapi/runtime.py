@@ -4,11 +4,13 @@ Always made by `make_sources`. It holds the current `SystemApiSource`, or none, 
 it live when an admin saves new settings (`PUT /api/system-api`) or turns it off (`DELETE`):
 the old source is stopped and takes back every receiver it added, a new one is started.
 
-Precedence: `ssapi_url` from the configuration (file, environment or flag) wins. Then the
-dashboard can change nothing and this only runs the source the configuration describes.
-Otherwise the dashboard's URL and pinned fingerprint are rows of the store's `settings` table
-and its key is `<state_dir>/secrets/ssapi.key` (mode 0600, never read back out to a client).
-A CA file can only come from the configuration (`ssapi_ca_file`); it applies to both.
+Precedence is the one of every setting (config.py `with_dashboard`: default < dashboard <
+file < environment < flag), with `ssapi_url` deciding for the three settings the dashboard
+keeps: when the file, the environment or a flag sets it, the dashboard can change nothing
+and this only runs the source the configuration describes. Otherwise the dashboard's URL and
+pinned fingerprint are rows of the store's `settings` table and its key is
+`<state_dir>/secrets/ssapi.key` (mode 0600, never read back out to a client). A CA file can
+only come from the configuration (`ssapi_ca_file`); it applies to both.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from micboardd.config import Settings
+from micboardd.config import DASHBOARD_ORIGIN, Settings, dashboard_may_set, with_dashboard
 from micboardd.errors import ConfigError, MicboardError
 from micboardd.isotime import iso
 from micboardd.sources.ports import ReceiverRegistry
@@ -44,8 +46,6 @@ log = logging.getLogger(__name__)
 URL_SETTING = "ssapi_url"
 FINGERPRINT_SETTING = "ssapi_fingerprint"
 KEY_FILE_NAME = "ssapi.key"  # in <state_dir>/secrets/, like every secret given through the API
-# How `ConfigError`s and logs name settings that came from the dashboard.
-DASHBOARD_ORIGIN = "the dashboard (Edit > Settings)"
 # The `api_health` status of an endpoint that was turned off or replaced: a dashboard drops it.
 DISABLED = "disabled"
 CONFIG_FILE_HINT = "/etc/micboardd/micboardd.toml"
@@ -109,22 +109,19 @@ async def stored_wanted(store: Store) -> Wanted | None:
 
 
 def dashboard_settings(settings: Settings, wanted: Wanted) -> Settings:
-    """`settings` with the dashboard's System API in it (origins say where it came from)."""
-    origins = dict(settings.origins)
-    for key in ("ssapi_url", "ssapi_key_file", "ssapi_fingerprint"):
-        origins[key] = DASHBOARD_ORIGIN
-    return replace(
-        settings,
-        ssapi_url=wanted.url,
-        ssapi_key_file=key_file_for(settings),
-        ssapi_fingerprint=wanted.fingerprint,
-        origins=origins,
-    )
+    """`settings` with the dashboard's System API in it where the dashboard wins, that is
+    unless the configuration sets `ssapi_url` (origins say where each came from)."""
+    saved = {
+        "ssapi_url": wanted.url,
+        "ssapi_key_file": str(key_file_for(settings)),
+        "ssapi_fingerprint": wanted.fingerprint or "",
+    }
+    return with_dashboard(settings, saved, ruled_by="ssapi_url")
 
 
 async def effective_settings(store: Store, settings: Settings) -> Settings:
     """What the daemon would run: the configuration's System API, else the dashboard's."""
-    if settings.ssapi_url:
+    if not dashboard_may_set(settings, "ssapi_url"):
         return settings
     wanted = await stored_wanted(store)
     return settings if wanted is None else dashboard_settings(settings, wanted)
@@ -158,7 +155,7 @@ class SystemApiRuntime:
 
     @property
     def editable(self) -> bool:
-        return not self.settings.ssapi_url
+        return dashboard_may_set(self.settings, "ssapi_url")
 
     @property
     def key_file(self) -> Path:

@@ -26,7 +26,7 @@ from micboardd.tiles.store import (
 PLACEHOLDER_RECEIVER = "placeholder"  # the receiver part of their device ids
 MAX_PLACEHOLDERS = 256  # as many as a group has tiles
 LABEL_MAX = 16  # an ID on a pack's sticker: "BP14", "IEM 3"
-NAME_MAX = 64  # the performer name's bound (web/api.py PERFORMER_MAX)
+NAME_MAX = 64  # the performer name's bound (web/routes/devices.py PERFORMER_MAX)
 MODEL_MAX = 32
 
 

@@ -9,12 +9,21 @@ guard of web/security.py), plus their own.
 from __future__ import annotations
 
 import msgspec
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
 
 class Problem(msgspec.Struct):
     status_code: int
     detail: str
+
+
+class UnprocessableException(HTTPException):
+    status_code = 422
+
+
+class ConflictException(HTTPException):
+    status_code = 409
 
 
 DESCRIPTIONS: dict[int, str] = {

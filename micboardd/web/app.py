@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Litestar, Request, Response, get, route
+from litestar import Litestar, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader
-from litestar.enums import HttpMethod
-from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -17,21 +13,30 @@ from litestar.types import ControllerRouterHandler
 
 from micboardd import __version__
 from micboardd.auth.passwords import Auth
-from micboardd.web.alerts_api import alerts_api_handlers
-from micboardd.web.api import api_handlers
 from micboardd.web.context import AppContext
 from micboardd.web.hosts import HostAllowList
-from micboardd.web.metrics_route import metrics_handlers
+from micboardd.web.routes.alerts import AlertsController
+from micboardd.web.routes.base import ApiController
+from micboardd.web.routes.devices import DevicesController
+from micboardd.web.routes.discovery import DiscoveryController
+from micboardd.web.routes.groups import GroupsController
+from micboardd.web.routes.health import HealthController
+from micboardd.web.routes.history import HistoryController
+from micboardd.web.routes.inject import CONTEXT, SESSIONS, provide
+from micboardd.web.routes.metrics import MetricsController
+from micboardd.web.routes.photos import NO_COMPRESSION, PhotosController
+from micboardd.web.routes.placeholders import PlaceholdersController
+from micboardd.web.routes.receivers import ConnectionsController, ReceiversController
+from micboardd.web.routes.session import SessionController, SessionDesk
+from micboardd.web.routes.settings import SettingsController
+from micboardd.web.routes.system_api import SystemApiController
 from micboardd.web.security import (
     MAX_BODY_BYTES,
     add_security_headers,
     host_guard,
     make_access_guard,
-    security_handlers,
     warn_about_secret_files,
 )
-from micboardd.web.ssapi_api import ssapi_api_handlers
-from micboardd.web.tiles_api import NO_COMPRESSION, tiles_api_handlers
 from micboardd.web.ws import websocket_handlers
 
 NO_DASHBOARD = (
@@ -47,23 +52,23 @@ def no_dashboard() -> Response[str]:
     return Response(NO_DASHBOARD, status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
 
 
-def options_handlers(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
-    """One OPTIONS handler per API path, registered first, whose `Allow` lists every method
-    of the path as served. (Litestar makes its own when the first handler of a path is
-    registered and never updates its `Allow`: GET and POST on one path answered
-    `Allow: GET, OPTIONS`.)"""
-    paths = sorted({path for h in handlers for path in h.paths if path.startswith("/api/")})
-
-    def make(path: str) -> HTTPRouteHandler:
-        @route(path, http_method=[HttpMethod.OPTIONS], include_in_schema=False)
-        async def allow(request: Request[Any, Any, Any]) -> Response[None]:
-            methods = request.app.route_handler_method_map.get(path)
-            listed = sorted(methods or {"OPTIONS"})
-            return Response(None, status_code=204, headers={"Allow": ", ".join(listed)})
-
-        return allow
-
-    return [make(path) for path in paths]
+# The REST API, one controller per resource (web/routes/).
+CONTROLLERS: tuple[type[ApiController], ...] = (
+    HealthController,
+    DevicesController,
+    ReceiversController,
+    GroupsController,
+    SettingsController,
+    DiscoveryController,
+    ConnectionsController,
+    AlertsController,
+    HistoryController,
+    SystemApiController,
+    PlaceholdersController,
+    PhotosController,
+    MetricsController,
+    SessionController,
+)
 
 
 def create_app(ctx: AppContext) -> Litestar:
@@ -89,16 +94,13 @@ def create_app(ctx: AppContext) -> Litestar:
             cache_control=CacheControlHeader(no_cache=True),
             include_in_schema=False,
         )
-    http = [
-        *api_handlers(ctx),
-        *alerts_api_handlers(ctx),
-        *ssapi_api_handlers(ctx),
-        *tiles_api_handlers(ctx),
-        *metrics_handlers(ctx),
-        *security_handlers(ctx.auth, ctx.settings, sessions_changed),
-    ]
     return Litestar(
-        route_handlers=[*options_handlers(http), *http, *websocket_handlers(ctx), static],
+        route_handlers=[*CONTROLLERS, *websocket_handlers(ctx), static],
+        # What the controllers are handed by name (web/routes/inject.py).
+        dependencies={
+            CONTEXT: provide(ctx),
+            SESSIONS: provide(SessionDesk(auth, sessions_changed)),
+        },
         # Every route, including ones added later: reads open (or behind the viewer PIN),
         # anything that changes state needs admin + CSRF (web/security.py).
         guards=[make_access_guard(ctx.auth, ctx.settings)],

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from micboardd import __version__
 from micboardd.alerts.service import Alerts
 from micboardd.auth.passwords import Auth
-from micboardd.config import ReceiverAddress, Settings
+from micboardd.config import Settings
 from micboardd.feed.fanout import FanOut
 from micboardd.history.service import History
 from micboardd.model import Counters
@@ -19,23 +19,9 @@ from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 from micboardd.tiles.photos import Photos
 from micboardd.tiles.placeholders import Placeholders
+from micboardd.web.ports import DiscoveryHealth, ReceiverControl, SystemApiControl
 from micboardd.web.sysinfo import CpuMeter, rss_mb
 from micboardd.web.ws_clients import WsClients
-
-
-class ReceiverControl(Protocol):
-    """Adding and removing directly monitored receivers (implemented by the sources)."""
-
-    meter_rate_ms: int
-
-    async def add(self, address: ReceiverAddress) -> str: ...
-    async def remove(self, receiver_id: str) -> None: ...
-    async def set_meter_rate(self, meter_rate_ms: int) -> None: ...
-    async def set_receiver_meter_rate(
-        self, receiver_id: str, meter_rate_ms: int | None
-    ) -> None: ...
-    def meter_rate_for(self, receiver_id: str) -> int: ...
-    def discovered(self) -> list[dict[str, object]]: ...
 
 
 @dataclass(slots=True)
@@ -53,8 +39,8 @@ class AppContext:
     cpu_percent: float = 0.0
     receivers: ReceiverControl | None = None
     http_port: int | None = None
-    discovery: Any = None  # discovery.service.Discovery when discovery is on
-    ssapi: Any = None  # ssapi.runtime.SystemApiRuntime, made by sources.py
+    discovery: DiscoveryHealth | None = None  # when discovery is on (daemon/wiring.py)
+    ssapi: SystemApiControl | None = None  # the System API runtime (daemon/wiring.py)
     auth: Auth | None = None  # made by create_app when the daemon did not
     alerts: Alerts | None = None  # alert rules and log (alerts.py)
     history: History | None = None  # show history (history.py)

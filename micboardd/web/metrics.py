@@ -43,11 +43,16 @@ class Metric:
 class MetricsSource(Protocol):
     """What the metrics read; `micboardd.web.context.AppContext` provides it."""
 
-    hub: Hub
-    fanout: FanOut
-    counters: Counters
-    db_ok: bool
-    cpu_percent: float
+    @property
+    def hub(self) -> Hub: ...
+    @property
+    def fanout(self) -> FanOut: ...
+    @property
+    def counters(self) -> Counters: ...
+    @property
+    def db_ok(self) -> bool: ...
+    @property
+    def cpu_percent(self) -> float: ...
 
     def uptime_s(self) -> float: ...
 
@@ -58,8 +63,16 @@ def render_metrics(ctx: MetricsSource) -> str:
 
 
 def collect(ctx: MetricsSource) -> list[Metric]:
-    hub = ctx.hub
-    receivers = list(hub.receivers.values())
+    return [
+        *_daemon(ctx),
+        *_hub(ctx.hub),
+        *_clients(ctx.fanout, ctx.counters),
+        *_system_api(ctx.fanout.latest_api_health.values()),
+        *_process(ctx),
+    ]
+
+
+def _daemon(ctx: MetricsSource) -> list[Metric]:
     return [
         Metric(
             "build_info",
@@ -70,6 +83,12 @@ def collect(ctx: MetricsSource) -> list[Metric]:
         Metric(
             "uptime_seconds", "gauge", "Seconds since the daemon started.", [Sample(ctx.uptime_s())]
         ),
+    ]
+
+
+def _hub(hub: Hub) -> list[Metric]:
+    receivers = list(hub.receivers.values())
+    return [
         Metric(
             "receivers",
             "gauge",
@@ -108,48 +127,50 @@ def collect(ctx: MetricsSource) -> list[Metric]:
             "Readings from sources applied to the hub.",
             [Sample(hub.updates_applied)],
         ),
+    ]
+
+
+def _clients(fanout: FanOut, counters: Counters) -> list[Metric]:
+    return [
         Metric(
             "clients",
             "gauge",
             "WebSocket clients connected, by endpoint.",
             [
-                Sample(len(ctx.fanout.devices), (("endpoint", "devices"),)),
-                Sample(len(ctx.fanout.connections), (("endpoint", "connections"),)),
-                Sample(len(ctx.fanout.health), (("endpoint", "health"),)),
+                Sample(len(fanout.devices), (("endpoint", "devices"),)),
+                Sample(len(fanout.connections), (("endpoint", "connections"),)),
+                Sample(len(fanout.health), (("endpoint", "health"),)),
             ],
         ),
         Metric(
             "ws_frames_sent",
             "counter",
             "WebSocket frames sent to clients.",
-            [Sample(ctx.counters.ws_frames_sent)],
+            [Sample(counters.ws_frames_sent)],
         ),
         Metric(
             "ws_sent_bytes",
             "counter",
             "Bytes of WebSocket frames sent to clients (before compression).",
-            [Sample(ctx.counters.ws_bytes_sent)],
+            [Sample(counters.ws_bytes_sent)],
         ),
         Metric(
             "ws_frames_waited",
             "counter",
             "WebSocket frames not written at once (client socket paused or closing).",
-            [Sample(ctx.counters.ws_frames_waited)],
+            [Sample(counters.ws_frames_waited)],
         ),
         Metric(
             "ws_client_errors",
             "counter",
             "Client messages answered with an error (malformed, unknown, oversized).",
-            [Sample(ctx.counters.ws_client_errors)],
+            [Sample(counters.ws_client_errors)],
         ),
         Metric(
             "events",
             "counter",
             "Other events counted by the daemon (alerts raised, ...), by name.",
-            [
-                Sample(value, (("event", name),))
-                for name, value in sorted(ctx.counters.extra.items())
-            ],
+            [Sample(value, (("event", name),)) for name, value in sorted(counters.extra.items())],
         ),
         Metric(
             "loop_exceptions",
@@ -157,10 +178,14 @@ def collect(ctx: MetricsSource) -> list[Metric]:
             "Unexpected exceptions on the event loop (each one a bug), by exception type.",
             [
                 Sample(value, (("kind", kind),))
-                for kind, value in sorted(ctx.counters.loop_exceptions.items())
+                for kind, value in sorted(counters.loop_exceptions.items())
             ],
         ),
-        *_system_api(ctx.fanout.latest_api_health.values()),
+    ]
+
+
+def _process(ctx: MetricsSource) -> list[Metric]:
+    return [
         Metric(
             "database_up",
             "gauge",

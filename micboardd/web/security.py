@@ -1,4 +1,5 @@
-"""The web side of security: who may call what, CSRF, response headers, login routes.
+"""The web side of security: who may call what, CSRF, response headers (the login routes
+are `web/routes/session.py`).
 
 Rules (docs/security.md):
 - Reading is open to everyone on the network, unless a viewer PIN is set: then `/api/*` and
@@ -25,31 +26,18 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
-from litestar import Request, Response, get, post, put
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie
-from litestar.exceptions import (
-    ClientException,
-    NotAuthorizedException,
-    PermissionDeniedException,
-    ServiceUnavailableException,
-    TooManyRequestsException,
-)
-from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
-from litestar.params import JSONBody
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope
 
-from micboardd.auth import passwords as auth_module
-from micboardd.auth.passwords import PASSWORD_MAX, PIN_MAX, Auth, Session, check_pin
+from micboardd.auth.passwords import Auth, Session
 from micboardd.config import Settings
 from micboardd.feed.fanout import API_CONNECTION_KEY, API_HEALTH_KEY
 from micboardd.ssapi.health import STATE_MESSAGES
 from micboardd.store.secret_files import loose_permissions
-from micboardd.web.answers import CHANGE, answers
 from micboardd.web.hosts import HostAllowList, origin_of, own_origin
 
 log = logging.getLogger(__name__)
@@ -258,9 +246,9 @@ def make_access_guard(auth: Auth, settings: Settings) -> Guard:
                 "refused a cross-site %s %s from %s (Origin %s)",
                 method,
                 path,
-                _remote(connection),
+                remote_address(connection),
                 connection.headers.get("origin") or connection.headers.get("referer"),
-                extra={"REMOTE_ADDR": _remote(connection)},
+                extra={"REMOTE_ADDR": remote_address(connection)},
             )
             raise PermissionDeniedException("cross-site request refused")
         if public:
@@ -291,7 +279,7 @@ def redact_health(health: dict[str, Any]) -> dict[str, Any]:
 
 
 # How the System API is named to someone without a session: its URL names a server on
-# the venue network (the settings themselves are admin-only, ssapi_api.py).
+# the venue network (the settings themselves are admin-only, routes/system_api.py).
 SYSTEM_API_LABEL = "System API"
 
 
@@ -330,158 +318,5 @@ def warn_about_secret_files(settings: Settings) -> None:
             )
 
 
-def _remote(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+def remote_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return connection.client.host if connection.client else "unknown"
-
-
-# ------------------------------------------------------------------------------ routes
-
-
-class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=PASSWORD_MAX)] | None = None
-    pin: Annotated[str, msgspec.Meta(min_length=1, max_length=PIN_MAX)] | None = None
-
-
-class PinBody(msgspec.Struct, forbid_unknown_fields=True):
-    pin: Annotated[str, msgspec.Meta(max_length=PIN_MAX)] | None
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=SESSION_COOKIE,
-        value=value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def security_handlers(
-    auth: Auth, settings: Settings, on_change: Callable[[], None] = lambda: None
-) -> list[HTTPRouteHandler]:
-    """Session, login, logout, viewer PIN. `on_change` runs after a logout or a new PIN (the
-    WebSockets of sessions that ended are closed then)."""
-
-    pin_budget_logged = [False]  # the empty budget is logged once, not per refusal
-
-    async def view(session: Session | None) -> dict[str, Any]:
-        creds = await auth.credentials()
-        role: str = session.role if session else "viewer"
-        if session is None and creds.pin_required:
-            role = "anonymous"  # may see nothing until the PIN is entered
-        return {
-            "role": role,
-            "csrf_token": session.csrf if session else None,
-            "expires": _iso(session.expires) if session else None,
-            "admin_password_set": creds.admin_set,
-            "viewer_pin_required": creds.pin_required,
-        }
-
-    def answer(content: dict[str, Any], cookie: Cookie | None = None) -> Response[Any]:
-        # The CSRF token must not sit in any cache.
-        return Response(
-            content, cookies=[cookie] if cookie else None, headers={"Cache-Control": "no-store"}
-        )
-
-    @get("/api/session", opt={ACCESS_OPT: PUBLIC})
-    async def get_session(request: Request[Any, Any, Any]) -> Response[Any]:
-        """Who this browser is (anonymous, viewer, admin) and its CSRF token."""
-        return answer(await view(session_of(request)))
-
-    @post(
-        "/api/login",
-        opt={ACCESS_OPT: PUBLIC},
-        status_code=200,
-        responses=answers(401, 403, 413, 429, 503),
-    )
-    async def login(request: Request[Any, Any, Any], data: JSONBody[LoginBody]) -> Response[Any]:
-        """`{"password"}` for admin, `{"pin"}` for a viewer when the PIN is on."""
-        if (data.password is None) == (data.pin is None):
-            raise ClientException('send either "password" (admin) or "pin" (viewer)')
-        remote = _remote(request)
-        what = "admin" if data.password is not None else "viewer PIN"
-        result = await auth.login(remote, password=data.password, pin=data.pin)
-        if result.session is not None:
-            log.info("%s login from %s", what, remote, extra={"REMOTE_ADDR": remote})
-            lifetime = int(result.session.expires - auth.clock())
-            return answer(
-                await view(result.session), _cookie(request, result.session.token, lifetime)
-            )
-        if result.refused == auth_module.NOT_SET:
-            raise PermissionDeniedException(NO_PASSWORD)
-        if result.refused == auth_module.NO_PIN:
-            raise ClientException("no viewer PIN is set: nothing to log in to")
-        wait = max(1, round(result.retry_after_s))
-        if result.refused == auth_module.IN_FLIGHT:
-            # Not logged: a flood would flood the journal (counted in /metrics instead).
-            raise TooManyRequestsException(
-                "a login from this address is being checked: wait for its answer",
-                headers={"Retry-After": str(wait)},
-            )
-        if result.refused == auth_module.BUSY:
-            raise ServiceUnavailableException(
-                "too many logins are being checked: try again in a moment",
-                headers={"Retry-After": str(wait)},
-            )
-        if result.refused == auth_module.PIN_BUDGET:
-            if not pin_budget_logged[0]:
-                pin_budget_logged[0] = True
-                log.warning(
-                    "too many wrong viewer PINs from all addresses together: new viewer "
-                    "logins wait until the budget refills (logged-in phones are not affected)"
-                )
-            raise TooManyRequestsException(
-                f"too many wrong PINs on this box: try again in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
-        pin_budget_logged[0] = False
-        if result.refused == auth_module.LOCKED:
-            if result.new_lockout:  # once per lockout: a flood of guesses must not flood the log
-                log.warning(
-                    "%s login from %s locked out for %d s after repeated failures",
-                    what,
-                    remote,
-                    wait,
-                    extra={"REMOTE_ADDR": remote, "LOCKOUT_S": wait},
-                )
-            raise TooManyRequestsException(
-                f"too many failed logins from this address: try again in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
-        log.warning("failed %s login from %s", what, remote, extra={"REMOTE_ADDR": remote})
-        raise NotAuthorizedException(f"wrong {'password' if data.password else 'PIN'}")
-
-    @post("/api/logout", opt={ACCESS_OPT: PUBLIC}, status_code=200, responses=answers(403))
-    async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
-        session = session_of(request)
-        if session is not None:
-            await auth.revoke(session)
-            on_change()
-            log.info("%s logged out", session.role, extra={"REMOTE_ADDR": _remote(request)})
-        response = answer(await view(None))
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
-    @put("/api/security/viewer-pin", responses=answers(*CHANGE))
-    async def set_viewer_pin(
-        request: Request[Any, Any, Any], data: JSONBody[PinBody]
-    ) -> Response[Any]:
-        """Set the viewer PIN (4-12 digits), or `null` to let anyone on the network look."""
-        if data.pin is not None and (why := check_pin(data.pin)):
-            raise ClientException(why)
-        await auth.set_pin(data.pin)
-        on_change()
-        log.info(
-            "viewer PIN %s by an admin",
-            "set" if data.pin else "switched off",
-            extra={"REMOTE_ADDR": _remote(request)},
-        )
-        return answer(await view(session_of(request)))
-
-    return [get_session, login, logout, set_viewer_pin]

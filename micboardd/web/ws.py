@@ -26,7 +26,7 @@ from micboardd.feed.device import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, 
 from micboardd.feed.fanout import Redact
 from micboardd.state.groups import Groups
 from micboardd.web.context import AppContext
-from micboardd.web.http_protocol import peer_key
+from micboardd.web.http_limits import peer_key
 from micboardd.web.security import redact_api_frame, same_origin, session_of, ws_command_refusal
 from micboardd.web.ws_clients import (
     CLOSE_POLICY,
@@ -35,7 +35,7 @@ from micboardd.web.ws_clients import (
     WS_MESSAGE_RATE_HZ,
     MessageRate,
 )
-from micboardd.web.ws_protocol import direct_sender
+from micboardd.web.ws_tuning import direct_sender
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Connection:
         self.reply({"type": "error", "error": message})
 
     async def send(self, data: bytes) -> None:
-        # The hot path: written at once while the socket takes frames (web/ws_protocol.py);
+        # The hot path: written at once while the socket takes frames (web/ws_tuning.py);
         # only a paused or closing socket goes the ASGI way, which waits, within the timeout.
         send_now = self._send_now
         if send_now is None or not send_now((data,)):
@@ -314,7 +314,7 @@ class Connection:
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
             # The feed points back at us (on_due): without this the pair, the socket and the
-            # protocol behind it wait for a full garbage collection (web/ws_protocol.py).
+            # protocol behind it wait for a full garbage collection (web/ws_tuned.py).
             self.feed.on_due = None
             self._send_now = None
 
@@ -373,7 +373,7 @@ def let_go(socket: WebSocket[Any, Any, Any]) -> None:
 
     Only a full garbage collection frees such a cycle, minutes apart under steady load, and
     through the WebSocket's send and receive it keeps uvicorn's protocol for the connection,
-    with everything it holds (web/ws_protocol.py releases the rest). Nothing reads from
+    with everything it holds (web/ws_tuned.py releases the rest). Nothing reads from
     the socket after its handler returned, nor writes to it.
     """
     socket.receive = empty_receive

@@ -15,7 +15,10 @@ from litestar import Litestar
 
 from micboardd.alerts.service import Alerts
 from micboardd.history.service import History
-from micboardd.web.alerts_api import alerts_api_handlers, auto_step, parse_time
+from micboardd.web.routes.alerts import AlertsController
+from micboardd.web.routes.history import HistoryController, auto_step
+from micboardd.web.routes.inject import context
+from micboardd.web.routes.queries import parse_time
 
 from .conftest import ON_AIR, RX, T0, Rig, make_history
 
@@ -31,6 +34,13 @@ class Engines:
     history: History | None
 
 
+def engines_app(engines: Engines) -> Litestar:
+    """Only the alert and history routes, handed these engines as their context."""
+    return Litestar(
+        route_handlers=[AlertsController, HistoryController], dependencies=context(engines)
+    )
+
+
 @pytest.fixture
 async def history(rig: Rig) -> AsyncIterator[History]:
     h = make_history(rig.hub, rig.store, rig.clock)
@@ -42,7 +52,7 @@ async def history(rig: Rig) -> AsyncIterator[History]:
 @pytest.fixture
 async def client(rig: Rig, history: History) -> AsyncIterator[Client]:
     # In this event loop (the engines' queues and tasks live here), not in a portal thread.
-    app = Litestar(route_handlers=alerts_api_handlers(Engines(rig.alerts, history)))
+    app = engines_app(Engines(rig.alerts, history))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://micboardd") as c:
         yield c
@@ -171,7 +181,7 @@ def test_time_parsing_and_auto_step() -> None:
 
 
 async def test_routes_exist_but_answer_503_without_the_engines() -> None:
-    app = Litestar(route_handlers=alerts_api_handlers(Engines(None, None)))
+    app = engines_app(Engines(None, None))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://micboardd") as c:
         assert (await c.get("/api/alerts")).status_code == 503
@@ -185,7 +195,7 @@ async def test_history_of_a_fresh_daemon_is_one_second(rig: Rig) -> None:
     rig.clock.t = T0 + 3.5
     history = make_history(rig.hub, rig.store, rig.clock)
     await history.start()
-    app = Litestar(route_handlers=alerts_api_handlers(Engines(rig.alerts, history)))
+    app = engines_app(Engines(rig.alerts, history))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     try:
         rig.read(1, rf_signal=-65.0)
@@ -215,7 +225,7 @@ def test_csv_cells_never_start_a_formula() -> None:
     """A device id (a System API or a receiver names it) must not run in a spreadsheet."""
     from micboardd.history.blob import HistoryRow
     from micboardd.history.service import Series
-    from micboardd.web.alerts_api import series_csv
+    from micboardd.web.routes.history import series_csv
 
     hostile = ['=HYPERLINK("http://evil.example","x"):1', "+1+2:1", "-2:1", "@SUM(A1):1"]
     hostile += ["\tcmd:1", "\rcmd:1"]

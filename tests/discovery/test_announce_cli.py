@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from micboardd.cli.discover import add_discover_arguments, render_text, run_discover
-from micboardd.cli.run import build_parser
+from micboardd.cli.main import build_parser
 from micboardd.errors import ConfigError
 from micboardd.sim.announce import (
     AnnouncedDevice,

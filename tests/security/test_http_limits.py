@@ -1,6 +1,7 @@
-"""HTTP limits (web/http_protocol.py) against the daemon as a real process over loopback: a
-cap on a request's head, a deadline for silent and half-sent requests, connection caps per
-address and in total; receivers and the crew keep working while a guest floods the box."""
+"""HTTP limits (web/http_limits.py, web/http_guarded.py) against the daemon as a real process
+over loopback: a cap on a request's head, a deadline for silent and half-sent requests,
+connection caps per address and in total; receivers and the crew keep working while a guest
+floods the box."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from micboardd.config import DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
 from micboardd.sim.receiver import SimReceiver
-from micboardd.web.http_protocol import MAX_HEAD_BYTES, REQUEST_TIMEOUT_S
+from micboardd.web.http_limits import MAX_HEAD_BYTES, REQUEST_TIMEOUT_S
 
 from ..conftest import DaemonFactory
 from ..helpers import DaemonProcess, async_wait_for

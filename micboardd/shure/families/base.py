@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS
 from micboardd.errors import CommandRejected
 from micboardd.model import Family, Reading
 from micboardd.shure.codec import Frame, Framing, MessageKind, encode, quote
@@ -26,10 +27,6 @@ SettingHandler = Callable[["TableInterpreter", tuple[str, ...]], None]
 
 DEFAULT_PORT = 2202  # TCP command strings (UDP for UHF-R), PROTOCOLS.md §1.1
 
-
-# METER_RATE: 5-digit milliseconds, 00000 = off, 00100..65535 (PROTOCOLS.md §1.2).
-METER_RATE_MIN_MS = 100
-METER_RATE_MAX_MS = 65535
 
 # SET CHAN_NAME / DEVICE_ID accept 1-8 characters from this set (SLX-D PDF, AD page).
 NAME_MAX_CHARS = 8
@@ -226,7 +223,7 @@ class ShureFamily:
         if self.meter is not None:
             return self.meter(interval_ms, channel)
         rate = (
-            0 if interval_ms == 0 else min(max(interval_ms, METER_RATE_MIN_MS), METER_RATE_MAX_MS)
+            0 if interval_ms == 0 else min(max(interval_ms, MIN_METER_RATE_MS), MAX_METER_RATE_MS)
         )
         return self._cmd(MessageKind.SET, "METER_RATE", f"{rate:05d}", channel=channel)
 

@@ -22,11 +22,10 @@ UNVERIFIED calibration, chosen and pinned by tests until someone captures a real
 
 from __future__ import annotations
 
+from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS
 from micboardd.model import Family
 from micboardd.shure.codec import Framing, MessageKind, encode
 from micboardd.shure.families.base import (
-    METER_RATE_MAX_MS,
-    METER_RATE_MIN_MS,
     ChannelHandler,
     ShureFamily,
     TableInterpreter,
@@ -111,7 +110,7 @@ def meter_command(interval_ms: int, channel: int) -> bytes:
     if interval_ms == 0:
         value = "STOP"
     else:
-        clamped = min(max(interval_ms, METER_RATE_MIN_MS), METER_RATE_MAX_MS)
+        clamped = min(max(interval_ms, MIN_METER_RATE_MS), MAX_METER_RATE_MS)
         value = f"{min(round(clamped / METER_UNIT_MS), METER_MAX_UNITS):03d}"
     return encode(MessageKind.METER, "ALL", value, channel=channel, framing=Framing.STAR)
 

@@ -14,12 +14,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 from litestar import Response, delete, get, put
-from litestar.exceptions import HTTPException, ServiceUnavailableException
-from litestar.handlers import HTTPRouteHandler
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import JSONBody
 
 from micboardd.ssapi.options import (
@@ -28,14 +27,11 @@ from micboardd.ssapi.options import (
     normalize_fingerprint,
     parse_url,
 )
-from micboardd.ssapi.runtime import (
-    SetByConfiguration,
-    SettingRefused,
-    SystemApiRuntime,
-    pin_key_for,
-)
-from micboardd.web.answers import CHANGE, answers
-from micboardd.web.context import AppContext
+from micboardd.ssapi.runtime import SetByConfiguration, SettingRefused, pin_key_for
+from micboardd.web.answers import CHANGE, ConflictException, UnprocessableException, answers
+from micboardd.web.ports import SystemApiControl
+from micboardd.web.routes.base import ApiController
+from micboardd.web.routes.inject import Injected
 from micboardd.web.security import ACCESS_OPT, ADMIN
 
 PATH = "/api/system-api"
@@ -57,15 +53,12 @@ class SystemApiBody(msgspec.Struct, forbid_unknown_fields=True):
     fingerprint: Annotated[str, msgspec.Meta(max_length=FINGERPRINT_TEXT_MAX)] | None = None
 
 
-class UnprocessableException(HTTPException):
-    status_code = 422
+class SystemApiContext(Protocol):
+    @property
+    def ssapi(self) -> SystemApiControl | None: ...
 
 
-class ConflictException(HTTPException):
-    status_code = 409
-
-
-async def system_api_view(control: SystemApiRuntime) -> dict[str, Any]:
+async def system_api_view(control: SystemApiControl) -> dict[str, Any]:
     """What `GET /api/system-api` answers: never the key, only whether one is set."""
     settings = control.settings
     if not control.editable:
@@ -116,23 +109,28 @@ def _answer(view: dict[str, Any]) -> Response[dict[str, Any]]:
     return Response(view, headers={"Cache-Control": "no-store"})
 
 
-def ssapi_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
-    def runtime() -> SystemApiRuntime:
-        found: SystemApiRuntime | None = ctx.ssapi
-        if found is None:
-            raise ServiceUnavailableException("the System API is not managed by this instance")
-        return found
+def runtime(ctx: SystemApiContext) -> SystemApiControl:
+    """The System API runtime, or 503 while the daemon has not plugged one in."""
+    if ctx.ssapi is None:
+        raise ServiceUnavailableException("the System API is not managed by this instance")
+    return ctx.ssapi
 
-    @get(PATH, opt=ADMIN_ONLY, responses=answers(401, 403, 503))
-    async def get_system_api() -> Response[dict[str, Any]]:
+
+class SystemApiController(ApiController):
+    path = PATH
+
+    @get(opt=ADMIN_ONLY, responses=answers(401, 403, 503))
+    async def get_system_api(self, ctx: Injected[SystemApiContext]) -> Response[dict[str, Any]]:
         """The System API settings and health (the key itself is never shown)."""
-        return _answer(await system_api_view(runtime()))
+        return _answer(await system_api_view(runtime(ctx)))
 
-    @put(PATH, opt=ADMIN_ONLY, responses=answers(*CHANGE, 409, 422, 503))
-    async def put_system_api(data: JSONBody[SystemApiBody]) -> Response[dict[str, Any]]:
+    @put(opt=ADMIN_ONLY, responses=answers(*CHANGE, 409, 422, 503))
+    async def put_system_api(
+        self, ctx: Injected[SystemApiContext], data: JSONBody[SystemApiBody]
+    ) -> Response[dict[str, Any]]:
         """Set the URL, the key (null: keep the stored one, same host and port only) and an
         optional pinned fingerprint."""
-        control = runtime()
+        control = runtime(ctx)
         try:
             await control.configure(data.url, data.key, data.fingerprint)
         except SetByConfiguration as exc:
@@ -141,14 +139,12 @@ def ssapi_api_handlers(ctx: AppContext) -> list[HTTPRouteHandler]:
             raise UnprocessableException(str(exc)) from None
         return _answer(await system_api_view(control))
 
-    @delete(PATH, opt=ADMIN_ONLY, status_code=200, responses=answers(*CHANGE, 409, 503))
-    async def delete_system_api() -> Response[dict[str, Any]]:
+    @delete(opt=ADMIN_ONLY, status_code=200, responses=answers(*CHANGE, 409, 503))
+    async def delete_system_api(self, ctx: Injected[SystemApiContext]) -> Response[dict[str, Any]]:
         """Turn the System API off: its devices go, the URL and the key are forgotten."""
-        control = runtime()
+        control = runtime(ctx)
         try:
             await control.disable()
         except SetByConfiguration as exc:
             raise ConflictException(str(exc)) from None
         return _answer(await system_api_view(control))
-
-    return [get_system_api, put_system_api, delete_system_api]
