@@ -3,13 +3,14 @@
 // with old files; the cache answers only when the network does not, or too slowly.
 // Live data (/api, /ws) is never cached.
 
-const CACHE = "micboard-shell-v7";
+const CACHE = "micboard-shell-v8";
 const SHELL = [
   "./",
   "index.html",
   "style.css",
   "app.js",
   "js/api.js",
+  "js/dom.js",
   "js/board.js",
   "js/format.js",
   "js/live.js",
@@ -19,6 +20,9 @@ const SHELL = [
   "js/alert-history.js",
   "js/timeline.js",
   "js/editors.js",
+  "js/names-editor.js",
+  "js/receivers-editor.js",
+  "js/settings-editor.js",
   "js/groups-editor.js",
   "js/placeholders-editor.js",
   "js/photos.js",

@@ -3,9 +3,10 @@
 // here too; a microphone's alert opens its timeline around the time it happened.
 
 import { api, enc } from "./api.js";
+import { el, svgIcon } from "./dom.js";
 import { ago } from "./format.js";
 import {
-  alertTime, clockText, setSoundPref, severityOf, shortMessage, start as startAlerts, svgIcon,
+  alertTime, clockText, setSoundPref, severityOf, shortMessage, start as startAlerts,
 } from "./alerts.js";
 
 const LIMIT = 300;
@@ -20,13 +21,6 @@ let device = "";
 let loadSeq = 0;
 let onFrame = null;
 let onChange = null;
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 export function mount(el_, context, tab) {
   root = el_;

@@ -4,6 +4,7 @@
 // timeline read the same store.
 
 import { api, enc } from "./api.js";
+import { el, svgIcon } from "./dom.js";
 import { ago } from "./format.js";
 import { LiveSocket } from "./live.js";
 
@@ -34,22 +35,6 @@ export function clockText(ms) {
 export function byUrgency(a, b) {
   return severityOf(b).rank - severityOf(a).rank
     || (alertTime(b.raised_at) ?? 0) - (alertTime(a.raised_at) ?? 0);
-}
-
-export function svgIcon(id) {
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("aria-hidden", "true");
-  const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
-  use.setAttribute("href", `#${id}`);
-  svg.append(use);
-  return svg;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 // ---------------------------------------------------------------- sound and vibration

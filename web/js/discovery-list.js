@@ -5,7 +5,7 @@
 // again. GET /api/discovery lists both (`rejected` set, or `waiting` true).
 
 import { api, enc } from "./api.js";
-import { button, el, message } from "./editors.js";
+import { button, el, message } from "./dom.js";
 import { ago } from "./format.js";
 
 const SHURE_PORT = 2202;

@@ -106,3 +106,17 @@ export function subtitleOf(dev, receiverName) {
   const rx = receiverName || dev.model || "";
   return rx ? `${rx} · ch ${dev.channel}` : `ch ${dev.channel}`;
 }
+
+// The order of the board and the editors: by receiver (in the order they were added), then
+// channel.
+export function deviceOrder(devices, receivers) {
+  const rxOrder = new Map(receivers.map((r, i) => [r.receiver_id, i]));
+  return [...devices].sort((a, b) =>
+    (rxOrder.get(a.receiver_id) ?? 1e9) - (rxOrder.get(b.receiver_id) ?? 1e9)
+    || String(a.receiver_id).localeCompare(String(b.receiver_id))
+    || (a.channel ?? 0) - (b.channel ?? 0));
+}
+
+export function rxLabel(rx) {
+  return rx ? rx.name || rx.model || rx.address : "";
+}

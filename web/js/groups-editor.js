@@ -3,18 +3,8 @@
 // list to add it; save writes the whole group.
 
 import { api } from "./api.js";
-import { button, confirmButton, deviceOrder, el, message, rxLabel } from "./editors.js";
-import { isPlaceholder, subtitleOf } from "./format.js";
-
-function svgIcon(id) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("aria-hidden", "true");
-  const use = document.createElementNS(ns, "use");
-  use.setAttribute("href", `#${id}`);
-  svg.append(use);
-  return svg;
-}
+import { button, confirmButton, el, message, svgIcon } from "./dom.js";
+import { deviceOrder, isPlaceholder, rxLabel, subtitleOf } from "./format.js";
 
 export function mountGroups(body, ctx) {
   const wrap = el("div", "group-editor");

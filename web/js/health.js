@@ -1,6 +1,7 @@
 // Health page: every source's connection (/ws/connections/), the System API's health, the
 // box's own health and the alert list (/ws/health/). Both sockets live only while shown.
 
+import { el } from "./dom.js";
 import { ago } from "./format.js";
 import { LiveSocket } from "./live.js";
 
@@ -11,13 +12,6 @@ let ctx = null;
 let sockets = [];
 let state = null;
 let timer = 0;
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function pill(status) {
   const p = el("span", "pill", status || "unknown");

@@ -3,16 +3,10 @@
 // ever sees the CSRF token, which api.js sends with every change.
 
 import { ApiError, api, authHooks, setCsrf } from "./api.js";
+import { el } from "./dom.js";
 
 let current = null; // the last /api/session answer
 let open = null; // { kind, promise } of the dialog on screen: callers share one dialog
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 export function loadStyle() {
   if (document.getElementById("login-css")) return;

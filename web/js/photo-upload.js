@@ -3,17 +3,11 @@
 // the size is checked here first only to spare the Wi-Fi an upload that would be refused.
 
 import { api, enc } from "./api.js";
+import { el } from "./dom.js";
 import { photoUrl } from "./photos.js";
 
 const ACCEPT = "image/jpeg,image/png,image/webp";
 const MAX_BYTES = 2 * 1024 * 1024; // micboardd/photo_check.py PHOTO_MAX_BYTES
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // dev: a device object (device_id, photo); who: words for the labels ("Lead Vox").
 export function photoControl(dev, who) {

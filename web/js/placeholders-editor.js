@@ -3,7 +3,7 @@
 // status is UNMONITORED); it goes into groups like any microphone (Groups tab).
 
 import { api, enc } from "./api.js";
-import { button, confirmButton, el, message } from "./editors.js";
+import { button, confirmButton, el, message } from "./dom.js";
 import { photoControl } from "./photo-upload.js";
 
 const LIMITS = { label: 16, name: 64, model: 32 }; // micboardd/placeholders.py

@@ -5,7 +5,7 @@
 // this section only shows it.
 
 import { api, hasRoute } from "./api.js";
-import { confirmButton, el, message } from "./editors.js";
+import { confirmButton, el, message } from "./dom.js";
 import { LiveSocket } from "./live.js";
 
 const PATH = "/api/system-api";

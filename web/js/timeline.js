@@ -3,8 +3,9 @@
 // changes as ticks, a readout under the finger and a CSV download. Loaded only when opened.
 
 import { api, enc } from "./api.js";
+import { el, svgIcon } from "./dom.js";
 import { AF_FLOOR, AF_TOP, RF_FLOOR, RF_TOP, isNum } from "./format.js";
-import { alertTime, clockText, severityOf, shortMessage, svgIcon } from "./alerts.js";
+import { alertTime, clockText, severityOf, shortMessage } from "./alerts.js";
 
 const RANGES = [["1h", "1 h", 3600], ["6h", "6 h", 6 * 3600], ["24h", "24 h", 24 * 3600], ["custom", "Custom"]];
 const REFRESH_MS = 15000;
@@ -21,13 +22,6 @@ let timer = 0;
 let seq = 0;
 let ro = null;
 let frame = 0;
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function localInput(epochS) {
   const d = new Date(epochS * 1000);
