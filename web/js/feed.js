@@ -1,0 +1,144 @@
+// The device feed (/ws/devices/, compact format): subscribe to what is on screen, merge
+// snapshots, updates and meters into the model, ask for a resync when a frame went missing.
+// What the page does about it (draw, fetch groups, ask for the PIN) is the caller's: the
+// hooks given to start().
+
+import { LiveSocket } from "./live.js";
+import { currentGroup, model } from "./model.js";
+import { prefs } from "./prefs.js";
+import { route } from "./route.js";
+import { markLive, picture } from "./snapshot.js";
+
+const DEFAULT_MAX_HZ = 10; // the box's own default meter rate for a subscriber
+const CLOCK_SMOOTHING = 8; // each meters frame moves the clock offset by this fraction (1/n)
+// Fields of an update frame that describe the frame, not the device.
+const FRAME_FIELDS = new Set(["type", "seq", "changes", "timestamp"]);
+
+const NO_HOOKS = {
+  onState: () => {}, // the socket's state changed (LiveSocket states)
+  onSessionEnded: () => {}, // the box ended our session (PIN switched on, logged out)
+  onPicture: (_first) => {}, // initial_data applied; first: the first since the page opened
+  onDevice: (_id, _isNew) => {}, // one device changed (isNew: not seen before)
+  onReceiverBack: () => {}, // a receiver came back online or changed model
+  onGroupChanged: () => {}, // a device's group membership changed
+  onGroupGone: () => {}, // the group on screen no longer exists
+};
+
+export const feed = {
+  seq: null,
+  snapshots: 0, // initial_data frames received (connect, subscribe, resync)
+  resyncAsked: false,
+  sock: null,
+  subKey: "",
+  clockSeen: false,
+  hooks: NO_HOOKS,
+
+  start(hooks) {
+    this.hooks = { ...NO_HOOKS, ...hooks };
+    this.sock = new LiveSocket("/ws/devices/", {
+      onOpen: () => {
+        performance.mark("micboard:ws-open");
+        this.seq = null;
+        this.subKey = "";
+        this.subscribe();
+      },
+      onMessage: (msg) => this.onMessage(msg),
+      onState: (state) => this.hooks.onState(state),
+      onSessionEnded: () => this.hooks.onSessionEnded(),
+    });
+    this.sock.start();
+  },
+
+  // Only the group on screen: a phone on one group never pays for the other channels.
+  subscribe(force = false) {
+    if (!this.sock || this.sock.state !== "open") return;
+    const msg = { type: "subscribe", format: "compact", max_hz: Number(prefs.maxHz) || DEFAULT_MAX_HZ };
+    const group = route().view === "board" ? currentGroup() : null;
+    if (group) msg.group = String(group.id);
+    const key = JSON.stringify([msg, group && group.slots]);
+    if (!force && key === this.subKey) return;
+    this.subKey = key;
+    this.sock.send(msg);
+  },
+
+  onMessage(msg) {
+    if (typeof msg.seq === "number") this.checkSeq(msg);
+    switch (msg.type) {
+      case "initial_data":
+        this.initialData(msg);
+        break;
+      case "device_update":
+        this.merge(msg);
+        break;
+      case "batch_update":
+        for (const u of msg.updates || []) this.merge(u);
+        break;
+      case "meters":
+        this.meters(msg);
+        break;
+      case "error":
+        // A group deleted elsewhere: show everything instead of nothing.
+        if (/no group/.test(msg.error || "") && route().group) this.hooks.onGroupGone();
+        break;
+      default:
+        break;
+    }
+  },
+
+  checkSeq(msg) {
+    if (msg.type !== "initial_data" && this.seq !== null && msg.seq !== this.seq + 1 && !this.resyncAsked) {
+      // A frame went missing: the picture may be wrong until a fresh snapshot arrives.
+      this.resyncAsked = true;
+      this.sock.send({ type: "resync" });
+    }
+    this.seq = msg.seq;
+  },
+
+  initialData(msg) {
+    const first = !picture.liveSeen;
+    if (first) performance.mark("micboard:initial-data");
+    this.snapshots++;
+    this.resyncAsked = false;
+    markLive();
+    model.devices = new Map((msg.devices || []).map((d) => [d.device_id, d]));
+    model.receivers = new Map((msg.receivers || []).map((r) => [r.receiver_id, r]));
+    this.hooks.onPicture(first);
+  },
+
+  meters(msg) {
+    if (typeof msg.t === "number") {
+      // Smoothed: a frame delayed on Wi-Fi must not make the clock jump.
+      const off = msg.t - Date.now();
+      model.clockOffsetMs = this.clockSeen ? model.clockOffsetMs + (off - model.clockOffsetMs) / CLOCK_SMOOTHING : off;
+      this.clockSeen = true;
+    }
+    for (const [id, m] of Object.entries(msg.d || {})) {
+      const dev = model.devices.get(id);
+      if (!dev || !Array.isArray(m)) continue;
+      [dev.rf_signal, dev.audio_level, dev.peak_level] = m;
+      this.hooks.onDevice(id, false);
+    }
+  },
+
+  merge(update) {
+    const id = update.device_id;
+    if (!id) return;
+    let dev = model.devices.get(id);
+    const isNew = !dev;
+    if (isNew) {
+      dev = { device_id: id };
+      model.devices.set(id, dev);
+    }
+    // A receiver coming (back) online may have a new name or model: the devices socket
+    // carries receivers only in initial_data.
+    if ((update.status && dev.status === "rx_offline" && update.status !== "rx_offline") || "model" in update) {
+      this.hooks.onReceiverBack();
+    }
+    for (const [k, v] of Object.entries(update)) {
+      if (!FRAME_FIELDS.has(k)) dev[k] = v;
+    }
+    if (update.timestamp) dev.last_update = update.timestamp;
+    this.hooks.onDevice(id, isNew);
+    if ("group" in update && !isNew) this.hooks.onGroupChanged();
+  },
+};
