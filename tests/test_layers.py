@@ -1,6 +1,7 @@
 """The house keeps its layers: each package imports only packages below it (and its own),
-in Python and in the dashboard's ES modules; no import circles. Read from the code's own
-imports, so a new arrow that runs back up fails here first (docs/architecture.md)."""
+in Python (the dashboard's ES modules: tests/web/test_dashboard_layers.py); no import
+circles. Read from the code's own imports, so a new arrow that runs back up fails here first
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

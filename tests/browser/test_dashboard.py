@@ -413,6 +413,52 @@ def test_names_and_groups_edited_in_the_page_persist(
     assert page.evaluate("location.hash") == f"#group={group_id}"
 
 
+def test_editor_actions_answer_in_place(
+    new_page: Any, rig: SimRig, daemon: Daemon, console: Console
+) -> None:
+    """Identify, the add-receiver form refusing bad input, a group moved up and deleted."""
+    page = new_page("desktop")
+    login_admin(page, daemon)
+    groups_before = daemon.get("/api/groups")
+    receivers_before = daemon.get("/api/receivers")
+    page.goto(f"{daemon.url}/#view=edit&tab=names")
+    row = page.locator(f'.name-row[data-device="{rig.device_id("stage", 2)}"]')
+    row.locator("button", has_text="Identify").click()
+    expect(row.locator(".saved")).to_have_text("Flashing on the receiver")
+
+    page.locator(".tabs a[data-tab='receivers']").click()
+    add_msg = page.locator("form:has(#rx-address) > p.note")
+    page.locator("#rx-address").press("Enter")
+    expect(add_msg).to_have_text("Type the receiver's IP address (or name), optionally with :port.")
+    console.allowed.append("status of 4")  # the browser's own log of the refused address
+    page.locator("#rx-address").fill("10.0.0.1:99999")
+    page.locator("#rx-address").press("Enter")
+    expect(add_msg).not_to_have_text(re.compile(r"^(Type the|Added)|^$"))
+    assert daemon.get("/api/receivers") == receivers_before
+
+    # Two new groups; the second (selected) moved above the first, then both deleted.
+    page.locator(".tabs a[data-tab='groups']").click()
+    for _ in range(2):
+        count = page.locator(".group-list button").count()
+        page.locator("#group-new").click()
+        expect(page.locator(".group-list button")).to_have_count(count + 1)
+    first, second = (g["title"] for g in daemon.get("/api/groups")[-2:])
+    page.locator("#group-edit button", has_text="Move group up").click()
+    names = page.locator(".group-list button")
+    expect(names.nth(names.count() - 2)).to_contain_text(second)
+    expect(names.last).to_contain_text(first)
+    assert [g["title"] for g in daemon.get("/api/groups")][-2:] == [second, first]
+    for title in (second, first):
+        page.locator(".group-list button", has_text=title).click()
+        expect(page.locator("#group-title")).to_have_value(title)
+        delete = page.locator("#group-edit .btn.danger")
+        delete.click()
+        expect(delete).to_have_text("Tap again to delete")
+        delete.click()
+        expect(page.locator(".group-list button", has_text=title)).to_have_count(0)
+    assert [g["id"] for g in daemon.get("/api/groups")] == [g["id"] for g in groups_before]
+
+
 # ------------------------------------------------------------------------------ screenshots
 
 

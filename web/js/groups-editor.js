@@ -6,136 +6,158 @@ import { api } from "./api.js";
 import { button, confirmButton, el, message, svgIcon } from "./dom.js";
 import { deviceOrder, isPlaceholder, rxLabel, subtitleOf } from "./format.js";
 
+const TITLE_MAX = 40; // a group's title is a tab label on a phone
+
 export function mountGroups(body, ctx) {
-  const wrap = el("div", "group-editor");
-  const side = el("div", "card");
-  const groupList = el("div", "group-list");
-  const newBtn = button("+ New group", "btn primary");
-  newBtn.id = "group-new";
-  side.append(el("h3", "", "Groups"), groupList, newBtn);
+  new GroupEditor(body, ctx).load();
+  return null;
+}
 
-  const main = el("div", "card");
-  main.id = "group-edit";
-  const palette = el("div", "card");
-  const pal = el("div", "palette");
-  pal.id = "group-palette";
-  palette.append(el("h3", "", "Add microphones"), pal);
-  wrap.append(side, main, palette);
-  body.append(wrap);
+// The groups as the box has them, and the draft of the selected one; every render reads
+// them, every edit goes through the draft until Save.
+class GroupEditor {
+  constructor(body, ctx) {
+    this.ctx = ctx;
+    this.groups = [];
+    this.devices = new Map();
+    this.ordered = [];
+    this.rxById = new Map();
+    this.selected = null; // group id
+    this.draft = null; // { title, slots }
+    this.dirty = false;
+    this.discardArmed = null;
+    this.layout(body);
+  }
 
-  let groups = [];
-  let devices = new Map();
-  let ordered = [];
-  let rxById = new Map();
-  let selected = null; // group id
-  let draft = null; // { title, slots }
-  let dirty = false;
-  let discardArmed = null;
+  layout(body) {
+    const wrap = el("div", "group-editor");
+    const side = el("div", "card");
+    this.groupList = el("div", "group-list");
+    const newBtn = button("+ New group", "btn primary", () => this.newGroup());
+    newBtn.id = "group-new";
+    side.append(el("h3", "", "Groups"), this.groupList, newBtn);
 
-  async function load(selectId) {
+    this.main = el("div", "card");
+    this.main.id = "group-edit";
+    const palette = el("div", "card");
+    this.pal = el("div", "palette");
+    this.pal.id = "group-palette";
+    palette.append(el("h3", "", "Add microphones"), this.pal);
+    wrap.append(side, this.main, palette);
+    body.append(wrap);
+  }
+
+  async load(selectId) {
     try {
       const [g, d, r] = await Promise.all([api.get("/api/groups"), api.get("/api/devices"), api.get("/api/receivers")]);
-      groups = g;
-      devices = new Map(d.map((x) => [x.device_id, x]));
-      ordered = deviceOrder(d, r);
-      rxById = new Map(r.map((x) => [x.receiver_id, x]));
+      this.groups = g;
+      this.devices = new Map(d.map((x) => [x.device_id, x]));
+      this.ordered = deviceOrder(d, r);
+      this.rxById = new Map(r.map((x) => [x.receiver_id, x]));
     } catch (err) {
-      main.replaceChildren(el("p", "err", message(err)));
+      this.main.replaceChildren(el("p", "err", message(err)));
       return;
     }
-    const pick = selectId ?? selected ?? (groups[0] && groups[0].id) ?? null;
-    select(groups.some((g) => g.id === pick) ? pick : groups[0] ? groups[0].id : null, true);
+    const groups = this.groups;
+    const pick = selectId ?? this.selected ?? (groups[0] && groups[0].id) ?? null;
+    this.select(groups.some((g) => g.id === pick) ? pick : groups[0] ? groups[0].id : null, true);
   }
 
-  function select(id, force = false) {
-    if (!force && id === selected) return;
-    selected = id;
-    const g = groups.find((x) => x.id === id);
-    draft = g ? { title: g.title, slots: [...g.slots] } : null;
-    dirty = false;
-    renderList();
-    renderMain();
-    renderPalette();
+  select(id, force = false) {
+    if (!force && id === this.selected) return;
+    this.selected = id;
+    const g = this.groups.find((x) => x.id === id);
+    this.draft = g ? { title: g.title, slots: [...g.slots] } : null;
+    this.dirty = false;
+    this.renderList();
+    this.renderMain();
+    this.renderPalette();
   }
 
-  function renderList() {
-    groupList.replaceChildren(...groups.map((g, i) => {
-      const b = button(`${i < 9 ? `${i + 1}  ` : ""}${g.title}`, `btn${g.id === selected ? " active" : ""}`, () => {
+  renderList() {
+    this.groupList.replaceChildren(...this.groups.map((g, i) => {
+      const b = button(`${i < 9 ? `${i + 1}  ` : ""}${g.title}`, `btn${g.id === this.selected ? " active" : ""}`, () => {
         // Unsaved work is never dropped silently: the first tap warns, the second discards.
-        if (dirty && discardArmed !== g.id) {
-          discardArmed = g.id;
-          ctx.toast("Unsaved changes: save, or tap the group again to discard them");
+        if (this.dirty && this.discardArmed !== g.id) {
+          this.discardArmed = g.id;
+          this.ctx.toast("Unsaved changes: save, or tap the group again to discard them");
           return;
         }
-        discardArmed = null;
-        select(g.id);
+        this.discardArmed = null;
+        this.select(g.id);
       });
       b.dataset.group = String(g.id);
       return b;
     }));
-    if (!groups.length) groupList.append(el("p", "note", "No groups yet. A group is a view of some microphones, in your order, with blanks where you want gaps (keys 1–9 open them)."));
+    if (!this.groups.length) this.groupList.append(el("p", "note", "No groups yet. A group is a view of some microphones, in your order, with blanks where you want gaps (keys 1–9 open them)."));
   }
 
-  function describe(id) {
-    const d = devices.get(id);
+  describe(id) {
+    const d = this.devices.get(id);
     if (!d) return { title: "Missing microphone", sub: id };
     if (isPlaceholder(d)) return { title: d.performer || d.name, sub: `Placeholder · ${subtitleOf(d, "")}` };
-    const rx = rxById.get(d.receiver_id);
+    const rx = this.rxById.get(d.receiver_id);
     return {
       title: d.performer || d.name || `Ch ${d.channel}`,
       sub: `${rxLabel(rx)} · ch ${d.channel}${d.performer && d.name ? ` · ${d.name}` : ""}`,
     };
   }
 
-  function setDirty() {
-    dirty = true;
-    const s = main.querySelector(".savebar .status");
+  setDirty() {
+    this.dirty = true;
+    const s = this.main.querySelector(".savebar .status");
     if (s) {
       s.textContent = "Unsaved changes";
       s.classList.add("dirty");
     }
   }
 
-  function renderMain() {
-    if (!draft) {
-      main.replaceChildren(el("p", "note", "Create a group to start."));
+  // A change to the draft's slots: marked unsaved, the slots and the palette drawn again.
+  editSlots(change) {
+    change(this.draft.slots);
+    this.setDirty();
+    this.renderMain();
+    this.renderPalette();
+  }
+
+  renderMain() {
+    if (!this.draft) {
+      this.main.replaceChildren(el("p", "note", "Create a group to start."));
       return;
     }
     const titleField = el("label", "field");
     const title = el("input");
     title.type = "text";
     title.id = "group-title";
-    title.maxLength = 40;
-    title.value = draft.title;
-    title.addEventListener("input", () => { draft.title = title.value; setDirty(); });
+    title.maxLength = TITLE_MAX;
+    title.value = this.draft.title;
+    title.addEventListener("input", () => { this.draft.title = title.value; this.setDirty(); });
     titleField.append(el("span", "", "Title"), title);
 
     const slots = el("ol", "slots");
     slots.id = "group-slots";
     slots.setAttribute("aria-label", "Slots in display order");
-    draft.slots.forEach((id, index) => slots.append(slotItem(id, index)));
-    const addBlank = button("+ Blank space", "btn", () => {
-      draft.slots.push(null);
-      setDirty();
-      renderMain();
-      renderPalette();
-    });
+    this.draft.slots.forEach((id, index) => slots.append(this.slotItem(id, index)));
+    const addBlank = button("+ Blank space", "btn", () => this.editSlots((s) => s.push(null)));
     addBlank.id = "group-add-blank";
+    this.main.replaceChildren(titleField, slots, addBlank, ...this.saveBars());
+  }
 
-    const save = button("Save group", "btn primary", saveGroup);
+  saveBars() {
+    const save = button("Save group", "btn primary", () => this.saveGroup());
     save.id = "group-save";
-    const status = el("span", `status${dirty ? " dirty" : ""}`, dirty ? "Unsaved changes" : "Saved");
-    const earlier = button("Move group up", "btn small", () => moveGroup(-1));
-    const later = button("Move group down", "btn small", () => moveGroup(1));
-    const del = confirmButton("Delete group", "Tap again to delete", deleteGroup);
+    const status = el("span", `status${this.dirty ? " dirty" : ""}`, this.dirty ? "Unsaved changes" : "Saved");
+    const earlier = button("Move group up", "btn small", () => this.moveGroup(-1));
+    const later = button("Move group down", "btn small", () => this.moveGroup(1));
+    const del = confirmButton("Delete group", "Tap again to delete", () => this.deleteGroup());
     const bar = el("div", "savebar");
     bar.append(save, status);
     const bar2 = el("div", "savebar");
     bar2.append(earlier, later, del);
-    main.replaceChildren(titleField, slots, addBlank, bar, bar2);
+    return [bar, bar2];
   }
 
-  function slotItem(id, index) {
+  slotItem(id, index) {
     const li = el("li", `slot${id ? "" : " blank"}`);
     li.dataset.index = String(index);
     li.dataset.device = id || "";
@@ -144,175 +166,164 @@ export function mountGroups(body, ctx) {
     handle.append(svgIcon("i-drag"));
     const label = el("span", "label");
     if (id) {
-      const d = describe(id);
+      const d = this.describe(id);
       label.append(el("b", "", d.title), el("small", "", d.sub));
     } else {
       label.append(el("b", "", "Blank"), el("small", "", "an empty space on the board"));
     }
     const acts = el("span", "acts");
-    const up = button("↑", "btn", () => move(index, index - 1));
+    const up = button("↑", "btn", () => this.move(index, index - 1));
     up.setAttribute("aria-label", "Move up");
     up.disabled = index === 0;
-    const down = button("↓", "btn", () => move(index, index + 1));
+    const down = button("↓", "btn", () => this.move(index, index + 1));
     down.setAttribute("aria-label", "Move down");
-    down.disabled = index === draft.slots.length - 1;
-    const rm = button("✕", "btn", () => {
-      draft.slots.splice(index, 1);
-      setDirty();
-      renderMain();
-      renderPalette();
-    });
+    down.disabled = index === this.draft.slots.length - 1;
+    const rm = button("✕", "btn", () => this.editSlots((s) => s.splice(index, 1)));
     rm.setAttribute("aria-label", "Remove from group");
     acts.append(up, down, rm);
     li.append(handle, label, acts);
-    dragToReorder(li, handle);
+    dragToReorder(li, handle, (order) => {
+      if (JSON.stringify(order) !== JSON.stringify(this.draft.slots)) {
+        this.draft.slots = order;
+        this.setDirty();
+      }
+      this.renderMain();
+    });
     return li;
   }
 
-  function move(from, to) {
-    if (to < 0 || to >= draft.slots.length) return;
-    const [item] = draft.slots.splice(from, 1);
-    draft.slots.splice(to, 0, item);
-    setDirty();
-    renderMain();
+  move(from, to) {
+    if (to < 0 || to >= this.draft.slots.length) return;
+    const [item] = this.draft.slots.splice(from, 1);
+    this.draft.slots.splice(to, 0, item);
+    this.setDirty();
+    this.renderMain();
   }
 
-  // Pointer-driven reordering: the slot follows the pointer and swaps with a neighbour
-  // when its middle passes the neighbour's middle.
-  function dragToReorder(li, handle) {
-    let startY = 0;
-    let active = false;
-    handle.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0) return;
-      e.preventDefault();
-      handle.setPointerCapture(e.pointerId);
-      active = true;
-      startY = e.clientY;
-      li.classList.add("dragging");
-    });
-    handle.addEventListener("pointermove", (e) => {
-      if (!active) return;
-      li.style.transform = `translateY(${e.clientY - startY}px)`;
-      const r = li.getBoundingClientRect();
-      const mid = r.top + r.height / 2;
-      const prev = li.previousElementSibling;
-      const next = li.nextElementSibling;
-      const before = li.offsetTop;
-      if (prev && mid < prev.getBoundingClientRect().top + prev.offsetHeight / 2) {
-        li.parentNode.insertBefore(li, prev);
-      } else if (next && mid > next.getBoundingClientRect().top + next.offsetHeight / 2) {
-        li.parentNode.insertBefore(next, li);
-      } else {
-        return;
-      }
-      startY += li.offsetTop - before;
-      li.style.transform = `translateY(${e.clientY - startY}px)`;
-    });
-    const end = () => {
-      if (!active) return;
-      active = false;
-      li.classList.remove("dragging");
-      li.style.transform = "";
-      const order = [...li.parentNode.children].map((x) => x.dataset.device || null);
-      if (JSON.stringify(order) !== JSON.stringify(draft.slots)) {
-        draft.slots = order;
-        setDirty();
-      }
-      renderMain();
-    };
-    handle.addEventListener("pointerup", end);
-    handle.addEventListener("pointercancel", end);
-  }
-
-  function renderPalette() {
-    if (!draft) {
-      pal.replaceChildren(el("p", "note", "Select or create a group first."));
+  renderPalette() {
+    if (!this.draft) {
+      this.pal.replaceChildren(el("p", "note", "Select or create a group first."));
       return;
     }
-    const inGroup = new Set(draft.slots.filter(Boolean));
-    pal.replaceChildren(...ordered.map((d) => {
-      const info = describe(d.device_id);
-      const b = button("", "btn", () => {
-        draft.slots.push(d.device_id);
-        setDirty();
-        renderMain();
-        renderPalette();
-      });
+    const inGroup = new Set(this.draft.slots.filter(Boolean));
+    this.pal.replaceChildren(...this.ordered.map((d) => {
+      const info = this.describe(d.device_id);
+      const b = button("", "btn", () => this.editSlots((s) => s.push(d.device_id)));
       b.dataset.device = d.device_id;
       b.append(el("span", "", `+ ${info.title}`), el("small", "", info.sub));
       b.disabled = inGroup.has(d.device_id);
       return b;
     }));
-    if (!ordered.length) pal.append(el("p", "note", "No microphones yet."));
+    if (!this.ordered.length) this.pal.append(el("p", "note", "No microphones yet."));
   }
 
-  async function saveGroup() {
-    const title = draft.title.trim();
+  async saveGroup() {
+    const title = this.draft.title.trim();
     if (!title) {
-      ctx.toast("Give the group a title");
+      this.ctx.toast("Give the group a title");
       return;
     }
     try {
-      const g = groups.find((x) => x.id === selected);
-      await api.put(`/api/groups/${selected}`, { title, slots: draft.slots, position: g ? g.position : undefined });
-      dirty = false;
-      ctx.toast(`“${title}” saved`);
-      await ctx.refreshGroups();
-      await load(selected);
+      const g = this.groups.find((x) => x.id === this.selected);
+      await api.put(`/api/groups/${this.selected}`, { title, slots: this.draft.slots, position: g ? g.position : undefined });
+      this.dirty = false;
+      this.ctx.toast(`“${title}” saved`);
+      await this.ctx.refreshGroups();
+      await this.load(this.selected);
     } catch (err) {
-      ctx.toast(message(err));
+      this.ctx.toast(message(err));
     }
   }
 
-  async function moveGroup(delta) {
-    const i = groups.findIndex((g) => g.id === selected);
+  async moveGroup(delta) {
+    const i = this.groups.findIndex((g) => g.id === this.selected);
     const j = i + delta;
-    if (i < 0 || j < 0 || j >= groups.length) return;
-    const order = [...groups];
+    if (i < 0 || j < 0 || j >= this.groups.length) return;
+    const order = [...this.groups];
     [order[i], order[j]] = [order[j], order[i]];
     try {
       // Positions are rewritten for every group so that the order is exact.
       for (let k = 0; k < order.length; k++) {
         const g = order[k];
-        const slots = g.id === selected && dirty ? draft.slots : g.slots;
-        const title = g.id === selected && dirty ? draft.title.trim() || g.title : g.title;
-        if (g.position !== k || (g.id === selected && dirty)) await api.put(`/api/groups/${g.id}`, { title, slots, position: k });
+        const mine = g.id === this.selected && this.dirty;
+        const slots = mine ? this.draft.slots : g.slots;
+        const title = mine ? this.draft.title.trim() || g.title : g.title;
+        if (g.position !== k || mine) await api.put(`/api/groups/${g.id}`, { title, slots, position: k });
       }
-      dirty = false;
-      await ctx.refreshGroups();
-      await load(selected);
+      this.dirty = false;
+      await this.ctx.refreshGroups();
+      await this.load(this.selected);
     } catch (err) {
-      ctx.toast(message(err));
+      this.ctx.toast(message(err));
     }
   }
 
-  async function deleteGroup() {
+  async deleteGroup() {
     try {
-      await api.del(`/api/groups/${selected}`);
-      ctx.toast("Group deleted");
-      selected = null;
-      await ctx.refreshGroups();
-      await load(null);
+      await api.del(`/api/groups/${this.selected}`);
+      this.ctx.toast("Group deleted");
+      this.selected = null;
+      await this.ctx.refreshGroups();
+      await this.load(null);
     } catch (err) {
-      ctx.toast(message(err));
+      this.ctx.toast(message(err));
     }
   }
 
-  newBtn.addEventListener("click", async () => {
+  async newGroup() {
     try {
-      const g = await api.post("/api/groups", { title: `Group ${groups.length + 1}`, slots: [] });
-      await ctx.refreshGroups();
-      await load(g.id);
-      const t = main.querySelector("#group-title");
+      const g = await api.post("/api/groups", { title: `Group ${this.groups.length + 1}`, slots: [] });
+      await this.ctx.refreshGroups();
+      await this.load(g.id);
+      const t = this.main.querySelector("#group-title");
       if (t) {
         t.focus();
         t.select();
       }
     } catch (err) {
-      ctx.toast(message(err));
+      this.ctx.toast(message(err));
     }
-  });
+  }
+}
 
-  load();
-  return null;
+// Pointer-driven reordering: the slot follows the pointer and swaps with a neighbour
+// when its middle passes the neighbour's middle; on release, onDrop gets the new order.
+function dragToReorder(li, handle, onDrop) {
+  let startY = 0;
+  let active = false;
+  handle.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0) return;
+    e.preventDefault();
+    handle.setPointerCapture(e.pointerId);
+    active = true;
+    startY = e.clientY;
+    li.classList.add("dragging");
+  });
+  handle.addEventListener("pointermove", (e) => {
+    if (!active) return;
+    li.style.transform = `translateY(${e.clientY - startY}px)`;
+    const r = li.getBoundingClientRect();
+    const mid = r.top + r.height / 2;
+    const prev = li.previousElementSibling;
+    const next = li.nextElementSibling;
+    const before = li.offsetTop;
+    if (prev && mid < prev.getBoundingClientRect().top + prev.offsetHeight / 2) {
+      li.parentNode.insertBefore(li, prev);
+    } else if (next && mid > next.getBoundingClientRect().top + next.offsetHeight / 2) {
+      li.parentNode.insertBefore(next, li);
+    } else {
+      return;
+    }
+    startY += li.offsetTop - before;
+    li.style.transform = `translateY(${e.clientY - startY}px)`;
+  });
+  const end = () => {
+    if (!active) return;
+    active = false;
+    li.classList.remove("dragging");
+    li.style.transform = "";
+    onDrop([...li.parentNode.children].map((x) => x.dataset.device || null));
+  };
+  handle.addEventListener("pointerup", end);
+  handle.addEventListener("pointercancel", end);
 }

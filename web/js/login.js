@@ -5,6 +5,8 @@
 import { ApiError, api, authHooks, setCsrf } from "./api.js";
 import { el } from "./dom.js";
 
+const PIN_MAX = 12; // the longest viewer PIN the box accepts (micboardd/auth/passwords.py)
+
 let current = null; // the last /api/session answer
 let open = null; // { kind, promise } of the dialog on screen: callers share one dialog
 
@@ -90,29 +92,8 @@ function dialog(kind, s, resolve) {
   msg.id = "login-error";
   msg.setAttribute("role", "alert");
   msg.hidden = true;
-  const noPassword = !pin && s && !s.admin_password_set;
-  if (noPassword) {
-    form.append(
-      el("p", "note", "No admin password is set on this box yet, so nothing can be changed. On the box, run:"),
-      el("pre", "login-cmd", "sudo micboardd passwd"),
-      el("p", "note", "Then log in here."),
-    );
-  } else {
-    form.append(el("p", "note", pin
-      ? "Ask the crew for the PIN to see the microphones."
-      : "Editing names, groups, receivers and settings needs the crew password."));
-  }
-  const label = el("label", "field");
-  const input = el("input");
-  input.id = pin ? "login-pin" : "login-password";
-  input.type = "password";
-  input.required = true;
-  input.autocomplete = pin ? "off" : "current-password";
-  if (pin) {
-    input.inputMode = "numeric";
-    input.maxLength = 12;
-  }
-  label.append(el("span", "", pin ? "PIN" : "Admin password"), input);
+  form.append(...intro(pin, s));
+  const { label, input } = secretField(pin);
   const submit = el("button", "btn primary", "Log in");
   submit.type = "submit";
   submit.id = "login-submit";
@@ -159,6 +140,35 @@ function dialog(kind, s, resolve) {
   });
   dlg.showModal();
   input.focus();
+}
+
+// What the dialog asks for, and why; with no admin password set, how to set one.
+function intro(pin, s) {
+  if (!pin && s && !s.admin_password_set) {
+    return [
+      el("p", "note", "No admin password is set on this box yet, so nothing can be changed. On the box, run:"),
+      el("pre", "login-cmd", "sudo micboardd passwd"),
+      el("p", "note", "Then log in here."),
+    ];
+  }
+  return [el("p", "note", pin
+    ? "Ask the crew for the PIN to see the microphones."
+    : "Editing names, groups, receivers and settings needs the crew password.")];
+}
+
+function secretField(pin) {
+  const label = el("label", "field");
+  const input = el("input");
+  input.id = pin ? "login-pin" : "login-password";
+  input.type = "password";
+  input.required = true;
+  input.autocomplete = pin ? "off" : "current-password";
+  if (pin) {
+    input.inputMode = "numeric";
+    input.maxLength = PIN_MAX;
+  }
+  label.append(el("span", "", pin ? "PIN" : "Admin password"), input);
+  return { label, input };
 }
 
 // A change refused for want of a session (expired, logged out elsewhere): log in; api.js retries.

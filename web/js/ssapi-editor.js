@@ -54,6 +54,80 @@ export async function mountSystemApi(card) {
     card.append(el("p", "note", `This box takes the System API from its configuration file (${CONFIG_FILE}): ssapi_url and ssapi_key_file. Editing it here needs a newer micboardd.`));
     return () => {};
   }
+  const p = systemApiParts(() => change(() => api.del(PATH), "Turned off ✓"));
+  card.append(p.status, p.origin, p.problem, p.form);
+
+  let view = null;
+  const seen = new Map(); // endpoint -> { frame, at }: the newest api_health per endpoint
+
+  function renderStatus() {
+    const configured = Boolean(view && view.url);
+    const latest = configured ? seen.get(view.endpoint) : null;
+    const [state, word, text] = describeHealth(latest ? latest.frame : null, configured);
+    p.status.dataset.state = state;
+    p.pill.dataset.s = { connected: "connected", connecting: "connecting", degraded: "degraded", error: "error", paused: "error" }[state] || "off";
+    p.pill.textContent = word;
+    p.sentence.textContent = ` ${text}`;
+  }
+
+  // `sentAt`: when the request was sent. A frame the socket brought after that is at least as
+  // new as the answer's, so it is kept.
+  function render(next, sentAt) {
+    view = next;
+    const h = view.health;
+    const known = h ? seen.get(h.endpoint) : null;
+    if (h && !(known && known.at >= sentAt)) seen.set(h.endpoint, { frame: h, at: sentAt });
+    fillForm(p, view);
+    renderStatus();
+  }
+
+  async function change(call, done) {
+    const sentAt = Date.now();
+    p.save.disabled = true;
+    p.msg.textContent = "Saving…";
+    try {
+      render(await call(), sentAt);
+      p.msg.textContent = done;
+    } catch (err) {
+      p.msg.textContent = message(err);
+    } finally {
+      p.save.disabled = false;
+    }
+  }
+
+  p.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const url = p.url.value.trim();
+    if (!url) {
+      p.msg.textContent = "Type the server's URL, e.g. https://192.168.1.10:10000/api";
+      p.url.focus();
+      return;
+    }
+    const body = { url, key: p.key.value.trim() || null, fingerprint: p.fp.value.trim() || null };
+    change(() => api.put(PATH, body), "Saved ✓");
+  });
+
+  const sock = new LiveSocket("/ws/health/", {
+    onMessage: (m) => {
+      const frames = m.type === "initial_data" ? m.api_health || [] : m.type === "api_health" ? [m] : [];
+      for (const f of frames) seen.set(f.endpoint, { frame: f, at: Date.now() });
+      if (frames.length && view) renderStatus();
+    },
+  });
+  sock.start();
+  try {
+    const sentAt = Date.now();
+    render(await api.get(PATH), sentAt);
+  } catch (err) {
+    card.append(el("p", "err", message(err)));
+    p.form.hidden = true;
+  }
+  return () => sock.stop();
+}
+
+// The section's elements, empty. Nothing to edit until the stored settings have arrived:
+// typing earlier would be wiped by them (fillForm), and Save would send a half-known form.
+function systemApiParts(onTurnOff) {
   const status = el("div", "ssapi-status");
   status.id = "ssapi-status";
   status.setAttribute("role", "status");
@@ -74,7 +148,7 @@ export async function mountSystemApi(card) {
   const save = el("button", "btn primary", "Save");
   save.type = "submit";
   save.id = "ssapi-save";
-  const off = confirmButton("Turn off", "Tap again to turn off", () => change(() => api.del(PATH), "Turned off ✓"));
+  const off = confirmButton("Turn off", "Tap again to turn off", onTurnOff);
   off.id = "ssapi-off";
   const msg = el("span", "note");
   msg.id = "ssapi-msg";
@@ -88,94 +162,31 @@ export async function mountSystemApi(card) {
   );
   const problem = el("p", "err");
   problem.hidden = true;
-  card.append(status, origin, problem, form);
-  // Nothing to edit until the stored settings have arrived: typing earlier would be wiped by
-  // them (render() fills the fields), and Save would send a half-known form.
   for (const i of [url, key, fp]) i.readOnly = true;
   save.disabled = true;
+  return { status, pill, sentence, origin, url, key, fp, fpNote, form, save, off, msg, problem };
+}
 
-  let view = null;
-  const seen = new Map(); // endpoint -> { frame, at }: the newest api_health per endpoint
-
-  function renderStatus() {
-    const configured = Boolean(view && view.url);
-    const latest = configured ? seen.get(view.endpoint) : null;
-    const [state, word, text] = describeHealth(latest ? latest.frame : null, configured);
-    status.dataset.state = state;
-    pill.dataset.s = { connected: "connected", connecting: "connecting", degraded: "degraded", error: "error", paused: "error" }[state] || "off";
-    pill.textContent = word;
-    sentence.textContent = ` ${text}`;
-  }
-
-  // `sentAt`: when the request was sent. A frame the socket brought after that is at least as
-  // new as the answer's, so it is kept.
-  function render(next, sentAt) {
-    view = next;
-    const h = view.health;
-    const known = h ? seen.get(h.endpoint) : null;
-    if (h && !(known && known.at >= sentAt)) seen.set(h.endpoint, { frame: h, at: sentAt });
-    const fromConfig = view.origin === "config";
-    url.value = view.url || "";
-    fp.value = view.fingerprint || "";
-    key.value = "";
-    key.placeholder = view.key_set
-      ? fromConfig ? "Set by ssapi_key_file" : "A key is stored: leave empty to keep it (same server only)"
-      : "No key stored yet: paste it here";
-    for (const i of [url, key, fp]) i.readOnly = fromConfig;
-    save.hidden = fromConfig;
-    save.disabled = false;
-    off.hidden = fromConfig || !view.url;
-    fpNote.textContent = "Optional. Empty: the server's certificate is trusted on first use and any other one refused."
-      + (view.trusted_fingerprint ? ` Trusted now: ${view.trusted_fingerprint}.` : "")
-      + (view.ca_file ? ` Also checked against the CA file ${view.ca_file}.` : "");
-    origin.textContent = fromConfig
-      ? `Set in the configuration (ssapi_url), which wins over this page: to change it, edit ${CONFIG_FILE} on the box and restart micboardd.`
-      : view.url ? "Set from this page; kept across restarts." : "";
-    origin.hidden = !origin.textContent;
-    problem.textContent = view.error ? `Not running: ${view.error}` : "";
-    problem.hidden = !view.error;
-    renderStatus();
-  }
-
-  async function change(call, done) {
-    const sentAt = Date.now();
-    save.disabled = true;
-    msg.textContent = "Saving…";
-    try {
-      render(await call(), sentAt);
-      msg.textContent = done;
-    } catch (err) {
-      msg.textContent = message(err);
-    } finally {
-      save.disabled = false;
-    }
-  }
-
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    if (!url.value.trim()) {
-      msg.textContent = "Type the server's URL, e.g. https://192.168.1.10:10000/api";
-      url.focus();
-      return;
-    }
-    const body = { url: url.value.trim(), key: key.value.trim() || null, fingerprint: fp.value.trim() || null };
-    change(() => api.put(PATH, body), "Saved ✓");
-  });
-
-  const sock = new LiveSocket("/ws/health/", {
-    onMessage: (m) => {
-      const frames = m.type === "initial_data" ? m.api_health || [] : m.type === "api_health" ? [m] : [];
-      for (const f of frames) seen.set(f.endpoint, { frame: f, at: Date.now() });
-      if (frames.length && view) renderStatus();
-    },
-  });
-  sock.start();
-  try {
-    const sentAt = Date.now();
-    render(await api.get(PATH), sentAt);
-  } catch (err) {
-    card.append(el("p", "err", message(err)));
-    form.hidden = true;
-  }
-  return () => sock.stop();
+// The stored settings into the form. Set by the configuration file: shown, not editable.
+function fillForm(p, view) {
+  const fromConfig = view.origin === "config";
+  p.url.value = view.url || "";
+  p.fp.value = view.fingerprint || "";
+  p.key.value = "";
+  p.key.placeholder = view.key_set
+    ? fromConfig ? "Set by ssapi_key_file" : "A key is stored: leave empty to keep it (same server only)"
+    : "No key stored yet: paste it here";
+  for (const i of [p.url, p.key, p.fp]) i.readOnly = fromConfig;
+  p.save.hidden = fromConfig;
+  p.save.disabled = false;
+  p.off.hidden = fromConfig || !view.url;
+  p.fpNote.textContent = "Optional. Empty: the server's certificate is trusted on first use and any other one refused."
+    + (view.trusted_fingerprint ? ` Trusted now: ${view.trusted_fingerprint}.` : "")
+    + (view.ca_file ? ` Also checked against the CA file ${view.ca_file}.` : "");
+  p.origin.textContent = fromConfig
+    ? `Set in the configuration (ssapi_url), which wins over this page: to change it, edit ${CONFIG_FILE} on the box and restart micboardd.`
+    : view.url ? "Set from this page; kept across restarts." : "";
+  p.origin.hidden = !p.origin.textContent;
+  p.problem.textContent = view.error ? `Not running: ${view.error}` : "";
+  p.problem.hidden = !view.error;
 }

@@ -70,31 +70,7 @@ function build() {
     a.dataset.range = k;
     ranges.append(a);
   }
-  const custom = el("form", "form-row tl-custom");
-  custom.id = "tl-custom";
-  const from = el("input");
-  from.type = "datetime-local";
-  from.id = "tl-from";
-  from.step = "1";
-  from.setAttribute("aria-label", "From");
-  const to = el("input");
-  to.type = "datetime-local";
-  to.id = "tl-to";
-  to.step = "1";
-  to.setAttribute("aria-label", "To");
-  const go = el("button", "btn small primary", "Show");
-  go.type = "submit";
-  custom.append(from, el("span", "muted", "to"), to, go);
-  custom.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const f = Date.parse(from.value);
-    const t = Date.parse(to.value);
-    if (Number.isNaN(f) || Number.isNaN(t) || f >= t) {
-      ctx.toast("Choose a start before the end");
-      return;
-    }
-    ctx.navigate({ range: "custom", from: String(Math.floor(f / 1000)), to: String(Math.ceil(t / 1000)) });
-  });
+  const custom = customRangeForm();
 
   const chart = el("div", "tl-chart");
   const canvas = el("canvas");
@@ -131,6 +107,36 @@ function build() {
   const status = el("p", "note");
   status.id = "tl-status";
   root.append(head, sub, ranges, custom, status, chart, readout, legend, tools, el("h3", "", "Alerts in this range"), list);
+}
+
+// A range of one's own: two local date-times, sent to the route as whole seconds.
+function customRangeForm() {
+  const custom = el("form", "form-row tl-custom");
+  custom.id = "tl-custom";
+  const from = el("input");
+  from.type = "datetime-local";
+  from.id = "tl-from";
+  from.step = "1";
+  from.setAttribute("aria-label", "From");
+  const to = el("input");
+  to.type = "datetime-local";
+  to.id = "tl-to";
+  to.step = "1";
+  to.setAttribute("aria-label", "To");
+  const go = el("button", "btn small primary", "Show");
+  go.type = "submit";
+  custom.append(from, el("span", "muted", "to"), to, go);
+  custom.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = Date.parse(from.value);
+    const t = Date.parse(to.value);
+    if (Number.isNaN(f) || Number.isNaN(t) || f >= t) {
+      ctx.toast("Choose a start before the end");
+      return;
+    }
+    ctx.navigate({ range: "custom", from: String(Math.floor(f / 1000)), to: String(Math.ceil(t / 1000)) });
+  });
+  return custom;
 }
 
 function rangeOf(r) {
@@ -283,7 +289,23 @@ function draw() {
   g.font = "11px system-ui, sans-serif";
   g.textBaseline = "middle";
 
-  // Panels: frame, scale numbers, label.
+  drawPanels(g, geo, c);
+  drawTimeAxis(g, geo, c, h);
+  const alerts = (data && data.alerts) || [];
+  drawAlertSpans(g, geo, c, h, alerts);
+  const s = data && data.series;
+  const points = s && Array.isArray(s.t) && s.t.length ? drawSeries(g, geo, c, s, data.step || 10) : 0;
+  drawEvents(g, geo, c, (data && data.events) || []);
+  canvas.dataset.points = String(points);
+  canvas.setAttribute("aria-label", `RF, audio and battery from ${clockText(span.from * 1000)} to ${clockText(span.to * 1000)}: ${points} points, ${alerts.length} alerts`);
+  if (!points && !root.querySelector("#tl-status").textContent) {
+    root.querySelector("#tl-status").textContent = "No data in this range.";
+  }
+  placeMarkers(geo, alerts);
+}
+
+// Panels: frame, scale numbers, label.
+function drawPanels(g, geo, c) {
   for (const p of geo.panels) {
     g.strokeStyle = c.line;
     g.lineWidth = 1;
@@ -296,8 +318,10 @@ function draw() {
     g.fillStyle = c.fg;
     g.fillText(`${p.label} ${p.unit}`, geo.x0 + 6, p.y + 9);
   }
+}
 
-  // Time axis.
+// Time axis: a line and a label at round local times.
+function drawTimeAxis(g, geo, c, h) {
   const secs = span.to - span.from;
   const step = TICKS.find((s) => secs / s <= Math.max(3, (geo.x1 - geo.x0) / 90)) || TICKS[TICKS.length - 1];
   const tzOffset = new Date().getTimezoneOffset() * 60;
@@ -312,9 +336,10 @@ function draw() {
     g.stroke();
     g.fillText(timeLabel(t, step), Math.min(geo.x1 - 20, Math.max(geo.x0 + 20, x)), h - BOTTOM / 2);
   }
+}
 
-  // Alerts: a shaded span from start to end (or now) behind the lines.
-  const alerts = (data && data.alerts) || [];
+// Alerts: a shaded span from start to end (or now) behind the lines.
+function drawAlertSpans(g, geo, c, h, alerts) {
   for (const a of alerts) {
     const t0 = (alertTime(a.started_at) ?? 0) / 1000;
     const t1 = a.active === false ? (alertTime(a.cleared_at) ?? 0) / 1000 : span.to;
@@ -327,97 +352,95 @@ function draw() {
     g.fillRect(xa, TOP, 2, h - TOP - BOTTOM);
     g.globalAlpha = 1;
   }
+}
 
-  const s = data && data.series;
-  let points = 0;
-  if (s && Array.isArray(s.t) && s.t.length) {
-    const stepS = data.step || 10;
-    const band = (p, lo, hi, mean, color) => {
-      const ts = s.t;
-      // min-max band, broken where nothing is known
-      g.fillStyle = color;
-      g.globalAlpha = 0.25;
-      let run = [];
-      const flush = () => {
-        if (run.length) {
-          g.beginPath();
-          run.forEach(([x, ylo], i) => (i ? g.lineTo(x, ylo) : g.moveTo(x, ylo)));
-          for (let i = run.length - 1; i >= 0; i--) g.lineTo(run[i][0], run[i][2]);
-          g.closePath();
-          g.fill();
-        }
-        run = [];
-      };
-      for (let i = 0; i < ts.length; i++) {
-        if (isNum(lo[i]) && isNum(hi[i])) {
-          const x = xOf(ts[i] + stepS / 2, geo);
-          run.push([x, yOf(lo[i], p), yOf(hi[i], p)]);
-        } else flush();
-      }
-      flush();
-      g.globalAlpha = 1;
-      points += line(p, mean, color, stepS);
-    };
-    const line = (p, values, color, stepS) => {
-      let n = 0;
-      g.strokeStyle = color;
-      g.fillStyle = color;
-      g.lineWidth = 1.6;
-      g.beginPath();
-      let prev = false;
-      for (let i = 0; i < s.t.length; i++) {
-        const v = values ? values[i] : null;
-        if (!isNum(v)) { prev = false; continue; }
-        const x = xOf(s.t[i] + stepS / 2, geo);
-        const y = yOf(v, p);
-        if (prev) g.lineTo(x, y);
-        else {
-          g.moveTo(x, y);
-          if (!isNum(values[i + 1])) g.fillRect(x - 1.5, y - 1.5, 3, 3);
-        }
-        prev = true;
-        n++;
-      }
-      g.stroke();
-      return n;
-    };
-    const [rfP, afP, batP] = geo.panels;
-    band(rfP, s.rf_min, s.rf_max, s.rf_avg, c.rf);
-    band(afP, s.audio_min, s.audio_max, s.audio_avg, c.af);
-    // Battery: percent; receivers that report only time left get minutes on their own scale.
-    if (s.battery_level && s.battery_level.some(isNum)) {
-      points += line(batP, s.battery_level, c.bat, stepS);
-    } else if (s.battery_minutes && s.battery_minutes.some(isNum)) {
-      const most = Math.max(60, ...s.battery_minutes.filter(isNum));
-      const hi = Math.ceil(most / 60) * 60;
-      const minP = { ...batP, lo: 0, hi };
-      g.fillStyle = c.bg;
-      g.fillRect(geo.x0 - 40, batP.y, 38, batP.h);
-      g.fillRect(geo.x0 + 2, batP.y + 2, 60, 14);
-      g.fillStyle = c.muted;
-      g.textAlign = "right";
-      g.fillText(String(hi), geo.x0 - 4, batP.y + 6);
-      g.fillText("0", geo.x0 - 4, batP.y + batP.h - 6);
-      g.textAlign = "left";
-      g.fillStyle = c.fg;
-      g.fillText("BAT min", geo.x0 + 6, batP.y + 9);
-      points += line(minP, s.battery_minutes, c.bat, stepS);
-    }
+// RF and audio as bands with their mean, the battery as a line; the points drawn.
+function drawSeries(g, geo, c, s, stepS) {
+  const [rfP, afP, batP] = geo.panels;
+  let points = plotBand(g, geo, s.t, stepS, rfP, s.rf_min, s.rf_max, s.rf_avg, c.rf);
+  points += plotBand(g, geo, s.t, stepS, afP, s.audio_min, s.audio_max, s.audio_avg, c.af);
+  // Battery: percent; receivers that report only time left get minutes on their own scale.
+  if (s.battery_level && s.battery_level.some(isNum)) {
+    points += plotLine(g, geo, s.t, stepS, batP, s.battery_level, c.bat);
+  } else if (s.battery_minutes && s.battery_minutes.some(isNum)) {
+    const most = Math.max(60, ...s.battery_minutes.filter(isNum));
+    const hi = Math.ceil(most / 60) * 60;
+    const minP = { ...batP, lo: 0, hi };
+    g.fillStyle = c.bg;
+    g.fillRect(geo.x0 - 40, batP.y, 38, batP.h);
+    g.fillRect(geo.x0 + 2, batP.y + 2, 60, 14);
+    g.fillStyle = c.muted;
+    g.textAlign = "right";
+    g.fillText(String(hi), geo.x0 - 4, batP.y + 6);
+    g.fillText("0", geo.x0 - 4, batP.y + batP.h - 6);
+    g.textAlign = "left";
+    g.fillStyle = c.fg;
+    g.fillText("BAT min", geo.x0 + 6, batP.y + 9);
+    points += plotLine(g, geo, s.t, stepS, minP, s.battery_minutes, c.bat);
   }
-  // Status changes: ticks under the marker lane.
+  return points;
+}
+
+// The min-max band, broken where nothing is known, under the mean's line; the points drawn.
+function plotBand(g, geo, ts, stepS, p, lo, hi, mean, color) {
+  g.fillStyle = color;
+  g.globalAlpha = 0.25;
+  let run = [];
+  const flush = () => {
+    if (run.length) {
+      g.beginPath();
+      run.forEach(([x, ylo], i) => (i ? g.lineTo(x, ylo) : g.moveTo(x, ylo)));
+      for (let i = run.length - 1; i >= 0; i--) g.lineTo(run[i][0], run[i][2]);
+      g.closePath();
+      g.fill();
+    }
+    run = [];
+  };
+  for (let i = 0; i < ts.length; i++) {
+    if (isNum(lo[i]) && isNum(hi[i])) {
+      const x = xOf(ts[i] + stepS / 2, geo);
+      run.push([x, yOf(lo[i], p), yOf(hi[i], p)]);
+    } else flush();
+  }
+  flush();
+  g.globalAlpha = 1;
+  return plotLine(g, geo, ts, stepS, p, mean, color);
+}
+
+// One value over time, broken where nothing is known (a lone point as a dot); the points drawn.
+function plotLine(g, geo, ts, stepS, p, values, color) {
+  let n = 0;
+  g.strokeStyle = color;
+  g.fillStyle = color;
+  g.lineWidth = 1.6;
+  g.beginPath();
+  let prev = false;
+  for (let i = 0; i < ts.length; i++) {
+    const v = values ? values[i] : null;
+    if (!isNum(v)) { prev = false; continue; }
+    const x = xOf(ts[i] + stepS / 2, geo);
+    const y = yOf(v, p);
+    if (prev) g.lineTo(x, y);
+    else {
+      g.moveTo(x, y);
+      if (!isNum(values[i + 1])) g.fillRect(x - 1.5, y - 1.5, 3, 3);
+    }
+    prev = true;
+    n++;
+  }
+  g.stroke();
+  return n;
+}
+
+// Status changes: ticks under the marker lane.
+function drawEvents(g, geo, c, events) {
   g.fillStyle = c.muted;
-  for (const e of (data && data.events) || []) {
+  for (const e of events) {
     const t = (alertTime(e.t) ?? 0) / 1000;
     if (t < span.from || t > span.to) continue;
     const x = xOf(t, geo);
     g.fillRect(x - 0.5, TOP - 6, 1, 6);
   }
-  canvas.dataset.points = String(points);
-  canvas.setAttribute("aria-label", `RF, audio and battery from ${clockText(span.from * 1000)} to ${clockText(span.to * 1000)}: ${points} points, ${alerts.length} alerts`);
-  if (!points && !root.querySelector("#tl-status").textContent) {
-    root.querySelector("#tl-status").textContent = "No data in this range.";
-  }
-  placeMarkers(geo, alerts);
 }
 
 // Markers are buttons over the chart (numbered, with the severity icon), so they can be
