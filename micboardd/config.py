@@ -64,12 +64,36 @@ DEFAULT_ORIGIN = "default"
 DASHBOARD_ORIGIN = "the dashboard (Edit > Settings)"
 
 
+# The protocols a receiver address may name (`ssc1://HOST:PORT`), and the port each one's
+# receivers listen on. Without a name the port decides (`sources/protocols.py`): 45 is
+# Sennheiser SSC v1, 53212 the Media Control Protocol, 443 SSCv2, anything else Shure.
+PROTOCOL_PORTS: dict[str, int] = {"shure": SHURE_PORT, "ssc1": 45, "mcp": 53212, "sscv2": 443}
+
+
+def protocol_of_port(port: int) -> str:
+    """The protocol a receiver on this port speaks when its address names none."""
+    for name, known in PROTOCOL_PORTS.items():
+        if known == port:
+            return name
+    return "shure"
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiverAddress:
     host: str
     port: int = SHURE_PORT
+    # Named only where the port does not say it (a simulator's port, a forwarded one).
+    protocol: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The protocol to speak: the one named, else the port's."""
+        return self.protocol or protocol_of_port(self.port)
 
     def __str__(self) -> str:
+        if self.protocol:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            return f"{self.protocol}://{host}:{self.port}"
         return self.host if self.port == SHURE_PORT else f"{self.host}:{self.port}"
 
 
@@ -207,11 +231,27 @@ def _to_log_level(value: Any) -> str:
 
 
 def parse_receiver(text: str) -> ReceiverAddress:
-    """`HOST` or `HOST:PORT` or `[IPv6]:PORT`."""
+    """`HOST` or `HOST:PORT` or `[IPv6]:PORT`, optionally after a protocol's name
+    (`ssc1://HOST:PORT`, `mcp://HOST`: its own port when none is given)."""
     text = text.strip()
+    protocol = ""
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        protocol = scheme.strip().lower()
+        if protocol not in PROTOCOL_PORTS:
+            known = ", ".join(f"{p}://" for p in PROTOCOL_PORTS)
+            raise ValueError(f"unknown protocol {scheme[:20]!r}:// (known: {known})")
+        text = rest.strip()
+    address = _parse_host_port(text, PROTOCOL_PORTS[protocol] if protocol else SHURE_PORT)
+    if protocol and protocol == protocol_of_port(address.port):
+        protocol = ""  # the port says it: one address, one receiver id
+    return ReceiverAddress(address.host, address.port, protocol)
+
+
+def _parse_host_port(text: str, default_port: int) -> ReceiverAddress:
     if not text:
         raise ValueError("must be HOST or HOST:PORT")
-    host, port = text, SHURE_PORT
+    host, port = text, default_port
     if text.startswith("["):
         end = text.find("]")
         if end < 0:

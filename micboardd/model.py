@@ -27,7 +27,9 @@ class _FallbackEnum(enum.StrEnum):
 
 
 class Family(_FallbackEnum):
-    """Shure receiver families; each has its own vocabulary in `shure/families/`."""
+    """Receiver families: Shure's each have a vocabulary in `shure/families/`; Sennheiser's
+    speak one protocol each (`sennheiser/`): EW-DX (SSC v1 or SSCv2) and ew G3/G4/2000 (the
+    Media Control Protocol)."""
 
     ULXD = "ulxd"
     QLXD = "qlxd"
@@ -35,7 +37,17 @@ class Family(_FallbackEnum):
     AXIENT = "axient"
     UHFR = "uhfr"
     PSM1000 = "psm1000"
+    EWDX = "ewdx"
+    EW = "ew"
     UNKNOWN = "unknown"
+
+    @property
+    def manufacturer(self) -> str:
+        """Whose receiver it is (`manufacturer` of its devices); Shure until known."""
+        return "sennheiser" if self in SENNHEISER_FAMILIES else "shure"
+
+
+SENNHEISER_FAMILIES = frozenset({Family.EWDX, Family.EW})
 
 
 class ChannelStatus(_FallbackEnum):
@@ -179,7 +191,8 @@ DEVICE_FIELDS: tuple[str, ...] = Device.__struct_fields__
 
 # Fields a source (family parser, System API) may report for a channel. `tx_on` is not part
 # of the contract: it feeds the status rules (True: a transmitter is on air, False: none,
-# None: the family cannot tell).
+# None: the family cannot tell). `rf_quality` is the receiver's own link-quality grade
+# (EW-DX RSQI): when a source reports one it wins over the grade the hub derives from dBm.
 READING_FIELDS: frozenset[str] = frozenset(
     {
         "tx_model",
@@ -195,6 +208,7 @@ READING_FIELDS: frozenset[str] = frozenset(
         "rf_signal",
         "rf_antennas",
         "antenna",
+        "rf_quality",
         "interference",
         "encryption_error",
         "audio_level",

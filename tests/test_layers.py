@@ -14,9 +14,10 @@ PACKAGE = REPO / "micboardd"
 
 # Bottom up. A module may import its own package and any package of a lower rank.
 # `sources.ports` (the contract sources and the hub share: the hub's events, ReadingSink ...)
-# imports only model and counts as a value: the vendor state machines use it too.
+# imports only model and counts as a value: the vendor state machines use it too, and
+# `sources.session`, the life of a receiver session every vendor's machine is built on.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("model", "errors", "aio", "isotime", "config", "sources.ports"),
+    ("model", "errors", "aio", "isotime", "config", "sources.ports", "sources.session"),
     ("store",),
     ("shure", "sennheiser"),
     ("sources", "ssapi", "cluster", "discovery"),
@@ -36,8 +37,8 @@ def top(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "micboardd":
         return None
-    if parts[1:3] == ["sources", "ports"]:
-        return "sources.ports"
+    if parts[1:3] in (["sources", "ports"], ["sources", "session"]):
+        return ".".join(parts[1:3])
     return parts[1] if len(parts) > 1 else "__init__"
 
 

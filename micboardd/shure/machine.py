@@ -32,22 +32,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
-from micboardd.aio import Backoff, cancel_and_wait
+from micboardd.aio import Backoff
 from micboardd.config import MAX_METER_RATE_MS, MIN_METER_RATE_MS
 from micboardd.errors import (
     CommandRejected,
     ConnectionFailed,
     MicboardError,
     PeerTimeout,
-    ProtocolError,
 )
-from micboardd.model import Family, SourceState
+from micboardd.model import Family
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
@@ -55,6 +52,9 @@ from micboardd.shure.families.base import FamilySpec, Interpreter
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link
 from micboardd.shure.probe import PROBE_WINDOW_S, ProbeResult, identify, open_probe_link
 from micboardd.sources.ports import ReadingSink
+from micboardd.sources.session import Identified, Phase, SessionMachine
+
+__all__ = ["Phase", "ReceiverMachine", "wire_rate"]
 
 log = logging.getLogger(__name__)
 
@@ -92,29 +92,6 @@ REJECTED_RETRY_S = 60.0
 METER_OFF_TIMEOUT_S = 0.5
 
 
-class Phase(enum.StrEnum):
-    CONNECTING = "connecting"
-    PROBING = "probing"
-    SYNCING = "syncing"
-    ONLINE = "online"
-    BACKOFF = "backoff"
-    STOPPED = "stopped"
-
-
-# What the hub (and /ws/connections/) shows for each phase; BACKOFF is DISCONNECTED, or
-# ERROR for a host that answers but is no receiver we can use.
-_SOURCE_STATE = {
-    Phase.CONNECTING: SourceState.CONNECTING,
-    Phase.PROBING: SourceState.CONNECTING,
-    Phase.SYNCING: SourceState.SYNCING,
-    Phase.ONLINE: SourceState.ONLINE,
-    Phase.BACKOFF: SourceState.DISCONNECTED,
-    Phase.STOPPED: SourceState.DISCONNECTED,
-}
-
-Identified = Callable[[ProbeResult], Awaitable[None]]
-
-
 def wire_rate(meter_rate_ms: int) -> int:
     """The METER_RATE value a receiver will report for the interval we ask for."""
     if meter_rate_ms <= 0:
@@ -122,8 +99,10 @@ def wire_rate(meter_rate_ms: int) -> int:
     return min(max(meter_rate_ms, MIN_METER_RATE_MS), MAX_METER_RATE_MS)
 
 
-class ReceiverMachine:
-    """Keeps one receiver connected and its channels flowing into the sink."""
+class ReceiverMachine(SessionMachine):
+    """Keeps one Shure receiver connected and its channels flowing into the sink."""
+
+    WHAT = "Shure receiver"
 
     def __init__(
         self,
@@ -137,30 +116,23 @@ class ReceiverMachine:
         on_identified: Identified | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        self.sink = sink
-        self.receiver_id = receiver_id
-        self.host = host
-        self.port = port
-        self.meter_rate_ms = meter_rate_ms
-        self.identity = identity  # what answered last (or what we expect: store, discovery)
-        self.on_identified = on_identified
-        self.connect_timeout = connect_timeout
-        self.phase = Phase.STOPPED
-        self.state = SourceState.DISCONNECTED
-        self.error: str | None = None
-        self.frames = 0
-        self.garbage = 0
-        self.connects = 0
-        self.foreign_rates: dict[int, int] = {}  # channel -> METER_RATE someone else set
-        self.backoff = Backoff(
-            first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S, reset_after_s=STABLE_AFTER_S
+        super().__init__(
+            sink,
+            receiver_id,
+            host,
+            port,
+            meter_rate_ms=meter_rate_ms,
+            backoff=Backoff(
+                first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S, reset_after_s=STABLE_AFTER_S
+            ),
+            rejected_retry_s=REJECTED_RETRY_S,
+            identity=identity,
+            on_identified=on_identified,
         )
+        self.connect_timeout = connect_timeout
+        self.foreign_rates: dict[int, int] = {}  # channel -> METER_RATE someone else set
         self._link: Link | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self._answered = False  # a valid frame was read on the current connection
         self._last_frame = 0.0  # monotonic time of the last valid frame (the watchdog's base)
-        self._online_since: float | None = None
         self._heartbeat_sent: float | None = None
         self._latency_at = 0.0  # when latency was last reported (it moves on every reply)
         self._dump_seen = False  # a REP other than METER_RATE: GET 0 ALL was answered
@@ -169,51 +141,18 @@ class ReceiverMachine:
         self._reassert = False
         self._polling = False  # GET 0 ALL went unanswered: per-property GETs, slow poll
         self._logged_rates: set[int] = set()
-        self._logged_error: str | None = None
         # The time-keeping loop's current wait: news read in `_take` (another controller's
         # METER_RATE) moves it, so the loop acts on the news at once.
         self._scope: asyncio.Timeout | None = None
-        self._log_extra = {"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host}
 
     @property
     def spec(self) -> FamilySpec | None:
         return FAMILIES.get(self.identity.family) if self.identity is not None else None
 
-    @property
-    def channels(self) -> int:
-        return self.identity.channels if self.identity is not None else 0
-
-    @property
-    def name(self) -> str:
-        model = self.identity.model if self.identity is not None else "receiver"
-        return f"{model} {self.host}:{self.port}"
-
-    def __repr__(self) -> str:
-        return f"<ReceiverMachine {self.name} {self.phase.value}>"
-
-    # --- lifecycle ---
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name=f"receiver {self.host}:{self.port}")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        # Cancelling runs the connection's `finally`, which switches meters off first.
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+    async def _release(self) -> None:
         if self._link is not None:
             await self._link.close()
             self._link = None
-        self._enter(Phase.STOPPED)
-
-    def wake(self) -> None:
-        """News that the receiver is there (an announcement): retry now if backing off."""
-        if self.phase is Phase.BACKOFF:
-            log.debug("%s announced itself: retrying now", self.name, extra=self._log_extra)
-            self.backoff.wake()
 
     # --- commands from the REST layer (through the hub) ---
 
@@ -243,57 +182,7 @@ class ReceiverMachine:
             raise ConnectionFailed(f"{self.name} is not connected")
         return spec
 
-    # --- states ---
-
-    def _enter(
-        self,
-        phase: Phase,
-        *,
-        error: str | None = None,
-        latency_ms: float | None = None,
-        rejected: bool = False,
-    ) -> None:
-        self.phase = phase
-        self.state = SourceState.ERROR if rejected else _SOURCE_STATE[phase]
-        self.error = error
-        self.sink.set_source_state(self.receiver_id, self.state, error=error, latency_ms=latency_ms)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            rejected = False
-            try:
-                await self._connection()
-                error = f"{self.name}: connection ended"
-            except ProtocolError as exc:
-                error, rejected = f"not a supported Shure receiver: {exc}", True
-            except MicboardError as exc:
-                error = str(exc)
-            except OSError as exc:  # anything the link layer did not map
-                error = f"{self.name}: {exc}"
-            if self._stopping.is_set():
-                return
-            online_for = (
-                time.monotonic() - self._online_since if self._online_since is not None else 0.0
-            )
-            self._log_failure(error, rejected)
-            self._online_since = None
-            delay = REJECTED_RETRY_S if rejected else self.backoff.next_delay(online_for)
-            self._enter(Phase.BACKOFF, error=error, rejected=rejected)
-            await self.backoff.wait(delay)
-
-    def _log_failure(self, error: str, rejected: bool) -> None:
-        """Once when it goes, once per new reason while it stays away; repeats at DEBUG."""
-        first = self._logged_error is None
-        if self._online_since is not None:
-            log.warning(
-                "%s went offline: %s; reconnecting", self.name, error, extra=self._log_extra
-            )
-        elif error != self._logged_error:
-            level = logging.WARNING if first or rejected else logging.INFO
-            log.log(level, "%s unavailable: %s; retrying", self.name, error, extra=self._log_extra)
-        else:
-            log.debug("%s still unavailable: %s", self.name, error, extra=self._log_extra)
-        self._logged_error = error
+    # --- one connection ---
 
     async def _connection(self) -> None:
         """One connection, from connect to its end (which always raises)."""
@@ -330,21 +219,6 @@ class ReceiverMachine:
                 f"{self.name}: connected but answered nothing within {PROBE_WINDOW_S:g} s "
                 "(still starting up, or its firmware hung)"
             ) from exc
-
-    async def _identified(self, result: ProbeResult) -> None:
-        previous, self.identity = self.identity, result
-        if previous is None or not previous.same_receiver(result):
-            log.info(
-                "%s is a %s (%s, %d channel%s)",
-                f"{self.host}:{self.port}",
-                result.model,
-                result.family.value,
-                result.channels,
-                "" if result.channels == 1 else "s",
-                extra={**self._log_extra, "MODEL": result.model},
-            )
-        if self.on_identified is not None:
-            await self.on_identified(result)
 
     async def _converse(self, link: Link) -> None:
         spec = self._spec_or_fail()
@@ -452,8 +326,7 @@ class ReceiverMachine:
         now = self._last_frame = time.monotonic()
         first = not self._answered
         if first:
-            self._answered = True
-            self.sink.forget_readings(self.receiver_id)
+            self._first_answer()
         latency: float | None = None
         sink, receiver_id = self.sink, self.receiver_id
         for frame in frames:
@@ -471,10 +344,7 @@ class ReceiverMachine:
                     self._heartbeat_sent = None
             sink.apply(receiver_id, interpreter.interpret(frame))
         if first:
-            self._online_since = now
-            self._logged_error = None
-            log.info("%s online", self.name, extra=self._log_extra)
-            self._enter(Phase.ONLINE, latency_ms=latency)
+            self._now_online(now, latency)
         elif latency is not None:
             self._enter(Phase.ONLINE, latency_ms=latency)
 
@@ -513,15 +383,3 @@ class ReceiverMachine:
                 ours,
                 extra=self._log_extra,
             )
-
-    def _log_garbage(self, count: int, reason: str | None) -> None:
-        self.garbage += count
-        level = logging.WARNING if self.garbage == count else logging.DEBUG
-        log.log(
-            level,
-            "%s sent %d malformed frame(s), ignored: %s",
-            self.name,
-            count,
-            reason,
-            extra=self._log_extra,
-        )

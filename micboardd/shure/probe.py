@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 from micboardd.errors import ConnectionFailed, PeerTimeout, ProtocolError
 from micboardd.model import Family
@@ -30,6 +29,7 @@ from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
 from micboardd.shure.families.models import family_for_model
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link, open_tcp, open_udp
+from micboardd.sources.ports import ProbeResult
 
 # Receivers answer GETs within tens of ms; after the first answer, 300 ms of quiet means
 # everything that will come has come. 2 s bounds a receiver that answers nothing (the same
@@ -60,44 +60,7 @@ _FALLBACK_MODEL = {
     (Family.PSM1000, 2): "P10T",
 }
 
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    family: Family
-    model: str
-    channels: int
-    transport: str
-    name: str | None = None
-    firmware: str | None = None
-    rf_band: str | None = None
-
-    def same_receiver(self, other: ProbeResult) -> bool:
-        """Whether two probes read the same box: the same family, model and channels, and
-        the same name, band and firmware where both said (command strings carry no serial)."""
-        return not self.differences(other)
-
-    def differences(self, other: ProbeResult) -> list[str]:
-        """Which parts of the identity two probes disagree on, by name (never the values:
-        they are what a peer said); [] for the same receiver."""
-        differ = [
-            what
-            for what, a, b in (
-                ("family", self.family, other.family),
-                ("model", self.model, other.model),
-                ("channels", self.channels, other.channels),
-            )
-            if a != b
-        ]
-        differ += [
-            what
-            for what, a, b in (
-                ("name", self.name, other.name),
-                ("RF band", self.rf_band, other.rf_band),
-                ("firmware", self.firmware, other.firmware),
-            )
-            if a is not None and b is not None and a != b
-        ]
-        return differ
+__all__ = ["ProbeResult", "classify", "identify", "open_probe_link", "probe"]
 
 
 def _crlf(command: bytes) -> bytes:

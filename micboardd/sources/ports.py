@@ -37,6 +37,51 @@ HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
 Listener = Callable[[HubEvent], None]
 
 
+# --- what answers at an address ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What a probe found at an address, whatever the protocol (`shure/probe.py`,
+    `sennheiser/probe.py`): the receiver machines and discovery share it."""
+
+    family: Family
+    model: str
+    channels: int
+    transport: str
+    name: str | None = None
+    firmware: str | None = None
+    rf_band: str | None = None
+
+    def same_receiver(self, other: ProbeResult) -> bool:
+        """Whether two probes read the same box: the same family, model and channels, and
+        the same name, band and firmware where both said (command strings carry no serial)."""
+        return not self.differences(other)
+
+    def differences(self, other: ProbeResult) -> list[str]:
+        """Which parts of the identity two probes disagree on, by name (never the values:
+        they are what a peer said); [] for the same receiver."""
+        differ = [
+            what
+            for what, a, b in (
+                ("family", self.family, other.family),
+                ("model", self.model, other.model),
+                ("channels", self.channels, other.channels),
+            )
+            if a != b
+        ]
+        differ += [
+            what
+            for what, a, b in (
+                ("name", self.name, other.name),
+                ("RF band", self.rf_band, other.rf_band),
+                ("firmware", self.firmware, other.firmware),
+            )
+            if a is not None and b is not None and a != b
+        ]
+        return differ
+
+
 # --- what sources are and own ----------------------------------------------------------------
 
 

@@ -67,7 +67,11 @@ class Entry:
 
 
 def receiver_id_for(address: ReceiverAddress) -> str:
-    """Until a receiver's ACN id or serial is known, its address is its id (ARCHITECTURE.md)."""
+    """Until a receiver's ACN id or serial is known, its address is its id (ARCHITECTURE.md).
+    A protocol the port does not imply is part of it, without the `://` (ids go in URLs):
+    `ssc1@127.0.0.1:4545`."""
+    if address.protocol:
+        return f"{address.protocol}@{address.host}:{address.port}"
     return str(address)
 
 

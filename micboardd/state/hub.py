@@ -122,14 +122,24 @@ class Hub:
             self.receivers[receiver_id] = rx
         else:
             rx.address, rx.port = address, port
-            if family is not Family.UNKNOWN:
+            if family is not Family.UNKNOWN and family is not rx.family:
                 rx.family = family
+                self._set_manufacturer(rx)
             if model:
                 rx.model = model
         if channels:
             self._set_channel_count(rx, channels)
         self._emit(ConnectionChanged(receiver_id))
         return rx
+
+    def _set_manufacturer(self, rx: ReceiverState) -> None:
+        """A receiver's family became known: its devices say whose they are."""
+        maker = rx.family.manufacturer
+        for ch in range(1, rx.channels + 1):
+            dev = self.devices.get(make_device_id(rx.id, ch))
+            if dev is not None and dev.manufacturer != maker:
+                dev.manufacturer = maker
+                self._emit(DeviceChanged(dev.device_id, frozenset({"manufacturer"})))
 
     def remove_receiver(self, receiver_id: str) -> None:
         rx = self.receivers.pop(receiver_id, None)
@@ -161,6 +171,7 @@ class Hub:
         user = self.user.get(device_id, UserFields())
         return Device(
             device_id=device_id,
+            manufacturer=rx.family.manufacturer,
             receiver_id=rx.id,
             channel=channel,
             model=rx.model,
@@ -276,6 +287,7 @@ class Hub:
         now = self.clock()
         changes: set[str] = set(told) if told else set()
         remembered = rederive  # the receiver's state changed: derived fields may follow
+        regraded = False  # the receiver's own quality grade moved (a meter, like dBm)
         for key, value in fields.items():
             if key == "tx_on":
                 if value is not mem.tx_on:
@@ -283,6 +295,11 @@ class Hub:
                         mem.tx_off_since = now
                     mem.tx_on = value
                     remembered = True
+                continue
+            if key == "rf_quality":
+                if value != mem.reported_quality:
+                    mem.reported_quality = value
+                    regraded = True
                 continue
             if key not in READING_FIELDS and key != "model":
                 continue
@@ -297,7 +314,7 @@ class Hub:
         # Derived fields follow from the public fields, the memory and time; time alone is
         # tick()'s job, so a reading that changed neither (most meter samples fall inside
         # their deadband) has nothing to derive.
-        if changes or remembered:
+        if changes or remembered or regraded:
             # Meters alone (nearly every reading) cannot move battery or status.
             meters_only = not remembered and changes <= METER_SET
             self._derive(dev, mem, rx, now, changes, meters_only=meters_only)
@@ -312,7 +329,7 @@ class Hub:
         *,
         meters_only: bool = False,
     ) -> None:
-        quality = rf_quality(dev.rf_signal, mem.tx_on) if rx.online else None
+        quality = rf_quality(dev.rf_signal, mem.tx_on, mem.reported_quality) if rx.online else None
         derived: list[tuple[str, Any]] = [("rf_quality", quality)]
         if not meters_only:
             graded = battery_status(dev.battery_bars, dev.battery_minutes, dev.battery_level)

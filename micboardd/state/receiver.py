@@ -41,7 +41,7 @@ class ReceiverState:
     def as_dict(self) -> dict[str, Any]:
         return {
             "receiver_id": self.id,
-            "manufacturer": "shure",
+            "manufacturer": self.family.manufacturer,
             "address": self.address,
             "port": self.port,
             "family": self.family.value,
@@ -61,7 +61,7 @@ class ReceiverState:
     def connection(self) -> dict[str, Any]:
         """The `connection_update` body for `/ws/connections/`."""
         return {
-            "manufacturer": "shure",
+            "manufacturer": self.family.manufacturer,
             "source": self.source,
             "id": self.id,
             "address": self.address if self.port == 2202 else f"{self.address}:{self.port}",

@@ -47,7 +47,17 @@ METER_SET = frozenset(METER_FIELDS) | {"rf_antennas", "antenna"}
 
 # Families whose receivers report whether a transmitter is on air (TX_TYPE, TX_MODEL,
 # TX_BAT): their channels are never "good" before they have said so.
-PRESENCE_FAMILIES = frozenset({Family.ULXD, Family.QLXD, Family.SLXD, Family.AXIENT, Family.UHFR})
+PRESENCE_FAMILIES = frozenset(
+    {
+        Family.ULXD,
+        Family.QLXD,
+        Family.SLXD,
+        Family.AXIENT,
+        Family.UHFR,
+        Family.EWDX,  # NoLink, 424 at the transmitter's leaves
+        Family.EW,  # `Bat ?`
+    }
+)
 
 # What a receiver's answers on one connection say about a channel; a new connection must
 # say it again before it counts (names and frequencies are identity, kept until re-read).
@@ -67,9 +77,13 @@ CONNECTION_FIELDS = (
 )
 
 
-def rf_quality(rf_signal: Any, tx_on: bool | None) -> str | None:
+def rf_quality(rf_signal: Any, tx_on: bool | None, reported: str | None = None) -> str | None:
+    """The link's grade: none without a transmitter, else the receiver's own grade when it
+    reports one (EW-DX RSQI), else from the signal in dBm."""
     if tx_on is False:
         return RfQuality.NONE.value
+    if reported is not None:
+        return reported
     if not isinstance(rf_signal, int | float):
         return None
     for floor, quality in RF_QUALITY_DBM:
@@ -83,6 +97,8 @@ class ChannelMemory:
     """What the status rules remember about a channel beyond its public fields."""
 
     tx_on: bool | None = None
+    # The receiver's own link-quality grade (EW-DX RSQI), when it reports one.
+    reported_quality: str | None = None
     tx_off_since: float | None = None
     last_battery: BatteryStatus = BatteryStatus.UNKNOWN
     peak_until: float = 0.0
