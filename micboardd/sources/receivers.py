@@ -27,10 +27,10 @@ from micboardd.discovery import Candidate
 from micboardd.discovery.bounded import BoundedOnce
 from micboardd.errors import ConfigError, MicboardError, NotFound
 from micboardd.isotime import iso
-from micboardd.model import Family
-from micboardd.shure.machine import ReceiverMachine
-from micboardd.shure.probe import ProbeResult
-from micboardd.sources.ports import ReceiverRegistry
+from micboardd.model import SENNHEISER_FAMILIES, Family
+from micboardd.sources.ports import ProbeResult, ReceiverRegistry
+from micboardd.sources.protocols import new_machine
+from micboardd.sources.session import SessionMachine
 from micboardd.store.database import Store
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Entry:
     receiver_id: str
     address: ReceiverAddress
     source: str  # "config", "manual", "slp", "mdns", "discovery"
-    machine: ReceiverMachine
+    machine: SessionMachine
     meter_rate_ms: int | None = None  # this receiver's own interval; None: the global one
     created: float = field(default_factory=time.time)
     woken_at: float = 0.0  # monotonic time of the last wake by an announcement
@@ -93,8 +93,8 @@ class ReceiverManager:
     async def start(self) -> None:
         await self._load_meter_rate()
         for row in await self.store.fetchall(
-            "SELECT id, address, port, source, ignored, meter_rate_ms, family, model, channels "
-            "FROM receivers ORDER BY created_at"
+            "SELECT id, address, port, protocol, source, ignored, meter_rate_ms, family, model, "
+            "channels FROM receivers ORDER BY created_at"
         ):
             if row["ignored"]:
                 self.ignored.add(row["id"])
@@ -102,7 +102,7 @@ class ReceiverManager:
                     self.discovery.ignore(row["id"])
                 continue
             self._add(
-                ReceiverAddress(row["address"], row["port"]),
+                ReceiverAddress(row["address"], row["port"], row["protocol"]),
                 row["source"],
                 row["id"],
                 stored_identity(row["family"], row["model"], row["channels"]),
@@ -125,10 +125,10 @@ class ReceiverManager:
             return receiver_id
         now = time.time()
         await self.store.execute(
-            "INSERT INTO receivers(id, address, port, source, created_at, updated_at) "
-            "VALUES(?, ?, ?, 'manual', ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 0, "
+            "INSERT INTO receivers(id, address, port, protocol, source, created_at, updated_at) "
+            "VALUES(?, ?, ?, ?, 'manual', ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 0, "
             "updated_at = excluded.updated_at",
-            (receiver_id, address.host, address.port, now, now),
+            (receiver_id, address.host, address.port, address.protocol, now, now),
         )
         self.ignored.discard(receiver_id)
         if self.discovery is not None:
@@ -145,12 +145,13 @@ class ReceiverManager:
         del self.entries[receiver_id]
         # A receiver from the config file would come back on restart: remember it as ignored.
         await self.store.execute(
-            "INSERT INTO receivers(id, address, port, source, ignored, created_at, updated_at) "
-            "VALUES(?, ?, ?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1",
+            "INSERT INTO receivers(id, address, port, protocol, source, ignored, created_at, "
+            "updated_at) VALUES(?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1",
             (
                 receiver_id,
                 entry.address.host,
                 entry.address.port,
+                entry.address.protocol,
                 entry.source,
                 time.time(),
                 time.time(),
@@ -203,12 +204,13 @@ class ReceiverManager:
         if entry.source == "config":
             # A config-file receiver has no row yet: keep its override all the same.
             await self.store.execute(
-                "INSERT OR IGNORE INTO receivers(id, address, port, source, meter_rate_ms, "
-                "created_at, updated_at) VALUES(?, ?, ?, 'config', ?, ?, ?)",
+                "INSERT OR IGNORE INTO receivers(id, address, port, protocol, source, "
+                "meter_rate_ms, created_at, updated_at) VALUES(?, ?, ?, ?, 'config', ?, ?, ?)",
                 (
                     receiver_id,
                     entry.address.host,
                     entry.address.port,
+                    entry.address.protocol,
                     meter_rate_ms,
                     time.time(),
                     time.time(),
@@ -455,11 +457,10 @@ class ReceiverManager:
         meter_rate_ms: int | None = None,
     ) -> Entry:
         receiver_id = receiver_id or receiver_id_for(address)
-        machine = ReceiverMachine(
+        machine = new_machine(
+            address,
             self.hub,
             receiver_id,
-            address.host,
-            address.port,
             meter_rate_ms=self.meter_rate_ms if meter_rate_ms is None else meter_rate_ms,
             identity=identity,
             on_identified=functools.partial(self._identified, receiver_id),
@@ -530,7 +531,8 @@ def stored_identity(
     fam = Family(family) if family else Family.UNKNOWN
     if fam is Family.UNKNOWN or not model or not channels:
         return None
-    return ProbeResult(fam, model, channels, "udp" if fam is Family.UHFR else "tcp")
+    udp = fam is Family.UHFR or fam in SENNHEISER_FAMILIES
+    return ProbeResult(fam, model, channels, "udp" if udp else "tcp")
 
 
 def _result_of(candidate: Candidate) -> ProbeResult:

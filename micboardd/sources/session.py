@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from micboardd.aio import Backoff, cancel_and_wait
-from micboardd.errors import MicboardError, ProtocolError
+from micboardd.errors import CommandRejected, MicboardError, ProtocolError
 from micboardd.model import SourceState
 from micboardd.sources.ports import ProbeResult, ReadingSink
 
@@ -137,6 +137,14 @@ class SessionMachine:
     async def set_meter_rate(self, meter_rate_ms: int) -> None:
         """Change the metering interval (the protocol's machine applies it now if it can)."""
         self.meter_rate_ms = meter_rate_ms
+
+    # --- commands from the REST layer (through the hub); each protocol says how ---
+
+    async def rename(self, channel: int, name: str) -> None:
+        raise CommandRejected(f"{self.name}: renaming is not supported")
+
+    async def identify(self, channel: int | None) -> None:
+        raise CommandRejected(f"{self.name}: identify is not supported")
 
     # --- states ---
 

@@ -99,6 +99,9 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_2,
     # 3: placeholder tiles and performer photos (tiles/store.py)
     SCHEMA_3,
+    # 4: a receiver's protocol where its port does not say it (`ssc1://HOST:PORT`; '' = by
+    # the port, config.PROTOCOL_PORTS)
+    "ALTER TABLE receivers ADD COLUMN protocol TEXT NOT NULL DEFAULT ''",
 )
 
 

@@ -1,0 +1,135 @@
+"""Which machine speaks to a receiver: the one table of receiver protocols.
+
+An address names its protocol (`ssc1://HOST:PORT`) or its port does (`config.PROTOCOL_PORTS`:
+2202 Shure, 45 SSC v1, 53212 the Media Control Protocol, 443 SSCv2; any other port Shure).
+Each protocol here gives the machine that keeps such a receiver connected; every machine is a
+`sources.session.SessionMachine` (same phases, backoff, silence watchdog, "never OK for a
+microphone we cannot see") and probes on every connection, so what is monitored is what
+answers now.
+
+A new protocol plugs in with `register()` (SSCv2 is named in the config but has no machine
+yet: a receiver added at :443 shows the error "not supported yet" until one is registered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from micboardd.aio import Backoff
+from micboardd.config import PROTOCOL_PORTS, ReceiverAddress
+from micboardd.errors import ProtocolError
+from micboardd.model import SENNHEISER_FAMILIES, Family
+from micboardd.sennheiser.mcp_machine import McpMachine
+from micboardd.sennheiser.ssc1_machine import Ssc1Machine
+from micboardd.shure.machine import ReceiverMachine
+from micboardd.sources.ports import ProbeResult, ReadingSink
+from micboardd.sources.session import Identified, SessionMachine
+
+# An unsupported protocol is retried this rarely: only a newer micboardd changes the answer.
+UNSUPPORTED_RETRY_S = 3600.0
+
+MachineFactory = Callable[..., SessionMachine]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverProtocol:
+    name: str  # as in an address: `ssc1://`
+    manufacturer: str
+    description: str
+    machine: MachineFactory
+    families: frozenset[Family] = frozenset()
+
+
+class Unsupported(SessionMachine):
+    """A protocol micboardd knows the name of but cannot speak yet."""
+
+    def __init__(
+        self, sink: ReadingSink, receiver_id: str, host: str, port: int, protocol: str
+    ) -> None:
+        super().__init__(
+            sink,
+            receiver_id,
+            host,
+            port,
+            meter_rate_ms=0,
+            backoff=Backoff(
+                first_s=UNSUPPORTED_RETRY_S, max_s=UNSUPPORTED_RETRY_S, reset_after_s=0
+            ),
+            rejected_retry_s=UNSUPPORTED_RETRY_S,
+        )
+        self.WHAT = f"receiver here: {protocol} is not supported by this micboardd yet"
+
+    async def _connection(self) -> None:
+        raise ProtocolError("add it over another protocol, or upgrade micboardd")
+
+    async def rename(self, channel: int, name: str) -> None:
+        raise ProtocolError(self.WHAT)
+
+    async def identify(self, channel: int | None) -> None:
+        raise ProtocolError(self.WHAT)
+
+
+PROTOCOLS: dict[str, ReceiverProtocol] = {}
+
+
+def register(protocol: ReceiverProtocol) -> None:
+    """Plug a protocol in (its name must be one `config.PROTOCOL_PORTS` knows)."""
+    if protocol.name not in PROTOCOL_PORTS:
+        raise ValueError(f"{protocol.name!r} needs a default port in config.PROTOCOL_PORTS")
+    PROTOCOLS[protocol.name] = protocol
+
+
+register(
+    ReceiverProtocol(
+        "shure",
+        "shure",
+        "Shure command strings (TCP 2202; UDP for UHF-R)",
+        ReceiverMachine,
+        frozenset(Family) - SENNHEISER_FAMILIES - {Family.UNKNOWN},
+    )
+)
+register(
+    ReceiverProtocol(
+        "ssc1",
+        "sennheiser",
+        "Sennheiser SSC v1 (EW-DX, JSON over UDP 45)",
+        Ssc1Machine,
+        frozenset({Family.EWDX}),
+    )
+)
+register(
+    ReceiverProtocol(
+        "mcp",
+        "sennheiser",
+        "Sennheiser Media Control Protocol (ew G3/G4/2000, UDP 53212)",
+        McpMachine,
+        frozenset({Family.EW}),
+    )
+)
+
+
+def new_machine(
+    address: ReceiverAddress,
+    sink: ReadingSink,
+    receiver_id: str,
+    *,
+    meter_rate_ms: int,
+    identity: ProbeResult | None = None,
+    on_identified: Identified | None = None,
+) -> SessionMachine:
+    """The machine for a receiver at `address` (not started)."""
+    protocol = PROTOCOLS.get(address.kind)
+    if protocol is None:
+        return Unsupported(sink, receiver_id, address.host, address.port, address.kind)
+    if identity is not None and protocol.families and identity.family not in protocol.families:
+        identity = None  # what the store remembers is some other protocol's receiver
+    return protocol.machine(
+        sink,
+        receiver_id,
+        address.host,
+        address.port,
+        meter_rate_ms=meter_rate_ms,
+        identity=identity,
+        on_identified=on_identified,
+    )
