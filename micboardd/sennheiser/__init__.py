@@ -6,6 +6,8 @@
 * `mcp` - Media Control Protocol, text over UDP 53212 (ew G3 >= 1.7, G4, 2000);
 * `values` - the units and readings the EW-DX codecs share; `errors` - their error types.
 
-Nothing in the daemon imports these yet: sources, state machines, probe and discovery come
-with the wiring. Units, mappings and every [U] reading: docs/protocol.md "Sennheiser".
+The sessions: `session` (what both datagram protocols share, on `sources/session.py`),
+`ssc1_machine`, `mcp_machine`, over `link` (UDP sockets; the shared one on port 53212).
+`sources/protocols.py` says which machine speaks to which address. Units, mappings and every
+[U] reading: docs/protocol.md "Sennheiser".
 """

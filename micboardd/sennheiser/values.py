@@ -6,10 +6,9 @@ Every converter takes a decoded JSON value and returns the normalized value or N
 of the wrong type, non-finite or outside what the device documents is unknown, never an
 exception (PROTOCOLS-SENNHEISER.md, "EW-DX").
 
-Readings use the vocabulary of `micboardd.model.READING_FIELDS`, plus one key the hub does not
-take yet: `rf_quality` (`SOURCE_QUALITY_FIELD`), the receiver's own link-quality grade from
-RSQI. Until the hub accepts a source-reported quality it drops that key and derives the grade
-from `rf_signal` (dBm), which EW-DX reports too.
+Readings use the vocabulary of `micboardd.model.READING_FIELDS`, including `rf_quality`
+(`SOURCE_QUALITY_FIELD`), the receiver's own link-quality grade from RSQI, which the hub shows
+instead of the grade it derives from `rf_signal` (dBm).
 
 [U] readings chosen here (each pinned by a test whose name says "pins"):
 * RSQI % -> quality grade: >= 80 excellent, >= 60 good, >= 30 fair, below poor.
