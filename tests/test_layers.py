@@ -17,7 +17,7 @@ PACKAGE = REPO / "micboardd"
 # imports only model and counts as a value: the vendor state machines use it too.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "errors", "aio", "isotime", "config", "sources.ports"),
-    ("store",),
+    ("store", "tls"),
     ("shure", "sennheiser"),
     ("sources", "ssapi", "cluster", "discovery"),
     ("state",),
