@@ -27,7 +27,9 @@ class _FallbackEnum(enum.StrEnum):
 
 
 class Family(_FallbackEnum):
-    """Shure receiver families; each has its own vocabulary in `shure/families/`."""
+    """Receiver families: Shure's each have a vocabulary in `shure/families/`; Sennheiser's
+    speak one protocol each (`sennheiser/`): EW-DX (SSC v1 or SSCv2) and ew G3/G4/2000 (the
+    Media Control Protocol)."""
 
     ULXD = "ulxd"
     QLXD = "qlxd"
@@ -35,7 +37,17 @@ class Family(_FallbackEnum):
     AXIENT = "axient"
     UHFR = "uhfr"
     PSM1000 = "psm1000"
+    EWDX = "ewdx"
+    EW = "ew"
     UNKNOWN = "unknown"
+
+    @property
+    def manufacturer(self) -> str:
+        """Whose receiver it is (`manufacturer` of its devices); Shure until known."""
+        return "sennheiser" if self in SENNHEISER_FAMILIES else "shure"
+
+
+SENNHEISER_FAMILIES = frozenset({Family.EWDX, Family.EW})
 
 
 class ChannelStatus(_FallbackEnum):
