@@ -114,6 +114,9 @@ class Settings:
     # SHA-256 fingerprint; with neither, the first certificate seen is recorded and pinned.
     ssapi_ca_file: Path | None = None
     ssapi_fingerprint: str | None = None
+    # Sennheiser SSCv2 (EW-DX firmware >= 4): the receivers' third-party password, one file
+    # for all (mode 0600); a receiver's own file and the dashboard's are in the state directory.
+    sscv2_password_file: Path | None = None
     redis_url: str | None = None
     instance: str = ""
     log_level: str = "info"
@@ -405,6 +408,12 @@ SPECS: tuple[Spec, ...] = (
         "SHA-256 fingerprint to pin the System API certificate to",
         metavar="SHA256",
         shown_default="trust the first one seen and record it",
+    ),
+    Spec(
+        "sscv2_password_file",
+        _to_optional_path,
+        "file holding the Sennheiser SSCv2 third-party password (mode 0600)",
+        shown_default="the one saved from the dashboard",
     ),
     Spec("redis_url", _to_redis_url, "Redis URL to join other micboardd instances"),
     Spec(

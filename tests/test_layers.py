@@ -18,7 +18,7 @@ PACKAGE = REPO / "micboardd"
 # `sources.session`, the life of a receiver session every vendor's machine is built on.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "errors", "aio", "isotime", "config", "sources.ports", "sources.session"),
-    ("store",),
+    ("store", "tls"),
     ("shure", "sennheiser"),
     ("sources", "ssapi", "cluster", "discovery"),
     ("state",),

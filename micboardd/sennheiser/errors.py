@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from micboardd.errors import CommandRejected, ProtocolError
+from micboardd.errors import CommandRejected, ConnectionFailed, ProtocolError
 
 
 class BadDatagram(ProtocolError):
@@ -38,3 +38,42 @@ class InvalidCommand(CommandRejected):
     """A command the receiver would refuse: a bad path, name, parameter or range."""
 
     kind: ClassVar[str] = "invalid_command"
+
+
+# --- SSCv2 over HTTPS: why a receiver cannot be used (a peer could not be used) -------------
+
+
+class Sscv2Unavailable(ConnectionFailed):
+    """An SSCv2 receiver could not be used. `rejected`: it answers, but not in a way we can
+    use until someone changes a setting (a password, a pin), so it is retried only slowly."""
+
+    kind: ClassVar[str] = "unavailable"
+    rejected: ClassVar[bool] = False
+
+
+class PasswordMissing(Sscv2Unavailable):
+    """No third-party password is set for this receiver: nothing but its version is readable."""
+
+    kind = "password_missing"
+    rejected = True
+
+
+class PasswordRefused(Sscv2Unavailable):
+    """HTTP 401/403: the receiver refused the third-party password we sent."""
+
+    kind = "unauthorized"
+    rejected = True
+
+
+class CertificateChanged(Sscv2Unavailable):
+    """The receiver presents another certificate than the one pinned: the password was not sent."""
+
+    kind = "tls_mismatch"
+    rejected = True
+
+
+class NotSscv2(Sscv2Unavailable):
+    """It answers HTTPS, but says it speaks another protocol version (Legacy Mode: SSC v1)."""
+
+    kind = "not_sscv2"
+    rejected = True

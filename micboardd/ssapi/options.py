@@ -16,13 +16,24 @@ from urllib.parse import urlsplit
 
 from micboardd.config import Settings
 from micboardd.errors import ConfigError
+from micboardd.tls.pinning import format_fingerprint, normalize_fingerprint
+
+__all__ = [
+    "ApiKey",
+    "SsapiOptions",
+    "check_settings",
+    "format_fingerprint",
+    "normalize_fingerprint",
+    "options_from_settings",
+    "parse_url",
+    "read_api_key",
+]
 
 # Port chosen by the System API installer unless changed (PROTOCOLS.md 3.2).
 DEFAULT_PORT = 10000
 DEFAULT_PATH = "/api"
 # A shared key is a short line; anything much larger is the wrong file.
 MAX_KEY_BYTES = 4096
-FINGERPRINT_HEX_LEN = 64  # SHA-256
 
 
 class ApiKey:
@@ -69,20 +80,6 @@ class SsapiOptions:
 
     def ws_url(self, path: str) -> str:
         return "wss://" + self.base_url.removeprefix("https://") + path
-
-
-def normalize_fingerprint(text: str) -> str:
-    """`AB:CD:...`, `abcd...` or `sha256:...` -> 64 lower-case hex digits; ValueError if not."""
-    value = text.strip().lower().removeprefix("sha256:").removeprefix("sha256/")
-    value = value.replace(":", "").replace(" ", "")
-    if len(value) != FINGERPRINT_HEX_LEN or any(c not in "0123456789abcdef" for c in value):
-        raise ValueError("must be a SHA-256 fingerprint: 64 hex digits, colons allowed")
-    return value
-
-
-def format_fingerprint(hex_digest: str) -> str:
-    """`AB:CD:...` as browsers and `openssl x509 -fingerprint -sha256` show it."""
-    return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2)).upper()
 
 
 def parse_url(text: str) -> tuple[str, str, int]:

@@ -308,7 +308,7 @@ REDACTED_HEALTH_FIELDS = ("type", "status", "state", "error_count", "response_ti
 
 def warn_about_secret_files(settings: Settings) -> None:
     """A key file others can read is a leak waiting to happen: say so at startup."""
-    for key in ("ssapi_key_file", "tls_key_file"):
+    for key in ("ssapi_key_file", "sscv2_password_file", "tls_key_file"):
         path = getattr(settings, key, None)
         if path is not None and loose_permissions(path):
             log.warning(

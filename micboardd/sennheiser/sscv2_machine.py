@@ -1,0 +1,436 @@
+"""One EW-DX on SSCv2 (firmware >= 4), one state machine: probe, subscribe, online, backoff.
+
+    CONNECTING ──► PROBING ──► SYNCING ──► ONLINE
+        ▲             │            │          │   (silence, the stream ended, 401, a new cert)
+        └── BACKOFF ◄─┴────────────┴──────────┘
+    any ──► STOPPED                               (stop())
+
+As for Shure (`shure/machine.py`), never show OK for a receiver we cannot see: SYNCING counts
+as offline, and only the first `event: message` with values of the current session forgets
+what the previous session said, applies the new values and makes the receiver ONLINE.
+
+Every session: `GET /api/ssc/version` without credentials (which protocol it speaks; the
+first certificate seen is pinned here), `GET /api/device/identity` (product -> model and
+channel count), then the event stream, `PUT .../add` of every resource we show
+(`sscv2.resource_paths`); the receiver sends their current values at once, then changes.
+Meters come only when they change, so a still receiver sends nothing: whenever nothing was
+heard for `HEARTBEAT_IDLE_S` the session's list is read (`GET .../{uuid}`), which proves the
+receiver and the session alive and measures latency. Nothing heard for `SILENCE_S` ends the
+session. A receiver that says it is not SSCv2, refuses the password, has none set, or shows
+another certificate than the pinned one is an ERROR with that reason, retried slowly (or at
+once on `wake()`, e.g. when a password is saved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from micboardd.aio import Backoff, cancel_and_wait
+from micboardd.errors import ConnectionFailed, MicboardError, PeerTimeout, ProtocolError
+from micboardd.model import Reading, SourceState
+from micboardd.sennheiser.errors import BadResource, NotSscv2, Sscv2Unavailable
+from micboardd.sennheiser.sscv2 import (
+    HTTPS_PORT,
+    Sscv2Interpreter,
+    SscVersion,
+    SseEvent,
+    parse_open,
+    parse_updates,
+    resource_paths,
+)
+from micboardd.sennheiser.sscv2_client import CONNECT_TIMEOUT_S, EventStream, Sscv2Client
+from micboardd.sennheiser.sscv2_trust import Password, Pins
+from micboardd.sennheiser.values import model_fields
+from micboardd.sources.ports import ReadingSink
+from micboardd.tls.pinning import PinningContext, make_context
+
+log = logging.getLogger(__name__)
+
+IDENTITY_PATH = "/api/device/identity"
+# The Shure machine's bound: a receiver we have not heard from for 2 s is offline.
+SILENCE_S = 2.0
+# Nothing heard for this long (still meters): ask the receiver, four times per silence window.
+HEARTBEAT_IDLE_S = 0.5
+# At least this often anyway: latency, and proof the session still holds our list.
+HEARTBEAT_S = 30.0
+# The `event: open` that names the session follows the stream's headers at once.
+OPEN_EVENT_S = 2.0
+# Retry schedule, as for Shure receivers: back within 5 s of returning, one try every few s.
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 3.0
+STABLE_AFTER_S = 10.0
+# A receiver that needs someone to act (password, certificate, Legacy Mode) is asked again
+# only this often, unless woken (a password saved).
+REJECTED_RETRY_S = 60.0
+# Ending the session on close: best effort; a dead receiver must not hold shutdown up.
+END_SESSION_TIMEOUT_S = 0.5
+# Channels an SSCv2 product can have when its code is unknown (the largest EW-DX, EM 4).
+FALLBACK_CHANNELS = 4
+
+
+class Phase(enum.StrEnum):
+    CONNECTING = "connecting"
+    PROBING = "probing"
+    SYNCING = "syncing"
+    ONLINE = "online"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+
+
+_SOURCE_STATE = {
+    Phase.CONNECTING: SourceState.CONNECTING,
+    Phase.PROBING: SourceState.CONNECTING,
+    Phase.SYNCING: SourceState.SYNCING,
+    Phase.ONLINE: SourceState.ONLINE,
+    Phase.BACKOFF: SourceState.DISCONNECTED,
+    Phase.STOPPED: SourceState.DISCONNECTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sscv2Identity:
+    """What a receiver said it is at the start of a session."""
+
+    model: str
+    channels: int
+    protocol: str
+    product: str | None = None
+    serial: str | None = None
+
+    def same_receiver(self, other: Sscv2Identity) -> bool:
+        if self.serial and other.serial:
+            return self.serial == other.serial
+        return (self.model, self.channels) == (other.model, other.channels)
+
+
+def identity_from(version: SscVersion, body: object) -> Sscv2Identity:
+    """The identity resource (`{"product", "serial", ...}`) -> model and channels (pure)."""
+    product = body.get("product") if isinstance(body, dict) else None
+    serial = body.get("serial") if isinstance(body, dict) else None
+    fields = model_fields(product) if isinstance(product, str) else {}
+    model = fields.get("model")
+    channels = fields.get("channels")
+    return Sscv2Identity(
+        model=model if isinstance(model, str) and model else "EW-DX",
+        channels=channels if isinstance(channels, int) and channels > 0 else FALLBACK_CHANNELS,
+        protocol=version.protocol,
+        product=product if isinstance(product, str) else None,
+        serial=serial if isinstance(serial, str) and serial else None,
+    )
+
+
+Identified = Callable[[Sscv2Identity], Awaitable[None]]
+PasswordSource = Callable[[], Password | None]
+
+
+class Sscv2Machine:
+    """Keeps one SSCv2 receiver subscribed and its channels flowing into the sink."""
+
+    def __init__(
+        self,
+        sink: ReadingSink,
+        receiver_id: str,
+        host: str,
+        port: int = HTTPS_PORT,
+        *,
+        pins: Pins,
+        password: PasswordSource,
+        identity: Sscv2Identity | None = None,
+        on_identified: Identified | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.sink = sink
+        self.receiver_id = receiver_id
+        self.host = host
+        self.port = port
+        self.pins = pins
+        self.password = password
+        self.identity = identity
+        self.on_identified = on_identified
+        self.connect_timeout = connect_timeout
+        self.phase = Phase.STOPPED
+        self.state = SourceState.DISCONNECTED
+        self.error: str | None = None
+        self.connects = 0
+        self.events = 0
+        self.garbage = 0
+        self.session: str | None = None
+        self.subscribed: list[str] = []
+        self.backoff = Backoff(
+            first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S, reset_after_s=STABLE_AFTER_S
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._answered = False
+        self._last_heard = 0.0
+        self._opened: asyncio.Event = asyncio.Event()
+        self._closed_by_peer = False
+        self._online_since: float | None = None
+        self._logged_error: str | None = None
+        self._log_extra = {"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host}
+
+    @property
+    def channels(self) -> int:
+        return self.identity.channels if self.identity is not None else 0
+
+    @property
+    def name(self) -> str:
+        model = self.identity.model if self.identity is not None else "SSCv2 receiver"
+        return f"{model} {self.host}:{self.port}"
+
+    @property
+    def host_port(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<Sscv2Machine {self.name} {self.phase.value}>"
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name=f"sscv2 {self.host_port}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await cancel_and_wait(self._task)  # the session's `finally` ends it politely
+            self._task = None
+        self._enter(Phase.STOPPED)
+
+    def wake(self) -> None:
+        """News (an announcement, a password saved): retry now if waiting."""
+        if self.phase is Phase.BACKOFF:
+            self.backoff.wake()
+
+    # --- states ---
+
+    def _enter(self, phase: Phase, *, error: str | None = None, rejected: bool = False,
+               latency_ms: float | None = None) -> None:  # fmt: skip
+        self.phase = phase
+        self.state = SourceState.ERROR if rejected else _SOURCE_STATE[phase]
+        self.error = error
+        self.sink.set_source_state(self.receiver_id, self.state, error=error, latency_ms=latency_ms)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            rejected = False
+            try:
+                await self._session()
+                error = f"{self.name}: session ended"
+            except Sscv2Unavailable as exc:
+                error, rejected = str(exc), exc.rejected
+            except ProtocolError as exc:
+                error = f"{self.name}: {exc}"
+            except MicboardError as exc:
+                error = str(exc)
+            if self._stopping.is_set():
+                return
+            online_for = (
+                time.monotonic() - self._online_since if self._online_since is not None else 0.0
+            )
+            self._log_failure(error, rejected)
+            self._online_since = None
+            delay = REJECTED_RETRY_S if rejected else self.backoff.next_delay(online_for)
+            self._enter(Phase.BACKOFF, error=error, rejected=rejected)
+            await self.backoff.wait(delay)
+
+    def _log_failure(self, error: str, rejected: bool) -> None:
+        """Once when it goes, once per new reason while it stays away; repeats at DEBUG."""
+        first = self._logged_error is None
+        if self._online_since is not None:
+            log.warning(
+                "%s went offline: %s; reconnecting", self.name, error, extra=self._log_extra
+            )
+        elif error != self._logged_error:
+            level = logging.WARNING if first or rejected else logging.INFO
+            log.log(level, "%s unavailable: %s; retrying", self.name, error, extra=self._log_extra)
+        else:
+            log.debug("%s still unavailable: %s", self.name, error, extra=self._log_extra)
+        self._logged_error = error
+
+    async def _session(self) -> None:
+        """One session, from the version probe to its end (which always raises)."""
+        self._enter(Phase.CONNECTING, error=self.error)
+        pin, origin = await self.pins.load(self.host_port)
+        context = make_context(ca_file=None, pin=pin, pin_origin=origin)
+        async with Sscv2Client(
+            self.host, self.port, context, connect_timeout=self.connect_timeout
+        ) as client:
+            self.connects += 1
+            self._enter(Phase.PROBING, error=self.error)
+            version = await client.version()
+            await self._trusted(context)
+            if not version.speaks_sscv2:
+                raise NotSscv2(
+                    f"{self.host_port} speaks SSC {version.protocol}, not SSCv2 (Legacy Mode "
+                    "on?): add it at port 45 instead"
+                )
+            client.password = self.password()  # read each time: a new one is used at once
+            identity = identity_from(version, await client.get(IDENTITY_PATH, auth=False))
+            await self._identified(identity)
+            self._enter(Phase.SYNCING, error=self.error)
+            async with client.stream() as stream:
+                await self._converse(client, stream)
+
+    async def _trusted(self, context: PinningContext) -> None:
+        """The receiver answered: a certificate trusted on first use is recorded now."""
+        if context.first_seen is not None:
+            await self.pins.record(self.host_port, context.first_seen)
+            context.first_seen = None
+
+    async def _identified(self, identity: Sscv2Identity) -> None:
+        previous, self.identity = self.identity, identity
+        if previous is None or not previous.same_receiver(identity):
+            log.info(
+                "%s is an %s (SSCv2 %s, %d channels)",
+                self.host_port,
+                identity.model,
+                identity.protocol,
+                identity.channels,
+                extra={**self._log_extra, "MODEL": identity.model},
+            )
+        if self.on_identified is not None:
+            await self.on_identified(identity)
+
+    async def _converse(self, client: Sscv2Client, stream: EventStream) -> None:
+        interpreter = Sscv2Interpreter(max_channels=self.channels)
+        self._answered = self._closed_by_peer = False
+        self._opened = asyncio.Event()
+        self.session = stream.session
+        self._last_heard = time.monotonic()
+        reader = asyncio.create_task(
+            self._read(stream, interpreter), name=f"sscv2 events {self.host_port}"
+        )
+        try:
+            await self._await_open(reader)
+            assert self.session is not None
+            paths = resource_paths(self.channels)
+            await client.add(self.session, paths)
+            self.subscribed = paths
+            await self._keep_alive(client, reader)
+        finally:
+            # The session first: while this task is being cancelled (stop()), cancel_and_wait
+            # re-raises at once, and the receiver would keep a session slot taken.
+            await self._end(client)
+            await cancel_and_wait(reader)
+
+    async def _await_open(self, reader: asyncio.Task[None]) -> None:
+        if self.session is not None and self._opened.is_set():
+            return
+        opened = asyncio.create_task(self._opened.wait())
+        try:
+            done, _ = await asyncio.wait({opened, reader}, timeout=OPEN_EVENT_S,
+                                        return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            await cancel_and_wait(opened)
+        if reader in done:
+            await reader  # raises why the stream ended
+            raise ConnectionFailed(f"{self.name}: the event stream ended before it opened")
+        if self.session is None:
+            raise PeerTimeout(f"{self.name}: the event stream named no session")
+
+    async def _keep_alive(self, client: Sscv2Client, reader: asyncio.Task[None]) -> None:
+        """Until the session ends: heartbeats in quiet times, the silence watchdog."""
+        last_heartbeat = 0.0
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            silent_until = self._last_heard + SILENCE_S
+            if now >= silent_until:
+                what = "no data" if self._answered else "no values after subscribing"
+                raise PeerTimeout(f"{self.name}: {what} for {SILENCE_S:g} s")
+            if now - self._last_heard >= HEARTBEAT_IDLE_S or now - last_heartbeat >= HEARTBEAT_S:
+                last_heartbeat = now
+                await self._heartbeat(client, silent_until)
+                continue
+            wake_at = min(silent_until, self._last_heard + HEARTBEAT_IDLE_S)
+            done, _ = await asyncio.wait({reader}, timeout=max(wake_at - now, 0.0))
+            if done:
+                await reader  # raises why the stream ended
+                why = "closed the subscription" if self._closed_by_peer else "ended the stream"
+                raise ConnectionFailed(f"{self.name}: the receiver {why}")
+
+    async def _heartbeat(self, client: Sscv2Client, silent_until: float) -> None:
+        assert self.session is not None
+        sent = time.monotonic()
+        try:
+            async with asyncio.timeout(max(silent_until - sent, 0.0)):
+                paths = await client.subscriptions(self.session)
+        except TimeoutError:
+            raise PeerTimeout(f"{self.name}: no data for {SILENCE_S:g} s") from None
+        now = self._last_heard = time.monotonic()
+        if not set(self.subscribed) <= set(paths):
+            raise ConnectionFailed(f"{self.name}: the receiver dropped our subscriptions")
+        if self._answered:
+            self._enter(Phase.ONLINE, latency_ms=round((now - sent) * 1000, 1))
+
+    async def _end(self, client: Sscv2Client) -> None:
+        session, self.session, self.subscribed = self.session, None, []
+        if session is None or self._closed_by_peer:
+            return
+        with contextlib.suppress(MicboardError, OSError, TimeoutError):
+            async with asyncio.timeout(END_SESSION_TIMEOUT_S):
+                await client.end(session)
+
+    # --- reading ---
+
+    async def _read(self, stream: EventStream, interpreter: Sscv2Interpreter) -> None:
+        seen = 0  # this stream's garbage already counted
+        async for batch in stream.batches():
+            garbage = stream.parser.garbage_count
+            if garbage != seen:
+                self._log_garbage(garbage - seen, stream.parser.last_error)
+                seen = garbage
+            for event in batch:
+                if self._take(event, interpreter):
+                    return
+
+    def _take(self, event: SseEvent, interpreter: Sscv2Interpreter) -> bool:
+        """One event; True when it ends the session."""
+        self.events += 1
+        try:
+            if event.event == "open":
+                self.session = self.session or parse_open(event.data).session
+                self._opened.set()
+                self._last_heard = time.monotonic()
+            elif event.event == "close":
+                self._closed_by_peer = True
+                return True
+            elif event.event == "message":
+                self._values(interpreter.interpret_updates(parse_updates(event.data)))
+        except BadResource as exc:
+            self._log_garbage(1, str(exc))
+        return False
+
+    def _values(self, readings: list[Reading]) -> None:
+        self._last_heard = time.monotonic()
+        if not self._answered:
+            self._answered = True
+            self.sink.forget_readings(self.receiver_id)
+            self.sink.apply(self.receiver_id, readings)
+            self._online_since = self._last_heard
+            self._logged_error = None
+            log.info("%s online", self.name, extra=self._log_extra)
+            self._enter(Phase.ONLINE)
+            return
+        self.sink.apply(self.receiver_id, readings)
+
+    def _log_garbage(self, count: int, reason: str | None) -> None:
+        level = logging.WARNING if self.garbage == 0 else logging.DEBUG
+        self.garbage += count
+        log.log(
+            level,
+            "%s sent %d malformed event(s), ignored: %s",
+            self.name,
+            count,
+            reason,
+            extra=self._log_extra,
+        )
