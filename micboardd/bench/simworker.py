@@ -81,7 +81,7 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
     loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
-async def _commands(venue: Venue) -> None:
+async def _commands(venue: Venue[SimReceiver]) -> None:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     threading.Thread(target=_read_stdin, args=(loop, queue), daemon=True).start()

@@ -1,8 +1,11 @@
 """`micboardd demo`: the real daemon monitoring a lively simulated venue on loopback.
 
-The simulated receivers (every family, about 24 channels) listen on 127.0.0.2 and up, port
-2202, and are monitored exactly like real ones (`--receiver`); discovery stays off, so the
-demo never multicasts on a real interface. There is no demo-only branch in the daemon.
+The simulated receivers (every Shure family, about 24 channels, on 127.0.0.2 and up, port
+2202; then an EW-DX EM 4 over SSC v1 on the same port and an ew G4 over the Media Control
+Protocol on 53212, on the next two addresses) are monitored exactly like real ones
+(`--receiver`, `ssc1://HOST:PORT` where the port does not name the protocol); discovery
+stays off, so the demo never multicasts on a real interface. There is no demo-only branch in
+the daemon.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from pathlib import Path
 
 from micboardd.aio import cancel_and_wait
 from micboardd.cli.run import add_settings_flags, settings_from_args
-from micboardd.config import Layer, ReceiverAddress, Settings
+from micboardd.config import Layer, ReceiverAddress, Settings, parse_receiver
 from micboardd.daemon import logs
 from micboardd.daemon.run import Daemon, run_on_uvloop
 from micboardd.daemon.wiring import make_sources
 from micboardd.sim.cli import serve_commands
-from micboardd.sim.venue import Venue
+from micboardd.sim.receiver import SimReceiver
+from micboardd.sim.venue import AnyReceiver, Venue
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +47,23 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def monitor_address(rx: AnyReceiver) -> ReceiverAddress:
+    """The address the daemon is given for a simulated receiver (its protocol named when the
+    port does not say it)."""
+    if isinstance(rx, SimReceiver):
+        return ReceiverAddress(rx.host, rx.port)
+    return parse_receiver(f"{rx.protocol}://{rx.host}:{rx.port}")
+
+
 async def demo(settings: Settings, base_host: str, port: int) -> int:
     venue = Venue.demo(base_host=base_host, port=port)
     await venue.start()
     # Scenario verbs on stdin, as `micboardd sim` takes them: `hang 127.0.0.3 on`,
-    # `power_cycle 127.0.0.5 20`, `other_controller 127.0.0.2 5000`, `help`.
+    # `power_cycle 127.0.0.5 20`, `other_controller 127.0.0.2 5000`, `tx_off 127.0.0.11 2`
+    # (the EW-DX), `help`.
     commands = asyncio.create_task(serve_commands(venue), name="demo scenario verbs")
     try:
-        addresses = tuple(ReceiverAddress(rx.host, rx.port) for rx in venue.receivers)
+        addresses = tuple(monitor_address(rx) for rx in venue.receivers)
         log.info(
             "demo venue: %d simulated receivers, %d channels; scenario verbs on stdin (help)",
             len(addresses),

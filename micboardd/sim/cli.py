@@ -29,8 +29,9 @@ from collections.abc import Callable
 from micboardd.aio import cancel_and_wait
 from micboardd.errors import ConfigError
 from micboardd.sim.receiver import SHURE_PORT, SimReceiver
+from micboardd.sim.sennheiser import SennheiserSim
 from micboardd.sim.state import MODELS, check_loopback, lookup_model
-from micboardd.sim.venue import Venue, host_at
+from micboardd.sim.venue import AnyReceiver, Venue, host_at
 
 VERBS = frozenset(
     {
@@ -51,6 +52,8 @@ VERBS = frozenset(
         "other_controller",
     }
 )
+# Verbs that only a Shure receiver's TCP connection or its METER_RATE scope give meaning to.
+SHURE_ONLY_VERBS = frozenset({"slow_drip", "other_controller"})
 EXIT_OK = 0
 EXIT_CONFIG = 2
 
@@ -65,7 +68,9 @@ VERB_HELP = """verbs (ADDRESS is HOST:PORT, or HOST when unique):
   slow_drip ADDRESS on|off | freeze ADDRESS on|off | hang ADDRESS on|off
   power_cycle ADDRESS [BOOT_SECONDS]   (off, on, then silent while it boots)
   other_controller ADDRESS METER_RATE_MS   (another controller sets it receiver-wide)
-  list | help"""
+  list | help
+Sennheiser receivers (EW-DX, ew G4) take the same verbs but slow_drip and other_controller;
+their battery is percent= and minutes= (no bars=)."""
 
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,9 +123,9 @@ def parse_receiver_spec(text: str) -> tuple[str, str, int]:
     return model, check_loopback(host), port
 
 
-def build_venue(args: argparse.Namespace) -> Venue:
+def build_venue(args: argparse.Namespace) -> Venue[AnyReceiver]:
     """Every receiver the options ask for, as one venue; raises ConfigError."""
-    receivers: list[SimReceiver] = []
+    receivers: list[AnyReceiver] = []
     if args.venue == "demo":
         receivers += Venue.demo(args.base_host, args.rx_port, seed=args.seed).receivers
     if args.many is not None:
@@ -136,7 +141,8 @@ def build_venue(args: argparse.Namespace) -> Venue:
             "sim", "", "command line", "nothing to simulate: give --receiver, --venue or --many"
         )
     for rx in receivers:
-        rx.split_writes = rx.split_writes or args.split_writes
+        if isinstance(rx, SimReceiver):
+            rx.split_writes = rx.split_writes or args.split_writes
     return Venue(receivers, seed=args.seed, lively=not args.static)
 
 
@@ -155,7 +161,12 @@ def _channel(words: list[str], index: int = 0) -> int:
     return int(words[index])
 
 
-async def execute(venue: Venue, line: str) -> str:
+def wire_of(rx: AnyReceiver) -> str:
+    """How a simulated receiver is reached: `tcp`/`udp` (Shure), `ssc1`, `mcp`."""
+    return rx.transport if isinstance(rx, SimReceiver) else rx.protocol
+
+
+async def execute(venue: Venue[AnyReceiver], line: str) -> str:
     """Run one scenario verb line; return `ok`, a listing, or `error: ...`."""
     words = line.split()
     if not words:
@@ -172,6 +183,8 @@ async def execute(venue: Venue, line: str) -> str:
             raise ValueError("missing receiver address")
         rx = venue.find(rest[0])
         args = rest[1:]
+        if isinstance(rx, SennheiserSim) and verb in SHURE_ONLY_VERBS:
+            raise ValueError(f"{verb} is a Shure scenario ({rx.model} is Sennheiser)")
         simple: dict[str, Callable[[int], None]] = {"tx_off": rx.tx_off, "tx_on": rx.tx_on}
         if verb in simple:
             simple[verb](_channel(args))
@@ -182,6 +195,8 @@ async def execute(venue: Venue, line: str) -> str:
                 if not sep or key not in ("bars", "minutes", "percent") or not value.isdigit():
                     raise ValueError(f"bad battery value {word!r} (bars=N minutes=N percent=N)")
                 values[key] = int(value)
+            if isinstance(rx, SennheiserSim) and "bars" in values:
+                raise ValueError("Sennheiser transmitters report no bars (percent=N minutes=N)")
             rx.battery_drain(_channel(args), **values)
         elif verb == "rf_dropout":
             if len(args) != 2:
@@ -201,6 +216,7 @@ async def execute(venue: Venue, line: str) -> str:
         elif verb == "other_controller":
             if len(args) != 1 or not args[0].isdigit():
                 raise ValueError("usage: other_controller ADDRESS METER_RATE_MS (0 = off)")
+            assert isinstance(rx, SimReceiver)  # SHURE_ONLY_VERBS
             rx.other_controller(int(args[0]))
         elif verb == "send_garbage":
             text = line.split(None, 2)[2] if len(words) > 2 else ""
@@ -225,7 +241,7 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
         pass  # the loop is gone or stdin was closed under us: we are shutting down
 
 
-async def serve_commands(venue: Venue) -> None:
+async def serve_commands(venue: Venue[AnyReceiver]) -> None:
     """Answer scenario verb lines from stdin until it ends (`micboardd sim`, `demo`)."""
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -257,7 +273,7 @@ async def run_sim(args: argparse.Namespace) -> int:
     commands = loop.create_task(serve_commands(venue))
     try:
         for rx in venue.receivers:
-            print(f"{rx.model}@{rx.address} {rx.transport} {len(rx.channels)}ch", flush=True)
+            print(f"{rx.model}@{rx.address} {wire_of(rx)} {len(rx.channels)}ch", flush=True)
         await stop.wait()
     finally:
         for sig in handled:

@@ -198,6 +198,8 @@ class _Protocol(asyncio.DatagramProtocol):
 class SimEwdx(SennheiserSim):
     """A simulated EW-DX receiver on `host:port` (port 0 = pick a free one; real units use 45)."""
 
+    protocol = "ssc1"
+
     def __init__(
         self,
         model: str = "EWDX-EM2",

@@ -150,6 +150,8 @@ class _Protocol(asyncio.DatagramProtocol):
 class SimG4(SennheiserSim):
     """A simulated one-channel ew receiver on `host:port` (real units use 53212)."""
 
+    protocol = "mcp"
+
     def __init__(
         self,
         model: str = "EM300-500G4",
@@ -180,6 +182,11 @@ class SimG4(SennheiserSim):
     @property
     def channel(self) -> SennheiserChannel:
         return self.state.channels[0]
+
+    @property
+    def clients(self) -> int:
+        """Clients whose `Push` is running."""
+        return len(self.pushes)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from micboardd.errors import ConfigError
+from micboardd.model import Family
 from micboardd.sim.state import (
     FULL_PACK_MINUTES,
     ON_AIR_PEAK_DBFS,
@@ -225,8 +226,11 @@ class SennheiserSim:
     """Lifecycle, recording and scenario verbs; the protocol servers fill in the rest.
 
     Subclasses implement `_listen()` / `_unlisten()` (open and close the server), `publish()`
-    (tell clients what changed since the last call) and `_send_garbage(data)`.
+    (tell clients what changed since the last call) and `_send_garbage(data)`, and name their
+    `protocol` as an address names it (`ssc1://HOST:PORT`).
     """
+
+    protocol = ""
 
     def __init__(
         self,
@@ -262,6 +266,15 @@ class SennheiserSim:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def clients(self) -> int:
+        """Clients holding a subscription (each server counts its own; 0 if it does not)."""
+        return 0
+
+    @property
+    def family(self) -> Family:
+        return Family.EWDX if self.spec.ssc_product else Family.EW
 
     @property
     def powered(self) -> bool:
@@ -431,6 +444,34 @@ class SennheiserSim:
     def hang(self, on: bool = True) -> None:
         """A hung receiver: the network stack is up, nothing answers or is sent."""
         self.frozen = on
+
+    def freeze(self, on: bool = True) -> None:
+        """The Shure simulators' word for a hang; the same here."""
+        self.hang(on)
+
+    def rf_dropout(self, ch: int, seconds: float) -> None:
+        """Lose the transmitter's signal for `seconds` (it looks absent, then returns)."""
+        channel = self.state.channel(ch)
+        channel.signal_lost = True
+        self.publish()
+        self.spawn(self._end_dropout(channel, seconds))
+
+    async def _end_dropout(self, channel: SennheiserChannel, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        channel.signal_lost = False
+        self.publish()
+
+    async def power_cycle(self, boot_s: float = 0.0) -> None:
+        """Power off and on again; it then answers nothing for `boot_s` (a slow boot)."""
+        await self.power_loss()
+        self.frozen = boot_s > 0
+        await self.start()
+        if boot_s > 0:
+            self.spawn(self._boot(boot_s))
+
+    async def _boot(self, boot_s: float) -> None:
+        await asyncio.sleep(boot_s)
+        self.frozen = False
 
     def send_garbage(self, data: bytes) -> None:
         """Send bytes that are not the protocol to every client (a firmware bug, noise)."""

@@ -1,7 +1,8 @@
 """A venue: several simulated receivers, each on its own loopback address, kept alive.
 
-`Venue.demo()` is the rig behind `micboardd demo`: about 24 channels of mixed families with
-realistic names. `Venue.many()` builds identical receivers for load tests. The liveliness
+`Venue.demo()` is the rig behind `micboardd demo`: about 24 Shure channels of every family
+plus a Sennheiser EW-DX EM 4 (SSC v1) and an ew G4 (Media Control Protocol), with realistic
+names. `Venue.many()` builds identical Shure receivers for load tests. The liveliness
 loop moves RF and audio as a seeded random walk and drains batteries slowly, so a dashboard
 looks like a real show; the same seed gives the same show.
 """
@@ -13,11 +14,16 @@ import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from micboardd.aio import cancel_and_wait
 from micboardd.errors import ConfigError
 from micboardd.model import Family
+from micboardd.sennheiser.mcp import MCP_PORT
+from micboardd.sim.ewdx import SimEwdx
+from micboardd.sim.g4 import SimG4
 from micboardd.sim.receiver import SHURE_PORT, SimReceiver
+from micboardd.sim.sennheiser import SennheiserSim
 from micboardd.sim.state import NOISE_FLOOR_DBM, ChannelState, check_loopback
 
 # How often meters move: fast enough that a 100 ms meter rate looks alive, cheap at 1000 channels.
@@ -60,6 +66,45 @@ DEMO_RIG: tuple[RigEntry, ...] = (
     RigEntry("P10T", ("IEM Band", "IEM Vox")),
     RigEntry("ULXD4", ("Spare 1",), tx_off=(1,)),
 )
+# The Sennheiser part, after the Shure one on the next addresses: an EW-DX EM 4 over SSC v1
+# and an ew G4 over the Media Control Protocol (EW-DX names are 1-8 upper-case characters).
+SENNHEISER_RIG: tuple[RigEntry, ...] = (
+    RigEntry("EWDX-EM4-DANTE", ("PANEL 1", "PANEL 2", "PANEL 3", "MODERATR"), low_battery={3: 22}),
+    RigEntry("EM300-500G4", ("REPORTER",)),
+)
+
+
+class _Channels(Protocol):
+    def channel(self, number: int) -> ChannelState: ...
+
+
+class VenueReceiver(Protocol):
+    """What a venue needs of a simulated receiver, Shure or Sennheiser."""
+
+    host: str
+    port: int
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def family(self) -> Family: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def powered(self) -> bool: ...
+    @property
+    def clients(self) -> int: ...
+    @property
+    def channels(self) -> Sequence[ChannelState]: ...
+    @property
+    def state(self) -> _Channels: ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def publish(self) -> object: ...
+
+
+AnyReceiver = SimReceiver | SennheiserSim
+R_co = TypeVar("R_co", bound=VenueReceiver, covariant=True)
 
 
 def host_at(base_host: str, index: int) -> str:
@@ -71,12 +116,12 @@ def host_at(base_host: str, index: int) -> str:
     return check_loopback(host)
 
 
-class Venue:
+class Venue(Generic[R_co]):
     """Receivers plus the liveliness loop; `async with` starts and stops them all."""
 
     def __init__(
         self,
-        receivers: Sequence[SimReceiver],
+        receivers: Sequence[R_co],
         *,
         seed: int = 0,
         lively: bool = True,
@@ -102,9 +147,11 @@ class Venue:
         seed: int = 0,
         split_writes: bool = False,
         lively: bool = True,
-    ) -> Venue:
-        """About 24 channels of mixed families, each receiver on its own address."""
-        receivers = []
+    ) -> Venue[AnyReceiver]:
+        """About 24 Shure channels of every family and 5 Sennheiser ones, each receiver on its
+        own address. The EW-DX listens on `port` too (its real port 45 needs root); the G4 on
+        its real 53212 (any free port when `port` is 0)."""
+        receivers: list[AnyReceiver] = []
         for index, entry in enumerate(DEMO_RIG):
             rx = SimReceiver(
                 entry.model,
@@ -123,7 +170,20 @@ class Venue:
             for ch, percent in entry.low_battery.items():
                 rx.state.channel(ch).set_battery(percent=percent)
             receivers.append(rx)
-        return cls(receivers, seed=seed, lively=lively)
+        ewdx_entry, g4_entry = SENNHEISER_RIG
+        next_host = len(DEMO_RIG)
+        ewdx = SimEwdx(
+            ewdx_entry.model, host_at(base_host, next_host), port, names=ewdx_entry.names
+        )
+        g4 = SimG4(
+            g4_entry.model, host_at(base_host, next_host + 1), MCP_PORT if port else 0,
+            names=g4_entry.names,
+        )  # fmt: skip
+        for senn, entry in ((ewdx, ewdx_entry), (g4, g4_entry)):
+            for ch, percent in entry.low_battery.items():
+                senn.state.channel(ch).set_battery(percent=percent)
+            receivers.append(senn)
+        return Venue(receivers, seed=seed, lively=lively)
 
     @classmethod
     def many(
@@ -136,7 +196,7 @@ class Venue:
         seed: int = 0,
         split_writes: bool = False,
         lively: bool = True,
-    ) -> Venue:
+    ) -> Venue[SimReceiver]:
         """`n_receivers` identical receivers on consecutive addresses (load tests)."""
         if n_receivers < 1:
             raise ConfigError("receivers", n_receivers, "simulator", "need at least one")
@@ -152,11 +212,11 @@ class Venue:
             )
             for index in range(n_receivers)
         ]
-        return cls(receivers, seed=seed, lively=lively)
+        return Venue(receivers, seed=seed, lively=lively)
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Venue:
+    async def __aenter__(self) -> Venue[R_co]:
         await self.start()
         return self
 
@@ -189,7 +249,7 @@ class Venue:
     def channel_count(self) -> int:
         return sum(len(rx.channels) for rx in self.receivers)
 
-    def find(self, address: str) -> SimReceiver:
+    def find(self, address: str) -> R_co:
         """The receiver at `host:port`, or at `host` when only one receiver uses that host."""
         matches = [rx for rx in self.receivers if address in (rx.address, rx.host)]
         if len(matches) != 1:
@@ -244,7 +304,7 @@ class Venue:
             ch.noise_dbm = [NOISE_FLOOR_DBM + self._rng.uniform(-1.5, 1.5) for _ in ch.noise_dbm]
 
     @staticmethod
-    def _drain(rx: SimReceiver) -> None:
+    def _drain(rx: VenueReceiver) -> None:
         if rx.family is Family.PSM1000:
             return
         drained = False

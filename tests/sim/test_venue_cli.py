@@ -10,10 +10,14 @@ from collections import Counter
 
 import pytest
 
+from micboardd.cli.demo import monitor_address
+from micboardd.config import ReceiverAddress
 from micboardd.errors import ConfigError
 from micboardd.model import Family
 from micboardd.sim import SimReceiver, Venue
 from micboardd.sim.cli import add_sim_arguments, build_venue, execute, parse_receiver_spec
+from micboardd.sim.ewdx import SimEwdx
+from micboardd.sim.g4 import SimG4
 from micboardd.sim.venue import host_at
 
 from .wireclient import TcpClient, rep, sample, until
@@ -41,7 +45,7 @@ async def test_demo_rig_is_mixed_named_and_alive() -> None:
     venue = Venue.demo(base_host="127.62.1.2", port=0, seed=7)
     venue.tick_s, venue.battery_minute_s = 0.02, 0.05
     families = Counter(rx.family for rx in venue.receivers)
-    assert 22 <= venue.channel_count <= 26
+    assert 27 <= venue.channel_count <= 31  # 24 Shure, an EW-DX EM 4 and an ew G4
     assert set(families) == {f for f in Family if f is not Family.UNKNOWN}
     names = [ch.name for rx in venue.receivers for ch in rx.channels]
     assert {"Lead Vox", "Pastor", "Guitar 1"} <= set(names) and len(set(names)) == len(names)
@@ -129,6 +133,51 @@ async def test_execute_runs_scenario_verbs() -> None:
             f"other_controller {at} fast",
         ):
             assert (await execute(venue, bad)).startswith("error: "), bad
+
+
+async def test_demo_sennheiser_receivers_are_monitored_by_their_protocol() -> None:
+    venue = Venue.demo(base_host="127.62.5.2", port=2202)
+    ewdx, g4 = venue.receivers[-2:]
+    assert isinstance(ewdx, SimEwdx) and isinstance(g4, SimG4)
+    assert (ewdx.family, g4.family) == (Family.EWDX, Family.EW)
+    # EW-DX's port 45 needs root: the simulator's port is named with its protocol.
+    assert monitor_address(ewdx) == ReceiverAddress(ewdx.host, 2202, "ssc1")
+    assert monitor_address(g4) == ReceiverAddress(g4.host, 53212)  # the port says it
+    assert monitor_address(venue.receivers[0]) == ReceiverAddress("127.62.5.2", 2202)
+    for rx in venue.receivers:  # EW-DX names: 1-8 upper-case characters
+        if isinstance(rx, SimEwdx):
+            assert all(ch.name.isupper() and len(ch.name) <= 8 for ch in rx.channels)
+
+
+async def test_execute_runs_scenario_verbs_on_sennheiser_receivers() -> None:
+    rx = SimEwdx("EWDX-EM4-DANTE", "127.62.6.2", 0)
+    venue = Venue([rx], lively=False)
+    async with venue:
+        at = rx.address
+        assert await execute(venue, f"tx_off {at} 2") == "ok"
+        assert not rx.channels[1].tx_on
+        assert await execute(venue, f"tx_on {rx.host} 2") == "ok" and rx.channels[1].tx_on
+        assert await execute(venue, f"battery_drain {at} 1 percent=40 minutes=200") == "ok"
+        assert (rx.channels[0].battery_percent, rx.channels[0].battery_minutes) == (40, 200)
+        assert await execute(venue, f"front_panel_rename {at} 3 LEAD VOX") == "ok"
+        assert rx.channels[2].name == "LEAD VOX"
+        assert await execute(venue, f"rf_dropout {at} 4 30") == "ok"
+        assert not rx.channels[3].tx_present
+        assert await execute(venue, f"freeze {at} on") == "ok" and rx.frozen
+        assert await execute(venue, f"hang {at} off") == "ok" and not rx.frozen
+        assert await execute(venue, f"power_loss {at}") == "ok" and not rx.powered
+        assert await execute(venue, f"power_restore {at}") == "ok" and rx.powered
+        assert await execute(venue, f"power_cycle {rx.host} 30") == "ok"
+        assert rx.powered and rx.frozen
+        assert (await execute(venue, "list")).startswith(f"EW-DX EM 4 Dante@{at}")
+        for bad, why in (
+            (f"battery_drain {at} 1 bars=2", "no bars"),
+            (f"front_panel_rename {at} 1 lower case", "invalid channel name"),
+            (f"slow_drip {at} on", "Shure scenario"),
+            (f"other_controller {at} 5000", "Shure scenario"),
+            (f"tx_off {at} 5", "not in 1..4"),
+        ):
+            assert why in await execute(venue, bad), bad
 
 
 async def _read_line(stream: asyncio.StreamReader) -> str:
