@@ -10,6 +10,12 @@ import { setTilePhoto } from "./photos.js";
 
 const CLIP_DBFS = -0.5;
 const ANT_LETTERS = "ABCD";
+const RF_TITLE = "RF signal per antenna";
+
+// The link quality worth saying ("excellent", "poor"), none while no transmitter is heard.
+function linkQuality(dev) {
+  return dev.rf_quality && dev.rf_quality !== "none" ? dev.rf_quality : "";
+}
 
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
@@ -38,6 +44,7 @@ export class Tile {
     this.battPct = q(".t-batt-text .pct");
     this.battMin = q(".t-batt-text .min");
     this.battBolt = q(".t-batt-text .bolt");
+    this.rf = q(".t-rf");
     this.ants = q(".ants");
     this.rfText = q(".t-rf-text");
     this.afLvl = q(".t-af .lvl");
@@ -119,7 +126,8 @@ export class Tile {
     }
 
     const alertText = alerts > 0 ? `, ${alerts} open alert${alerts === 1 ? "" : "s"}` : "";
-    const label = `${title}: ${info.label}, battery ${batteryText(dev)}${alertText}`;
+    const rfText = linkQuality(dev) ? `, RF ${linkQuality(dev)}` : "";
+    const label = `${title}: ${info.label}, battery ${batteryText(dev)}${rfText}${alertText}`;
     if (label !== this.label) {
       this.label = label;
       el.setAttribute("aria-label", label);
@@ -173,7 +181,12 @@ export class Tile {
         a.fill.style.transform = `scaleX(${fraction(v, RF_FLOOR, RF_TOP).toFixed(3)})`;
       }
     });
+    // The grade colours the bars: the receiver's own (EW-DX RSQI) or the one the box derives
+    // from dBm (Shure, ew G4); the words are in the tooltip and the tile's label.
     setData(this.ants, "quality", dev.rf_quality || "");
+    const quality = linkQuality(dev);
+    const rfTitle = quality ? `${RF_TITLE}, link quality ${quality}` : RF_TITLE;
+    if (this.rf.title !== rfTitle) this.rf.title = rfTitle;
     setText(this.rfText, dbText(dev.rf_signal));
     setData(this.rfText, "unit", isNum(dev.rf_signal) ? "dBm" : "");
   }

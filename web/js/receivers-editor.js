@@ -7,6 +7,15 @@ import { mountRejected } from "./discovery-list.js";
 import { LiveSocket } from "./live.js";
 
 const DEFAULT_PORT = 2202; // Shure's control port: not worth showing
+// Sennheiser receivers are added by address, the port saying which protocol they speak (an
+// address may name it instead: ssc1://HOST:PORT, mcp://HOST:PORT).
+const SENNHEISER_PORTS = [
+  [45, "EW-DX (SSC v1)"],
+  [443, "EW-DX firmware 4 and later (SSCv2)"],
+  [53212, "ew G3/G4/2000 (Media Control Protocol)"],
+];
+const PROTOCOL_NAMES = { ssc1: "SSC v1", sscv2: "SSCv2", mcp: "Media Control Protocol" };
+const PORT_PROTOCOLS = { 45: "ssc1", 443: "sscv2", 53212: "mcp" };
 const RELOAD_COALESCE_MS = 300; // a burst of connection changes reloads the list once
 
 export function mountReceivers(body, ctx) {
@@ -62,7 +71,7 @@ function addForm(onAdded) {
   const input = el("input");
   input.type = "text";
   input.id = "rx-address";
-  input.placeholder = "192.168.1.20 or 192.168.1.20:2202";
+  input.placeholder = "192.168.1.20, or 192.168.1.21:45 for an EW-DX";
   input.autocomplete = "off";
   input.inputMode = "url";
   const row = el("div", "form-row");
@@ -70,8 +79,12 @@ function addForm(onAdded) {
   submit.type = "submit";
   row.append(input, submit);
   label.append(row);
+  const hint = el("p", "note", `Shure: the address (port ${DEFAULT_PORT}). Sennheiser: the address and the port of its protocol: ${SENNHEISER_PORTS.map(([port, what]) => `:${port} ${what}`).join(", ")}.`);
+  hint.id = "rx-address-hint";
+  input.setAttribute("aria-describedby", hint.id);
   const addMsg = el("p", "note");
-  add.append(label, addMsg);
+  addMsg.id = "rx-add-msg";
+  add.append(label, hint, addMsg);
   add.addEventListener("submit", async (e) => {
     e.preventDefault();
     const address = input.value.trim();
@@ -82,7 +95,7 @@ function addForm(onAdded) {
     submit.disabled = true;
     try {
       const rx = await api.post("/api/receivers", { address });
-      addMsg.textContent = `Added ${rx.address}. It appears on the board when it answers.`;
+      addMsg.textContent = `Added ${addressText(rx)}. It appears on the board when it answers.`;
       input.value = "";
       onAdded();
     } catch (err) {
@@ -100,7 +113,9 @@ function receiverRow(r, ctx, reload) {
   const title = el("div", "title", `${r.name || r.model || "Receiver"}${r.model && r.name !== r.model ? ` (${r.model})` : ""}`);
   const p = el("span", "pill", r.status);
   p.dataset.s = r.status;
-  const parts = [`${r.address}${r.port && r.port !== DEFAULT_PORT ? `:${r.port}` : ""}`];
+  const parts = [addressText(r)];
+  const protocol = protocolOf(r);
+  if (r.manufacturer === "sennheiser") parts.push(protocol ? `Sennheiser, ${protocol}` : "Sennheiser");
   if (r.channels) parts.push(`${r.channels} channel${r.channels === 1 ? "" : "s"}`);
   if (r.firmware) parts.push(`firmware ${r.firmware}`);
   if (typeof r.latency_ms === "number") parts.push(`${Math.round(r.latency_ms)} ms`);
@@ -119,4 +134,14 @@ function receiverRow(r, ctx, reload) {
   if (r.error) item.append(el("div", "meta err", r.error));
   item.append(actions);
   return item;
+}
+
+function addressText(r) {
+  return `${r.address}${r.port && r.port !== DEFAULT_PORT ? `:${r.port}` : ""}`;
+}
+
+// The protocol an id names (`ssc1@HOST:PORT`) or, failing that, the one its port speaks.
+function protocolOf(r) {
+  const named = String(r.receiver_id || "").split("@")[0];
+  return PROTOCOL_NAMES[named] || PROTOCOL_NAMES[PORT_PROTOCOLS[r.port]] || "";
 }
