@@ -427,7 +427,7 @@ def test_editor_actions_answer_in_place(
     expect(row.locator(".saved")).to_have_text("Flashing on the receiver")
 
     page.locator(".tabs a[data-tab='receivers']").click()
-    add_msg = page.locator("form:has(#rx-address) > p.note")
+    add_msg = page.locator("#rx-add-msg")
     page.locator("#rx-address").press("Enter")
     expect(add_msg).to_have_text("Type the receiver's IP address (or name), optionally with :port.")
     console.allowed.append("status of 4")  # the browser's own log of the refused address
