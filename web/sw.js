@@ -3,7 +3,7 @@
 // with old files; the cache answers only when the network does not, or too slowly.
 // Live data (/api, /ws) is never cached.
 
-const CACHE = "micboard-shell-v8";
+const CACHE = "micboard-shell-v9";
 const SHELL = [
   "./",
   "index.html",
@@ -44,6 +44,7 @@ const SHELL = [
   "js/photos.js",
   "js/photo-upload.js",
   "js/ssapi-editor.js",
+  "js/sscv2-password.js",
   "js/discovery-list.js",
   "js/qr.js",
   "js/login.js",

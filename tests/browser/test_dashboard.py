@@ -678,3 +678,30 @@ def test_meter_rate_is_saved_from_the_settings_tab(new_page: Any, daemon: Daemon
     field.fill("100")
     page.locator("#box-settings form button[type=submit]", has_text="Save").click()
     expect(page.locator("#box-settings form .savebar .note")).to_have_text("Saved ✓")
+
+
+def test_the_sscv2_password_is_set_and_removed_but_never_shown(
+    new_page: Any, daemon: Daemon
+) -> None:
+    page = new_page("desktop")
+    login_admin(page, daemon)
+    page.goto(f"{daemon.url}/#view=edit&tab=settings")
+    state = page.locator("#sscv2-state")
+    expect(state).to_contain_text("Not set")
+    page.locator("#sscv2-save").click()
+    expect(page.locator("#sscv2-msg")).to_have_text("Type the password first.")
+    page.locator("#sscv2-password").fill("s3cret-pass")
+    page.locator("#sscv2-save").click()
+    expect(page.locator("#sscv2-msg")).to_have_text("Saved ✓")
+    expect(state).to_contain_text("Set.")
+    expect(page.locator("#sscv2-password")).to_have_value("")
+    settings = daemon.get("/api/settings")
+    assert settings["sscv2_password_set"] is True
+    assert "s3cret-pass" not in json.dumps(settings)
+    # Removing takes a second tap (confirmButton), then the box forgets it.
+    remove = page.locator("#sscv2 button", has_text="Remove")
+    remove.click()
+    page.locator("#sscv2 button", has_text="Tap again to remove").click()
+    expect(page.locator("#sscv2-msg")).to_have_text("Removed ✓")
+    expect(state).to_contain_text("Not set")
+    assert daemon.get("/api/settings")["sscv2_password_set"] is False

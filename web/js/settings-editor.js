@@ -5,6 +5,7 @@ import { api, hasRoute } from "./api.js";
 import { button, confirmButton, el, message } from "./dom.js";
 import { refreshSession, session } from "./login.js";
 import { mountSystemApi } from "./ssapi-editor.js";
+import { mountSscv2Password } from "./sscv2-password.js";
 
 function radioGroup(name, legend, options, value, onChange) {
   const fs = el("fieldset", "tv-layouts");
@@ -67,9 +68,11 @@ export function mountSettings(body, ctx) {
   box.append(el("h3", "", "The box"));
   const ssapi = el("section", "card");
   ssapi.id = "ssapi";
+  const sscv2 = el("section", "card");
+  sscv2.id = "sscv2";
   const access = el("section", "card");
-  body.append(local, box, ssapi, access);
-  mountBoxSettings(box);
+  body.append(local, box, ssapi, sscv2, access);
+  mountBoxSettings(box, sscv2);
   const stopSsapi = mountSystemApi(ssapi);
   mountViewerPin(access);
   return () => stopSsapi.then((stop) => stop());
@@ -119,7 +122,8 @@ function mountViewerPin(card) {
 }
 
 // Receiver meter rate, when the daemon offers /api/settings (the System API has its own card).
-async function mountBoxSettings(box) {
+// The Sennheiser SSCv2 password card is filled from the same answer.
+async function mountBoxSettings(box, sscv2) {
   if (!(await hasRoute("/api/settings"))) {
     const p = el("p", "note");
     p.textContent = "This box takes these from its configuration file (/etc/micboardd/micboardd.toml): "
@@ -134,6 +138,7 @@ async function mountBoxSettings(box) {
     box.append(el("p", "err", message(err)));
     return;
   }
+  mountSscv2Password(sscv2, settings);
   const form = el("form");
   form.noValidate = true;
   // Only what this daemon lets the dashboard change (the keys GET /api/settings returns).
