@@ -1,4 +1,4 @@
-"""SQL for the alert log (the `alerts` table; its schema is migration 2 in `store_history`).
+"""SQL for the alert log (the `alerts` table; its schema is migration 2 in `store/migrations.py`).
 
 Alerts are few and written one by one (an alert that was raised must survive a crash).
 """

@@ -1,7 +1,7 @@
-"""SQL for show history and status events, and the schema of migration 2.
+"""SQL for show history and status events (their tables: `store/migrations.py`).
 
 Written for an SD card, where every 4 KB page written wears the card (the packed row
-format and its keys are in `history_blob`):
+format and its keys are in `history/blob.py`):
 
 - History rows live in one table per UTC day (`history_d<day>`, created on first use),
   keyed by `row_key` so a batch appends to the last pages. No secondary index.

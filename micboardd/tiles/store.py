@@ -1,6 +1,6 @@
 """SQL of what a tile shows beyond a receiver's channels: placeholders and performer photos.
 
-Schema 3 of the store (store.py applies it). Photos live in the database, not beside it: the
+Schema 3 of the store (`store/migrations.py`). Photos live in the database, not beside it: the
 documented online backup (`sqlite3 micboardd.db .backup`, docs/operations.md) then keeps them
 with the names and groups they belong to, consistent at one instant, and a restore brings back
 both or neither.

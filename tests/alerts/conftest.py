@@ -1,5 +1,6 @@
-"""Fixtures for alerts and history: an injected clock, a hub with one online receiver, a store
-migrated to the alerts/history schema, and the engines wired to them."""
+"""Fixtures for the alerts tests: a clock that moves when a test says so, a store, and a hub
+with one online receiver wired to the alerts engine (tests/clocked_hub.py holds the pieces the
+history tests share)."""
 
 from __future__ import annotations
 
@@ -12,36 +13,10 @@ import pytest
 
 from micboardd.alerts.model import AlertConfig
 from micboardd.alerts.service import Alerts
-from micboardd.history.service import History, HistoryConfig
-from micboardd.model import Family, Reading, SourceState
+from micboardd.model import Reading
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
-
-RX = "rx1"
-T0 = 1_700_000_040.0  # 2023-11-14T22:14:00Z: a whole minute
-# A healthy transmitter: what a receiver reports after `GET 0 ALL`.
-ON_AIR: dict[str, Any] = {
-    "tx_on": True,
-    "name": "Vox",
-    "battery_bars": 5,
-    "battery_minutes": 300,
-    "battery_level": 100,
-    "rf_signal": -55.0,
-    "audio_level": -30.0,
-    "peak_level": -18.0,
-    "interference": False,
-    "encryption_error": False,
-}
-
-
-class Clock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from tests.clocked_hub import ON_AIR, RX, Clock, make_hub
 
 
 @dataclass
@@ -96,15 +71,6 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await s.close()
 
 
-def make_hub(clock: Clock, channels: int = 4) -> Hub:
-    hub = Hub(clock=clock)
-    hub.upsert_receiver(
-        RX, address="127.0.0.1", family=Family.ULXD, model="ULXD4Q", channels=channels
-    )
-    hub.set_source_state(RX, SourceState.ONLINE)
-    return hub
-
-
 @pytest.fixture
 async def rig(clock: Clock, store: Store) -> AsyncIterator[Rig]:
     hub = make_hub(clock)
@@ -130,7 +96,3 @@ async def rig(clock: Clock, store: Store) -> AsyncIterator[Rig]:
         yield r
     finally:
         await alerts.stop()
-
-
-def make_history(hub: Hub, store: Store, clock: Clock, **config: Any) -> History:
-    return History(hub, store, clock=clock, config=HistoryConfig(**config), tick_s=None)

@@ -19,8 +19,9 @@ from micboardd.web.routes.alerts import AlertsController
 from micboardd.web.routes.history import HistoryController, auto_step
 from micboardd.web.routes.inject import context
 from micboardd.web.routes.queries import parse_time
+from tests.clocked_hub import ON_AIR, RX, T0, make_history
 
-from .conftest import ON_AIR, RX, T0, Rig, make_history
+from .conftest import Rig
 
 DEV = f"{RX}:1"
 Client = httpx.AsyncClient

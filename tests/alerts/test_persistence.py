@@ -11,8 +11,7 @@ from micboardd.alerts.service import Alerts
 from micboardd.alerts.store import select_alerts
 from micboardd.model import Reading
 from micboardd.store.database import Store
-
-from .conftest import ON_AIR, RX, Clock, make_hub
+from tests.clocked_hub import ON_AIR, RX, Clock, make_hub
 
 
 async def open_store(path: Path) -> Store:

@@ -10,8 +10,9 @@ import pytest
 from micboardd.alerts.model import AlertConfig, Hold, Kind, Severity
 from micboardd.alerts.rules import Step, Tracker, Verdict, step
 from micboardd.model import Reading, SourceState
+from tests.clocked_hub import RX
 
-from .conftest import RX, Rig
+from .conftest import Rig
 
 DEV = f"{RX}:1"
 

@@ -12,8 +12,7 @@ from micboardd.feed.device import MAX_QUEUED, Emitted
 from micboardd.feed.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
 from micboardd.model import Family, Reading, SourceState
 from micboardd.state.hub import Hub
-
-from .helpers import async_wait_for
+from tests.helpers import async_wait_for
 
 pytestmark = pytest.mark.both_loops  # the fan-out's timers: on asyncio's loop and on uvloop
 

@@ -13,8 +13,7 @@ from micboardd.tiles.photo_check import (
     PHOTO_MIN_SIDE_PX,
     check_photo,
 )
-
-from .images import jpeg_header, png, webp_vp8_header, webp_vp8l_header, webp_vp8x_header
+from tests.images import jpeg_header, png, webp_vp8_header, webp_vp8l_header, webp_vp8x_header
 
 
 @pytest.mark.parametrize(

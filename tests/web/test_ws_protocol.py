@@ -14,8 +14,7 @@ import websockets
 
 from micboardd.web.ws_protocol import protocol_class
 from micboardd.web.ws_tuning import direct_sender
-
-from .helpers import async_wait_for
+from tests.helpers import async_wait_for
 
 pytestmark = pytest.mark.both_loops  # the WebSocket protocol's writes and flow control
 

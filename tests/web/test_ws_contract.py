@@ -18,9 +18,8 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from micboardd.sim.venue import Venue
 from micboardd.web.ws_protocol import protocol_class
 from micboardd.web.ws_tuning import WINDOW_BITS
-
-from .conftest import DaemonFactory
-from .helpers import async_wait_for
+from tests.conftest import DaemonFactory
+from tests.helpers import async_wait_for
 
 # What a healthy client may wait between two meter frames while another client is being
 # timed out: meters come every 100 ms, so a whole second means it was held up.

@@ -12,11 +12,10 @@ import httpx
 import websockets
 
 from micboardd.tiles.photo_check import PHOTO_MAX_BYTES
-
-from .conftest import DaemonFactory
-from .helpers import daemon_env
-from .images import jpeg_header, png, webp_vp8x_header
-from .security.admin import VIEWER_PIN, admin_client, session_client, set_secret
+from tests.conftest import DaemonFactory
+from tests.helpers import daemon_env
+from tests.images import jpeg_header, png, webp_vp8x_header
+from tests.security.admin import VIEWER_PIN, admin_client, session_client, set_secret
 
 READINGS = ("battery_level", "battery_bars", "rf_signal", "audio_level", "frequency_mhz")
 
@@ -196,7 +195,7 @@ async def test_micboard_offline_slots_arrive_as_placeholder_tiles(
 ) -> None:
     state = tmp_path / "state"
     # Only offline slots: the daemon must not try to reach a real venue's addresses.
-    config = Path(__file__).parent / "packaging" / "fixtures" / "offline_slots.json"
+    config = Path(__file__).parents[1] / "packaging" / "fixtures" / "offline_slots.json"
     out = subprocess.run(
         [
             sys.executable,

@@ -14,10 +14,9 @@ from websockets.asyncio.client import connect
 
 from micboardd.sim.receiver import SimReceiver
 from micboardd.sim.venue import Venue
-
-from .conftest import DaemonFactory
-from .helpers import DaemonProcess, async_wait_for
-from .security.admin import admin_client
+from tests.conftest import DaemonFactory
+from tests.helpers import DaemonProcess, async_wait_for
+from tests.security.admin import admin_client
 
 MODELS = ["ULXD4", "ULXD4Q", "QLXD4", "SLXD4D", "SLXD4Q+", "AD4D", "AD4Q", "UR4D", "P10T"]
 # Families whose transmitter reports battery over the command strings.

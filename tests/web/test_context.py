@@ -24,8 +24,7 @@ from micboardd.web.routes.placeholders import PlaceholdersContext
 from micboardd.web.routes.receivers import ReceiversContext
 from micboardd.web.routes.settings import SettingsContext
 from micboardd.web.routes.system_api import SystemApiContext
-
-from .security.routes import build_app_context
+from tests.security.routes import build_app_context
 
 
 def views_of(ctx: AppContext) -> tuple[object, ...]:

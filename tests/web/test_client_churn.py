@@ -26,8 +26,7 @@ from micboardd.feed.device import DeviceFeed
 from micboardd.feed.fanout import KeyedFeed
 from micboardd.model import Family, Reading, SourceState
 from micboardd.web.ws import Connection
-
-from .helpers import async_wait_for
+from tests.helpers import async_wait_for
 
 pytestmark = pytest.mark.both_loops
 

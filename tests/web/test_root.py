@@ -12,8 +12,7 @@ import pytest
 from micboardd.config import Settings
 from micboardd.daemon.run import Daemon
 from micboardd.web import root as web_root
-
-from .helpers import REPO, async_wait_for
+from tests.helpers import REPO, async_wait_for
 
 
 def test_a_checkout_serves_its_own_web_directory() -> None:
@@ -66,7 +65,7 @@ async def test_without_dashboard_files_the_api_runs_and_says_so(
 
 def test_health_says_the_dashboard_is_there(tmp_path: Path) -> None:
     # The normal case, through the same field (the packaging tests read it from a wheel).
-    from .helpers import DaemonProcess, daemon_env
+    from tests.helpers import DaemonProcess, daemon_env
 
     config = tmp_path / "micboardd.toml"
     config.write_text("")

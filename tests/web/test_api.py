@@ -9,10 +9,9 @@ import httpx
 import websockets
 
 from micboardd.sim.receiver import SimReceiver
-
-from .conftest import DaemonFactory
-from .helpers import async_wait_for
-from .security.admin import admin_client
+from tests.conftest import DaemonFactory
+from tests.helpers import async_wait_for
+from tests.security.admin import admin_client
 
 
 async def test_groups_crud_and_validation(make_daemon: DaemonFactory) -> None:

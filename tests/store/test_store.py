@@ -17,9 +17,8 @@ import pytest
 from micboardd.errors import StoreError
 from micboardd.store.database import Store
 from micboardd.store.migrations import MIGRATIONS
-
-from .conftest import DaemonFactory
-from .helpers import async_wait_for, daemon_env, wait_for
+from tests.conftest import DaemonFactory
+from tests.helpers import async_wait_for, daemon_env, wait_for
 
 
 async def test_migrates_empty_file(tmp_path: Path) -> None:

@@ -14,8 +14,7 @@ from micboardd.history.store import load_days
 from micboardd.model import Reading
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
-
-from .conftest import ON_AIR, RX, T0, Clock, make_history, make_hub
+from tests.clocked_hub import ON_AIR, RX, T0, Clock, make_history, make_hub
 
 DEV = f"{RX}:1"
 

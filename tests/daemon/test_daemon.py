@@ -12,8 +12,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import DaemonFactory
-from .helpers import async_wait_for
+from tests.conftest import DaemonFactory
+from tests.helpers import async_wait_for
 
 ENDPOINTS = ["/ws/devices/", "/ws/devices", "/ws/connections/", "/ws/health/"]
 

@@ -12,13 +12,27 @@ from systemd.journal import JournalHandler
 from micboardd.daemon import logs
 
 
+def _named_loggers() -> dict[str, logging.Logger]:
+    return {
+        name: logger
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+
+
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
+    """`logs.setup()` configures the process's loggers (the root, uvicorn's, httpx,
+    aiosqlite): every one goes back as it was, or a test after these sees httpx silenced."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    before = {name: (lg.level, list(lg.filters)) for name, lg in _named_loggers().items()}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, logger in _named_loggers().items():
+        logger.setLevel(before.get(name, (logging.NOTSET, []))[0])
+        logger.filters[:] = before.get(name, (logging.NOTSET, []))[1]
 
 
 def test_journald_under_systemd_with_structured_fields(monkeypatch: pytest.MonkeyPatch) -> None:

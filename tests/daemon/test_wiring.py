@@ -17,8 +17,7 @@ from micboardd.config import Settings
 from micboardd.daemon.run import Daemon
 from micboardd.daemon.wiring import Source
 from micboardd.web.context import AppContext
-
-from .helpers import async_wait_for
+from tests.helpers import async_wait_for
 
 
 def settings(tmp_path: Path, port: int = 0) -> Settings:

@@ -18,14 +18,13 @@ from micboardd.daemon.loop_errors import LOG_BURST, MAX_KINDS, LoopErrors, descr
 from micboardd.daemon.run import Daemon
 from micboardd.sources.ports import HubEvent
 from micboardd.web.context import AppContext
-
-from .helpers import async_wait_for
+from tests.helpers import async_wait_for
 
 pytestmark = pytest.mark.both_loops  # the handler sees what each loop hands it
 
 # One line: what, where (callback and innermost frame), the message, the count so far.
 LINE = re.compile(
-    r"^unexpected (?P<kind>\w+) in (?P<where>.+?) at (?P<at>tests/test_loop_errors\.py:\d+ "
+    r"^unexpected (?P<kind>\w+) in (?P<where>.+?) at (?P<at>tests/daemon/test_loop_errors\.py:\d+ "
     r"\(\w+\)): (?P<message>.+) \[(?P<count>\d+) so far\]$"
 )
 
@@ -127,7 +126,7 @@ async def test_an_unretrieved_task_exception_names_the_task() -> None:
         }
     )
     assert line.startswith("unexpected RuntimeError in task poller (")
-    assert "fails) at tests/test_loop_errors.py:" in line
+    assert "fails) at tests/daemon/test_loop_errors.py:" in line
     assert len(line) < 400 and line.endswith("…")
 
 

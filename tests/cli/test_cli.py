@@ -11,8 +11,7 @@ import pytest
 from micboardd.cli.main import COMMANDS, build_parser
 from micboardd.cli.run import settings_from_args
 from micboardd.config import SPECS, Layer, ReceiverAddress, env_name
-
-from .helpers import daemon_env
+from tests.helpers import daemon_env
 
 
 @pytest.mark.parametrize("command", ["run", "demo", "poll"])
