@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from micboardd.model import Counters
-from micboardd.store.database import Store
+from micboardd.store.database import Store, delete_setting_statement, set_setting_statement
 
 log = logging.getLogger(__name__)
 
@@ -404,18 +404,14 @@ class Auth:
         if self._revoked_loaded:
             return
         now = self.clock()
-        rows = await self.store.fetchall(
-            "SELECT key, value FROM settings WHERE substr(key, 1, ?) = ?",
-            (len(REVOKED_PREFIX), REVOKED_PREFIX),
-        )
         found: list[tuple[float, str]] = []
-        for row in rows:
+        for key, value in (await self.store.settings_with_prefix(REVOKED_PREFIX)).items():
             try:
-                expires = float(row["value"])
+                expires = float(value)
             except ValueError:
                 continue
             if expires > now:
-                found.append((expires, str(row["key"])[len(REVOKED_PREFIX) :]))
+                found.append((expires, key[len(REVOKED_PREFIX) :]))
         for expires, sid in sorted(found)[-MAX_REVOKED:]:
             self._revoked[sid] = expires
         self._revoked_loaded = True
@@ -524,19 +520,15 @@ class Auth:
         while len(self._revoked) > MAX_REVOKED:
             gone.append(self._revoked.popitem(last=False)[0])
         statements: list[tuple[str, tuple[str, ...]]] = [
-            (
-                "INSERT INTO settings(key, value) VALUES(?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (REVOKED_PREFIX + session.sid, repr(session.expires)),
-            )
+            set_setting_statement(REVOKED_PREFIX + session.sid, repr(session.expires))
         ]
-        statements += [("DELETE FROM settings WHERE key = ?", (REVOKED_PREFIX + s,)) for s in gone]
+        statements += [delete_setting_statement(REVOKED_PREFIX + s) for s in gone]
         await self.store.transaction(statements)
 
     async def set_pin(self, pin: str | None) -> None:
         """Set (or with None, switch off) the viewer PIN; existing viewer sessions end."""
         if pin is None:
-            await self.store.execute("DELETE FROM settings WHERE key = ?", (VIEWER_PIN_KEY,))
+            await self.store.delete_setting(VIEWER_PIN_KEY)
         else:
             async with self._hashing:
                 encoded = await asyncio.to_thread(hash_secret, pin)

@@ -71,7 +71,7 @@ async def _write(db_path: Path, key: str, value: str | None) -> None:
     await store.open()
     try:
         if value is None:
-            await store.execute("DELETE FROM settings WHERE key = ?", (key,))
+            await store.delete_setting(key)
         else:
             await store.set_setting(key, value)
     finally:

@@ -191,9 +191,7 @@ class StoredPins:
         )
 
     async def forget(self, host_port: str) -> None:
-        await self.store.execute(
-            "DELETE FROM settings WHERE key = ?", (pin_setting_key(host_port),)
-        )
+        await self.store.delete_setting(pin_setting_key(host_port))
 
 
 class MemoryPins:

@@ -37,7 +37,7 @@ from micboardd.ssapi.options import (
 from micboardd.ssapi.source import PublishHealth, SystemApiSource
 from micboardd.ssapi.trust import pin_setting_key
 from micboardd.ssapi.tuning import DEFAULT_TUNING, Tuning
-from micboardd.store.database import Store
+from micboardd.store.database import Store, delete_setting_statement, set_setting_statement
 from micboardd.store.secret_files import SECRETS_DIR, write_secret_file
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,6 @@ KEY_FILE_NAME = "ssapi.key"  # in <state_dir>/secrets/, like every secret given 
 # The `api_health` status of an endpoint that was turned off or replaced: a dashboard drops it.
 DISABLED = "disabled"
 CONFIG_FILE_HINT = "/etc/micboardd/micboardd.toml"
-_UPSERT = (
-    "INSERT INTO settings(key, value) VALUES(?, ?) "
-    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-)
-_DELETE = "DELETE FROM settings WHERE key = ?"
 
 
 class SettingRefused(MicboardError):
@@ -225,15 +220,17 @@ class SystemApiRuntime:
                 await asyncio.to_thread(
                     write_secret_file, self.settings.state_dir, KEY_FILE_NAME, new_key + "\n"
                 )
-            statements: list[tuple[str, tuple[str, ...]]] = [(_UPSERT, (URL_SETTING, wanted.url))]
+            statements: list[tuple[str, tuple[str, ...]]] = [
+                set_setting_statement(URL_SETTING, wanted.url)
+            ]
             if wanted.fingerprint:
-                statements.append((_UPSERT, (FINGERPRINT_SETTING, wanted.fingerprint)))
+                statements.append(set_setting_statement(FINGERPRINT_SETTING, wanted.fingerprint))
             else:
-                statements.append((_DELETE, (FINGERPRINT_SETTING,)))
+                statements.append(delete_setting_statement(FINGERPRINT_SETTING))
             old_pin = pin_key_for(old.url) if old is not None else None
             if old_pin is not None and old_pin != pin_key_for(wanted.url):
                 # A pin recorded on first use belongs to that server, not to the new one.
-                statements.append((_DELETE, (old_pin,)))
+                statements.append(delete_setting_statement(old_pin))
             await self.store.transaction(statements)
             log.info(
                 "System API set from %s: %s%s (key %s)",
@@ -257,7 +254,7 @@ class SystemApiRuntime:
             await self._stop_source(withdraw=True, retire=True, why="turned off")
             old_pin = pin_key_for(old.url) if old is not None else None
             keys = [URL_SETTING, FINGERPRINT_SETTING] + ([old_pin] if old_pin else [])
-            await self.store.transaction((_DELETE, (key,)) for key in keys)
+            await self.store.transaction(delete_setting_statement(key) for key in keys)
             await asyncio.to_thread(self.key_file.unlink, missing_ok=True)
             self.error = None
             if old is not None:

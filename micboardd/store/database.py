@@ -271,11 +271,17 @@ class Store:
         return str(rows[0]["value"]) if rows else None
 
     async def set_setting(self, key: str, value: str) -> None:
-        await self.execute(
-            "INSERT INTO settings(key, value) VALUES(?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
+        await self.execute(*set_setting_statement(key, value))
+
+    async def delete_setting(self, key: str) -> None:
+        await self.execute(*delete_setting_statement(key))
+
+    async def settings_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every setting whose key starts with `prefix` (compared as text, not LIKE)."""
+        rows = await self.fetchall(
+            "SELECT key, value FROM settings WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
         )
+        return {str(r["key"]): str(r["value"]) for r in rows}
 
     # --- user data per channel ---
 
@@ -298,6 +304,19 @@ class Store:
         async with self.db.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+
+# The settings table's two writes as statements, for a `Store.transaction` with others.
+def set_setting_statement(key: str, value: str) -> tuple[str, tuple[str, str]]:
+    return (
+        "INSERT INTO settings(key, value) VALUES(?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def delete_setting_statement(key: str) -> tuple[str, tuple[str]]:
+    return ("DELETE FROM settings WHERE key = ?", (key,))
 
 
 def _statements(script: str) -> list[str]:
