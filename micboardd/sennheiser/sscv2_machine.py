@@ -89,9 +89,9 @@ class Sscv2Identity:
             return self.serial == other.serial
         return (self.model, self.channels) == (other.model, other.channels)
 
-    def probe_result(self) -> ProbeResult:
+    def probe_result(self, port: int | None = None) -> ProbeResult:
         """As every machine and discovery describe what answers at an address."""
-        return ProbeResult(Family.EWDX, self.model, self.channels, TRANSPORT)
+        return ProbeResult(Family.EWDX, self.model, self.channels, TRANSPORT, port=port)
 
 
 def identity_from(version: SscVersion, body: object) -> Sscv2Identity:

@@ -28,7 +28,13 @@ from micboardd.sennheiser.mcp_machine import McpMachine
 from micboardd.sennheiser.ssc1_machine import Ssc1Machine
 from micboardd.sennheiser.sscv2_client import host_port
 from micboardd.sennheiser.sscv2_machine import Sscv2Machine
-from micboardd.sennheiser.sscv2_trust import MemoryPins, PasswordBook, Pins, StoredPins
+from micboardd.sennheiser.sscv2_trust import (
+    MemoryPins,
+    Password,
+    PasswordBook,
+    Pins,
+    StoredPins,
+)
 from micboardd.shure.machine import ReceiverMachine
 from micboardd.sources.ports import ProbeResult, ReadingSink
 from micboardd.sources.session import Identified, SessionMachine
@@ -51,6 +57,10 @@ class SessionNeeds:
 
     def pins(self) -> Pins:
         return StoredPins(self.store) if self.store is not None else self.memory_pins
+
+    def password_for(self, host: str, port: int) -> Password | None:
+        """The SSCv2 password for host:port, or None when none is set."""
+        return self.passwords.password_for(host, port) if self.passwords is not None else None
 
 
 # A protocol's extra keyword arguments for its machine at an address.
@@ -139,12 +149,11 @@ register(
 
 
 def _sscv2_extras(needs: SessionNeeds, address: ReceiverAddress) -> Mapping[str, Any]:
-    book = needs.passwords
     host, port = address.host, address.port
     return {
         "pins": needs.pins(),
         # Read on every session: a password saved while it waits is used at its next try.
-        "password": (lambda: book.password_for(host, port)) if book is not None else lambda: None,
+        "password": lambda: needs.password_for(host, port),
     }
 
 
