@@ -5,7 +5,8 @@
   >= 4), one for all. Write-only: it is kept in `<state_dir>/secrets/sscv2.password` (mode
   0600) and never shown back; GET says only whether one is set. `""` removes it. When
   `sscv2_password_file` comes from the configuration (file, environment, flag) it wins, and
-  a PUT of a password is refused with 409.
+  a PUT of a password is refused with 409. Saving one wakes the SSCv2 receivers waiting for a
+  password, which use it at once.
 """
 
 from __future__ import annotations
