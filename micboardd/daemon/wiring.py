@@ -311,6 +311,7 @@ def make_sources(ctx: AppContext) -> list[Source]:
     ctx.receivers = manager
     sources: list[Source] = [manager]
     if ctx.settings.discovery:
+        from micboardd.discovery.probes import prober_for
         from micboardd.discovery.service import Discovery
 
         discovery = Discovery(
@@ -318,6 +319,8 @@ def make_sources(ctx: AppContext) -> list[Source]:
             manager.on_discovered,
             http_port=ctx.http_port,
             on_event=manager.on_discovery_event,
+            # SSCv2 candidates are probed with the password their session would send.
+            prober=prober_for(manager.needs.password_for),
         )
         manager.discovery = ctx.discovery = discovery
         sources.append(discovery)

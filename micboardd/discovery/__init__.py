@@ -1,10 +1,11 @@
 """Finding receivers: SLP, mDNS, probes. Emits candidates; never opens sessions itself.
 
 `slp.py` listens to Shure's SLP announcements (`slp_parse.py` reads them), `mdns.py`
-browses `_shure._tcp` and advertises the appliance (`mdns_witness.py` checks who announced
+browses `_shure._tcp` and Sennheiser's `_ssc._udp` and advertises the appliance (`mdns_witness.py` checks who announced
 an address), `multicast.py` is their group socket, `addresses.py` says which addresses may
 be probed at all, `registry.py` merges every sighting into one record per physical device,
-`confirm.py` decides when to probe (`shure/probe.py` asks a host what it is), follows a
+`confirm.py` decides when to probe (`probes.py` picks the probe by port: `shure/probe.py`,
+or Sennheiser's SSCv2 and SSC v1 probes), follows a
 device to a new address only if it answers the same, and keeps the rejections
 (`bounded.py`: every table peers can fill is bounded), and `service.py` runs them together
 as `Discovery`, reporting each confirmed `Candidate` to its owner.

@@ -3,7 +3,8 @@
 An announcement is somebody else's word. Discovery connects only to the address the packet
 came from, only if that address lies on the subnet of the interface the packet arrived on
 (so a loopback address only when it arrived on loopback, as in the tests' private network
-namespace), and only on the Shure control port. Never to a link-local (169.254/16),
+namespace), and only on a receiver control port: Shure's 2202, or Sennheiser's SSC 45 and
+SSCv2 443 (`_ssc._udp`). Never to a link-local (169.254/16),
 multicast, broadcast or unspecified address: a real unit's SLP announcement may name a
 link-local SDT endpoint, and a spoofed one may name anything.
 
@@ -19,10 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from micboardd.discovery import SHURE_PORT
+from micboardd.config import PROTOCOL_PORTS
 
 log = logging.getLogger(__name__)
 
+# The ports discovery may make the daemon connect to: a receiver's control port. Not the
+# Media Control Protocol's (ew G4 is added by address: nothing announces it dependably).
+DISCOVERABLE_PORTS = frozenset(PROTOCOL_PORTS[p] for p in ("shure", "ssc1", "sscv2"))
 LIMITED_BROADCAST = IPv4Address("255.255.255.255")
 LINK_LOCAL = IPv4Network("169.254.0.0/16")
 # A packet that arrived on an interface the map does not know yet (brought up since the last
@@ -57,8 +61,9 @@ def refusal(address: str, port: int, networks: Iterable[IPv4Network]) -> str | N
         ip = IPv4Address(address)
     except ValueError:
         return "not an IPv4 address"
-    if port != SHURE_PORT:
-        return f"port {port} is not the Shure control port {SHURE_PORT}"
+    if port not in DISCOVERABLE_PORTS:
+        known = ", ".join(str(p) for p in sorted(DISCOVERABLE_PORTS))
+        return f"port {port} is not a receiver control port ({known})"
     if ip.is_unspecified:
         return "the unspecified address 0.0.0.0"
     if ip.is_multicast:

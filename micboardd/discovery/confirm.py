@@ -1,5 +1,5 @@
 """Confirming what discovery saw: every new device (and every move) is probed before it is
-reported; a host that does not answer like a Shure receiver is recorded as rejected, with
+reported; a host that does not answer like a receiver we know is recorded as rejected, with
 the reason, and probed again only after a growing delay, never in a tight loop.
 
 A device already handed out is followed to a new address only when the probe there reads
@@ -26,11 +26,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from micboardd.aio import backoff_delay
+from micboardd.config import PROTOCOL_PORTS
 from micboardd.discovery import Candidate
 from micboardd.discovery.bounded import BoundedOnce, LruDict
 from micboardd.discovery.registry import DeviceRecord, Moved, Registry
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
+from micboardd.sennheiser.errors import (
+    CertificateChanged,
+    NotSscv2,
+    PasswordMissing,
+    PasswordRefused,
+    Sscv2Unavailable,
+)
 from micboardd.shure.probe import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,44 @@ class Track:
     failures: int = 0
     identity: ProbeResult | None = None  # what answered last, at the confirmed address
     rejected_as: str | None = None  # the key of its rejection, if it has one
+
+
+# Why an SSCv2 box was rejected, in our words: the client's messages may quote the peer.
+SSCV2_REASONS: dict[type[Sscv2Unavailable], str] = {
+    PasswordMissing: (
+        "SSCv2 needs a password: set the receiver's third-party password "
+        "(Edit > Settings, or sscv2_password_file)"
+    ),
+    PasswordRefused: (
+        "refused the SSCv2 password: set the third-party password the receiver was given "
+        "in Sennheiser's control software"
+    ),
+    NotSscv2: "answers HTTPS, but not SSCv2 (Legacy Mode on? then it is monitored on port 45)",
+    CertificateChanged: "its SSCv2 certificate changed; the password was not sent",
+}
+SSCV2_OTHER = "answers HTTPS, but cannot be used as an SSCv2 receiver (TLS or HTTP refused)"
+# Sennheiser ports, and what a host there that answers something else is not.
+SENNHEISER_WHAT = {
+    PROTOCOL_PORTS["ssc1"]: "Sennheiser EW-DX receiver (SSC)",
+    PROTOCOL_PORTS["sscv2"]: "Sennheiser EW-DX receiver (SSCv2)",
+}
+
+
+def sscv2_reason(exc: Sscv2Unavailable) -> str:
+    """The rejected list's reason for an SSCv2 box (pure; never the peer's words)."""
+    for kind, reason in SSCV2_REASONS.items():
+        if isinstance(exc, kind):
+            return reason
+    return SSCV2_OTHER
+
+
+def protocol_reason(exc: ProtocolError, port: int) -> str:
+    """The reason for a host that answers, but not in a protocol we speak (pure). The Shure
+    probe's reasons are its own words; the Sennheiser codecs' may quote bytes: left out."""
+    what = SENNHEISER_WHAT.get(port)
+    if what is None:
+        return f"not a supported Shure receiver: {exc}"
+    return f"not a supported {what}: it answers, but not as one"
 
 
 def merge_identity(record: DeviceRecord, result: ProbeResult) -> tuple[Family, str, int]:
@@ -231,8 +277,10 @@ class Confirmer:
             try:
                 async with self._slots:
                     result = await self._prober(address, port)
+            except Sscv2Unavailable as exc:
+                reason: str | None = sscv2_reason(exc)
             except ProtocolError as exc:
-                reason: str | None = f"not a supported Shure receiver: {exc}"
+                reason = protocol_reason(exc, port)
             except (ConnectionFailed, OSError) as exc:
                 reason = f"no receiver answers on port {port}: {exc}"
             except Exception:  # a bug in the probe: back off like a rejection
@@ -348,7 +396,7 @@ class Confirmer:
         candidate = Candidate(
             receiver_id=record.receiver_id,
             address=record.address,
-            port=record.port,
+            port=result.port or record.port,  # an EW-DX announced on 45 may answer on 443
             family=family,
             model=model,
             channels=channels,

@@ -1,6 +1,7 @@
-"""mDNS: browse `_shure._tcp` for receivers, and advertise the appliance (PROTOCOLS.md §2.2).
+"""mDNS: browse `_shure._tcp` and Sennheiser's `_ssc._udp` for receivers, and advertise the
+appliance (PROTOCOLS.md §2.2, PROTOCOLS-SENNHEISER.md).
 
-Browsing: zeroconf calls the browser's handler inside the event loop; the handler only
+Browsing (one `MdnsBrowser` per service type): zeroconf calls the browser's handler inside the event loop; the handler only
 queues the name, and a worker resolves it (`AsyncServiceInfo.async_request`, multicast
 questions so answers reach us even when another responder shares port 5353) into an
 `MdnsService` (address, port, TXT `model`). An address is believed only if the host itself
@@ -44,6 +45,8 @@ from micboardd.shure.families.models import family_for_model
 log = logging.getLogger(__name__)
 
 SHURE_SERVICE = "_shure._tcp.local."
+# EW-DX receivers (TXT `txtvers`, `version`, `http-uri`; no model): the probe says what it is.
+SSC_SERVICE = "_ssc._udp.local."
 HTTP_SERVICE = "_http._tcp.local."
 APPLIANCE_HOST = "micboard"
 # A device on the LAN answers a resolve within milliseconds; 3 s (zeroconf's own default)
@@ -74,7 +77,7 @@ def new_zeroconf(interfaces: Sequence[str]) -> AsyncZeroconf:
 
 @dataclass(frozen=True, slots=True)
 class MdnsService:
-    """A resolved `_shure._tcp` instance."""
+    """A resolved `_shure._tcp` or `_ssc._udp` instance."""
 
     name: str
     address: str
@@ -129,8 +132,8 @@ class MdnsStats:
     unconfirmed: int = 0  # resolved to an address that never announced that host itself
 
 
-class ShureBrowser:
-    """Browses `_shure._tcp` and reports each resolved instance to `on_service`."""
+class MdnsBrowser:
+    """Browses one service type and reports each resolved instance to `on_service`."""
 
     def __init__(
         self,

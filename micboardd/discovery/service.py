@@ -1,15 +1,18 @@
-"""`Discovery`: SLP + mDNS feed the registry; each new device is probed, then reported.
+"""`Discovery`: SLP + mDNS (`_shure._tcp`, `_ssc._udp`) feed the registry; each new device is
+probed, then reported.
 
 Nothing is reported on a name alone: every new device, and every device that moved to a new
-address, is confirmed with `probe()` first (TCP 2202, UDP for UHF-R). A host that does not
-answer like a Shure receiver is recorded as rejected with the reason (shown by `health()`)
-and probed again only after a growing delay, never in a tight loop. Discovery never opens a
-session itself: its owner gets each confirmed `Candidate` through `on_candidate`.
+address, is confirmed by a probe first, chosen by its port (`probes.py`: Shure on 2202,
+SSCv2 on 443, SSCv2 then SSC v1 on 45). A host that does not answer like a receiver we know
+is recorded as rejected with the reason (shown by `health()`) and probed again only after a
+growing delay, never in a tight loop. Discovery never opens a session itself: its owner gets
+each confirmed `Candidate` through `on_candidate`.
 
 Before anything is probed, the address must pass `addresses.refusal`: the packet's own
 source (SLP), or an address that announced its host name itself (mDNS, `mdns_witness.py`),
-on the subnet of the interface the packet arrived on, and the Shure port. Refused sightings
-are counted (`refused`) and logged once per address and reason; they make no record.
+on the subnet of the interface the packet arrived on, and a receiver control port. Refused
+sightings are counted (`refused`) and logged once per address and reason; they make no
+record.
 """
 
 from __future__ import annotations
@@ -28,9 +31,17 @@ from micboardd.discovery import SHURE_PORT, Candidate
 from micboardd.discovery.addresses import Interface, LinkMap, refusal
 from micboardd.discovery.bounded import BoundedOnce
 from micboardd.discovery.confirm import CandidateCallback, Confirmer, Prober, Rejection
-from micboardd.discovery.mdns import Advertiser, MdnsService, ShureBrowser, new_zeroconf
+from micboardd.discovery.mdns import (
+    SHURE_SERVICE,
+    SSC_SERVICE,
+    Advertiser,
+    MdnsBrowser,
+    MdnsService,
+    new_zeroconf,
+)
 from micboardd.discovery.mdns_witness import MdnsWitness
 from micboardd.discovery.multicast import ipv4_interfaces
+from micboardd.discovery.probes import prober_for
 from micboardd.discovery.registry import (
     Event,
     Found,
@@ -44,7 +55,7 @@ from micboardd.discovery.registry import (
 from micboardd.discovery.slp import SLP_PORT, SlpListener
 from micboardd.discovery.slp_parse import Announcement
 from micboardd.errors import ConnectionFailed, MicboardError
-from micboardd.shure.probe import ProbeResult, probe
+from micboardd.shure.probe import ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,8 @@ MAINTENANCE_S = 2.0
 # Interfaces come and go (a cable, DHCP, a Dante network brought up late); a new one is
 # joined within 30 s, well inside the time a person waits for a receiver to appear.
 RESCAN_S = 30.0
+# What mDNS browses for: Shure receivers, and EW-DX receivers (SSC, either version).
+MDNS_SERVICES = (SHURE_SERVICE, SSC_SERVICE)
 # Log-once keys remembered, oldest forgotten first (bounded memory).
 MAX_LOGGED = 1024
 
@@ -89,7 +102,7 @@ class Discovery:
         slp: bool = True,
         mdns: bool = True,
         slp_port: int = SLP_PORT,
-        prober: Prober = probe,
+        prober: Prober | None = None,
         clock: Callable[[], float] = time.monotonic,
         list_interfaces: Callable[[], list[Interface]] = ipv4_interfaces,
         hostname: str | None = None,
@@ -117,13 +130,18 @@ class Discovery:
         self._witness = MdnsWitness(interfaces, clock=clock, list_interfaces=list_interfaces)
         self.refused = 0
         self._azc: AsyncZeroconf | None = None
-        self._browser: ShureBrowser | None = None
+        self._browsers: list[MdnsBrowser] = []
         self._advertiser: Advertiser | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._advertising: asyncio.Task[None] | None = None
         self._logged = BoundedOnce(MAX_LOGGED)
         self.confirmer = Confirmer(
-            self.registry, on_candidate, prober, clock, self._logged, on_moved=self._handle
+            self.registry,
+            on_candidate,
+            prober or prober_for(),
+            clock,
+            self._logged,
+            on_moved=self._handle,
         )
         self._not_receivers = 0
         self._last_addresses: list[str] = []
@@ -173,8 +191,10 @@ class Discovery:
                 self.mdns_error = f"cannot listen to mDNS answers: {exc.strerror or exc}"
                 log.error("mDNS discovery is off: %s", self.mdns_error)
             else:
-                self._browser = ShureBrowser(self._azc, self.handle_mdns, self._witness)
-                await self._browser.start()
+                for service_type in MDNS_SERVICES:
+                    browser = MdnsBrowser(self._azc, self.handle_mdns, self._witness, service_type)
+                    await browser.start()
+                    self._browsers.append(browser)
         if self.advertise and self.http_port is not None:
             # Claiming a host name takes a second or two: never hold up the daemon's start.
             self._last_addresses = self._advertised_addresses()
@@ -205,9 +225,9 @@ class Discovery:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._browser is not None:
-            await self._browser.stop()
-            self._browser = None
+        for browser in self._browsers:
+            await browser.stop()
+        self._browsers = []
         self._witness.stop()
         if self._advertiser is not None:
             await self._advertiser.stop()
@@ -293,15 +313,15 @@ class Discovery:
     @property
     def stats(self) -> DiscoveryStats:
         slp = self._slp.stats
-        browser = self._browser.stats if self._browser is not None else None
+        browsers = [b.stats for b in self._browsers]
         return DiscoveryStats(
             packets=slp.packets,
             announcements=slp.announcements,
             malformed=slp.malformed,
             ignored=slp.ignored + self._not_receivers,
             flooded=slp.flooded,
-            mdns_resolved=browser.resolved if browser else 0,
-            mdns_unconfirmed=browser.unconfirmed if browser else 0,
+            mdns_resolved=sum(b.resolved for b in browsers),
+            mdns_unconfirmed=sum(b.unconfirmed for b in browsers),
             refused=self.refused,
             rejected=self.confirmer.rejected_total,
             candidates=len(self.candidates),
@@ -317,7 +337,7 @@ class Discovery:
                 "error": self.slp_error,
             },
             "mdns": {
-                "browsing": self._browser is not None,
+                "browsing": bool(self._browsers),
                 "advertised_as": self.host_name,
                 "error": self.mdns_error,
             },

@@ -105,6 +105,39 @@ def identify_ssc1(messages: list[ssc1.Message]) -> ProbeResult:
     )
 
 
+async def ask_identity(link: DatagramLink, name: str) -> ProbeResult:
+    """The probe: identity and channel names asked, the answers read (`identify_ssc1`)."""
+    requests = [ssc1.get_request(ssc1.IDENTITY_PATHS)]
+    requests += [ssc1.get_request([(f"rx{n}", "name")]) for n in range(1, MAX_EWDX_CHANNELS + 1)]
+
+    def complete(got: list[bytes]) -> bool:
+        # The identity and an answer for every channel read (a value or an error).
+        return len(got) >= len(requests)
+
+    got = await collect(link, requests, complete)
+    messages: list[ssc1.Message] = []
+    for data in got:
+        try:
+            messages += ssc1.parse_datagram(data)
+        except ProtocolError:
+            continue
+    if got and not messages:
+        raise ProtocolError(f"answered {len(got)} datagram(s) that are not SSC JSON")
+    try:
+        return identify_ssc1(messages)
+    except PeerTimeout as exc:
+        raise PeerTimeout(f"{name}: {exc} within {PROBE_WINDOW_S:g} s") from None
+
+
+async def probe_ssc1(host: str, port: int) -> ProbeResult:
+    """What answers SSC v1 at host:port (discovery, adding by address); nothing kept open."""
+    link = await open_udp(host, port)
+    try:
+        return await ask_identity(link, f"{host}:{port}")
+    finally:
+        await link.close()
+
+
 class Ssc1Machine(DatagramMachine):
     """Keeps one EW-DX receiver's SSC v1 session alive and its channels in the sink."""
 
@@ -122,32 +155,7 @@ class Ssc1Machine(DatagramMachine):
         return await open_udp(self.host, self.port)
 
     async def _probe(self, link: DatagramLink) -> ProbeResult:
-        requests = [ssc1.get_request(ssc1.IDENTITY_PATHS)]
-        requests += [
-            ssc1.get_request([(f"rx{n}", "name")]) for n in range(1, MAX_EWDX_CHANNELS + 1)
-        ]
-
-        def parsed(got: list[bytes]) -> list[ssc1.Message]:
-            out: list[ssc1.Message] = []
-            for data in got:
-                try:
-                    out += ssc1.parse_datagram(data)
-                except ProtocolError:
-                    continue
-            return out
-
-        def complete(got: list[bytes]) -> bool:
-            # The identity and an answer for every channel read (a value or an error).
-            return len(got) >= len(requests)
-
-        got = await collect(link, requests, complete)
-        messages = parsed(got)
-        if got and not messages:
-            raise ProtocolError(f"answered {len(got)} datagram(s) that are not SSC JSON")
-        try:
-            return identify_ssc1(messages)
-        except PeerTimeout as exc:
-            raise PeerTimeout(f"{self.name}: {exc} within {PROBE_WINDOW_S:g} s") from None
+        return await ask_identity(link, self.name)
 
     async def _sync(self, link: DatagramLink) -> None:
         self._new_connection()

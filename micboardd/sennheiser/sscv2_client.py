@@ -116,8 +116,8 @@ class Sscv2Client:
     def _auth(self) -> dict[str, str]:
         if self.password is None:
             raise PasswordMissing(
-                f"{self.where} speaks SSCv2, which needs a password: set the receiver's "
-                "third-party password (sscv2_password_file, or Edit > Settings)"
+                f"{self.where}: SSCv2 needs a password: set the receiver's third-party "
+                "password (Edit > Settings, or sscv2_password_file)"
             )
         return {"authorization": basic_auth(self.password.reveal())}
 

@@ -1,13 +1,11 @@
-"""One EW-DX on SSCv2 (firmware >= 4), one state machine: probe, subscribe, online, backoff.
+"""One EW-DX on SSCv2 (firmware >= 4): a `sources/session.py` machine whose connection is one
+SSCv2 session (probe, subscribe, online; silence, the stream ended, 401 or a new certificate
+end it), on the shared phases, backoff and failure logging.
 
-    CONNECTING ──► PROBING ──► SYNCING ──► ONLINE
-        ▲             │            │          │   (silence, the stream ended, 401, a new cert)
-        └── BACKOFF ◄─┴────────────┴──────────┘
-    any ──► STOPPED                               (stop())
-
-As for Shure (`shure/machine.py`), never show OK for a receiver we cannot see: SYNCING counts
-as offline, and only the first `event: message` with values of the current session forgets
-what the previous session said, applies the new values and makes the receiver ONLINE.
+As for every receiver, never show OK for a receiver we cannot see: SYNCING counts as offline,
+and only the first `event: message` with values of the current session forgets what the
+previous session said (`_first_answer()`), applies the new values and makes the receiver
+ONLINE.
 
 Every session: `GET /api/ssc/version` without credentials (which protocol it speaks; the
 first certificate seen is pinned here), `GET /api/device/identity` (product -> model and
@@ -25,15 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from micboardd.aio import Backoff, cancel_and_wait
-from micboardd.errors import ConnectionFailed, MicboardError, PeerTimeout, ProtocolError
-from micboardd.model import Reading, SourceState
+from micboardd.errors import ConfigError, ConnectionFailed, MicboardError, PeerTimeout
+from micboardd.model import Family, Reading
 from micboardd.sennheiser.errors import BadResource, NotSscv2, Sscv2Unavailable
 from micboardd.sennheiser.sscv2 import (
     HTTPS_PORT,
@@ -47,12 +44,15 @@ from micboardd.sennheiser.sscv2 import (
 from micboardd.sennheiser.sscv2_client import CONNECT_TIMEOUT_S, EventStream, Sscv2Client
 from micboardd.sennheiser.sscv2_trust import Password, Pins
 from micboardd.sennheiser.values import model_fields
-from micboardd.sources.ports import ReadingSink
+from micboardd.sources.ports import ProbeResult, ReadingSink
+from micboardd.sources.session import Identified, Phase, SessionMachine
 from micboardd.tls.pinning import PinningContext, make_context
 
 log = logging.getLogger(__name__)
 
 IDENTITY_PATH = "/api/device/identity"
+# How a receiver reached over SSCv2 is described (`ProbeResult.transport`).
+TRANSPORT = "sscv2"
 # The Shure machine's bound: a receiver we have not heard from for 2 s is offline.
 SILENCE_S = 2.0
 # Nothing heard for this long (still meters): ask the receiver, four times per silence window.
@@ -74,25 +74,6 @@ END_SESSION_TIMEOUT_S = 0.5
 FALLBACK_CHANNELS = 4
 
 
-class Phase(enum.StrEnum):
-    CONNECTING = "connecting"
-    PROBING = "probing"
-    SYNCING = "syncing"
-    ONLINE = "online"
-    BACKOFF = "backoff"
-    STOPPED = "stopped"
-
-
-_SOURCE_STATE = {
-    Phase.CONNECTING: SourceState.CONNECTING,
-    Phase.PROBING: SourceState.CONNECTING,
-    Phase.SYNCING: SourceState.SYNCING,
-    Phase.ONLINE: SourceState.ONLINE,
-    Phase.BACKOFF: SourceState.DISCONNECTED,
-    Phase.STOPPED: SourceState.DISCONNECTED,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Sscv2Identity:
     """What a receiver said it is at the start of a session."""
@@ -107,6 +88,10 @@ class Sscv2Identity:
         if self.serial and other.serial:
             return self.serial == other.serial
         return (self.model, self.channels) == (other.model, other.channels)
+
+    def probe_result(self, port: int | None = None) -> ProbeResult:
+        """As every machine and discovery describe what answers at an address."""
+        return ProbeResult(Family.EWDX, self.model, self.channels, TRANSPORT, port=port)
 
 
 def identity_from(version: SscVersion, body: object) -> Sscv2Identity:
@@ -125,12 +110,13 @@ def identity_from(version: SscVersion, body: object) -> Sscv2Identity:
     )
 
 
-Identified = Callable[[Sscv2Identity], Awaitable[None]]
 PasswordSource = Callable[[], Password | None]
 
 
-class Sscv2Machine:
+class Sscv2Machine(SessionMachine):
     """Keeps one SSCv2 receiver subscribed and its channels flowing into the sink."""
+
+    WHAT = "Sennheiser EW-DX receiver (SSCv2)"
 
     def __init__(
         self,
@@ -141,43 +127,33 @@ class Sscv2Machine:
         *,
         pins: Pins,
         password: PasswordSource,
-        identity: Sscv2Identity | None = None,
+        meter_rate_ms: int = 0,  # the receiver paces its meters itself
+        identity: ProbeResult | None = None,
         on_identified: Identified | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        self.sink = sink
-        self.receiver_id = receiver_id
-        self.host = host
-        self.port = port
+        super().__init__(
+            sink,
+            receiver_id,
+            host,
+            port,
+            meter_rate_ms=meter_rate_ms,
+            backoff=Backoff(
+                first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S, reset_after_s=STABLE_AFTER_S
+            ),
+            rejected_retry_s=REJECTED_RETRY_S,
+            identity=identity,
+            on_identified=on_identified,
+        )
         self.pins = pins
         self.password = password
-        self.identity = identity
-        self.on_identified = on_identified
         self.connect_timeout = connect_timeout
-        self.phase = Phase.STOPPED
-        self.state = SourceState.DISCONNECTED
-        self.error: str | None = None
-        self.connects = 0
         self.events = 0
-        self.garbage = 0
         self.session: str | None = None
         self.subscribed: list[str] = []
-        self.backoff = Backoff(
-            first_s=BACKOFF_FIRST_S, max_s=BACKOFF_MAX_S, reset_after_s=STABLE_AFTER_S
-        )
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self._answered = False
         self._last_heard = 0.0
         self._opened: asyncio.Event = asyncio.Event()
         self._closed_by_peer = False
-        self._online_since: float | None = None
-        self._logged_error: str | None = None
-        self._log_extra = {"RECEIVER_ID": receiver_id, "RECEIVER_ADDR": host}
-
-    @property
-    def channels(self) -> int:
-        return self.identity.channels if self.identity is not None else 0
 
     @property
     def name(self) -> str:
@@ -189,75 +165,14 @@ class Sscv2Machine:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
-    def __repr__(self) -> str:
-        return f"<Sscv2Machine {self.name} {self.phase.value}>"
+    def _failure(self, exc: MicboardError) -> tuple[str, bool]:
+        if isinstance(exc, Sscv2Unavailable):
+            return str(exc), exc.rejected
+        if isinstance(exc, ConfigError):  # a password file that cannot be used: fix it first
+            return str(exc), True
+        return super()._failure(exc)
 
-    # --- lifecycle ---
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name=f"sscv2 {self.host_port}")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await cancel_and_wait(self._task)  # the session's `finally` ends it politely
-            self._task = None
-        self._enter(Phase.STOPPED)
-
-    def wake(self) -> None:
-        """News (an announcement, a password saved): retry now if waiting."""
-        if self.phase is Phase.BACKOFF:
-            self.backoff.wake()
-
-    # --- states ---
-
-    def _enter(self, phase: Phase, *, error: str | None = None, rejected: bool = False,
-               latency_ms: float | None = None) -> None:  # fmt: skip
-        self.phase = phase
-        self.state = SourceState.ERROR if rejected else _SOURCE_STATE[phase]
-        self.error = error
-        self.sink.set_source_state(self.receiver_id, self.state, error=error, latency_ms=latency_ms)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            rejected = False
-            try:
-                await self._session()
-                error = f"{self.name}: session ended"
-            except Sscv2Unavailable as exc:
-                error, rejected = str(exc), exc.rejected
-            except ProtocolError as exc:
-                error = f"{self.name}: {exc}"
-            except MicboardError as exc:
-                error = str(exc)
-            if self._stopping.is_set():
-                return
-            online_for = (
-                time.monotonic() - self._online_since if self._online_since is not None else 0.0
-            )
-            self._log_failure(error, rejected)
-            self._online_since = None
-            delay = REJECTED_RETRY_S if rejected else self.backoff.next_delay(online_for)
-            self._enter(Phase.BACKOFF, error=error, rejected=rejected)
-            await self.backoff.wait(delay)
-
-    def _log_failure(self, error: str, rejected: bool) -> None:
-        """Once when it goes, once per new reason while it stays away; repeats at DEBUG."""
-        first = self._logged_error is None
-        if self._online_since is not None:
-            log.warning(
-                "%s went offline: %s; reconnecting", self.name, error, extra=self._log_extra
-            )
-        elif error != self._logged_error:
-            level = logging.WARNING if first or rejected else logging.INFO
-            log.log(level, "%s unavailable: %s; retrying", self.name, error, extra=self._log_extra)
-        else:
-            log.debug("%s still unavailable: %s", self.name, error, extra=self._log_extra)
-        self._logged_error = error
-
-    async def _session(self) -> None:
+    async def _connection(self) -> None:
         """One session, from the version probe to its end (which always raises)."""
         self._enter(Phase.CONNECTING, error=self.error)
         pin, origin = await self.pins.load(self.host_port)
@@ -276,7 +191,7 @@ class Sscv2Machine:
                 )
             client.password = self.password()  # read each time: a new one is used at once
             identity = identity_from(version, await client.get(IDENTITY_PATH, auth=False))
-            await self._identified(identity)
+            await self._identified(identity.probe_result())
             self._enter(Phase.SYNCING, error=self.error)
             async with client.stream() as stream:
                 await self._converse(client, stream)
@@ -286,20 +201,6 @@ class Sscv2Machine:
         if context.first_seen is not None:
             await self.pins.record(self.host_port, context.first_seen)
             context.first_seen = None
-
-    async def _identified(self, identity: Sscv2Identity) -> None:
-        previous, self.identity = self.identity, identity
-        if previous is None or not previous.same_receiver(identity):
-            log.info(
-                "%s is an %s (SSCv2 %s, %d channels)",
-                self.host_port,
-                identity.model,
-                identity.protocol,
-                identity.channels,
-                extra={**self._log_extra, "MODEL": identity.model},
-            )
-        if self.on_identified is not None:
-            await self.on_identified(identity)
 
     async def _converse(self, client: Sscv2Client, stream: EventStream) -> None:
         interpreter = Sscv2Interpreter(max_channels=self.channels)
@@ -411,26 +312,11 @@ class Sscv2Machine:
         return False
 
     def _values(self, readings: list[Reading]) -> None:
-        self._last_heard = time.monotonic()
-        if not self._answered:
-            self._answered = True
-            self.sink.forget_readings(self.receiver_id)
-            self.sink.apply(self.receiver_id, readings)
-            self._online_since = self._last_heard
-            self._logged_error = None
-            log.info("%s online", self.name, extra=self._log_extra)
-            self._enter(Phase.ONLINE)
-            return
+        now = self._last_heard = time.monotonic()
+        self.frames += 1
+        first = not self._answered
+        if first:
+            self._first_answer()
         self.sink.apply(self.receiver_id, readings)
-
-    def _log_garbage(self, count: int, reason: str | None) -> None:
-        level = logging.WARNING if self.garbage == 0 else logging.DEBUG
-        self.garbage += count
-        log.log(
-            level,
-            "%s sent %d malformed event(s), ignored: %s",
-            self.name,
-            count,
-            reason,
-            extra=self._log_extra,
-        )
+        if first:
+            self._now_online(now)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from micboardd.config import Settings
 from micboardd.errors import ConfigError
 from micboardd.store.database import Store
 from micboardd.store.secret_files import SECRETS_DIR
@@ -116,6 +117,12 @@ class PasswordBook:
     state_dir: Path
     shared_file: Path | None = None
     shared_origin: str = "sscv2_password_file"
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> PasswordBook:
+        """The book the settings describe (`sscv2_password_file` and where it came from)."""
+        origin = settings.origins.get("sscv2_password_file", "sscv2_password_file")
+        return cls(settings.state_dir, settings.sscv2_password_file, origin)
 
     @property
     def secrets(self) -> Path:

@@ -7,7 +7,8 @@ model's DCID (where the shipped table has one; SLX-D is not in it, so its `acn-f
 `SLXD4D_RX` as real SLX-D receivers do), `device-description` and, for SLX-D,
 `csl-esta.dmp.values`. Each packet leaves from the device's own address, so the source IP
 is the receiver's, as on a real network. `MdnsAnnouncer` publishes `_shure._tcp` with TXT
-`model`, as Shure MXW access points (and perhaps newer receivers) do: each device's records
+`model`, as Shure MXW access points (and perhaps newer receivers) do (or `_ssc._udp`, as an
+EW-DX does): each device's records
 (PTR, SRV, TXT and its own A record) are multicast from the device's own address like a
 real responder's, in answer to a question about them and unsolicited every `interval_s`,
 and a goodbye (TTL 0) on removal. Either announcer can be told to send from another
@@ -51,6 +52,8 @@ ANNOUNCE_INTERVAL_S = 2.0
 # The SDT session port real receivers put in `csl-esta.dmp` (QLXD4 and SLXD4DE captures).
 SDT_PORT = 57383
 SHURE_SERVICE = "_shure._tcp.local."
+# An EW-DX announces SSC on port 45 with TXT `txtvers`, `version` (of SSC), no model.
+SSC_SERVICE = "_ssc._udp.local."
 MDNS_GROUP = "224.0.0.251"
 MDNS_PORT = 5353
 # A DNS response from an authoritative answerer (RFC 6762 §18.2, §18.4).
@@ -114,6 +117,7 @@ class AnnouncedDevice:
     cid: str
     name: str
     port: int = SHURE_PORT  # mDNS only: SLP carries no control port
+    service: str = SHURE_SERVICE  # mDNS only: `_ssc._udp` for an EW-DX
 
     @classmethod
     def of(
@@ -284,7 +288,8 @@ class SlpAnnouncer:
 
 
 class MdnsAnnouncer:
-    """Publishes `_shure._tcp` (TXT `model`) for simulated devices, from their own addresses."""
+    """Publishes `_shure._tcp` (TXT `model`) or `_ssc._udp` (TXT `txtvers`, `version`) for
+    simulated devices, from their own addresses."""
 
     def __init__(
         self,
@@ -332,12 +337,17 @@ class MdnsAnnouncer:
         self._sockets.clear()
 
     def _info(self, device: AnnouncedDevice) -> ServiceInfo:
-        label = f"{lookup_model(device.model).model}-{device.cid[2:8]}".replace("+", "P")
+        if device.service == SSC_SERVICE:
+            label = f"{device.model}-{device.cid[2:8]}"
+            properties = {"txtvers": "1", "version": "1.0"}
+        else:
+            label = f"{lookup_model(device.model).model}-{device.cid[2:8]}".replace("+", "P")
+            properties = {"model": lookup_model(device.model).model}
         return ServiceInfo(
-            SHURE_SERVICE,
-            f"{device.name} {device.cid[2:8]}.{SHURE_SERVICE}",
+            device.service,
+            f"{device.name} {device.cid[2:8]}.{device.service}",
             port=device.port,
-            properties={"model": lookup_model(device.model).model},
+            properties=properties,
             server=f"{label}.local.",
             parsed_addresses=[device.host],
         )
@@ -377,7 +387,7 @@ class MdnsAnnouncer:
             return
         asked = {q.name.lower() for q in incoming.questions}
         for info, sender in list(self._infos.values()):
-            names = {SHURE_SERVICE.lower(), info.name.lower(), (info.server or "").lower()}
+            names = {info.type.lower(), info.name.lower(), (info.server or "").lower()}
             if asked & names:
                 self._send(info, sender)
 

@@ -52,6 +52,9 @@ class ProbeResult:
     name: str | None = None
     firmware: str | None = None
     rf_band: str | None = None
+    # Where to monitor it when that is not where it was asked: an EW-DX announced on SSC's
+    # port 45 that speaks SSCv2 on 443 (`discovery/probes.py`). None: where it was asked.
+    port: int | None = None
 
     def same_receiver(self, other: ProbeResult) -> bool:
         """Whether two probes read the same box: the same family, model and channels, and

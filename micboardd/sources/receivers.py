@@ -28,8 +28,9 @@ from micboardd.discovery.bounded import BoundedOnce
 from micboardd.errors import ConfigError, MicboardError, NotFound
 from micboardd.isotime import iso
 from micboardd.model import SENNHEISER_FAMILIES, Family
+from micboardd.sennheiser.sscv2_trust import PasswordBook
 from micboardd.sources.ports import ProbeResult, ReceiverRegistry
-from micboardd.sources.protocols import new_machine
+from micboardd.sources.protocols import SessionNeeds, new_machine, removed
 from micboardd.sources.session import SessionMachine
 from micboardd.store.database import Store
 
@@ -82,6 +83,7 @@ class ReceiverManager:
         self.settings = settings
         self.entries: dict[str, Entry] = {}
         self.ignored: set[str] = set()
+        self.needs = SessionNeeds(store, PasswordBook.for_settings(settings))
         self.discovery: Discovery | None = None
         self.meter_rate_ms = settings.meter_rate_ms
         self.approval = settings.discovery_approval
@@ -161,7 +163,19 @@ class ReceiverManager:
         self.ignored.add(receiver_id)
         if self.discovery is not None:
             self.discovery.ignore(receiver_id)  # a removed receiver must not be rediscovered
+        # What its protocol kept (an SSCv2 certificate pin): adding it again starts afresh.
+        await removed(entry.address, self.needs)
         log.info("receiver %s removed", entry.address, extra={"RECEIVER_ADDR": entry.address.host})
+
+    def credentials_changed(self, protocol: str) -> int:
+        """A password for `protocol` was saved: its receivers waiting to retry (a missing or
+        refused password) try again now instead of in a minute. Returns how many were woken."""
+        woken = 0
+        for entry in self.entries.values():
+            if entry.address.kind == protocol:
+                entry.machine.wake()
+                woken += 1
+        return woken
 
     async def _load_meter_rate(self) -> None:
         """The dashboard's meter rate, where it wins (config.py `with_dashboard`)."""
@@ -464,6 +478,7 @@ class ReceiverManager:
             meter_rate_ms=self.meter_rate_ms if meter_rate_ms is None else meter_rate_ms,
             identity=identity,
             on_identified=functools.partial(self._identified, receiver_id),
+            needs=self.needs,
         )
         entry = Entry(receiver_id, address, source, machine, meter_rate_ms)
         self.entries[receiver_id] = entry

@@ -170,10 +170,8 @@ class SessionMachine:
             try:
                 await self._connection()
                 error = f"{self.name}: connection ended"
-            except ProtocolError as exc:
-                error, rejected = f"not a supported {self.WHAT}: {exc}", True
             except MicboardError as exc:
-                error = str(exc)
+                error, rejected = self._failure(exc)
             except OSError as exc:  # anything the link layer did not map
                 error = f"{self.name}: {exc}"
             if self._stopping.is_set():
@@ -186,6 +184,13 @@ class SessionMachine:
             delay = self.rejected_retry_s if rejected else self.backoff.next_delay(online_for)
             self._enter(Phase.BACKOFF, error=error, rejected=rejected)
             await self.backoff.wait(delay)
+
+    def _failure(self, exc: MicboardError) -> tuple[str, bool]:
+        """Why a connection ended, as the receiver's error, and whether it is rejected: it
+        answers, but not in a way we can use (ERROR, asked again every `rejected_retry_s`)."""
+        if isinstance(exc, ProtocolError):
+            return f"not a supported {self.WHAT}: {exc}", True
+        return str(exc), False
 
     def _log_failure(self, error: str, rejected: bool) -> None:
         """Once when it goes, once per new reason while it stays away; repeats at DEBUG."""

@@ -22,12 +22,18 @@ from zeroconf._services.info import AddressResolverIPv4
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from micboardd.discovery import Candidate
+from micboardd.discovery.confirm import SSCV2_REASONS
+from micboardd.discovery.probes import prober_for
 from micboardd.discovery.registry import Event, Moved, Silent
 from micboardd.discovery.service import Discovery
 from micboardd.discovery.slp import SlpListener
+from micboardd.model import Family
+from micboardd.sennheiser.errors import PasswordMissing, PasswordRefused
+from micboardd.sennheiser.sscv2_trust import Password
 from micboardd.shure.families.models import family_for_model
 from micboardd.sim import SimReceiver, lookup_model
 from micboardd.sim.announce import (
+    SSC_SERVICE,
     AnnouncedDevice,
     MdnsAnnouncer,
     SlpAnnouncer,
@@ -35,6 +41,9 @@ from micboardd.sim.announce import (
     build_attr_reply,
     make_cid,
 )
+from micboardd.sim.ewdx import SimEwdx
+from micboardd.sim.sennheiser import SennheiserSim
+from micboardd.sim.sscv2 import SimSscv2
 
 from .netns import guard
 
@@ -601,7 +610,77 @@ async def mdns_spoof() -> str:
             await rx.close()
 
 
+# --- EW-DX receivers over DNS-SD `_ssc._udp` ---------------------------------------------------
+
+
+async def sennheiser() -> str:
+    """Four EW-DX announce SSC on port 45: firmware < 4 answers SSC v1 there; firmware 4
+    speaks SSCv2 on 443 (monitored there, with its password); one whose password is not set
+    and one that refuses ours are rejected, saying why in our words."""
+    password = "ssc-discovery"
+    legacy = SimEwdx("EWDX-EM2", "127.0.10.10", 45)
+    v2 = SimSscv2("EWDX-EM4-DANTE", "127.0.10.11", 443, password=password)
+    unset = SimSscv2("EWDX-EM2", "127.0.10.12", 443, password=password)
+    wrong = SimSscv2("EWDX-EM2", "127.0.10.13", 443, password="not-what-we-have")
+    sims: tuple[SennheiserSim, ...] = (legacy, v2, unset, wrong)
+    known = {"127.0.10.11": password, "127.0.10.13": password}
+    collector = Collector()
+    mdns = MdnsAnnouncer()
+    discovery = Discovery(
+        LOOPBACK,
+        collector.on_candidate,
+        http_port=None,
+        advertise=False,
+        slp=False,
+        prober=prober_for(lambda h, p: Password(known[h]) if h in known else None),
+    )
+    try:
+        for sim in sims:
+            await sim.start()
+        await mdns.start()
+        for i, sim in enumerate(sims):
+            device = AnnouncedDevice(
+                "EWDX", sim.host, make_cid(sim.host), f"EM {i}", port=45, service=SSC_SERVICE
+            )
+            await mdns.set(device)
+        await discovery.start()
+        await wait_for(lambda: len(collector.latest()) >= 2, STEP_S, "both usable EW-DX")
+        await wait_for(lambda: len(discovery.rejected) >= 2, STEP_S, "both rejections")
+        found = {c.address: c for c in collector.latest().values()}
+        assert set(found) == {"127.0.10.10", "127.0.10.11"}, found
+        old, new = found["127.0.10.10"], found["127.0.10.11"]
+        assert (old.port, old.family, old.model, old.channels) == (
+            45,
+            Family.EWDX,
+            "EW-DX EM 2",
+            2,
+        ), old
+        assert (new.port, new.family, new.model, new.channels) == (
+            443,
+            Family.EWDX,
+            "EW-DX EM 4 Dante",
+            4,
+        ), new
+        assert old.via == new.via == frozenset({"mdns", "probe"}), (old.via, new.via)
+        reasons = {r.address: r.reason for r in discovery.rejected.values()}
+        assert reasons == {
+            "127.0.10.12": SSCV2_REASONS[PasswordMissing],
+            "127.0.10.13": SSCV2_REASONS[PasswordRefused],
+        }, reasons
+        assert "SSCv2 needs a password" in reasons["127.0.10.12"]
+        # No password was sent where none is set; the one refused never shows.
+        assert not any(r.authorized for r in unset.requests)
+        assert password not in json.dumps(discovery.health())
+        return f"found {len(found)} EW-DX over _ssc._udp, rejected {sorted(reasons.values())}"
+    finally:
+        await discovery.stop()
+        await mdns.stop()
+        for sim in sims:
+            await sim.close()
+
+
 SCENARIOS: dict[str, Callable[[], Awaitable[str]]] = {
+    "sennheiser": sennheiser,
     "refused": refused,
     "mdns_spoof": mdns_spoof,
     "daemon": daemon,

@@ -14,7 +14,11 @@ from micboardd.discovery.confirm import (
     IDENTIFY_GRACE_S,
     MAX_REJECTIONS,
     REJECT_RETRY_S,
+    SSCV2_OTHER,
+    SSCV2_REASONS,
     merge_identity,
+    protocol_reason,
+    sscv2_reason,
 )
 from micboardd.discovery.mdns import MdnsService
 from micboardd.discovery.registry import Event, Moved, Sighting
@@ -22,6 +26,14 @@ from micboardd.discovery.service import Discovery
 from micboardd.discovery.slp_parse import parse_slp
 from micboardd.errors import ConnectionFailed, ProtocolError
 from micboardd.model import Family
+from micboardd.sennheiser.errors import (
+    BadDatagram,
+    CertificateChanged,
+    NotSscv2,
+    PasswordMissing,
+    PasswordRefused,
+    Sscv2Unavailable,
+)
 from micboardd.shure.probe import ProbeResult
 
 from ..helpers import async_wait_for
@@ -300,7 +312,8 @@ async def test_loopback_is_probed_when_the_announcement_arrived_on_loopback(
 @pytest.mark.parametrize(
     ("address", "port", "ifindex", "why"),
     [
-        ("10.0.0.5", 22, ETH.index, "port 22 is not the Shure control port 2202"),
+        ("10.0.0.5", 22, ETH.index, "port 22 is not a receiver control port"),
+        ("10.0.0.5", 53212, ETH.index, "port 53212 is not a receiver control port"),
         ("127.0.0.1", 2202, ETH.index, "not on the subnet"),
         ("0.0.0.0", 2202, None, "unspecified"),
         ("224.0.0.1", 2202, None, "multicast"),
@@ -460,3 +473,32 @@ def test_ulxd_and_qlxd_are_told_apart_by_the_announcement() -> None:
     assert merge_identity(record, AD4Q) == (Family.AXIENT, "AD4Q-A", 4)
     record.family = Family.SLXD  # announced wrongly: the receiver's own word wins
     assert merge_identity(record, AD4Q) == (Family.AXIENT, "AD4Q-A", 4)
+
+
+async def test_sennheiser_rejections_say_why_in_our_words_never_the_peers(
+    rig: RigFactory,
+) -> None:
+    r = rig()
+    await r.discovery.start()
+    peer = "<html>evil\x1b[31m"  # what a box might send, quoted by the SSCv2 client's errors
+    r.prober.answers["10.0.0.40"] = PasswordMissing(f"10.0.0.40:443: {peer}")
+    r.prober.answers["10.0.0.41"] = Sscv2Unavailable(f"10.0.0.41:443: HTTP 500 {peer!r}")
+    r.prober.answers["10.0.0.42"] = BadDatagram(f"not JSON: {peer}")
+    for host, port in (("10.0.0.40", 45), ("10.0.0.41", 443), ("10.0.0.42", 45)):
+        r.discovery.handle_mdns(MdnsService("EM._ssc._udp.local.", host, port, ifindex=ETH.index))
+    await async_wait_for(lambda: len(r.discovery.rejected) == 3, 5, "three rejections")
+    reasons = {x.address: x.reason for x in r.discovery.rejected.values()}
+    assert reasons["10.0.0.40"].startswith("SSCv2 needs a password")
+    assert reasons["10.0.0.41"] == SSCV2_OTHER
+    assert reasons["10.0.0.42"] == "not a supported Sennheiser EW-DX receiver (SSC): " + (
+        "it answers, but not as one"
+    )
+    assert not any("evil" in reason for reason in reasons.values())
+    assert r.candidates == []
+
+
+def test_every_sscv2_refusal_has_a_reason_of_our_own() -> None:
+    for kind in (PasswordMissing, PasswordRefused, NotSscv2, CertificateChanged):
+        assert sscv2_reason(kind("peer words")) == SSCV2_REASONS[kind]
+    assert sscv2_reason(Sscv2Unavailable("peer words")) == SSCV2_OTHER
+    assert protocol_reason(ProtocolError("b'x'"), 2202) == "not a supported Shure receiver: b'x'"

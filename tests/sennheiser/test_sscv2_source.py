@@ -14,9 +14,10 @@ from micboardd.model import Family, SourceState
 from micboardd.sennheiser import sscv2_machine as machine_mod
 from micboardd.sennheiser.sscv2 import resource_paths
 from micboardd.sennheiser.sscv2_client import Sscv2Client
-from micboardd.sennheiser.sscv2_machine import Sscv2Identity, Sscv2Machine
+from micboardd.sennheiser.sscv2_machine import Sscv2Machine
 from micboardd.sennheiser.sscv2_trust import MemoryPins, Password
 from micboardd.sim.sscv2 import SimSscv2
+from micboardd.sources.ports import ProbeResult
 from micboardd.state.hub import Hub
 from micboardd.tls.pinning import make_context
 
@@ -65,13 +66,13 @@ class Rig:
             on_identified=self.identified,
         )
 
-    async def identified(self, identity: Sscv2Identity) -> None:
+    async def identified(self, identity: ProbeResult) -> None:
         """What the owner does with an identity (the receiver manager does the same)."""
         self.hub.upsert_receiver(
             RX,
             address=self.rx.host,
             port=self.rx.port,
-            family=Family.EWDX,
+            family=identity.family,
             model=identity.model,
             channels=identity.channels,
         )
@@ -119,6 +120,8 @@ async def test_version_probe_subscription_and_values_reach_the_hub(
     assert (first.method, first.path, first.authorized) == ("GET", "/api/ssc/version", False)
     assert rig.receiver.model == "EW-DX EM 2" and rig.receiver.channels == 2
     assert rig.receiver.family is Family.EWDX and rig.receiver.family.manufacturer == "sennheiser"
+    identity = rig.machine.identity
+    assert identity is not None and identity.transport == "sscv2"
     session = rig.machine.session
     assert session is not None and rx.sessions[session].paths == resource_paths(2)
     await async_wait_for(lambda: rig.device(2).name == "VOX 2", what="names")
@@ -162,7 +165,7 @@ async def test_no_password_set_means_sscv2_needs_a_password(
     rig = rig_for(rigs, rx, password=None)
     rig.machine.start()
     await async_wait_for(lambda: rig.machine.state is SourceState.ERROR, what="an error")
-    assert "needs a password" in (rig.receiver.error or "")
+    assert "SSCv2 needs a password" in (rig.receiver.error or "")
     assert not any(r.path.startswith("/api/ssc/state") for r in rx.requests)
 
 

@@ -5,7 +5,8 @@
   >= 4), one for all. Write-only: it is kept in `<state_dir>/secrets/sscv2.password` (mode
   0600) and never shown back; GET says only whether one is set. `""` removes it. When
   `sscv2_password_file` comes from the configuration (file, environment, flag) it wins, and
-  a PUT of a password is refused with 409.
+  a PUT of a password is refused with 409. Saving one wakes the SSCv2 receivers waiting for a
+  password, which use it at once.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ class SettingsContext(Protocol):
 
 
 def password_book(settings: Settings) -> PasswordBook:
-    origin = settings.origins.get("sscv2_password_file", "sscv2_password_file")
-    return PasswordBook(settings.state_dir, settings.sscv2_password_file, origin)
+    return PasswordBook.for_settings(settings)
 
 
 def settings_view(ctx: SettingsContext) -> dict[str, Any]:
@@ -98,6 +98,8 @@ class SettingsController(ApiController):
         """Change the meter rate and/or the SSCv2 password (write-only; "" removes it)."""
         if data.sscv2_password is not None:
             await save_sscv2_password(ctx.settings, data.sscv2_password)
+            if ctx.receivers is not None:  # those waiting for a password try it now
+                ctx.receivers.credentials_changed("sscv2")
         if data.meter_rate_ms is not None:
             await managed(ctx.receivers).set_meter_rate(data.meter_rate_ms)
         return settings_view(ctx)
