@@ -3,10 +3,13 @@
 For discovery and for adding by address (`HOST:443`): one short HTTPS conversation, nothing
 recorded. `GET /api/ssc/version` without credentials says whether the box speaks SSCv2;
 `GET /api/device/identity` (public too) gives the product, so the model and channel count;
-then one authenticated GET proves the password. Each way it can fail is an error whose
-message is ours, never the peer's words, fit for the rejected list: "SSCv2 needs a
-password", "refused the SSCv2 password", "speaks SSC v1 (Legacy Mode)". The certificate is
-not pinned here: the session that follows pins the first one it sees.
+then whether we hold a password for it. The probe never sends the password: anybody on the
+LAN can announce `_ssc._udp` and answer like an EW-DX, so the password goes only to a
+receiver the crew added or approved, whose session proves it ("refused the SSCv2 password"
+is the session's error). Each way the probe can fail is an error whose message is ours,
+never the peer's words, fit for the rejected list: "SSCv2 needs a password", "speaks SSC v1
+(Legacy Mode)". The certificate is not pinned here: the session that follows pins the first
+one it sees.
 """
 
 from __future__ import annotations
@@ -19,9 +22,6 @@ from micboardd.sennheiser.sscv2_client import CONNECT_TIMEOUT_S, Sscv2Client, ho
 from micboardd.sennheiser.sscv2_machine import IDENTITY_PATH, Sscv2Identity, identity_from
 from micboardd.sennheiser.sscv2_trust import Password
 from micboardd.tls.pinning import make_context
-
-# The resource an authenticated GET reads to prove the password (small, on every EW-DX).
-AUTH_CHECK_PATH = "/api/device/site"
 
 PasswordFor = Callable[[str, int], Password | None]
 
@@ -44,11 +44,9 @@ async def probe_sscv2(
                 "monitor it on port 45"
             )
         identity = identity_from(version, await client.get(IDENTITY_PATH, auth=False))
-        client.password = password_for(host, port)
-        if client.password is None:
+        if password_for(host, port) is None:
             raise PasswordMissing(
                 f"{identity.model} at {where}: SSCv2 needs a password: set the receiver's "
                 "third-party password (Edit > Settings, or sscv2_password_file)"
             )
-        await client.get(AUTH_CHECK_PATH)  # PasswordRefused on 401
         return identity

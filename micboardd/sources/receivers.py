@@ -22,7 +22,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from micboardd.config import ReceiverAddress, Settings, dashboard_may_set, with_dashboard
+from micboardd.config import (
+    PROTOCOL_PORTS,
+    ReceiverAddress,
+    Settings,
+    dashboard_may_set,
+    with_dashboard,
+)
 from micboardd.discovery import Candidate
 from micboardd.discovery.bounded import BoundedOnce
 from micboardd.errors import ConfigError, MicboardError, NotFound
@@ -43,6 +49,20 @@ log = logging.getLogger(__name__)
 # An announcement wakes a backing-off receiver at most this often: SLP repeats every ~2 s,
 # and a flood of spoofed announcements must not turn into a flood of connections.
 WAKE_MIN_INTERVAL_S = 2.0
+SSCV2_PORT = PROTOCOL_PORTS["sscv2"]
+SSCV2_APPROVAL_NOTE = " (SSCv2 receivers always are: their session sends the SSCv2 password)"
+# The rejected list's reason when an announcement claims a monitored SSCv2 receiver moved.
+SSCV2_NOT_FOLLOWED = (
+    "announces a monitored SSCv2 receiver, which is not followed to a new address by "
+    "itself (its session sends the SSCv2 password): add it at this address by hand"
+)
+
+
+def is_sscv2(candidate: Candidate) -> bool:
+    """Discovery's probe moves an EW-DX that speaks SSCv2 to the SSCv2 port."""
+    return candidate.family in SENNHEISER_FAMILIES and candidate.port == SSCV2_PORT
+
+
 # Receivers discovery may bring in by itself (monitored, or waiting for approval). A big
 # venue has a few dozen networked receivers (64 quads are 256 channels); a LAN announcing
 # more is more likely spoofing than a show. Beyond it: add by address, or approve.
@@ -277,10 +297,16 @@ class ReceiverManager:
 
     # --- discovery ---
 
+    def _needs_approval(self, candidate: Candidate) -> bool:
+        """Approval mode; and always for an SSCv2 receiver, whose session logs in with the
+        SSCv2 password: only a crew member may decide to send it to an address somebody
+        announced (docs/security.md "Discovery")."""
+        return self.approval or is_sscv2(candidate)
+
     def _waiting(self, candidate: Candidate) -> bool:
-        """Found, not monitored, not ignored: waiting for an admin (approval mode only)."""
+        """Found, not monitored, not ignored: waiting for an admin's approval."""
         return (
-            self.approval
+            self._needs_approval(candidate)
             and candidate.receiver_id not in self.entries
             and candidate.receiver_id not in self.ignored
             and receiver_id_for(ReceiverAddress(candidate.address, candidate.port))
@@ -291,7 +317,7 @@ class ReceiverManager:
         """Receivers discovery brought in: monitored, or waiting for approval."""
         count = sum(1 for e in self.entries.values() if e.source in DISCOVERY_SOURCES)
         count += len(self._adding - {besides})
-        if self.approval and self.discovery is not None:
+        if self.discovery is not None:
             count += sum(
                 1
                 for c in self.discovery.candidates.values()
@@ -311,17 +337,20 @@ class ReceiverManager:
                 return None  # already monitored under its address (typed in by hand)
             if self._discovered_count(besides=candidate.receiver_id) >= MAX_DISCOVERED_RECEIVERS:
                 return DISCOVERY_LIMIT
-            if self.approval:
+            if self._needs_approval(candidate):
                 if self._told_waiting.first(candidate.receiver_id):
                     log.info(
-                        "discovered %s at %s: waiting for an admin's approval",
+                        "discovered %s at %s: waiting for an admin's approval%s",
                         candidate.model,
                         address,
+                        SSCV2_APPROVAL_NOTE if is_sscv2(candidate) else "",
                         extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
                     )
                 return None
             await self._monitor(candidate)
             return None
+        if entry.address != address and is_sscv2(candidate):
+            return SSCV2_NOT_FOLLOWED
         if entry.address != address:
             log.info(
                 "receiver %s moved from %s to %s",

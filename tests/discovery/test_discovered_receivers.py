@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from micboardd.config import Settings, resolve
+from micboardd.config import ReceiverAddress, Settings, resolve
 from micboardd.discovery.confirm import REJECT_RETRY_S
 from micboardd.discovery.registry import Sighting
 from micboardd.discovery.service import Discovery
@@ -23,7 +23,12 @@ from micboardd.errors import NotFound
 from micboardd.model import Family
 from micboardd.shure.probe import ProbeResult
 from micboardd.sim.receiver import SimReceiver
-from micboardd.sources.receivers import DISCOVERY_LIMIT, MAX_DISCOVERED_RECEIVERS, ReceiverManager
+from micboardd.sources.receivers import (
+    DISCOVERY_LIMIT,
+    MAX_DISCOVERED_RECEIVERS,
+    SSCV2_NOT_FOLLOWED,
+    ReceiverManager,
+)
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 
@@ -215,3 +220,40 @@ async def test_with_approval_new_receivers_wait_and_an_admins_decision_survives_
         assert theirs in again.manager.ignored and theirs not in again.discovery.candidates
     finally:
         await again.stop()
+
+
+EWDX_V2 = ProbeResult(Family.EWDX, "EW-DX EM 4 Dante", 4, "sscv2", port=443)
+
+
+async def an_sscv2_ewdx(host: str, port: int) -> ProbeResult:
+    """What discovery's probe reports for an EW-DX that speaks SSCv2 (on 443)."""
+    await asyncio.sleep(0)
+    return EWDX_V2
+
+
+async def test_an_sscv2_receiver_waits_for_an_admin_even_without_approval_mode(
+    tmp_path: Path, store: Store
+) -> None:
+    """Its session logs in with the SSCv2 password: an announcement alone must not make the
+    daemon send it anywhere. Approval is one tap; a claimed move is not followed."""
+    wired = await Wired(store, settings_for(tmp_path), an_sscv2_ewdx).start()
+    ewdx = cid_of(7)
+    try:
+        wired.discovery.observe(Sighting("mdns", "127.0.19.1", cid=ewdx))
+        await wired.settle()
+        assert wired.manager.entries == {} and wired.hub.receivers == {}
+        rows = {r["receiver_id"]: r for r in wired.manager.discovered()}
+        assert (rows[ewdx]["waiting"], rows[ewdx]["monitored"]) == (True, False)
+
+        assert await wired.manager.approve(ewdx) == ewdx
+        assert wired.manager.entries[ewdx].address == ReceiverAddress("127.0.19.1", 443)
+
+        # Somebody announces the same receiver at another address: listed as rejected,
+        # the session stays where the crew approved it.
+        wired.discovery.observe(Sighting("mdns", "127.0.19.66", cid=ewdx))
+        await wired.settle()
+        rejection = await async_wait_for(lambda: wired.discovery.rejected.get(ewdx), 10)
+        assert rejection is not None and rejection.reason == SSCV2_NOT_FOLLOWED
+        assert wired.manager.entries[ewdx].address.host == "127.0.19.1"
+    finally:
+        await wired.stop()
