@@ -49,6 +49,28 @@ async def switched_off(d: DaemonProcess, stage: SimReceiver, channel: int) -> di
     return off
 
 
+async def test_switched_on_before_its_rf_is_measured(
+    make_daemon: DaemonFactory, stage: SimReceiver
+) -> None:
+    d = make_daemon("--receiver", stage.address, wait=False)
+    await d.async_wait_listening()
+    gtr = f"{stage.address}:2"
+    off = await switched_off(d, stage, 2)
+
+    # Another controller switches the meters off: the last RF the daemon read for channel 2
+    # is the noise floor of the absent transmitter, and no sample will say otherwise soon.
+    # (With meters on, the same gap is the wait for the next sample.)
+    stage.other_controller(0)
+    stage.tx_on(2)
+
+    async def tx_off_cleared() -> bool:
+        return not [a for a in await alerts_of(d, gtr, active="true") if a["kind"] == "tx_off"]
+
+    await async_wait_for(tx_off_cleared, 20, "the tx_off alert cleared")
+    alerts = await alerts_of(d, gtr)
+    assert [(a["id"], a["kind"]) for a in alerts] == [(off["id"], "tx_off")], alerts
+
+
 async def test_reconnect_that_meters_before_it_says_who_is_on_air(
     make_daemon: DaemonFactory, stage: SimReceiver
 ) -> None:
