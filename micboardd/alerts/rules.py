@@ -121,6 +121,9 @@ class Watch:
     weak_since: float | None = None
     weak_until: float | None = None
     dropout: tuple[float, float] | None = None  # a short absence that just ended
+    # The RF held when the transmitter came back on: read while it was off (the noise
+    # floor), it says nothing about the transmitter until a sample moves it (see fresh_rf).
+    stale_rf: float | None = None
     peaks: deque[float] = field(default_factory=deque)
     peak_high: bool = False
 
@@ -138,15 +141,35 @@ def tx_presence(dev: Device, rx_online: bool) -> bool | None:
     return None
 
 
+def fresh_rf(dev: Device, w: Watch) -> float | None:
+    """The channel's RF in dBm, None while it is still the reading from before the
+    transmitter came back on.
+
+    A receiver says a transmitter is there (a REP) before its next meter sample carries the
+    transmitter's RF: 100 ms at the fastest meter rate, seconds with slow meters or a busy
+    box, for ever with meters switched off by another controller. Until then the RF held is
+    the noise floor of the absent transmitter, and "RF lost while on" would be a false
+    CRITICAL for a transmitter being switched on. The hub shows meters only beyond their
+    deadband, so a transmitter that came on with no RF at all (its noise floor reading
+    exactly as before) is not told from one not yet measured.
+    """
+    rf = number(dev.rf_signal)
+    return None if rf is not None and rf == w.stale_rf else rf
+
+
 def observe(w: Watch, dev: Device, rx_online: bool, now: float, cfg: AlertConfig) -> None:
     """Bookkeeping on every reading (cheap): presence edges, RF fade, clip peaks."""
     present = tx_presence(dev, rx_online)
     if present is True:
+        if w.present is False:
+            w.stale_rf = number(dev.rf_signal)
+        elif w.stale_rf is not None and number(dev.rf_signal) != w.stale_rf:
+            w.stale_rf = None  # a sample moved it: the transmitter's own RF
         short = w.gone_since is not None and now - w.gone_since < cfg.tx_off_confirm_s
         if w.present is False and w.gone_since is not None and short and not w.faded:
             w.dropout = (w.gone_since, now)
         w.gone_since, w.faded, w.seen_on = None, False, True
-        rf = number(dev.rf_signal)  # only read here: RF says nothing without a transmitter
+        rf = fresh_rf(dev, w)  # only read here: RF says nothing without a transmitter
         if rf is not None and cfg.rf_lost_dbm < rf <= cfg.rf_weak_dbm:
             w.weak_since = now if w.weak_since is None else w.weak_since
             w.weak_until = now
@@ -245,7 +268,7 @@ def rf_lost_rule(dev: Device, w: Watch, now: float, cfg: AlertConfig) -> Verdict
                 f"{who(dev)}: RF dropout, no signal for {end - start:.1f} s",
                 start,
             )
-        rf = number(dev.rf_signal)
+        rf = fresh_rf(dev, w)
         if rf is not None and rf <= cfg.rf_lost_dbm:
             return Verdict(
                 True, Severity.CRITICAL, f"{who(dev)}: RF lost while the transmitter is on"
@@ -263,7 +286,7 @@ def rf_lost_rule(dev: Device, w: Watch, now: float, cfg: AlertConfig) -> Verdict
 def rf_weak_rule(dev: Device, w: Watch, cfg: AlertConfig) -> Verdict:
     if w.present is not True:
         return NO_EVIDENCE
-    rf = number(dev.rf_signal)
+    rf = fresh_rf(dev, w)
     if rf is None:
         return NO_EVIDENCE
     if rf <= cfg.rf_weak_dbm:

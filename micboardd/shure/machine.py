@@ -271,6 +271,8 @@ class ReceiverMachine(SessionMachine):
                 if time.monotonic() - self._last_frame >= SILENCE_S:
                     what = "no data" if self._answered else "no answer to its first commands"
                     raise PeerTimeout(f"{self.name}: {what} for {SILENCE_S:g} s") from None
+            finally:
+                self._scope = None  # over: a report until the next wait has none to wake
 
     async def _fallback(self, link: Link, commands: list[bytes], now: float) -> float | None:
         """`GET 0 ALL` unanswered: GET each property instead, and again on a slow poll."""
@@ -369,8 +371,11 @@ class ReceiverMachine(SessionMachine):
         self.foreign_rates[channel] = reported
         if not self._reassert:
             self._reassert = True
-            if self._scope is not None:
-                self._scope.reschedule(asyncio.get_running_loop().time())  # act now
+            # Act now. A scope already expiring wakes the loop anyway and may not be
+            # rescheduled (RuntimeError): on uvloop a chunk can be delivered after the
+            # wait's timer fired and before the task has left the scope.
+            if self._scope is not None and not self._scope.expired():
+                self._scope.reschedule(asyncio.get_running_loop().time())
         if reported not in self._logged_rates:
             self._logged_rates.add(reported)
             effect = "off" if reported == 0 else "slower" if reported > ours else "faster"

@@ -329,7 +329,14 @@ class Hub:
         *,
         meters_only: bool = False,
     ) -> None:
-        quality = rf_quality(dev.rf_signal, mem.tx_on, mem.reported_quality) if rx.online else None
+        presence_known = rx.family in PRESENCE_FAMILIES
+        quality = (
+            rf_quality(
+                dev.rf_signal, mem.tx_on, mem.reported_quality, tells_presence=presence_known
+            )
+            if rx.online
+            else None
+        )
         derived: list[tuple[str, Any]] = [("rf_quality", quality)]
         if not meters_only:
             graded = battery_status(dev.battery_bars, dev.battery_minutes, dev.battery_level)
@@ -338,7 +345,6 @@ class Hub:
                 batt = dev.battery_status  # keep what it was while the transmitter is off
             elif graded is not BatteryStatus.UNKNOWN:
                 mem.last_battery = graded
-            presence_known = rx.family in PRESENCE_FAMILIES
             status = status_for(dev, mem, rx.online, now, batt, presence_known).value
             derived += [("battery_status", batt), ("status", status)]
         for key, value in derived:

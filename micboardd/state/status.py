@@ -77,13 +77,23 @@ CONNECTION_FIELDS = (
 )
 
 
-def rf_quality(rf_signal: Any, tx_on: bool | None, reported: str | None = None) -> str | None:
+def rf_quality(
+    rf_signal: Any, tx_on: bool | None, reported: str | None = None, *, tells_presence: bool = False
+) -> str | None:
     """The link's grade: none without a transmitter, else the receiver's own grade when it
-    reports one (EW-DX RSQI), else from the signal in dBm."""
+    reports one (EW-DX RSQI), else from the signal in dBm.
+
+    `tells_presence`: the family says whether a transmitter is there (PRESENCE_FAMILIES);
+    until it has, the dBm is no grade: on a new connection meters come before `GET 0 ALL`
+    is answered, and the noise floor of an absent transmitter would grade as "poor", a
+    transmitter on air with no RF (alerts.rules.tx_presence reads the grade as presence).
+    """
     if tx_on is False:
         return RfQuality.NONE.value
     if reported is not None:
         return reported
+    if tx_on is None and tells_presence:
+        return None
     if not isinstance(rf_signal, int | float):
         return None
     for floor, quality in RF_QUALITY_DBM:

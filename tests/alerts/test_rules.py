@@ -193,6 +193,20 @@ async def test_rf_lost_while_transmitter_on(rig: Rig) -> None:
     assert "while the transmitter is on" in lost[0]["message"]
 
 
+async def test_switched_on_with_rf_not_yet_measured(rig: Rig) -> None:
+    rig.read(1, tx_on=False, rf_signal=-108.0)
+    rig.run(5)
+    (off,) = rig.raised("tx_off")
+    rig.read(1, tx_on=True)  # the REP; the RF held is still the noise floor read while off
+    rig.run(30)
+    assert rig.raised() == [off], "no rf_lost nor rf_weak from an RF read while it was off"
+    assert rig.open("tx_off") == []
+    rig.read(1, rf_signal=-101.0)  # a sample: it is on, and really has no RF
+    rig.run(1)
+    lost = rig.raised("rf_lost")
+    assert len(lost) == 1 and "while the transmitter is on" in lost[0]["message"]
+
+
 async def test_interference_raised_cleared_and_not_flapping(rig: Rig) -> None:
     for _ in range(10):  # on 3 s, off 2 s
         rig.read(2, interference=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from typing import Any
 
 import pytest
 
 from micboardd.model import Family, SourceState
 from micboardd.shure import machine as machine_mod
+from micboardd.shure.codec import Framing
+from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.link import Link
 from micboardd.shure.machine import ReceiverMachine
 from micboardd.sim.receiver import SimReceiver
@@ -399,3 +403,37 @@ async def test_an_announcement_wakes_a_backing_off_receiver_at_once(
             await async_wait_for(lambda: hub.receivers["rx"].online, 5, "woken and online")
         finally:
             await s.stop()
+
+
+async def test_a_foreign_meter_rate_while_the_wait_is_expiring_or_over() -> None:
+    # A METER_RATE REP wakes the machine's wait at once. On uvloop a chunk can be delivered
+    # after the wait's timer fired and before the task has left the scope (EXPIRING), and a
+    # write that blocks can let one in between two scopes (the old one over): neither may
+    # fail the link, as asyncio.Timeout.reschedule() refuses both.
+    async with SimReceiver("ULXD4Q") as rx:
+        _, s = ulxd_machine(rx)
+        s.start()
+        try:
+            await async_wait_for(lambda: s.state is SourceState.ONLINE, what="online")
+        finally:
+            await s.stop()
+    (foreign,) = StreamDecoder(Framing.ANGLE).feed(b"< REP 1 METER_RATE 05000 >")
+    loop = asyncio.get_running_loop()
+    failures: list[BaseException] = []
+
+    def deliver() -> None:
+        s._reassert = False  # every delivery asks to be woken
+        try:
+            s._meter_rate_report(foreign, time.monotonic())
+        except Exception as exc:
+            failures.append(exc)
+
+    deliver()  # after the last wait ended: the machine's scope is over
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(None) as scope:
+            s._scope = scope
+            scope.reschedule(loop.time() - 1.0)  # the timer fires: the scope is EXPIRING...
+            loop.call_soon(deliver)  # ...when the chunk is delivered
+            await asyncio.sleep(5)
+    deliver()  # between two waits: the last one expired
+    assert failures == [] and s.foreign_rates == {1: 5000}

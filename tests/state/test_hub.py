@@ -98,6 +98,10 @@ def test_rf_quality_bands() -> None:
     assert rf_quality(-90, True) == "poor"
     assert rf_quality(None, True) is None
     assert rf_quality(-55, False) == "none"
+    # A family that says whether a transmitter is there has not said yet: dBm is no grade.
+    assert rf_quality(-108, None, tells_presence=True) is None
+    assert rf_quality(-108, None) == "poor"
+    assert rf_quality(-55, True, tells_presence=True) == "excellent"
 
 
 def test_status_follows_battery_then_prev_then_unknown() -> None:
