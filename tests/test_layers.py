@@ -6,6 +6,7 @@ circles. Read from the code's own imports, so a new arrow that runs back up fail
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -145,9 +146,30 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Being taken apart in its own branch (issue 18: the command line's dispatch); emptied when
-# it lands, so a circle that goes or comes fails this test either way.
-
-
 def test_no_python_import_circle() -> None:
     assert _cycles(_module_graph()) == []
+
+
+# SQL statements live in `store/` and in each feature's own `store.py` (alerts, history,
+# tiles, sources, state): a reader finds a table's every write in one place.
+_SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE FROM|CREATE|ALTER|DROP) [\w(*]")
+
+
+def _sql_outside_the_stores() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] in {"store", "sim", "bench"} or rel.name == "store.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and (_SQL.match(node.value))
+            ):
+                found.append(f"{rel}:{node.lineno}: {node.value[:40]!r}")
+    return found
+
+
+def test_no_sql_outside_the_store_modules() -> None:
+    assert _sql_outside_the_stores() == []

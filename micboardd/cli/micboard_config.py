@@ -22,9 +22,11 @@ from typing import Any
 
 from micboardd.config import SHURE_PORT, ReceiverAddress, parse_receiver
 from micboardd.model import Family, make_device_id, split_device_id
-from micboardd.store.database import Store
+from micboardd.sources.store import ReceiverRows, imported_receiver_sql
+from micboardd.state.store import group_rows, upsert_group_sql
+from micboardd.store.database import Store, performer_sql
 from micboardd.tiles.placeholders import LABEL_MAX, device_id_of
-from micboardd.tiles.store import PlaceholderRow, upsert_placeholder_sql
+from micboardd.tiles.store import PlaceholderRow, placeholder_rows, upsert_placeholder_sql
 
 # Micboard's receiver types, our family, and the most channels that family's largest model has
 # (UR4D, QLXD4, ULXD4Q, AD4Q, P10T): a larger channel number is a typo in the file.
@@ -361,7 +363,7 @@ async def write(store: Store, plan: Plan, now: float | None = None) -> tuple[Pla
     placeholders the placeholder with the same number (Micboard's slot number).
     """
     now = time.time() if now is None else now
-    rows = await store.fetchall("SELECT id, address, port FROM receivers")
+    rows = await ReceiverRows(store).addresses()
     by_address = {(r["address"], int(r["port"])): str(r["id"]) for r in rows}
     ids = {
         r.id: by_address[(r.address, r.port)]
@@ -370,31 +372,20 @@ async def write(store: Store, plan: Plan, now: float | None = None) -> tuple[Pla
     }
     plan = remap_receivers(plan, ids)
     existing_ids = {str(r["id"]) for r in rows}
-    group_ids = {int(r["id"]) for r in await store.fetchall("SELECT id FROM groups")}
-    placeholder_ids = {int(r["id"]) for r in await store.fetchall("SELECT id FROM placeholders")}
+    group_ids = {int(r["id"]) for r in await group_rows(store)}
+    placeholder_ids = {row.id for row in await placeholder_rows(store)}
 
     result = WriteResult()
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for rx in plan.receivers:
         (result.receivers_known if rx.id in existing_ids else result.receivers_new).append(rx.id)
         statements.append(
-            (
-                "INSERT INTO receivers(id, address, port, family, source, created_at, updated_at) "
-                "VALUES(?, ?, ?, ?, 'manual', ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 0, "
-                "family = COALESCE(receivers.family, excluded.family), "
-                "updated_at = excluded.updated_at",
-                (rx.id, rx.address, rx.port, rx.family.value, now, now),
-            )
+            imported_receiver_sql(rx.id, ReceiverAddress(rx.address, rx.port), rx.family.value, now)
         )
     for ch in plan.performers:
         result.performers += 1
         statements.append(
-            (
-                "INSERT INTO channels(device_id, receiver_id, channel, performer, updated_at) "
-                "VALUES(?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
-                "performer = excluded.performer, updated_at = excluded.updated_at",
-                (ch.device_id, ch.receiver_id, ch.channel, ch.performer, now),
-            )
+            performer_sql(ch.device_id, ch.receiver_id, ch.channel, ch.performer, now)
         )
     for ph in plan.placeholders:
         if ph.slot in placeholder_ids:
@@ -409,14 +400,7 @@ async def write(store: Store, plan: Plan, now: float | None = None) -> tuple[Pla
             result.groups_replaced += 1
         else:
             result.groups_new += 1
-        statements.append(
-            (
-                "INSERT INTO groups(id, title, position, slots) VALUES(?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET title = excluded.title, "
-                "position = excluded.position, slots = excluded.slots",
-                (group.id, group.title, group.position, json.dumps(list(group.slots))),
-            )
-        )
+        statements.append(upsert_group_sql(group.id, group.title, group.position, group.slots))
     await store.transaction(statements)
     return plan, result
 

@@ -38,6 +38,7 @@ from micboardd.sennheiser.sscv2_trust import PasswordBook
 from micboardd.sources.ports import ProbeResult, ReceiverRegistry
 from micboardd.sources.protocols import SessionNeeds, new_machine, removed
 from micboardd.sources.session import SessionMachine
+from micboardd.sources.store import Identity, ReceiverRows
 from micboardd.store.database import Store
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class ReceiverManager:
     def __init__(self, hub: ReceiverRegistry, store: Store, settings: Settings) -> None:
         self.hub = hub
         self.store = store
+        self.rows = ReceiverRows(store)
         self.settings = settings
         self.entries: dict[str, Entry] = {}
         self.ignored: set[str] = set()
@@ -114,10 +116,7 @@ class ReceiverManager:
 
     async def start(self) -> None:
         await self._load_meter_rate()
-        for row in await self.store.fetchall(
-            "SELECT id, address, port, protocol, source, ignored, meter_rate_ms, family, model, "
-            "channels FROM receivers ORDER BY created_at"
-        ):
+        for row in await self.rows.all():
             if row["ignored"]:
                 self.ignored.add(row["id"])
                 if self.discovery is not None:
@@ -145,13 +144,7 @@ class ReceiverManager:
         receiver_id = receiver_id_for(address)
         if receiver_id in self.entries:
             return receiver_id
-        now = time.time()
-        await self.store.execute(
-            "INSERT INTO receivers(id, address, port, protocol, source, created_at, updated_at) "
-            "VALUES(?, ?, ?, ?, 'manual', ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 0, "
-            "updated_at = excluded.updated_at",
-            (receiver_id, address.host, address.port, address.protocol, now, now),
-        )
+        await self.rows.add(receiver_id, address, "manual")
         self.ignored.discard(receiver_id)
         if self.discovery is not None:
             self.discovery.unignore(receiver_id)
@@ -166,19 +159,7 @@ class ReceiverManager:
         await self._stop_entry(entry)
         del self.entries[receiver_id]
         # A receiver from the config file would come back on restart: remember it as ignored.
-        await self.store.execute(
-            "INSERT INTO receivers(id, address, port, protocol, source, ignored, created_at, "
-            "updated_at) VALUES(?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1",
-            (
-                receiver_id,
-                entry.address.host,
-                entry.address.port,
-                entry.address.protocol,
-                entry.source,
-                time.time(),
-                time.time(),
-            ),
-        )
+        await self.rows.ignore(receiver_id, entry.address, entry.source)
         self.hub.remove_receiver(receiver_id)
         self.ignored.add(receiver_id)
         if self.discovery is not None:
@@ -231,25 +212,8 @@ class ReceiverManager:
         if entry is None:
             raise NotFound(f"no receiver {receiver_id!r}")
         entry.meter_rate_ms = meter_rate_ms
-        await self.store.execute(
-            "UPDATE receivers SET meter_rate_ms = ?, updated_at = ? WHERE id = ?",
-            (meter_rate_ms, time.time(), receiver_id),
-        )
-        if entry.source == "config":
-            # A config-file receiver has no row yet: keep its override all the same.
-            await self.store.execute(
-                "INSERT OR IGNORE INTO receivers(id, address, port, protocol, source, "
-                "meter_rate_ms, created_at, updated_at) VALUES(?, ?, ?, ?, 'config', ?, ?, ?)",
-                (
-                    receiver_id,
-                    entry.address.host,
-                    entry.address.port,
-                    entry.address.protocol,
-                    meter_rate_ms,
-                    time.time(),
-                    time.time(),
-                ),
-            )
+        # A config-file receiver has no row yet: it gets one to keep its override.
+        await self.rows.set_meter_rate(receiver_id, entry.address, entry.source, meter_rate_ms)
         await self._apply_meter_rate(entry)
 
     def meter_rate_for(self, receiver_id: str) -> int:
@@ -361,10 +325,7 @@ class ReceiverManager:
             )
             await self._stop_entry(entry)
             del self.entries[candidate.receiver_id]
-            await self.store.execute(
-                "UPDATE receivers SET address = ?, port = ?, updated_at = ? WHERE id = ?",
-                (address.host, address.port, time.time(), candidate.receiver_id),
-            )
+            await self.rows.move(candidate.receiver_id, address)
             self._add(
                 address,
                 entry.source,
@@ -377,13 +338,19 @@ class ReceiverManager:
     async def _monitor(self, candidate: Candidate) -> None:
         """Monitor a discovered receiver from now on, and after a restart (the store)."""
         address = ReceiverAddress(candidate.address, candidate.port)
-        now = time.time()
         source = (
             "slp" if "slp" in candidate.via else "mdns" if "mdns" in candidate.via else "discovery"
         )
         self._adding.add(candidate.receiver_id)
         try:
-            await self._store_discovered(candidate, address, source, now)
+            identity = Identity(
+                candidate.family.value,
+                candidate.model,
+                candidate.channels,
+                candidate.name,
+                candidate.serial,
+            )
+            await self.rows.discovered(candidate.receiver_id, address, identity, source)
         finally:
             self._adding.discard(candidate.receiver_id)
         log.info(
@@ -395,29 +362,6 @@ class ReceiverManager:
             extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
         )
         self._add(address, source, candidate.receiver_id, _result_of(candidate))
-
-    async def _store_discovered(
-        self, candidate: Candidate, address: ReceiverAddress, source: str, now: float
-    ) -> None:
-        await self.store.execute(
-            "INSERT INTO receivers(id, address, port, family, model, name, serial, channels, "
-            "source, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET address = excluded.address, port = excluded.port, "
-            "ignored = 0, updated_at = excluded.updated_at",
-            (
-                candidate.receiver_id,
-                address.host,
-                address.port,
-                candidate.family.value,
-                candidate.model,
-                candidate.name,
-                candidate.serial,
-                candidate.channels,
-                source,
-                now,
-                now,
-            ),
-        )
 
     def _candidate(self, receiver_id: str) -> Candidate:
         candidate = self.discovery.candidates.get(receiver_id) if self.discovery else None
@@ -455,13 +399,7 @@ class ReceiverManager:
             host, port = rejection.address, rejection.port
         else:
             raise NotFound(f"discovery has found no receiver {receiver_id!r}")
-        now = time.time()
-        await self.store.execute(
-            "INSERT INTO receivers(id, address, port, source, ignored, created_at, updated_at) "
-            "VALUES(?, ?, ?, 'discovery', 1, ?, ?) ON CONFLICT(id) DO UPDATE SET ignored = 1, "
-            "updated_at = excluded.updated_at",
-            (receiver_id, host, port, now, now),
-        )
+        await self.rows.ignore(receiver_id, ReceiverAddress(host, port), "discovery")
         self.ignored.add(receiver_id)
         if discovery is not None:
             discovery.ignore(receiver_id)
@@ -554,17 +492,9 @@ class ReceiverManager:
             model=result.model,
             channels=result.channels,
         )
-        await self.store.execute(
-            "UPDATE receivers SET family = ?, model = ?, channels = ?, name = ?, updated_at = ? "
-            "WHERE id = ?",
-            (
-                result.family.value,
-                result.model,
-                result.channels,
-                result.name,
-                time.time(),
-                receiver_id,
-            ),
+        await self.rows.identified(
+            receiver_id,
+            Identity(result.family.value, result.model, result.channels, result.name),
         )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from micboardd.state.hub import Hub
+from micboardd.state.store import delete_group_sql, group_rows, upsert_group_sql
 from micboardd.store.database import Store
 
 MAX_GROUPS = 100
@@ -45,7 +46,7 @@ class Groups:
         self.by_id: dict[int, Group] = {}
 
     async def load(self) -> None:
-        rows = await self.store.fetchall("SELECT id, title, position, slots FROM groups")
+        rows = await group_rows(self.store)
         self.by_id = {}
         for row in rows:
             try:
@@ -74,12 +75,7 @@ class Groups:
             old = self.by_id.get(group_id)
             position = old.position if old else len(self.by_id)
         group = Group(group_id, title, position, tuple(slots))
-        await self.store.execute(
-            "INSERT INTO groups(id, title, position, slots) VALUES(?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET title = excluded.title, position = excluded.position, "
-            "slots = excluded.slots",
-            (group.id, group.title, group.position, json.dumps(list(group.slots))),
-        )
+        await self.store.execute(*upsert_group_sql(group.id, title, position, group.slots))
         self.by_id[group_id] = group
         self._apply_to_hub()
         return group
@@ -87,7 +83,7 @@ class Groups:
     async def delete(self, group_id: int) -> bool:
         if group_id not in self.by_id:
             return False
-        await self.store.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+        await self.store.execute(*delete_group_sql(group_id))
         del self.by_id[group_id]
         self._apply_to_hub()
         return True

@@ -288,12 +288,7 @@ class Store:
     async def set_performer(
         self, device_id: str, receiver_id: str, channel: int, performer: str | None
     ) -> None:
-        await self.execute(
-            "INSERT INTO channels(device_id, receiver_id, channel, performer, updated_at) "
-            "VALUES(?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
-            "performer = excluded.performer, updated_at = excluded.updated_at",
-            (device_id, receiver_id, channel, performer, time.time()),
-        )
+        await self.execute(*performer_sql(device_id, receiver_id, channel, performer, time.time()))
 
     async def channel_rows(self) -> list[dict[str, Any]]:
         return await self.fetchall(
@@ -317,6 +312,18 @@ def set_setting_statement(key: str, value: str) -> tuple[str, tuple[str, str]]:
 
 def delete_setting_statement(key: str) -> tuple[str, tuple[str]]:
     return ("DELETE FROM settings WHERE key = ?", (key,))
+
+
+def performer_sql(
+    device_id: str, receiver_id: str, channel: int, performer: str | None, now: float
+) -> tuple[str, tuple[Any, ...]]:
+    """A channel's performer name (a statement, for one transaction with others)."""
+    return (
+        "INSERT INTO channels(device_id, receiver_id, channel, performer, updated_at) "
+        "VALUES(?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
+        "performer = excluded.performer, updated_at = excluded.updated_at",
+        (device_id, receiver_id, channel, performer, now),
+    )
 
 
 def _statements(script: str) -> list[str]:
