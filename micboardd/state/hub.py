@@ -82,6 +82,9 @@ class Hub:
         self.commanders: dict[str, Commander] = {}
         self.started = clock()
         self.updates_applied = 0
+        # Counts changes of the *set* of devices (one added or removed, not a field): the
+        # fan-out numbers its binary meter layouts with it (feed/meterframe.py).
+        self.generation = 0
 
     # --- listeners ---
 
@@ -149,6 +152,7 @@ class Hub:
             device_id = make_device_id(receiver_id, ch)
             self.devices.pop(device_id, None)
             self._memory.pop(device_id, None)
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
         self._emit(ConnectionChanged(receiver_id))
 
@@ -156,6 +160,7 @@ class Hub:
         for ch in range(1, channels + 1):
             device_id = make_device_id(rx.id, ch)
             if device_id not in self._memory:  # absent, or another instance's copy: ours wins
+                self.generation += device_id not in self.devices
                 self.devices[device_id] = self._new_device(rx, ch)
                 self._memory[device_id] = ChannelMemory()
                 self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
@@ -163,6 +168,7 @@ class Hub:
             device_id = make_device_id(rx.id, ch)
             self.devices.pop(device_id, None)
             self._memory.pop(device_id, None)
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
         rx.channels = channels
 
@@ -385,6 +391,7 @@ class Hub:
             if k != "last_update" and (old is None or getattr(old, k) != getattr(new, k))
         )
         if changes:
+            self.generation += old is None
             self.devices[device_id] = new
             self._emit(DeviceChanged(device_id, changes))
         return True
@@ -392,6 +399,7 @@ class Hub:
     def drop_remote(self, device_id: str) -> None:
         """Forget a device another instance no longer has (local devices are left alone)."""
         if not self.knows_locally(device_id) and self.devices.pop(device_id, None) is not None:
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
 
     def knows_locally(self, device_id: str) -> bool:
@@ -423,6 +431,7 @@ class Hub:
                 last_update=iso(self.clock()),
                 instance=self.instance,
             )
+            self.generation += device_id not in self.devices
             self.devices[device_id] = dev
             self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
             return
@@ -439,6 +448,7 @@ class Hub:
         self.placeholders.discard(device_id)
         self.user.pop(device_id, None)
         if self.devices.pop(device_id, None) is not None:
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
 
     # --- user fields (performer names, groups) ---
