@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,7 +34,8 @@ MAX_QUEUED = 2
 _COMPACT_SKIP = frozenset(METER_FIELDS) | {"last_update"}
 _METERS = frozenset(METER_FIELDS)
 # What a binary meter frame carries (meterframe.py), so never a binary client's JSON.
-BINARY_FIELDS = _METERS | {"antenna", "rf_quality"}
+_STATE = frozenset({"antenna", "rf_quality"})
+BINARY_FIELDS = _METERS | _STATE
 _BINARY_SKIP = BINARY_FIELDS | {"last_update"}
 _DEVICE_FIELDS = frozenset(DEVICE_FIELDS)
 
@@ -84,9 +85,14 @@ class Emitted:
     # Encoded frame bodies per subscription key, built by the first client that needs them.
     frames: dict[SubKey, list[bytes]] = field(default_factory=dict)
 
-    def meter_ids(self) -> list[str]:
-        """Devices whose meters moved (what binary meter frames carry)."""
-        return [d for d, fields in self.changes.items() if not BINARY_FIELDS.isdisjoint(fields)]
+    def meter_ids(self) -> list[tuple[str, bool]]:
+        """Devices whose meters moved (what binary meter frames carry), each with whether
+        its antenna or RF quality changed."""
+        return [
+            (d, not _STATE.isdisjoint(fields))
+            for d, fields in self.changes.items()
+            if not BINARY_FIELDS.isdisjoint(fields)
+        ]
 
     def beyond_meters(self) -> bool:
         """Whether anything but meters changed (only that goes to a binary-meters client as
@@ -108,11 +114,12 @@ class Layout:
         ids = [d for d in hub.devices if sub.wants(d)]
         return cls(hub.generation & 0xFFFF, ids, {d: i for i, d in enumerate(ids)})
 
-    def payload(self, hub: Hub, device_ids: Iterable[str], t_ms: int) -> bytes | None:
-        """The binary meter frame for these devices (those of this layout), or None."""
+    def payload(self, hub: Hub, moved: Mapping[str, bool], t_ms: int) -> bytes | None:
+        """The binary meter frame for these devices (those of this layout; True: with their
+        antenna and RF quality), or None."""
         index, devices = self.index, hub.devices
-        present: list[tuple[int, meterframe.Meter]] = []
-        for device_id in device_ids:
+        present: list[tuple[int, meterframe.Meter, bool]] = []
+        for device_id, stated in moved.items():
             position = index.get(device_id)
             dev = devices.get(device_id)
             if position is not None and dev is not None:
@@ -123,7 +130,7 @@ class Layout:
                     dev.antenna,
                     dev.rf_quality,
                 )
-                present.append((position, meter))
+                present.append((position, meter, stated))
         if not present:
             return None
         present.sort(key=lambda item: item[0])
@@ -260,7 +267,7 @@ class DeviceFeed(Feed):
             return None
         self.meters_behind = False
         layout = self.layout(self.sub)
-        return layout.payload(self.hub, layout.ids, _now_ms())
+        return layout.payload(self.hub, dict.fromkeys(layout.ids, True), _now_ms())
 
     def offer(self, em: Emitted) -> None:
         """A hand-over from this client's stream."""

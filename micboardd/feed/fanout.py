@@ -76,7 +76,8 @@ class Stream:
         # Binary-meter clients by subscription: JSON only for what is not a meter, and one
         # binary frame per meter tick per subscription, the same bytes for each of them.
         self.binary: dict[SubKey, set[DeviceFeed]] = {}
-        self.meters_moved: set[str] = set()  # devices whose meters moved since the last tick
+        # Devices whose meters moved since the last tick (True: antenna or RF quality too).
+        self.meters_moved: dict[str, bool] = {}
         self.meter_timer: asyncio.Handle | None = None
         self.last_tick = float("-inf")  # loop time of the last meter tick
         # The timer for the earliest deferred device, and the loop time it is due at. The
@@ -313,7 +314,9 @@ class FanOut:
         moved = emitted.meter_ids()
         if not moved:
             return
-        stream.meters_moved.update(moved)
+        pending = stream.meters_moved
+        for device_id, stated in moved:
+            pending[device_id] = stated or pending.get(device_id, False)
         if stream.meter_timer is not None:
             return  # the next tick takes them
         try:
@@ -338,7 +341,7 @@ class FanOut:
             stream.last_tick = asyncio.get_running_loop().time()
         except RuntimeError:
             stream.last_tick = float("-inf")
-        moved, stream.meters_moved = stream.meters_moved, set()
+        moved, stream.meters_moved = stream.meters_moved, {}
         t_ms = int(time.time() * 1000)
         for feeds in stream.binary.values():
             sub = next(iter(feeds)).sub

@@ -96,8 +96,9 @@ async def test_a_binary_frame_says_what_the_json_meters_frame_of_the_same_tick_s
     assert {k: v[:3] for k, v in got.items()} == {k: tuple(v) for k, v in meters["d"].items()}
     assert set(meters["d"]) == {"rx:1", "rx:2", "rx:4"}
     # Antenna and RF quality ride along: the JSON client had them in device_update frames.
-    for device_id, (*_, antenna, quality) in got.items():
+    for device_id, levels in got.items():
         dev = hub.devices[device_id]
+        antenna, quality = levels[3:]
         assert (antenna, quality) == (dev.antenna, dev.rf_quality) and quality == "excellent"
     # The binary client's JSON carries no meters, and its frame names its layout.
     assert not [f for f in binary_phone.feed.take_due() if b'"meters"' in f]
@@ -117,7 +118,8 @@ async def test_every_client_of_a_subscription_gets_the_same_bytes_once_per_tick(
     for p in phones[1:]:
         assert [a is b for a, b in zip(p.frames, first, strict=True)] == [True, True]
     # The first frame went at once; the tick after it carries only the latest value.
-    assert phones[0].decoded(first[1]) == {"rx:1": (-55, -25, -25, "B", "excellent")}
+    # Antenna and quality did not change since the first: meters alone.
+    assert phones[0].decoded(first[1]) == {"rx:1": (-55, -25, -25)}
 
 
 async def test_a_binary_client_gets_non_meter_changes_as_json_and_meters_never() -> None:
@@ -159,12 +161,14 @@ async def test_a_new_device_gives_binary_clients_a_new_layout_and_snapshot() -> 
 
 def test_the_encoder_takes_the_shorter_of_bitmap_and_list() -> None:
     dense = meterframe.encode(
-        1, 0, 100, [(i, (-60.0, -30.0, None, "AB", "good")) for i in range(0, 100, 3)]
+        1, 0, 100, [(i, (-60.0, -30.0, None, "AB", "good"), i == 99) for i in range(0, 100, 3)]
     )
-    sparse = meterframe.encode(1, 0, 1000, [(7, (-60.4, -29.6, 0.0, "CD", None))])
+    sparse = meterframe.encode(1, 0, 1000, [(7, (-60.4, -29.6, 0.0, "CD", None), True)])
     assert dense[1] == 0 and sparse[1] == meterframe.FLAG_LISTED
-    assert len(dense) == meterframe.HEADER_SIZE + 13 + meterframe.RECORD * 34
-    assert meterframe.decode(dense, 100).meters[99] == (-60, -30, None, "AB", "good")
+    # Header, bitmap, 34 x 3 meter bytes, 5 bytes saying which carry state, one state byte.
+    assert len(dense) == meterframe.HEADER_SIZE + 13 + 3 * 34 + 5 + 1
+    got = meterframe.decode(dense, 100).meters
+    assert got[99] == (-60, -30, None, "AB", "good") and got[0] == (-60, -30, None)
     assert meterframe.decode(sparse, 1000).meters == {7: (-60, -30, 0, "CD", None)}
     with pytest.raises(meterframe.MeterFrameError):
         meterframe.decode(dense[:-1], 100)

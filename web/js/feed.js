@@ -15,7 +15,7 @@ const METER_VERSION = 1;
 const METER_LISTED = 0x01; // flags: positions listed (else a bitmap)
 const METER_HEADER = 8;
 const METER_NULL = -128;
-const METER_RECORD = 4; // bytes per device: rf, audio, peak, antenna + rf_quality
+const METER_RECORD = 3; // meter bytes per device: rf, audio, peak
 const METER_QUALITY = [null, "none", "poor", "fair", "good", "excellent", "unknown"];
 const CLOCK_SMOOTHING = 8; // each meters frame moves the clock offset by this fraction (1/n)
 // Fields of an update frame that describe the frame, not the device.
@@ -141,33 +141,44 @@ export const feed = {
     let at = METER_HEADER;
     const positions = [];
     if (v.getUint8(1) & METER_LISTED) {
+      if (v.byteLength < at + 2) return;
       const count = v.getUint16(at, true);
+      if (v.byteLength < at + 2 + 2 * count) return;
       at += 2;
       for (let k = 0; k < count; k++, at += 2) positions.push(v.getUint16(at, true));
     } else {
       const bytes = (ids.length + 7) >> 3;
+      if (v.byteLength < at + bytes) return;
       for (let i = 0; i < ids.length; i++) {
         if (v.getUint8(at + (i >> 3)) & (1 << (i & 7))) positions.push(i);
       }
       at += bytes;
     }
-    if (v.byteLength !== at + METER_RECORD * positions.length) return;
+    // Meters (3 bytes each), then which entries carry a state byte, then those bytes.
+    const k = positions.length;
+    const whichAt = at + METER_RECORD * k;
+    let stateAt = whichAt + ((k + 7) >> 3);
+    if (v.byteLength < stateAt) return;
+    let stated = 0;
+    for (let j = 0; j < k; j++) if (v.getUint8(whichAt + (j >> 3)) & (1 << (j & 7))) stated++;
+    if (v.byteLength !== stateAt + stated) return;
     const level = (x) => (x === METER_NULL ? null : x);
-    for (const pos of positions) {
-      const id = ids[pos];
+    for (let j = 0; j < k; j++, at += METER_RECORD) {
+      const id = ids[positions[j]];
       const dev = model.devices.get(id);
-      if (dev) {
-        dev.rf_signal = level(v.getInt8(at));
-        dev.audio_level = level(v.getInt8(at + 1));
-        dev.peak_level = level(v.getInt8(at + 2));
-        const flags = v.getUint8(at + 3);
+      let flags = null;
+      if (v.getUint8(whichAt + (j >> 3)) & (1 << (j & 7))) flags = v.getUint8(stateAt++);
+      if (!dev) continue;
+      dev.rf_signal = level(v.getInt8(at));
+      dev.audio_level = level(v.getInt8(at + 1));
+      dev.peak_level = level(v.getInt8(at + 2));
+      if (flags !== null) {
         let lit = "";
-        for (let k = 0; k < 4; k++) if (flags & (1 << k)) lit += "ABCD"[k];
+        for (let b = 0; b < 4; b++) if (flags & (1 << b)) lit += "ABCD"[b];
         dev.antenna = lit || null;
         dev.rf_quality = METER_QUALITY[(flags >> 4) & 7] ?? null;
-        this.hooks.onDevice(id, false);
       }
-      at += METER_RECORD;
+      this.hooks.onDevice(id, false);
     }
   },
 
