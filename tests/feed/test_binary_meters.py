@@ -98,7 +98,8 @@ async def test_a_binary_frame_says_what_the_json_meters_frame_of_the_same_tick_s
     # Antenna and RF quality ride along: the JSON client had them in device_update frames.
     for device_id, levels in got.items():
         dev = hub.devices[device_id]
-        antenna, quality = levels[3:]
+        assert len(levels) == 5, "antenna and quality changed: the frame carries them"
+        antenna, quality = levels[3], levels[4]
         assert (antenna, quality) == (dev.antenna, dev.rf_quality) and quality == "excellent"
     # The binary client's JSON carries no meters, and its frame names its layout.
     assert not [f for f in binary_phone.feed.take_due() if b'"meters"' in f]
