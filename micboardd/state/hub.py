@@ -47,6 +47,7 @@ from micboardd.state.status import (
     AUDIO_PEAK_HOLD_S,
     CLIP_DBFS,
     CONNECTION_FIELDS,
+    DEADBAND_DB,
     METER_SET,
     PRESENCE_FAMILIES,
     ChannelMemory,
@@ -56,6 +57,11 @@ from micboardd.state.status import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a meter sample says (families' SAMPLE frames): a reading of only these takes the
+# short way (`Hub._meters`).
+SAMPLE_FIELDS = frozenset({"rf_signal", "audio_level", "peak_level", "antenna", "rf_antennas"})
+_NUMBERS = (int, float)
 
 
 @dataclass(slots=True)
@@ -250,12 +256,56 @@ class Hub:
         rx = self.receivers.get(receiver_id)
         if rx is None:
             return
+        channels = rx.channels
         for reading in readings:
             self.updates_applied += 1
-            if reading.channel == 0:
-                self._apply_receiver(rx, reading.fields)
-            elif 1 <= reading.channel <= max(rx.channels, 0):
-                self._merge(make_device_id(receiver_id, reading.channel), rx, reading.fields)
+            channel, fields = reading.channel, reading.fields
+            if channel == 0:
+                self._apply_receiver(rx, fields)
+            elif 1 <= channel <= channels:
+                device_id = make_device_id(receiver_id, channel)
+                if fields.keys() <= SAMPLE_FIELDS:
+                    self._meters(device_id, rx, fields)
+                else:
+                    self._merge(device_id, rx, fields)
+
+    def _meters(self, device_id: str, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
+        """`_merge` for a meter sample (nearly every reading): the same outcome, with only
+        what a sample can change looked at. A clipping peak (the status rules' audio_peak
+        hold) takes the general way."""
+        dev = self.devices.get(device_id)
+        if dev is None or device_id not in self._memory:
+            return
+        peak = fields.get("peak_level")
+        if isinstance(peak, int | float) and peak >= CLIP_DBFS:
+            self._merge(device_id, rx, fields)
+            return
+        changes: set[str] | None = None
+        for key, value in fields.items():
+            old = getattr(dev, key)
+            if old == value:
+                continue
+            if type(old) in _NUMBERS and type(value) in _NUMBERS and key in DEADBAND_DB:
+                if -DEADBAND_DB[key] < value - old < DEADBAND_DB[key]:
+                    continue  # inside the deadband: not a visible change
+            elif not visibly_changed(key, old, value):
+                continue
+            setattr(dev, key, value)
+            if changes is None:
+                changes = {key}
+            else:
+                changes.add(key)
+        if changes is None:
+            return
+        if "rf_signal" in changes:  # the only derived field a sample can move
+            quality = (
+                rf_quality(dev.rf_signal, self._memory[device_id].tx_on) if rx.online else None
+            )
+            if quality != dev.rf_quality:
+                dev.rf_quality = quality
+                changes.add("rf_quality")
+        dev.last_update = iso(self.clock())
+        self._emit(DeviceChanged(device_id, frozenset(changes)))
 
     def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
         changed = False
