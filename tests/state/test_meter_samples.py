@@ -9,7 +9,6 @@ from micboardd.model import Family, Reading, SourceState
 from micboardd.sources.ports import DeviceChanged, HubEvent
 from micboardd.state.hub import Hub
 
-
 NOW = [1000.0]  # both hubs read the same clock, moved once per sample
 
 
