@@ -265,23 +265,45 @@ class Hub:
             elif 1 <= channel <= channels:
                 device_id = make_device_id(receiver_id, channel)
                 if fields.keys() <= SAMPLE_FIELDS:
-                    self._meters(device_id, rx, fields)
+                    self._meters(device_id, rx, fields.items())
                 else:
                     self._merge(device_id, rx, fields)
 
-    def _meters(self, device_id: str, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
+    def apply_sample(
+        self,
+        receiver_id: str,
+        channel: int,
+        antenna: str | None,
+        rf_signal: float | None,
+        audio_level: float | None,
+        peak_level: float | None,
+    ) -> None:
+        """`apply` of one meter sample (ReadingSink): the same outcome, without a Reading."""
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        self.updates_applied += 1
+        if 1 <= channel <= rx.channels:
+            fields = (
+                ("antenna", antenna),
+                ("rf_signal", rf_signal),
+                ("audio_level", audio_level),
+                ("peak_level", peak_level),
+            )
+            self._meters(make_device_id(receiver_id, channel), rx, fields)
+
+    def _meters(self, device_id: str, rx: ReceiverState, fields: Iterable[tuple[str, Any]]) -> None:
         """`_merge` for a meter sample (nearly every reading): the same outcome, with only
         what a sample can change looked at. A clipping peak (the status rules' audio_peak
         hold) takes the general way."""
         dev = self.devices.get(device_id)
         if dev is None or device_id not in self._memory:
             return
-        peak = fields.get("peak_level")
-        if isinstance(peak, int | float) and peak >= CLIP_DBFS:
-            self._merge(device_id, rx, fields)
-            return
         changes: set[str] | None = None
-        for key, value in fields.items():
+        for key, value in fields:
+            if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
+                self._merge(device_id, rx, dict(fields), told=changes)
+                return
             old = getattr(dev, key)
             if old == value:
                 continue
@@ -298,9 +320,8 @@ class Hub:
         if changes is None:
             return
         if "rf_signal" in changes:  # the only derived field a sample can move
-            quality = (
-                rf_quality(dev.rf_signal, self._memory[device_id].tx_on) if rx.online else None
-            )
+            tx_on = self._memory[device_id].tx_on
+            quality = rf_quality(dev.rf_signal, tx_on) if rx.online else None
             if quality != dev.rf_quality:
                 dev.rf_quality = quality
                 changes.add("rf_quality")
