@@ -9,6 +9,7 @@ The hub's events are defined here too, since sources listen to them as well.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import msgspec
