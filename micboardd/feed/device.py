@@ -234,11 +234,11 @@ class DeviceFeed(Feed):
         self.resync = False
         # Binary meters: the layout of a subscription (the fan-out's cache), whoever writes
         # a meter frame at once (the web layer; it returns False when the socket cannot take
-        # it now), and whether this client missed one (it then gets every meter of its
-        # layout in one frame when its socket is ready).
+        # it now), and the devices of the frames this client missed (it then gets their
+        # meters in one frame when its socket is ready: bounded by its layout, never a queue).
         self.layout = layout or (lambda sub: Layout.of(hub, sub))
         self.on_meters: Callable[[bytes], bool] | None = None
-        self.meters_behind = False
+        self.missed: dict[str, bool] = {}
         self.meter_layout: int | None = None  # the layout of the last snapshot sent
 
     @property
@@ -253,21 +253,27 @@ class DeviceFeed(Feed):
         self.sub = sub
         self.queue.clear()
         self.backlog.clear()
-        self.meters_behind = False
+        self.missed.clear()
 
-    def offer_meters(self, frame: bytes) -> None:
-        """A binary meter frame (the whole WebSocket frame) of this client's subscription."""
-        if self.meters_behind or self.on_meters is None or not self.on_meters(frame):
-            self.meters_behind = True
+    @property
+    def meters_behind(self) -> bool:
+        return bool(self.missed)
+
+    def offer_meters(self, frame: bytes, moved: Mapping[str, bool]) -> None:
+        """A binary meter frame (the whole WebSocket frame) of this client's subscription,
+        carrying `moved` (device -> with its state byte)."""
+        missed = self.missed
+        if missed or self.on_meters is None or not self.on_meters(frame):
+            for device_id, stated in moved.items():
+                missed[device_id] = stated or missed.get(device_id, False)
             self.wake.set()
 
     def take_meters(self) -> bytes | None:
-        """For a client that missed meter frames: every meter of its layout, as a payload."""
-        if not self.meters_behind:
+        """For a client that missed meter frames: the meters of what they carried, now."""
+        if not self.missed:
             return None
-        self.meters_behind = False
-        layout = self.layout(self.sub)
-        return layout.payload(self.hub, dict.fromkeys(layout.ids, True), _now_ms())
+        missed, self.missed = self.missed, {}
+        return self.layout(self.sub).payload(self.hub, missed, _now_ms())
 
     def offer(self, em: Emitted) -> None:
         """A hand-over from this client's stream."""
@@ -300,7 +306,7 @@ class DeviceFeed(Feed):
         if layout is not None:
             # The same order as `devices`: binary meter frames index it.
             frame["meter_layout"] = self.meter_layout = layout
-            self.meters_behind = False
+            self.missed.clear()
         return frame
 
     def take_due(self) -> list[bytes]:

@@ -350,7 +350,7 @@ class FanOut:
                 continue
             frame = meterframe.wire(payload)  # built once, written as it is to each client
             for feed in feeds:
-                feed.offer_meters(frame)
+                feed.offer_meters(frame, moved)
 
     # --- constructors for the web layer ---
 
