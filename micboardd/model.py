@@ -228,16 +228,16 @@ RECEIVER_READING_FIELDS: frozenset[str] = frozenset(
 METER_FIELDS: tuple[str, ...] = ("rf_signal", "audio_level", "peak_level")
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True, gc=False):
     """What a source learned about one channel (or, with channel 0, the receiver itself).
 
     `fields` holds only what this message said; absent keys are left untouched by the hub,
-    keys present with None mean "now unknown".
+    keys present with None mean "now unknown". A msgspec Struct: a thousand are made a
+    second (one per meter sample), and it costs a fraction of a frozen dataclass.
     """
 
     channel: int
-    fields: Mapping[str, JSON] = field(default_factory=dict)
+    fields: Mapping[str, JSON] = msgspec.field(default_factory=dict)
 
 
 def number(value: Any) -> float | None:

@@ -157,6 +157,24 @@ def fresh_rf(dev: Device, w: Watch) -> float | None:
     return None if rf is not None and rf == w.stale_rf else rf
 
 
+# Changes that leave a transmitter's presence as it was: meters alone (their RF quality and
+# the status follow as changes of their own).
+METERS_ONLY = frozenset({"rf_signal", "audio_level", "peak_level", "antenna", "rf_antennas"})
+
+
+def settled(w: Watch, dev: Device, cfg: AlertConfig) -> bool:
+    """Whether `observe` would change nothing after a change of METERS_ONLY fields: the
+    transmitter was on air at the last look, nothing pending (no fade, weak RF, stale RF or
+    clip peaks being timed), RF above the weak threshold and the peak below clipping. Meters move
+    ten times a second on every channel; this is what nearly all of them look like."""
+    if w.present is not True or w.gone_since is not None or w.faded or not w.seen_on:
+        return False
+    if w.weak_since is not None or w.stale_rf is not None or w.peak_high or w.peaks:
+        return False
+    rf, peak = number(dev.rf_signal), number(dev.peak_level)
+    return (rf is None or rf > cfg.rf_weak_dbm) and (peak is None or peak < cfg.clip_dbfs)
+
+
 def observe(w: Watch, dev: Device, rx_online: bool, now: float, cfg: AlertConfig) -> None:
     """Bookkeeping on every reading (cheap): presence edges, RF fade, clip peaks."""
     present = tx_presence(dev, rx_online)

@@ -38,6 +38,7 @@ from micboardd.aio import cancel_and_wait
 from micboardd.alerts import store as store_alerts
 from micboardd.alerts.model import Alert, AlertConfig, Kind, Severity, new_alert_id
 from micboardd.alerts.rules import (
+    METERS_ONLY,
     Step,
     Tracker,
     Verdict,
@@ -45,6 +46,7 @@ from micboardd.alerts.rules import (
     device_verdicts,
     observe,
     receiver_verdict,
+    settled,
     ssapi_verdict,
     step,
 )
@@ -192,6 +194,10 @@ class Alerts:
             dev = self.hub.devices.get(device_id)
             if dev is None:
                 return
+            if changes <= METERS_ONLY:
+                watch = self._watches.get(device_id)
+                if watch is not None and settled(watch, dev, self.config):
+                    return  # nothing to note, and no rule reads meters alone
             self._observe(device_id, dev)
             if "device_id" in changes:  # a channel (re)appeared: show its open alerts
                 self._recount(device_id, force=True)

@@ -29,6 +29,10 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from micboardd.bench.light import light_client
+from micboardd.bench.quota import CpuQuota, QuotaUnavailable
+from micboardd.feed import meterframe
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH_PASSWORD = "bench-only-password"  # a throwaway state directory's admin password
 # A daemon starts in a second or two; a busy shared machine can make it much slower.
@@ -62,32 +66,64 @@ async def client(
 ) -> None:
     async with connect(url, compression="deflate", max_size=None, open_timeout=20) as ws:
         _count_wire(ws, probe)
-        await ws.recv()  # initial_data
+        layout = _Layout()
+        layout.take(json.loads(await ws.recv()))  # initial_data
         if subscribe is not None:
             await ws.send(json.dumps({"type": "subscribe", **subscribe}))
         while not stop.is_set():
             try:
                 async with asyncio.timeout(0.5):  # look at `stop` twice a second
-                    text = await ws.recv()
+                    data = await ws.recv()
             except TimeoutError:
                 continue
             now = time.time()
             probe.frames += 1
-            if not parse:
+            if isinstance(data, bytes):
+                if parse:
+                    probe.received.extend((now, d, rf) for d, rf in layout.meters(data))
                 continue
-            msg = json.loads(text)
-            kind = msg.get("type")
-            if kind == "meters":
-                for device, values in msg["d"].items():
-                    if values[0] is not None:
-                        probe.received.append((now, device, float(values[0])))
-            elif kind == "device_update" and "rf_signal" in msg.get("changes", ()):
-                if msg.get("rf_signal") is not None:
-                    probe.received.append((now, msg["device_id"], float(msg["rf_signal"])))
-            elif kind == "batch_update":
-                for u in msg["updates"]:
-                    if "rf_signal" in u.get("changes", ()) and u.get("rf_signal") is not None:
-                        probe.received.append((now, u["device_id"], float(u["rf_signal"])))
+            if not parse and '"initial_data"' not in data[:40]:
+                continue
+            msg = json.loads(data)
+            _take_json(msg, now, probe.received, layout)
+
+
+class _Layout:
+    """What a binary-meter client knows: its layout's number and device order."""
+
+    def __init__(self) -> None:
+        self.number: int | None = None
+        self.ids: list[str] = []
+
+    def take(self, msg: dict[str, Any]) -> None:
+        if msg.get("type") == "initial_data":
+            self.ids = [d["device_id"] for d in msg["devices"]]
+            self.number = msg.get("meter_layout")
+
+    def meters(self, data: bytes) -> list[tuple[str, float]]:
+        decoded = meterframe.decode(data, len(self.ids))
+        if decoded.layout != self.number:
+            return []  # an older layout: a fresh initial_data is on its way
+        return [(self.ids[i], float(m[0])) for i, m in decoded.meters.items() if m[0] is not None]
+
+
+def _take_json(
+    msg: dict[str, Any], now: float, received: list[tuple[float, str, float]], layout: _Layout
+) -> None:
+    kind = msg.get("type")
+    if kind == "initial_data":
+        layout.take(msg)
+    elif kind == "meters":
+        for device, values in msg["d"].items():
+            if values[0] is not None:
+                received.append((now, device, float(values[0])))
+    elif kind == "device_update" and "rf_signal" in msg.get("changes", ()):
+        if msg.get("rf_signal") is not None:
+            received.append((now, msg["device_id"], float(msg["rf_signal"])))
+    elif kind == "batch_update":
+        for u in msg["updates"]:
+            if "rf_signal" in u.get("changes", ()) and u.get("rf_signal") is not None:
+                received.append((now, u["device_id"], float(u["rf_signal"])))
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -181,12 +217,16 @@ class Rig:
         daemon_args: Sequence[str] = (),
         launcher: Sequence[str] = ("-m", "micboardd"),
         stream: bool = False,
+        every_sample: bool = False,
     ) -> None:
         self.receivers = receivers
         self.monitored = receivers if monitored is None else monitored
         self.model = model
         self.workdir = workdir
-        self.sim_args = list(sim_args)
+        # Real receivers: every RF and audio value moves on every sample (they jitter), and
+        # a battery loses a minute a minute (the demo drains them 30 times faster).
+        real = ["--every-sample", "--battery-minute-s", "60"] if every_sample else []
+        self.sim_args = list(sim_args) + real
         self.daemon_args = list(daemon_args)
         self.launcher = list(launcher)
         self.stream = stream
@@ -320,8 +360,13 @@ async def scenario(
     stop = asyncio.Event()
     probes = [Probe() for _ in range(clients)]
     url = rig.url.replace("http", "ws") + "/ws/devices/"
+    # A few full clients measure latency; the rest only count (light.py).
     tasks = [
-        asyncio.create_task(client(url, subscribe, p, i < parse_clients, stop))
+        asyncio.create_task(
+            client(url, subscribe, p, True, stop)
+            if i < parse_clients
+            else light_client(url, subscribe, p, stop)
+        )
         for i, p in enumerate(probes)
     ]
     await asyncio.sleep(2.0)  # let every client connect and settle (bench, not a test)
@@ -334,17 +379,19 @@ async def scenario(
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     span = t1 - t0
-    fmt = (subscribe or {}).get("format", "full")
+    sub = subscribe or {}
+    fmt = "-" if not clients else "binary" if sub.get("binary") else sub.get("format", "full")
     result = Result(
         name=name,
         channels=rig.receivers * rig._channels(),
         clients=clients,
-        fmt=fmt + (" group" if subscribe and "group" in subscribe else ""),
-        kb_per_s=statistics.mean(p.wire_bytes for p in probes) / span / 1024,
+        fmt=fmt + (" group" if "group" in sub else ""),
+        kb_per_s=statistics.mean(p.wire_bytes for p in probes) / span / 1024 if probes else None,
         cpu_percent=(cpu1 - cpu0) / span * 100,
         rss_mb=rss,
     )
-    result.extra["frames_per_s_per_client"] = statistics.mean(p.frames for p in probes) / span
+    if probes:
+        result.extra["frames_per_s_per_client"] = statistics.mean(p.frames for p in probes) / span
     result.extra["window"] = (
         time.time() - (time.monotonic() - t0),
         time.time() - (time.monotonic() - t1),
@@ -352,105 +399,226 @@ async def scenario(
     return result, probes
 
 
-async def run(quick: bool, small_only: bool = False) -> list[Result]:
-    seconds = 5.0 if quick else 10.0
-    results: list[tuple[Result, list[Probe]]] = []
-    with tempfile.TemporaryDirectory(prefix="micboardd-bench-") as tmp:
-        work = Path(tmp)
-        rig = Rig(25, "ULXD4Q", work)
-        await rig.start()
-        try:
-            async with httpx.AsyncClient(base_url=rig.url, timeout=10) as c:
-                login = await c.post("/api/login", json={"password": BENCH_PASSWORD})
-                login.raise_for_status()
-                c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-                devices = [d["device_id"] for d in (await c.get("/api/devices")).json()][:8]
-                gid = (
-                    await c.post("/api/groups", json={"title": "Bench", "slots": devices})
-                ).json()["id"]
-            results.append(
-                await scenario(rig, "100ch compact x10", 10, {"format": "compact"}, seconds)
-            )
-            results.append(
-                await scenario(rig, "100ch compact x100", 100, {"format": "compact"}, seconds)
-            )
-            results.append(await scenario(rig, "100ch full x1", 1, None, seconds, parse_clients=1))
-            results.append(
-                await scenario(
-                    rig,
-                    "8ch group compact x1",
-                    1,
-                    {"format": "compact", "group": str(gid)},
-                    seconds,
-                )
-            )
-        finally:
-            sends = await rig.stop()
-        out: list[Result] = []
-        for result, probes in results:
-            lat = latencies_ms(sends, [r for p in probes for r in p.received])
-            result.p50_ms, result.p95_ms, result.p99_ms = pct(lat, 50), pct(lat, 95), pct(lat, 99)
-            result.extra["latency_samples"] = len(lat)
-            out.append(result)
+def samples_per_s(sends: list[tuple[float, str, float]], window: tuple[float, float]) -> float:
+    """Meter samples the simulator sent per second in a scenario's window."""
+    t0, t1 = window
+    return sum(1 for t, _, _ in sends if t0 <= t < t1) / (t1 - t0)
 
-        if small_only:
-            return out
-        big = Rig(250, "ULXD4Q", work)
-        await big.start()
-        try:
-            res, probes = await scenario(
-                big, "1000ch compact x50", 50, {"format": "compact"}, seconds * 2
-            )
-        finally:
-            sends = await big.stop()
-        received = sorted(r for p in probes for r in p.received)
-        lat = latencies_ms(sends, received)
-        res.p50_ms, res.p95_ms, res.p99_ms = pct(lat, 50), pct(lat, 95), pct(lat, 99)
-        half = len(received) // 2
-        first = latencies_ms(sends, received[:half])
-        second = latencies_ms(sends, received[half:])
-        res.extra["p95_first_half_ms"] = pct(first, 95)
-        res.extra["p95_second_half_ms"] = pct(second, 95)
-        res.extra["latency_samples"] = len(lat)
-        out.append(res)
-    return out
+
+def _finish(result: Result, probes: list[Probe], sends: list[tuple[float, str, float]]) -> None:
+    received = sorted(r for p in probes for r in p.received)
+    lat = latencies_ms(sends, received)
+    result.p50_ms, result.p95_ms, result.p99_ms = pct(lat, 50), pct(lat, 95), pct(lat, 99)
+    result.extra["latency_samples"] = len(lat)
+    result.extra["samples_per_s"] = samples_per_s(sends, result.extra["window"])
+    half = len(received) // 2
+    result.extra["p95_first_half_ms"] = pct(latencies_ms(sends, received[:half]), 95)
+    result.extra["p95_second_half_ms"] = pct(latencies_ms(sends, received[half:]), 95)
+
+
+ALL_JSON = {"format": "compact"}
+ALL_BINARY = {"format": "compact", "binary": True}
+# Alternated within each round (A/B on a shared machine: loads vary minute to minute).
+ROUND: tuple[tuple[str, int, dict[str, Any] | None], ...] = (
+    ("no client", 0, None),
+    ("binary x10", 10, ALL_BINARY),
+    ("binary x100", 100, ALL_BINARY),
+    ("compact json x10", 10, ALL_JSON),
+    ("compact json x100", 100, ALL_JSON),
+)
+
+
+async def _group(rig: Rig) -> str:
+    async with httpx.AsyncClient(base_url=rig.url, timeout=10) as c:
+        login = await c.post("/api/login", json={"password": BENCH_PASSWORD})
+        login.raise_for_status()
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        devices = [d["device_id"] for d in (await c.get("/api/devices")).json()][:8]
+        made = await c.post("/api/groups", json={"title": "Bench", "slots": devices})
+        return str(made.json()["id"])
+
+
+async def run_small(work: Path, seconds: float, rounds: int, calm: bool) -> list[Result]:
+    """100 channels: the rounds of ROUND, then the single-client formats."""
+    rig = Rig(25, "ULXD4Q", work, every_sample=not calm)
+    await rig.start()
+    runs: list[tuple[Result, list[Probe]]] = []
+    try:
+        gid = await _group(rig)
+        for round_no in range(rounds):
+            for name, clients, sub in ROUND:
+                result, probes = await scenario(rig, name, clients, sub, seconds)
+                result.extra["round"] = round_no
+                runs.append((result, probes))
+        singles = (
+            ("full x1", None),
+            ("8ch group binary x1", {**ALL_BINARY, "group": gid}),
+            ("8ch group json x1", {**ALL_JSON, "group": gid}),
+        )
+        for name, sub in singles:
+            runs.append(await scenario(rig, name, 1, sub, seconds, parse_clients=1))
+    finally:
+        sends = await rig.stop()
+    for result, probes in runs:
+        _finish(result, probes, sends)
+    return [r for r, _ in runs]
+
+
+async def run_pi(work: Path, seconds: float, share: float, calm: bool) -> Result:
+    """The daemon alone under a CPU quota (a Pi-class core): 100 channels, 50 phones."""
+    quota = CpuQuota.open(share)
+    rig = Rig(25, "ULXD4Q", work / "pi", every_sample=not calm)
+    (work / "pi").mkdir()
+    try:
+        await rig.start()
+        assert rig.daemon is not None
+        quota.add(rig.daemon.pid)
+        before = await _readings(rig)
+        throttled = quota.throttled_s()
+        result, probes = await scenario(
+            rig, f"pi-class x50 ({share:.0%} core)", 50, ALL_BINARY, seconds
+        )
+        await asyncio.sleep(1.0)  # what was read late still counts as read
+        result.extra["readings"] = await _readings(rig) - before
+        result.extra["throttled_s"] = quota.throttled_s() - throttled
+    finally:
+        sends = await rig.stop()
+        quota.close()
+    _finish(result, probes, sends)
+    t0, t1 = result.extra["window"]
+    # Readings counted from just before the window to a second after it: whatever the
+    # simulator sent in between and the daemon never applied is lost (or still queued).
+    sent = sum(1 for t, _, _ in sends if t0 - 2.5 <= t < t1)
+    result.extra["samples_lost"] = max(0, sent - result.extra["readings"])
+    return result
+
+
+async def _readings(rig: Rig) -> int:
+    async with httpx.AsyncClient(base_url=rig.url, timeout=10) as c:
+        login = await c.post("/api/login", json={"password": BENCH_PASSWORD})
+        login.raise_for_status()
+        text = (await c.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("micboardd_readings_total "):
+            return int(float(line.split()[1]))
+    raise RuntimeError("no micboardd_readings_total in /metrics")
+
+
+async def run_big(work: Path, seconds: float, calm: bool) -> Result:
+    big = Rig(250, "ULXD4Q", work, every_sample=not calm)
+    await big.start()
+    try:
+        res, probes = await scenario(big, "1000ch binary x50", 50, ALL_BINARY, seconds * 2)
+    finally:
+        sends = await big.stop()
+    _finish(res, probes, sends)
+    return res
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def table(results: list[Result], extras: dict[str, Any]) -> str:
-    head = f"{'scenario':<24} {'ch':>5} {'cl':>4} {'format':<14} {'p50ms':>6} {'p95ms':>6} {'p99ms':>6} {'KB/s/cl':>8} {'cpu%':>6} {'rssMB':>6}"
-    lines = [head, "-" * len(head)]
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summary(results: list[Result]) -> list[str]:
+    """The issue-17 figures from the alternated rounds: medians, and ratios to the same run's
+    no-client baseline."""
+    by: dict[str, list[Result]] = {}
     for r in results:
+        by.setdefault(r.name, []).append(r)
+
+    def cpu(name: str) -> float | None:
+        return _median([r.cpu_percent for r in by.get(name, []) if r.cpu_percent is not None])
+
+    base = cpu("no client")
+    if not base:
+        return []
+    rate = _median([r.extra["samples_per_s"] for r in by["no client"]]) or 1.0
+    lines = [
+        f"no client: {base:.2f} % of a core at {rate:.0f} samples/s = "
+        f"{base / (rate / 1000):.2f} % per 1000 samples/s (target <= 2 %)"
+    ]
+    for kind in ("binary", "compact json"):
+        c10, c100 = cpu(f"{kind} x10"), cpu(f"{kind} x100")
+        if c10 is None or c100 is None:
+            continue
+        per = (c100 - c10) / 90
         lines.append(
-            f"{r.name:<24} {r.channels:>5} {r.clients:>4} {r.fmt:<14} {_fmt(r.p50_ms):>6} {_fmt(r.p95_ms):>6} "
-            f"{_fmt(r.p99_ms):>6} {_fmt(r.kb_per_s, 2):>8} {_fmt(r.cpu_percent):>6} {_fmt(r.rss_mb):>6}"
+            f"{kind}: x10 {c10:.2f} % ({c10 / base:.2f} x baseline), x100 {c100:.2f} % "
+            f"({c100 / base:.2f} x baseline); x100/x10 = {c100 / c10:.2f} (target <= 2); "
+            f"marginal per client {per:.3f} % ({per / base:.3f} x baseline)"
         )
+    return lines
+
+
+def table(results: list[Result], extras: dict[str, Any]) -> str:
+    head = f"{'scenario':<26} {'ch':>5} {'cl':>4} {'format':<14} {'p50ms':>6} {'p95ms':>6} {'p99ms':>6} {'KB/s/cl':>8} {'cpu%':>6} {'xbase':>6} {'rssMB':>6}"
+    lines = [head, "-" * len(head)]
+    base = _median([r.cpu_percent or 0.0 for r in results if r.name == "no client"])
     for r in results:
-        if "p95_first_half_ms" in r.extra:
+        ratio = "-" if not base or r.cpu_percent is None else f"{r.cpu_percent / base:.2f}"
+        lines.append(
+            f"{r.name:<26} {r.channels:>5} {r.clients:>4} {r.fmt:<14} {_fmt(r.p50_ms):>6} {_fmt(r.p95_ms):>6} "
+            f"{_fmt(r.p99_ms):>6} {_fmt(r.kb_per_s, 2):>8} {_fmt(r.cpu_percent):>6} {ratio:>6} {_fmt(r.rss_mb):>6}"
+        )
+    lines += summary(results)
+    for r in results:
+        if r.name.startswith(("1000ch", "pi-class")):
             lines.append(
                 f"{r.name}: p95 first half {_fmt(r.extra['p95_first_half_ms'])} ms, "
                 f"second half {_fmt(r.extra['p95_second_half_ms'])} ms (lag must not grow)"
+            )
+        if "samples_lost" in r.extra:
+            lines.append(
+                f"{r.name}: samples lost {r.extra['samples_lost']} (must be 0), "
+                f"throttled {r.extra['throttled_s']:.2f} s by the quota"
             )
     for key, value in extras.items():
         lines.append(f"{key}: {value}")
     return "\n".join(lines)
 
 
+async def run(args: argparse.Namespace, extras: dict[str, Any]) -> list[Result]:
+    seconds = 5.0 if args.quick else 10.0
+    rounds = args.rounds or (2 if args.quick else 3)
+    with tempfile.TemporaryDirectory(prefix="micboardd-bench-") as tmp:
+        work = Path(tmp)
+        out = await run_small(work, seconds, rounds, args.calm)
+        if not args.small_only:
+            try:
+                out.append(await run_pi(work, seconds * 2, PI_SHARE, args.calm))
+            except QuotaUnavailable as exc:
+                extras["pi-class scenario"] = f"not run: {exc}"
+            out.append(await run_big(work, seconds, args.calm))
+    return out
+
+
+# The Pi-class scenario's CPU quota: a Pi 4 core runs Python several times slower than the
+# build machine, so a quarter of one of its cores stands in for a whole Pi core.
+PI_SHARE = 0.25
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="micboardd.bench")
     parser.add_argument("--quick", action="store_true", help="5 s windows instead of 10 s")
     parser.add_argument("--out", default="bench/results.json")
-    parser.add_argument("--small-only", action="store_true", help="skip the 1000-channel rig")
+    parser.add_argument(
+        "--small-only", action="store_true", help="skip the Pi-class and 1000-channel rigs"
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="alternated rounds (2 quick, 3)")
+    parser.add_argument(
+        "--calm", action="store_true", help="meters move only with the simulator's slow walk"
+    )
     args = parser.parse_args(argv)
     from micboardd.bench.codec import frames_per_second
 
     extras: dict[str, Any] = {
         "codec frames/s (AD4Q stream, one core)": f"{frames_per_second(1.0):,.0f}"
     }
-    results = asyncio.run(run(args.quick, args.small_only))
+    results = asyncio.run(run(args, extras))
     try:
         from micboardd.bench.history import bytes_per_hour  # type: ignore[import-not-found,unused-ignore]
 

@@ -29,7 +29,7 @@ from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
 from micboardd.sim.cli import execute
 from micboardd.sim.receiver import SimReceiver
-from micboardd.sim.venue import Venue
+from micboardd.sim.venue import BATTERY_MINUTE_S, Venue
 
 # How often streamed send records are written out: often enough that the soak's window of
 # recent sends is current, rarely enough to cost nothing.
@@ -99,6 +99,7 @@ async def main(args: argparse.Namespace) -> int:
         port=0,
         seed=1,
         split_writes=args.split_writes,
+        battery_minute_s=args.battery_minute_s,
     )
     log: SendLog = []
     for index, rx in enumerate(venue.receivers):
@@ -137,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split-writes", action="store_true", help="cut writes inside frames")
     parser.add_argument(
         "--every-sample", action="store_true", help="move every meter before every sample"
+    )
+    parser.add_argument(
+        "--battery-minute-s",
+        type=float,
+        default=BATTERY_MINUTE_S,
+        help="seconds per battery minute drained (the demo's default is fast; 60 is real)",
     )
     return parser
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from micboardd.feed import meterframe
 from micboardd.model import DEVICE_FIELDS, METER_FIELDS
 from micboardd.state.hub import Hub
 
@@ -32,12 +33,16 @@ MAX_QUEUED = 2
 # Internal fields that never go on the wire in compact device_update frames.
 _COMPACT_SKIP = frozenset(METER_FIELDS) | {"last_update"}
 _METERS = frozenset(METER_FIELDS)
+# What a binary meter frame carries (meterframe.py), so never a binary client's JSON.
+_STATE = frozenset({"antenna", "rf_quality"})
+BINARY_FIELDS = _METERS | _STATE
+_BINARY_SKIP = BINARY_FIELDS | {"last_update"}
 _DEVICE_FIELDS = frozenset(DEVICE_FIELDS)
 
 _encoder = msgspec.json.Encoder()
 
 Changes = Mapping[str, AbstractSet[str]]
-SubKey = tuple[str, frozenset[str] | None, bool]
+SubKey = tuple[str, frozenset[str] | None, bool, bool]
 
 
 def _now_ms() -> int:
@@ -60,11 +65,12 @@ class Subscription:
     group: str | None = None
     max_hz: float = DEFAULT_MAX_HZ
     batch: bool = False  # full format: allow batch_update frames (compact always batches)
+    binary: bool = False  # compact format: meters as binary frames (meterframe.py)
 
     @property
     def key(self) -> SubKey:
         """What decides the frames: clients with equal keys get identical frames."""
-        return (self.format, self.devices, self.batch)
+        return (self.format, self.devices, self.batch, self.binary)
 
     def wants(self, device_id: str) -> bool:
         # A group subscription is resolved to its device ids by the web layer.
@@ -78,6 +84,57 @@ class Emitted:
     changes: dict[str, frozenset[str]]
     # Encoded frame bodies per subscription key, built by the first client that needs them.
     frames: dict[SubKey, list[bytes]] = field(default_factory=dict)
+
+    def meter_ids(self) -> list[tuple[str, bool]]:
+        """Devices whose meters moved (what binary meter frames carry), each with whether
+        its antenna or RF quality changed."""
+        return [
+            (d, not _STATE.isdisjoint(fields))
+            for d, fields in self.changes.items()
+            if not BINARY_FIELDS.isdisjoint(fields)
+        ]
+
+    def beyond_meters(self) -> bool:
+        """Whether anything but meters changed (only that goes to a binary-meters client as
+        JSON)."""
+        return any(not fields <= _BINARY_SKIP for fields in self.changes.values())
+
+
+@dataclass(slots=True)
+class Layout:
+    """The device order of a subscription's `initial_data`, which binary meter frames index
+    (numbered with the hub's generation: a device added or removed makes a new layout)."""
+
+    number: int
+    ids: list[str]
+    index: dict[str, int]
+
+    @classmethod
+    def of(cls, hub: Hub, sub: Subscription) -> Layout:
+        ids = [d for d in hub.devices if sub.wants(d)]
+        return cls(hub.generation & 0xFFFF, ids, {d: i for i, d in enumerate(ids)})
+
+    def payload(self, hub: Hub, moved: Mapping[str, bool], t_ms: int) -> bytes | None:
+        """The binary meter frame for these devices (those of this layout; True: with their
+        antenna and RF quality), or None."""
+        index, devices = self.index, hub.devices
+        present: list[tuple[int, meterframe.Meter, bool]] = []
+        for device_id, stated in moved.items():
+            position = index.get(device_id)
+            dev = devices.get(device_id)
+            if position is not None and dev is not None:
+                meter = (
+                    dev.rf_signal,
+                    dev.audio_level,
+                    dev.peak_level,
+                    dev.antenna,
+                    dev.rf_quality,
+                )
+                present.append((position, meter, stated))
+        if not present:
+            return None
+        present.sort(key=lambda item: item[0])
+        return meterframe.encode(self.number, t_ms, len(self.ids), present)
 
 
 def build_frames(hub: Hub, sub: Subscription, changes: Changes) -> list[dict[str, Any]]:
@@ -106,17 +163,20 @@ def _compact(hub: Hub, sub: Subscription, changes: Changes) -> list[dict[str, An
     meters: dict[str, list[Any]] = {}
     updates: list[dict[str, Any]] = []
     devices = hub.devices
+    skip = _BINARY_SKIP if sub.binary else _COMPACT_SKIP
     for device_id, fields in changes.items():
         dev = devices.get(device_id)
         if dev is None or not sub.wants(device_id):
             continue
         if not _METERS.isdisjoint(fields):
             meters[device_id] = [dev.rf_signal, dev.audio_level, dev.peak_level]
-        if fields <= _COMPACT_SKIP:
+        if fields <= skip:
             continue
-        update = {k: getattr(dev, k) for k in fields - _COMPACT_SKIP if k in _DEVICE_FIELDS}
+        update = {k: getattr(dev, k) for k in fields - skip if k in _DEVICE_FIELDS}
         if update:
             updates.append({"device_id": device_id, **update, "timestamp": dev.last_update})
+    if sub.binary:  # meters go in binary frames, on the fan-out's meter tick
+        meters = {}
     frames: list[dict[str, Any]] = []
     if len(updates) == 1:
         frames.append({"type": "device_update", **updates[0]})
@@ -165,13 +225,21 @@ class Feed:
 class DeviceFeed(Feed):
     """One `/ws/devices/` client."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, layout: Callable[[Subscription], Layout] | None = None) -> None:
         super().__init__()
         self.hub = hub
         self.sub = Subscription()
         self.queue: list[Emitted] = []
         self.backlog: dict[str, set[str]] = {}
         self.resync = False
+        # Binary meters: the layout of a subscription (the fan-out's cache), whoever writes
+        # a meter frame at once (the web layer; it returns False when the socket cannot take
+        # it now), and the devices of the frames this client missed (it then gets their
+        # meters in one frame when its socket is ready: bounded by its layout, never a queue).
+        self.layout = layout or (lambda sub: Layout.of(hub, sub))
+        self.on_meters: Callable[[bytes], bool] | None = None
+        self.missed: dict[str, bool] = {}
+        self.meter_layout: int | None = None  # the layout of the last snapshot sent
 
     @property
     def pending(self) -> dict[str, set[str]]:
@@ -185,6 +253,27 @@ class DeviceFeed(Feed):
         self.sub = sub
         self.queue.clear()
         self.backlog.clear()
+        self.missed.clear()
+
+    @property
+    def meters_behind(self) -> bool:
+        return bool(self.missed)
+
+    def offer_meters(self, frame: bytes, moved: Mapping[str, bool]) -> None:
+        """A binary meter frame (the whole WebSocket frame) of this client's subscription,
+        carrying `moved` (device -> with its state byte)."""
+        missed = self.missed
+        if missed or self.on_meters is None or not self.on_meters(frame):
+            for device_id, stated in moved.items():
+                missed[device_id] = stated or missed.get(device_id, False)
+            self.wake.set()
+
+    def take_meters(self) -> bytes | None:
+        """For a client that missed meter frames: the meters of what they carried, now."""
+        if not self.missed:
+            return None
+        missed, self.missed = self.missed, {}
+        return self.layout(self.sub).payload(self.hub, missed, _now_ms())
 
     def offer(self, em: Emitted) -> None:
         """A hand-over from this client's stream."""
@@ -201,16 +290,24 @@ class DeviceFeed(Feed):
         self.wake.set()
 
     def initial_frame(self) -> dict[str, Any]:
+        # The layout first: a new one asks every binary client with an older one to resync,
+        # which this snapshot is.
+        layout = self.layout(self.sub).number if self.sub.binary else None
         self.queue.clear()
         self.backlog.clear()
         self.resync = False
         devices = [d for d in self.hub.device_list() if self.sub.wants(d.device_id)]
-        return {
+        frame = {
             "type": "initial_data",
             "devices": devices,
             "receivers": self.hub.receiver_list(),
             "seq": self.next_seq(),
         }
+        if layout is not None:
+            # The same order as `devices`: binary meter frames index it.
+            frame["meter_layout"] = self.meter_layout = layout
+            self.missed.clear()
+        return frame
 
     def take_due(self) -> list[bytes]:
         self.wake.clear()

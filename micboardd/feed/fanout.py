@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from micboardd.feed import meterframe
 from micboardd.feed.device import (
     DEFAULT_MAX_HZ,
     MAX_MAX_HZ,
     DeviceFeed,
     Emitted,
     Feed,
+    Layout,
+    SubKey,
     Subscription,
     encode,
 )
@@ -50,6 +53,12 @@ TIMER_SLACK_S = 0.001
 # Alerts are kept for a client that is not reading; past this many the oldest go (the alert
 # log in the store keeps them all).
 MAX_PENDING_ALERTS = 200
+# Binary meter frames go out at most this often per subscription, carrying every meter that
+# moved since the last one: receivers sample out of step, so a frame per receiver sample
+# would be 250 small frames a second at 25 receivers, each a socket write per phone. 25 ms
+# (40 frames a second) keeps a phone watching 100 channels under 4 KB/s and adds at most
+# 25 ms to a meter's way (the first change after a quiet spell goes at once).
+METER_TICK_S = 0.025
 # Keys of System API frames in the keyed feeds (sources.py pushes the connection ones).
 API_HEALTH_KEY = "api_health:"
 API_CONNECTION_KEY = "system_api:"
@@ -63,7 +72,14 @@ class Stream:
         self.pending: dict[str, set[str]] = {}
         # Per device: (tokens, when they were counted). A device never seen has a full bucket.
         self.buckets: dict[str, tuple[float, float]] = {}
-        self.clients: set[DeviceFeed] = set()
+        self.clients: set[DeviceFeed] = set()  # JSON clients: every hand-over
+        # Binary-meter clients by subscription: JSON only for what is not a meter, and one
+        # binary frame per meter tick per subscription, the same bytes for each of them.
+        self.binary: dict[SubKey, set[DeviceFeed]] = {}
+        # Devices whose meters moved since the last tick (True: antenna or RF quality too).
+        self.meters_moved: dict[str, bool] = {}
+        self.meter_timer: asyncio.Handle | None = None
+        self.last_tick = float("-inf")  # loop time of the last meter tick
         # The timer for the earliest deferred device, and the loop time it is due at. The
         # due time is our own record: uvloop's call_at returns a plain Handle (no when())
         # for a time less than a millisecond ahead, and that is not rare here.
@@ -105,6 +121,13 @@ class Stream:
         if self.timer is not None:
             self.timer.cancel()
         self.timer = self.timer_due = None
+        if self.meter_timer is not None:
+            self.meter_timer.cancel()
+        self.meter_timer = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.clients and not self.binary
 
 
 # (key, frame) -> the frame this client may see: the web layer hides the System API's
@@ -168,6 +191,9 @@ class FanOut:
     streams: dict[float, Stream] = field(default_factory=dict)
     # The rate limiter's clock (a test can hold it still; the loop's timers still run).
     clock: Callable[[], float] = time.monotonic
+    # Binary meter layouts per subscription, for the hub's current generation.
+    layouts: dict[SubKey, Layout] = field(default_factory=dict)
+    _generation: int = 0
 
     def start(self) -> None:
         self._unsubscribe = self.hub.subscribe(self._on_event)
@@ -193,6 +219,8 @@ class FanOut:
                 feed.push(event.receiver_id, frame)
             return
         if isinstance(event, DeviceChanged):
+            if not self.streams:
+                return  # nobody watches: nothing to batch (a client starts from a snapshot)
             entry = self._dirty.get(event.device_id)
             if entry is None:
                 self._dirty[event.device_id] = set(event.changes)
@@ -211,14 +239,38 @@ class FanOut:
         if isinstance(event, DeviceRemoved):
             for stream in self.streams.values():
                 stream.forget(event.device_id)
+            self.layouts.clear()
+            self._generation = self.hub.generation
             for dfeed in self.devices:
                 dfeed.request_resync()
+
+    def _new_layouts(self) -> None:
+        """Devices were added: binary-meter clients need the new order (a fresh snapshot)."""
+        self.layouts.clear()
+        self._generation = self.hub.generation
+        number = self._generation & 0xFFFF
+        for stream in self.streams.values():
+            for feeds in stream.binary.values():
+                for dfeed in feeds:
+                    if dfeed.meter_layout != number:
+                        dfeed.request_resync()
+
+    def layout(self, sub: Subscription) -> Layout:
+        """The device order binary meter frames of this subscription index."""
+        if self.hub.generation != self._generation:
+            self._new_layouts()
+        found = self.layouts.get(sub.key)
+        if found is None:
+            found = self.layouts[sub.key] = Layout.of(self.hub, sub)
+        return found
 
     def flush(self) -> None:
         """Hand the batched device changes to every stream, and on to its clients."""
         self._flush_scheduled = False
         if not self._dirty:
             return
+        if self.hub.generation != self._generation:
+            self._new_layouts()
         batch = {k: frozenset(v) for k, v in self._dirty.items()}
         self._dirty = {}
         for stream in self.streams.values():
@@ -230,6 +282,8 @@ class FanOut:
         if emitted is not None:
             for feed in stream.clients:
                 feed.offer(emitted)
+            if stream.binary:
+                self._binary(stream, emitted)
         if wait is None:
             return
         try:
@@ -250,10 +304,58 @@ class FanOut:
         stream.timer = stream.timer_due = None
         self._release(stream)
 
+    # --- binary meters: one frame per tick per subscription, the same bytes for all ---
+
+    def _binary(self, stream: Stream, emitted: Emitted) -> None:
+        if emitted.beyond_meters():
+            for feeds in stream.binary.values():
+                for feed in feeds:
+                    feed.offer(emitted)
+        moved = emitted.meter_ids()
+        if not moved:
+            return
+        pending = stream.meters_moved
+        for device_id, stated in moved:
+            pending[device_id] = stated or pending.get(device_id, False)
+        if stream.meter_timer is not None:
+            return  # the next tick takes them
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller: tick now
+            self._meter_tick(stream)
+            return
+        now = loop.time()
+        if now >= stream.last_tick + METER_TICK_S:
+            self._meter_tick(stream)  # quiet until now: no reason to wait
+        else:
+            stream.meter_timer = loop.call_at(
+                stream.last_tick + METER_TICK_S, self._on_tick, stream
+            )
+
+    def _on_tick(self, stream: Stream) -> None:
+        stream.meter_timer = None
+        self._meter_tick(stream)
+
+    def _meter_tick(self, stream: Stream) -> None:
+        try:
+            stream.last_tick = asyncio.get_running_loop().time()
+        except RuntimeError:
+            stream.last_tick = float("-inf")
+        moved, stream.meters_moved = stream.meters_moved, {}
+        t_ms = int(time.time() * 1000)
+        for feeds in stream.binary.values():
+            sub = next(iter(feeds)).sub
+            payload = self.layout(sub).payload(self.hub, moved, t_ms)
+            if payload is None:
+                continue
+            frame = meterframe.wire(payload)  # built once, written as it is to each client
+            for feed in feeds:
+                feed.offer_meters(frame, moved)
+
     # --- constructors for the web layer ---
 
     def new_device_feed(self) -> DeviceFeed:
-        feed = DeviceFeed(self.hub)
+        feed = DeviceFeed(self.hub, self.layout)
         self.devices.add(feed)
         self._join(feed)
         return feed
@@ -268,14 +370,23 @@ class FanOut:
         stream = self.streams.get(feed.sub.max_hz)
         if stream is None:
             stream = self.streams[feed.sub.max_hz] = Stream(feed.sub.max_hz)
-        stream.clients.add(feed)
+        if feed.sub.binary:
+            stream.binary.setdefault(feed.sub.key, set()).add(feed)
+        else:
+            stream.clients.add(feed)
 
     def _leave(self, feed: DeviceFeed) -> None:
         stream = self.streams.get(feed.sub.max_hz)
         if stream is None:
             return
         stream.clients.discard(feed)
-        if not stream.clients:  # a rate nobody uses any more holds no state
+        key = feed.sub.key
+        feeds = stream.binary.get(key)
+        if feeds is not None:
+            feeds.discard(feed)
+            if not feeds:
+                del stream.binary[key]
+        if stream.empty:  # a rate nobody uses any more holds no state
             stream.cancel()
             del self.streams[feed.sub.max_hz]
 

@@ -113,6 +113,23 @@ class StreamDecoder:
         del buf[:pos]
         return frames
 
+    def feed_samples(self, data: bytes, run: re.Pattern[str]) -> str | None:
+        """`data` as text when it is nothing but whole frames that `run` matches and nothing is
+        pending (a receiver's metering write, nearly every one): the caller reads those frames
+        itself (a family's `SampleScan`), and they are counted as `feed` would. None: use
+        `feed` (which then sees the same bytes)."""
+        if self._buf:
+            return None
+        text = data.decode("ascii", errors="replace")
+        if run.fullmatch(text) is None:
+            return None
+        self._in_frame, self._junk_counted = False, False
+        return text
+
+    def count(self, frames: int) -> None:
+        """Frames read by the caller from `feed_samples` text."""
+        self.frame_count += frames
+
     def _plain_frames(
         self, plain_run: re.Pattern[str], text: str, pos: int, frames: list[Frame]
     ) -> int:

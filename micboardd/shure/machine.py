@@ -48,7 +48,7 @@ from micboardd.model import Family
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
-from micboardd.shure.families.base import FamilySpec, Interpreter
+from micboardd.shure.families.base import FamilySpec, Interpreter, SampleScan
 from micboardd.shure.link import CONNECT_TIMEOUT_S, Link
 from micboardd.shure.probe import PROBE_WINDOW_S, ProbeResult, identify, open_probe_link
 from micboardd.sources.ports import ReadingSink
@@ -231,7 +231,11 @@ class ReceiverMachine(SessionMachine):
         self._last_frame = time.monotonic()
         # Every chunk goes to _take as it arrives (set before the first command, so no
         # answer is missed); this task only keeps time.
-        link.deliver_to(functools.partial(self._take, decoder=decoder, interpreter=interpreter))
+        link.deliver_to(
+            functools.partial(
+                self._take, decoder=decoder, interpreter=interpreter, scan=spec.sample_scan
+            )
+        )
         # Meters first: the dump that follows then reports our own rate, so a different
         # rate reported later is somebody else's.
         await self._meters(link, self.meter_rate_ms)
@@ -318,7 +322,31 @@ class ReceiverMachine(SessionMachine):
 
     # --- reading (called by the link for every chunk) ---
 
-    def _take(self, data: bytes, *, decoder: StreamDecoder, interpreter: Interpreter) -> None:
+    def _take(
+        self,
+        data: bytes,
+        *,
+        decoder: StreamDecoder,
+        interpreter: Interpreter,
+        scan: SampleScan | None = None,
+    ) -> None:
+        # A metering write (nearly every one, once the receiver answered): one pass over
+        # it, its values straight to the sink, no object per frame.
+        if scan is not None and self._answered:
+            text = decoder.feed_samples(data, scan.run)
+            if text is not None:
+                rows = scan.frame.findall(text)
+                decoder.count(len(rows))
+                self.frames += len(rows)
+                self._last_frame = time.monotonic()
+                apply_sample, receiver_id, read = (
+                    self.sink.apply_sample,
+                    self.receiver_id,
+                    scan.read,
+                )
+                for row in rows:
+                    apply_sample(receiver_id, *read(row))
+                return
         garbage_before = decoder.garbage_count
         frames = decoder.feed(data)
         if decoder.garbage_count != garbage_before:

@@ -196,6 +196,7 @@ class Venue(Generic[R_co]):
         seed: int = 0,
         split_writes: bool = False,
         lively: bool = True,
+        battery_minute_s: float = BATTERY_MINUTE_S,
     ) -> Venue[SimReceiver]:
         """`n_receivers` identical receivers on consecutive addresses (load tests)."""
         if n_receivers < 1:
@@ -212,7 +213,7 @@ class Venue(Generic[R_co]):
             )
             for index in range(n_receivers)
         ]
-        return Venue(receivers, seed=seed, lively=lively)
+        return Venue(receivers, seed=seed, lively=lively, battery_minute_s=battery_minute_s)
 
     # -- lifecycle ------------------------------------------------------------------------
 

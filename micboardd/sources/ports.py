@@ -12,24 +12,25 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+import msgspec
+
 from micboardd.model import Device, Family, Reading, SourceState
 
 # --- events --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceChanged:
+# msgspec Structs, not frozen dataclasses: a DeviceChanged is made for every visible meter
+# change, a thousand a second, and a frozen dataclass costs several times as much to make.
+class DeviceChanged(msgspec.Struct, frozen=True, gc=False):
     device_id: str
     changes: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceRemoved:
+class DeviceRemoved(msgspec.Struct, frozen=True, gc=False):
     device_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionChanged:
+class ConnectionChanged(msgspec.Struct, frozen=True, gc=False):
     receiver_id: str
 
 
@@ -131,6 +132,18 @@ class ReadingSink(Protocol):
 
     def apply(self, receiver_id: str, readings: Iterable[Reading]) -> None:
         """What the source just read about a receiver's channels (channel 0: the receiver)."""
+
+    def apply_sample(
+        self,
+        receiver_id: str,
+        channel: int,
+        antenna: str | None,
+        rf_signal: float | None,
+        audio_level: float | None,
+        peak_level: float | None,
+    ) -> None:
+        """One meter sample: `apply` of a Reading with exactly these four fields, without
+        making one (a thousand a second)."""
 
     def set_source_state(
         self,

@@ -47,6 +47,7 @@ from micboardd.state.status import (
     AUDIO_PEAK_HOLD_S,
     CLIP_DBFS,
     CONNECTION_FIELDS,
+    DEADBAND_DB,
     METER_SET,
     PRESENCE_FAMILIES,
     ChannelMemory,
@@ -56,6 +57,11 @@ from micboardd.state.status import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a meter sample says (families' SAMPLE frames): a reading of only these takes the
+# short way (`Hub._meters`).
+SAMPLE_FIELDS = frozenset({"rf_signal", "audio_level", "peak_level", "antenna", "rf_antennas"})
+_NUMBERS = (int, float)
 
 
 @dataclass(slots=True)
@@ -82,6 +88,9 @@ class Hub:
         self.commanders: dict[str, Commander] = {}
         self.started = clock()
         self.updates_applied = 0
+        # Counts changes of the *set* of devices (one added or removed, not a field): the
+        # fan-out numbers its binary meter layouts with it (feed/meterframe.py).
+        self.generation = 0
 
     # --- listeners ---
 
@@ -149,6 +158,7 @@ class Hub:
             device_id = make_device_id(receiver_id, ch)
             self.devices.pop(device_id, None)
             self._memory.pop(device_id, None)
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
         self._emit(ConnectionChanged(receiver_id))
 
@@ -156,6 +166,7 @@ class Hub:
         for ch in range(1, channels + 1):
             device_id = make_device_id(rx.id, ch)
             if device_id not in self._memory:  # absent, or another instance's copy: ours wins
+                self.generation += device_id not in self.devices
                 self.devices[device_id] = self._new_device(rx, ch)
                 self._memory[device_id] = ChannelMemory()
                 self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
@@ -163,6 +174,7 @@ class Hub:
             device_id = make_device_id(rx.id, ch)
             self.devices.pop(device_id, None)
             self._memory.pop(device_id, None)
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
         rx.channels = channels
 
@@ -244,12 +256,77 @@ class Hub:
         rx = self.receivers.get(receiver_id)
         if rx is None:
             return
+        channels = rx.channels
         for reading in readings:
             self.updates_applied += 1
-            if reading.channel == 0:
-                self._apply_receiver(rx, reading.fields)
-            elif 1 <= reading.channel <= max(rx.channels, 0):
-                self._merge(make_device_id(receiver_id, reading.channel), rx, reading.fields)
+            channel, fields = reading.channel, reading.fields
+            if channel == 0:
+                self._apply_receiver(rx, fields)
+            elif 1 <= channel <= channels:
+                device_id = make_device_id(receiver_id, channel)
+                if fields.keys() <= SAMPLE_FIELDS:
+                    self._meters(device_id, rx, fields.items())
+                else:
+                    self._merge(device_id, rx, fields)
+
+    def apply_sample(
+        self,
+        receiver_id: str,
+        channel: int,
+        antenna: str | None,
+        rf_signal: float | None,
+        audio_level: float | None,
+        peak_level: float | None,
+    ) -> None:
+        """`apply` of one meter sample (ReadingSink): the same outcome, without a Reading."""
+        rx = self.receivers.get(receiver_id)
+        if rx is None:
+            return
+        self.updates_applied += 1
+        if 1 <= channel <= rx.channels:
+            fields = (
+                ("antenna", antenna),
+                ("rf_signal", rf_signal),
+                ("audio_level", audio_level),
+                ("peak_level", peak_level),
+            )
+            self._meters(make_device_id(receiver_id, channel), rx, fields)
+
+    def _meters(self, device_id: str, rx: ReceiverState, fields: Iterable[tuple[str, Any]]) -> None:
+        """`_merge` for a meter sample (nearly every reading): the same outcome, with only
+        what a sample can change looked at. A clipping peak (the status rules' audio_peak
+        hold) takes the general way."""
+        dev = self.devices.get(device_id)
+        if dev is None or device_id not in self._memory:
+            return
+        changes: set[str] | None = None
+        for key, value in fields:
+            if key == "peak_level" and isinstance(value, int | float) and value >= CLIP_DBFS:
+                self._merge(device_id, rx, dict(fields), told=changes)
+                return
+            old = getattr(dev, key)
+            if old == value:
+                continue
+            if type(old) in _NUMBERS and type(value) in _NUMBERS and key in DEADBAND_DB:
+                if -DEADBAND_DB[key] < value - old < DEADBAND_DB[key]:
+                    continue  # inside the deadband: not a visible change
+            elif not visibly_changed(key, old, value):
+                continue
+            setattr(dev, key, value)
+            if changes is None:
+                changes = {key}
+            else:
+                changes.add(key)
+        if changes is None:
+            return
+        if "rf_signal" in changes:  # the only derived field a sample can move
+            tx_on = self._memory[device_id].tx_on
+            quality = rf_quality(dev.rf_signal, tx_on) if rx.online else None
+            if quality != dev.rf_quality:
+                dev.rf_quality = quality
+                changes.add("rf_quality")
+        dev.last_update = iso(self.clock())
+        self._emit(DeviceChanged(device_id, frozenset(changes)))
 
     def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
         changed = False
@@ -385,6 +462,7 @@ class Hub:
             if k != "last_update" and (old is None or getattr(old, k) != getattr(new, k))
         )
         if changes:
+            self.generation += old is None
             self.devices[device_id] = new
             self._emit(DeviceChanged(device_id, changes))
         return True
@@ -392,6 +470,7 @@ class Hub:
     def drop_remote(self, device_id: str) -> None:
         """Forget a device another instance no longer has (local devices are left alone)."""
         if not self.knows_locally(device_id) and self.devices.pop(device_id, None) is not None:
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
 
     def knows_locally(self, device_id: str) -> bool:
@@ -423,6 +502,7 @@ class Hub:
                 last_update=iso(self.clock()),
                 instance=self.instance,
             )
+            self.generation += device_id not in self.devices
             self.devices[device_id] = dev
             self._emit(DeviceChanged(device_id, frozenset(DEVICE_FIELDS)))
             return
@@ -439,6 +519,7 @@ class Hub:
         self.placeholders.discard(device_id)
         self.user.pop(device_id, None)
         if self.devices.pop(device_id, None) is not None:
+            self.generation += 1
             self._emit(DeviceRemoved(device_id))
 
     # --- user fields (performer names, groups) ---

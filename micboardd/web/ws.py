@@ -22,6 +22,7 @@ from litestar.connection.base import empty_receive, empty_send
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
+from micboardd.feed import meterframe
 from micboardd.feed.device import DEFAULT_MAX_HZ, MAX_MAX_HZ, DeviceFeed, Feed, Subscription, encode
 from micboardd.feed.fanout import Redact
 from micboardd.state.groups import Groups
@@ -35,7 +36,7 @@ from micboardd.web.ws_clients import (
     WS_MESSAGE_RATE_HZ,
     MessageRate,
 )
-from micboardd.web.ws_tuning import direct_sender
+from micboardd.web.ws_tuning import direct_sender, frame_sender
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ def parse_subscription(msg: dict[str, Any], groups: Groups) -> Subscription:
     batch = msg.get("batch", False)
     if not isinstance(batch, bool):
         raise ClientError("batch must be true or false")
+    binary = msg.get("binary", False)
+    if not isinstance(binary, bool):
+        raise ClientError("binary must be true or false")
+    if binary and fmt != "compact":
+        raise ClientError('binary meters need "format": "compact"')
     selected = frozenset(devices) if devices is not None else None
     if group is not None:
         found = groups.find(group)
@@ -112,6 +118,7 @@ def parse_subscription(msg: dict[str, Any], groups: Groups) -> Subscription:
         group=str(group) if group is not None else None,
         max_hz=float(max_hz),
         batch=batch,
+        binary=binary,
     )
 
 
@@ -134,6 +141,20 @@ class Connection:
         self._unsent: list[bytes] = []  # frames an inline write could not hand to the socket
         if self._send_now is not None:
             feed.on_due = self._on_due
+        self._frames = frame_sender(socket.scope)
+        if self._frames is not None and isinstance(feed, DeviceFeed):
+            feed.on_meters = self._on_meters
+
+    def _on_meters(self, frame: bytes) -> bool:
+        """A binary meter frame, the same bytes for every client of the subscription: written
+        at once while the writer task sleeps and the socket takes data (False: not sent; the
+        feed then owes this client its meters, sent by the writer task)."""
+        if not self._idle or self.replies or self._unsent or self.closing or self._frames is None:
+            return False
+        if not self._frames[0](frame):
+            return False
+        self._count(frame)
+        return True
 
     def _on_due(self) -> None:
         """Write what just became due at once while the writer task sleeps, else wake it.
@@ -196,6 +217,21 @@ class Connection:
             async with asyncio.timeout(self.send_timeout_s):
                 await self.socket.send_data(data.decode(), mode="text")
         self._count(data)
+
+    async def send_binary(self, payload: bytes) -> None:
+        """A binary meter frame for this client alone (it missed some): the tuned protocol's
+        raw write once the socket takes data, else the ASGI send."""
+        async with asyncio.timeout(self.send_timeout_s):
+            if self._frames is None:
+                await self.socket.send_data(payload, mode="binary")
+            else:
+                send, wait = self._frames
+                frame = meterframe.wire(payload)
+                while not send(frame):
+                    if not await wait():
+                        raise ConnectionResetError("WebSocket closed")
+                    self.ctx.counters.ws_frames_waited += 1
+        self._count(payload)
 
     def _count(self, data: bytes) -> None:
         self.ctx.counters.ws_frames_sent += 1
@@ -274,7 +310,10 @@ class Connection:
             frames = feed.take_due()
             for data in frames:
                 await self.send(data)
-            if not frames and not self.replies and not self._unsent:
+            meters = feed.take_meters() if isinstance(feed, DeviceFeed) else None
+            if meters is not None:
+                await self.send_binary(meters)
+            if not frames and meters is None and not self.replies and not self._unsent:
                 self._idle = True
                 try:
                     await feed.wait()
@@ -316,7 +355,10 @@ class Connection:
             # The feed points back at us (on_due): without this the pair, the socket and the
             # protocol behind it wait for a full garbage collection (web/ws_tuned.py).
             self.feed.on_due = None
+            if isinstance(self.feed, DeviceFeed):
+                self.feed.on_meters = None
             self._send_now = None
+            self._frames = None
 
 
 def _address(socket: WebSocket[Any, Any, Any]) -> str:

@@ -37,7 +37,11 @@ class TunedProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None:
-            scope["extensions"][DIRECT_SEND] = {"send_texts": self.send_texts_now}
+            scope["extensions"][DIRECT_SEND] = {
+                "send_texts": self.send_texts_now,
+                "send_frame": self.send_frame_now,
+                "wait_writable": self.wait_writable,
+            }
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.release_slot is not None:
@@ -76,16 +80,36 @@ class TunedProtocol(WebSocketsSansIOProtocol):
         if isinstance(getattr(conn, "extensions", None), list):
             conn.extensions.clear()  # the permessage-deflate zlib contexts
 
-    def send_texts_now(self, payloads: Sequence[bytes]) -> bool:
-        """Frame and write text messages now, all or none; False if the socket cannot."""
-        if (
+    def _can_write(self) -> bool:
+        return not (
             not self.handshake_complete
             or self.close_sent
             or self.disconnected
             or self.initial_response is not None
             or not self.writable.is_set()
             or self.transport.is_closing()
-        ):
+        )
+
+    def send_frame_now(self, frame: bytes) -> bool:
+        """Write a whole WebSocket frame built elsewhere (a binary meter frame: unmasked,
+        uncompressed, the same bytes for every client) now; False if the socket cannot.
+
+        A message without RSV1 is an uncompressed one even where permessage-deflate was
+        agreed (RFC 7692 section 6), and it leaves the compression context alone."""
+        if not self._can_write():
+            return False
+        pending = self.conn.data_to_send()  # what the connection queued (a pong) goes first
+        self.transport.write(b"".join(pending) + frame if pending else frame)
+        return True
+
+    async def wait_writable(self) -> bool:
+        """Until the socket takes data again; False if it never will (closed)."""
+        await self.writable.wait()
+        return self._can_write()
+
+    def send_texts_now(self, payloads: Sequence[bytes]) -> bool:
+        """Frame and write text messages now, all or none; False if the socket cannot."""
+        if not self._can_write():
             return False
         try:
             for payload in payloads:

@@ -161,6 +161,8 @@ def test_battery_rf_and_audio_move_live(new_page: Any, rig: SimRig, daemon: Daem
     expect(lead.locator(".t-rf-text")).to_have_text("-83")
     expect(lead.locator(".ants")).to_have_attribute("data-quality", "poor")
     expect(lead.locator(".t-af-text")).to_have_text("-35")
+    # Those meters came in binary frames (docs/websocket.md "Binary meters").
+    assert page.evaluate("window.micboard.feed.binaryFrames") > 0
 
     rig.call(stage.battery_drain, 1, percent=8)
     expect(lead).to_have_attribute("data-status", "critical")

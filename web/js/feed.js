@@ -10,6 +10,13 @@ import { route } from "./route.js";
 import { markLive, picture } from "./snapshot.js";
 
 const DEFAULT_MAX_HZ = 10; // the box's own default meter rate for a subscriber
+// Binary meter frames, layout version 1 (docs/websocket.md "Binary meters").
+const METER_VERSION = 1;
+const METER_LISTED = 0x01; // flags: positions listed (else a bitmap)
+const METER_HEADER = 8;
+const METER_NULL = -128;
+const METER_RECORD = 3; // meter bytes per device: rf, audio, peak
+const METER_QUALITY = [null, "none", "poor", "fair", "good", "excellent", "unknown"];
 const CLOCK_SMOOTHING = 8; // each meters frame moves the clock offset by this fraction (1/n)
 // Fields of an update frame that describe the frame, not the device.
 const FRAME_FIELDS = new Set(["type", "seq", "changes", "timestamp"]);
@@ -31,6 +38,9 @@ export const feed = {
   sock: null,
   subKey: "",
   clockSeen: false,
+  layout: null, // the meter_layout of the last initial_data: binary frames of it are read
+  layoutIds: [], // its device order: a binary frame's positions index it
+  binaryFrames: 0, // binary meter frames read (the browser tests look)
   hooks: NO_HOOKS,
 
   start(hooks) {
@@ -43,6 +53,7 @@ export const feed = {
         this.subscribe();
       },
       onMessage: (msg) => this.onMessage(msg),
+      onBinary: (buf) => this.binaryMeters(buf),
       onState: (state) => this.hooks.onState(state),
       onSessionEnded: () => this.hooks.onSessionEnded(),
     });
@@ -52,7 +63,12 @@ export const feed = {
   // Only the group on screen: a phone on one group never pays for the other channels.
   subscribe(force = false) {
     if (!this.sock || this.sock.state !== "open") return;
-    const msg = { type: "subscribe", format: "compact", max_hz: Number(prefs.maxHz) || DEFAULT_MAX_HZ };
+    const msg = {
+      type: "subscribe",
+      format: "compact",
+      binary: true,
+      max_hz: Number(prefs.maxHz) || DEFAULT_MAX_HZ,
+    };
     const group = route().view === "board" ? currentGroup() : null;
     if (group) msg.group = String(group.id);
     const key = JSON.stringify([msg, group && group.slots]);
@@ -101,17 +117,73 @@ export const feed = {
     this.resyncAsked = false;
     markLive();
     model.devices = new Map((msg.devices || []).map((d) => [d.device_id, d]));
+    this.layout = typeof msg.meter_layout === "number" ? msg.meter_layout : null;
+    this.layoutIds = (msg.devices || []).map((d) => d.device_id);
     model.receivers = new Map((msg.receivers || []).map((r) => [r.receiver_id, r]));
     this.hooks.onPicture(first);
   },
 
-  meters(msg) {
-    if (typeof msg.t === "number") {
-      // Smoothed: a frame delayed on Wi-Fi must not make the clock jump.
-      const off = msg.t - Date.now();
-      model.clockOffsetMs = this.clockSeen ? model.clockOffsetMs + (off - model.clockOffsetMs) / CLOCK_SMOOTHING : off;
-      this.clockSeen = true;
+  clock(off) {
+    // Smoothed: a frame delayed on Wi-Fi must not make the clock jump.
+    model.clockOffsetMs = this.clockSeen ? model.clockOffsetMs + (off - model.clockOffsetMs) / CLOCK_SMOOTHING : off;
+    this.clockSeen = true;
+  },
+
+  // One binary meter frame: the meters of the devices at the positions it names.
+  binaryMeters(buf) {
+    const v = new DataView(buf);
+    const ids = this.layoutIds;
+    if (v.byteLength < METER_HEADER || v.getUint8(0) !== METER_VERSION) return;
+    if (v.getUint16(2, true) !== this.layout) return; // an older layout: a snapshot is coming
+    this.binaryFrames++;
+    // The box's clock, modulo 2^32 ms: the difference to ours wraps into a signed 32 bits.
+    this.clock((v.getUint32(4, true) - (Date.now() % 2 ** 32)) | 0);
+    let at = METER_HEADER;
+    const positions = [];
+    if (v.getUint8(1) & METER_LISTED) {
+      if (v.byteLength < at + 2) return;
+      const count = v.getUint16(at, true);
+      if (v.byteLength < at + 2 + 2 * count) return;
+      at += 2;
+      for (let k = 0; k < count; k++, at += 2) positions.push(v.getUint16(at, true));
+    } else {
+      const bytes = (ids.length + 7) >> 3;
+      if (v.byteLength < at + bytes) return;
+      for (let i = 0; i < ids.length; i++) {
+        if (v.getUint8(at + (i >> 3)) & (1 << (i & 7))) positions.push(i);
+      }
+      at += bytes;
     }
+    // Meters (3 bytes each), then which entries carry a state byte, then those bytes.
+    const k = positions.length;
+    const whichAt = at + METER_RECORD * k;
+    let stateAt = whichAt + ((k + 7) >> 3);
+    if (v.byteLength < stateAt) return;
+    let stated = 0;
+    for (let j = 0; j < k; j++) if (v.getUint8(whichAt + (j >> 3)) & (1 << (j & 7))) stated++;
+    if (v.byteLength !== stateAt + stated) return;
+    const level = (x) => (x === METER_NULL ? null : x);
+    for (let j = 0; j < k; j++, at += METER_RECORD) {
+      const id = ids[positions[j]];
+      const dev = model.devices.get(id);
+      let flags = null;
+      if (v.getUint8(whichAt + (j >> 3)) & (1 << (j & 7))) flags = v.getUint8(stateAt++);
+      if (!dev) continue;
+      dev.rf_signal = level(v.getInt8(at));
+      dev.audio_level = level(v.getInt8(at + 1));
+      dev.peak_level = level(v.getInt8(at + 2));
+      if (flags !== null) {
+        let lit = "";
+        for (let b = 0; b < 4; b++) if (flags & (1 << b)) lit += "ABCD"[b];
+        dev.antenna = lit || null;
+        dev.rf_quality = METER_QUALITY[(flags >> 4) & 7] ?? null;
+      }
+      this.hooks.onDevice(id, false);
+    }
+  },
+
+  meters(msg) {
+    if (typeof msg.t === "number") this.clock(msg.t - Date.now());
     for (const [id, m] of Object.entries(msg.d || {})) {
       const dev = model.devices.get(id);
       if (!dev || !Array.isArray(m)) continue;

@@ -88,11 +88,16 @@ export class LiveSocket {
       this.pinger = setInterval(() => this.checkAlive(), 1000);
       if (this.h.onOpen) this.h.onOpen(this);
     };
+    ws.binaryType = "arraybuffer"; // binary meter frames (feed.js) are read with a DataView
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
       this.lastMessageAt = Date.now();
       // A link that delivered data for a while is healthy: start the backoff again.
       if (this.attempt && this.lastMessageAt - this.lastOpenAt > 2000) this.attempt = 0;
+      if (typeof event.data !== "string") {
+        if (this.h.onBinary) this.h.onBinary(event.data, this);
+        return;
+      }
       let msg;
       try {
         msg = JSON.parse(event.data);

@@ -10,6 +10,7 @@ Normalization rules shared by every family (PROTOCOLS.md §1.4, §5):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -35,6 +36,21 @@ NAME_CHARSET = frozenset(
 )
 
 
+# (channel, antenna, rf_signal, audio_level, peak_level) of one metering frame.
+Sample = tuple[int, str | None, int | None, int | None, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleScan:
+    """A family's metering frames read straight off a receiver's write (no Frame, no
+    Reading): for a write of nothing but such frames, `run.fullmatch`es it, `frame.findall`
+    gives each frame's tokens and `read` the values the interpreter would have given."""
+
+    run: re.Pattern[str]
+    frame: re.Pattern[str]
+    read: Callable[[tuple[str, ...]], Sample]
+
+
 class Interpreter(Protocol):
     """Per-receiver parser state: one frame in, normalized readings out (never raises)."""
 
@@ -56,6 +72,8 @@ class FamilySpec(Protocol):
     def models(self) -> Mapping[str, int]: ...
     @property
     def reports_meter_rate(self) -> bool: ...
+    @property
+    def sample_scan(self) -> SampleScan | None: ...
     def sync_commands(self, channels: int) -> list[bytes]: ...
     def fallback_commands(self, channels: int) -> list[bytes]: ...
     def meter_command(self, interval_ms: int, channel: int = 0) -> bytes: ...
@@ -186,6 +204,8 @@ class ShureFamily:
     identify: Literal["device", "channel", "none"] = "channel"
     name_forbidden: str = ""  # extra characters the family cannot take in a name
     meter: Callable[[int, int], bytes] | None = None  # (interval_ms, channel) override
+    # Metering frames read without the general decoder and interpreter (machine.py).
+    sample_scan: SampleScan | None = None
 
     @property
     def max_channels(self) -> int:

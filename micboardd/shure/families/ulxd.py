@@ -24,9 +24,13 @@ BATT_RUN_TIME 65533/65534 (documented for AD and SLX-D only) are treated as unkn
 
 from __future__ import annotations
 
+import re
+
 from micboardd.model import Family
 from micboardd.shure.families.base import (
     ChannelHandler,
+    Sample,
+    SampleScan,
     ShureFamily,
     TableInterpreter,
 )
@@ -87,6 +91,19 @@ def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
     }
 
 
+def sample_scan(max_channel: int) -> SampleScan:
+    """`_sample` for writes of nothing but well-formed SAMPLE frames (nearly all of them)."""
+    frame = rf"< SAMPLE ([1-{max_channel}]) ALL ([A-Za-z]{{2}}) ([0-9]{{3}}) ([0-9]{{3}}) >"
+    run = frame.replace("(", "").replace(")", "")
+    return SampleScan(re.compile(f"(?:{run})+"), re.compile(frame), _read_sample)
+
+
+def _read_sample(tokens: tuple[str, ...]) -> Sample:
+    channel, antenna, rf, audio = tokens
+    level = _AUDIO_LEVELS[audio]
+    return int(channel), _ANTENNAS[antenna], _RF_LEVELS[rf], level, level
+
+
 def _tx_type(state: ChannelState, args: tuple[str, ...]) -> Fields:
     model = model_name(first(args))
     return {"tx_model": model} | presence_fields(state, "TX_TYPE", model is not None)
@@ -141,6 +158,7 @@ ULXD: ShureFamily = ShureFamily(
     family=Family.ULXD,
     models=MODELS[Family.ULXD],
     interpreter=new_interpreter,
+    sample_scan=sample_scan(max(MODELS[Family.ULXD].values())),
     identify="device",
     fallback_device_props=FALLBACK_DEVICE_PROPS,
     fallback_channel_props=FALLBACK_CHANNEL_PROPS,
@@ -150,6 +168,7 @@ QLXD: ShureFamily = ShureFamily(
     family=Family.QLXD,
     models=MODELS[Family.QLXD],
     interpreter=new_interpreter,
+    sample_scan=sample_scan(max(MODELS[Family.QLXD].values())),
     identify="device",
     fallback_device_props=FALLBACK_DEVICE_PROPS,
     fallback_channel_props=FALLBACK_CHANNEL_PROPS,
