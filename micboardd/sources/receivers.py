@@ -324,8 +324,10 @@ class ReceiverManager:
                 extra={"RECEIVER_ID": candidate.receiver_id, "RECEIVER_ADDR": address.host},
             )
             await self._stop_entry(entry)
-            del self.entries[candidate.receiver_id]
             await self.rows.move(candidate.receiver_id, address)
+            # Swapped with no await in between: the receiver is never missing from `entries`
+            # (a reader polling it mid-move would otherwise find no such receiver).
+            del self.entries[candidate.receiver_id]
             self._add(
                 address,
                 entry.source,

@@ -14,7 +14,7 @@ from micboardd.config import SPECS, Settings, resolve
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN = ROOT / "debian"
 CONFFILE = DEBIAN / "micboardd.toml"
-COMMENTED_KEY = re.compile(r"^# ([a-z_]+) = ")
+COMMENTED_KEY = re.compile(r"^# ([a-z][a-z0-9_]*) = ")
 
 
 def test_conffile_lists_every_setting_commented_out() -> None:
