@@ -22,7 +22,7 @@ dpkg-deb -e "$deb" "$tree/DEBIAN"
 
 for path in usr/bin/micboardd lib/systemd/system/micboardd.service etc/micboardd/micboardd.toml \
     usr/lib/micboardd/site-packages/micboardd/dashboard/index.html \
-    usr/lib/micboardd/site-packages/micboardd/cli.py; do
+    usr/lib/micboardd/site-packages/micboardd/cli/main.py; do
     [ -f "$tree/$path" ] || fail "missing /$path"
 done
 grep -qx '/etc/micboardd/micboardd.toml' "$tree/DEBIAN/conffiles" || fail "micboardd.toml is not a conffile"
