@@ -59,7 +59,6 @@ from micboardd.bench.run import (
     start_daemon,
 )
 from micboardd.daemon.logs import is_fault_line, is_traceback_line
-from micboardd.sim.cli import VERBS
 
 # ERROR lines a soak may see without failing, besides critical alerts (daemon.logs.is_fault_line:
 # the soak cuts power on purpose): none so far. Each entry needs a reason.
@@ -97,16 +96,9 @@ REDIS_START_S = 10.0
 
 
 def hang_verbs(address: str) -> tuple[str, str]:
-    """The simulator verbs that hang a receiver and bring it back.
-
-    TODO(issue 15): the simulator is learning a dedicated "hung receiver" (accepts, answers
-    nothing). Until that verb exists, `freeze` is the same thing from the daemon's side:
-    connections stay open (new ones are accepted) and nothing is answered.
-    """
-    for verb in ("hang", "hung"):
-        if verb in VERBS:
-            return f"{verb} {address} on", f"{verb} {address} off"
-    return f"freeze {address} on", f"freeze {address} off"
+    """The simulator verbs that hang a receiver (it accepts, answers nothing) and bring it
+    back."""
+    return f"hang {address} on", f"hang {address} off"
 
 
 @dataclass
