@@ -497,6 +497,7 @@ class Soak:
                     "max": max(r.rss_mb for r in window),
                     "first": window[0].rss_mb,
                     "last": window[-1].rss_mb,
+                    "per_hour": round(60 * slope([(r.minute, r.rss_mb) for r in window]), 2),
                 },
                 fds={"min": min(r.fds for r in rows), "max": max(r.fds for r in rows)},
                 db_kb_per_hour=round((last.db_kb - first.db_kb) / hours, 1),
@@ -505,7 +506,7 @@ class Soak:
                 ),
                 wal_kb_max=max(r.wal_kb for r in rows),
                 log_bytes_per_hour=round((last.log_bytes - first.log_bytes) / hours),
-                cpu_percent_median=statistics.median(r.cpu_percent for r in rows),
+                cpu_percent_median=round(statistics.median(r.cpu_percent for r in rows), 1),
             )
         recent = array.array("f")
         for _, packed in self.recent:
@@ -613,6 +614,16 @@ def growth_report(directory: Path, top: int) -> str:
     return "\n".join(lines)
 
 
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points; 0 for fewer than two distinct x."""
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    spread = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / spread if spread else 0.0
+
+
 def census_report(path: Path, top: int) -> str:
     """Object types whose count grew from the first census to the last, with every look."""
     looks = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -621,6 +632,11 @@ def census_report(path: Path, top: int) -> str:
     first, last = looks[0]["counts"], looks[-1]["counts"]
     grown = sorted(last, key=lambda k: last[k] - first.get(k, 0), reverse=True)[:top]
     lines = [f"census: objects by type over {len(looks)} looks (first ... last):"]
+    for key, what in (("py_blocks", "Python's allocated blocks"), ("sqlite_bytes", "SQLite KB")):
+        values = [look.get(key) for look in looks]
+        if key == "sqlite_bytes":
+            values = [None if v is None else v // 1024 for v in values]
+        lines.append(f"  {what}: " + " ".join(str(v) for v in values))
     for name in grown:
         if last[name] - first.get(name, 0) <= 0:
             break

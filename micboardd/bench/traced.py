@@ -8,13 +8,16 @@ Runs `micboardd` with the remaining arguments; a thread looks every `--every` se
   (`snap-0001.pickle`, ...), compared by allocation site. Tracing every allocation costs
   several times the CPU it watches: use a small venue (`soak --receivers 5`).
 - `--mode census`: the objects the garbage collector tracks, counted by type, one JSON line
-  per look (`census.jsonl`). No cost between looks: per-client state left behind shows as a
-  type whose count climbs with the phones that came and went, at full load.
+  per look (`census.jsonl`), with Python's allocated blocks and SQLite's memory. No cost
+  between looks: per-client state left behind shows as a type whose count climbs with the
+  phones that came and went, at full load.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import gc
 import json
 import sys
@@ -52,12 +55,31 @@ def _name(o: object) -> str:
     return f"{type(o).__module__}.{type(o).__qualname__}"
 
 
+def _sqlite_memory_used() -> int | None:
+    """Bytes SQLite holds in this process (`sqlite3_memory_used`), None where the library
+    cannot be asked (statically linked, or memory statistics compiled out)."""
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+    except OSError:
+        return None
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    used = int(lib.sqlite3_memory_used())
+    return used or None
+
+
 def _census_every(directory: Path, every_s: float, holders: str | None) -> None:
     with open(directory / "census.jsonl", "a", encoding="utf-8") as out:
         while True:
             time.sleep(every_s)
             objects = gc.get_objects()
-            look: dict[str, object] = {"t": time.time(), "counts": Counter(map(_name, objects))}
+            look: dict[str, object] = {
+                "t": time.time(),
+                "counts": Counter(map(_name, objects)),
+                # Memory outside the objects counted: Python's allocator as a whole, and
+                # SQLite's own (its page cache); RSS growth neither shows is C libraries'.
+                "py_blocks": sys.getallocatedblocks(),
+                "sqlite_bytes": _sqlite_memory_used(),
+            }
             if holders:
                 sample = [o for o in objects if _name(o) == holders][-HOLDER_SAMPLE:]
                 look["holders"] = Counter(
