@@ -13,6 +13,8 @@ WebSocket client receive:
 `--commands` reads scenario verbs (`micboardd sim`'s: `power_loss ADDRESS`, `freeze ADDRESS
 on`, ...) from stdin and answers each with an `R <answer>` line. `--every-sample` moves every
 meter value before every sample (the liveliness walk alone moves them five times a second).
+`--swap-batteries` puts a fresh pack into a transmitter whose battery ran out (the venue
+drains them at 30x speed), so battery alerts keep coming and going for hours.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from micboardd.sim.venue import BATTERY_MINUTE_S, Venue
 # How often streamed send records are written out: often enough that the soak's window of
 # recent sends is current, rarely enough to cost nothing.
 STREAM_EVERY_S = 0.25
+# How often empty batteries are looked for: a few seconds of an empty pack is realistic.
+SWAP_EVERY_S = 5.0
 
 SendLog = list[tuple[float, str, float]]
 
@@ -70,6 +74,18 @@ async def _stream(log: SendLog) -> None:
             log.clear()
             sys.stdout.write("".join(lines))
             sys.stdout.flush()
+
+
+async def _swap_batteries(venue: Venue[SimReceiver]) -> None:
+    """A fresh pack for every transmitter whose battery ran out, as at an interval."""
+    while True:
+        await asyncio.sleep(SWAP_EVERY_S)
+        for rx in venue.receivers:
+            empty = [ch for ch in rx.channels if ch.tx_present and ch.battery_minutes == 0]
+            for ch in empty:
+                ch.set_battery(percent=100)
+            if empty:
+                rx.publish()
 
 
 def _read_stdin(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
@@ -115,6 +131,8 @@ async def main(args: argparse.Namespace) -> int:
         helpers.append(asyncio.create_task(_stream(log)))
     if args.commands:
         helpers.append(asyncio.create_task(_commands(venue)))
+    if args.swap_batteries:
+        helpers.append(asyncio.create_task(_swap_batteries(venue)))
     print("READY " + " ".join(rx.address for rx in venue.receivers), flush=True)
     await stop.wait()
     for task in helpers:
@@ -144,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=BATTERY_MINUTE_S,
         help="seconds per battery minute drained (the demo's default is fast; 60 is real)",
+    )
+    parser.add_argument(
+        "--swap-batteries", action="store_true", help="a fresh pack when a battery runs out"
     )
     return parser
 

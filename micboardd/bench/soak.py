@@ -7,7 +7,8 @@ frame. On top of it, the things an evening brings:
 
 - phones (default 10) open the dashboard's three WebSockets, stay 5-60 s, leave, come back;
 - every few minutes a receiver loses power for 5-30 s, and another hangs (accepts, answers
-  nothing) for 20-40 s;
+  nothing) for 20-40 s; batteries drain at 30x speed and are swapped when empty, so battery
+  alerts come and go;
 - optionally Redis (`--redis`) and a second instance with receivers of its own (`--second`).
 
 Every interval it prints one row: the daemon's RSS, open file descriptors, database and WAL
@@ -58,12 +59,11 @@ from micboardd.bench.run import (
     start_daemon,
 )
 from micboardd.daemon.logs import is_fault_line, is_traceback_line
-from micboardd.sim.cli import VERBS
 
-# ERROR lines a soak may see without failing, besides critical alerts (logs.is_fault_line:
+# ERROR lines a soak may see without failing, besides critical alerts (daemon.logs.is_fault_line:
 # the soak cuts power on purpose): none so far. Each entry needs a reason.
 EXPECTED_ERRORS: tuple[re.Pattern[str], ...] = ()
-# What the dashboard subscribes to (web/app.js), and the other shapes integrations use.
+# What the dashboard subscribes to (web/app.js, first), and other shapes integrations use.
 SUBSCRIPTIONS: tuple[dict[str, Any], ...] = (
     {"format": "compact", "max_hz": 10},
     {"format": "compact", "max_hz": 10},
@@ -87,21 +87,18 @@ FLAT_WINDOW_MIN = 20.0
 # p99 compared between the first and the last this many minutes.
 EDGE_MIN = 10.0
 SECOND_INSTANCE_RECEIVERS = 4
+# SIGTERM to exit: the daemon's own budget is 5 s (daemon/run.py); past this it is killed.
+STOP_WITHIN_S = 30.0
+# The health request of each row: an answer slower than this is a finding, not a crash.
+HEALTH_TIMEOUT_S = 10.0
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_START_S = 10.0
 
 
 def hang_verbs(address: str) -> tuple[str, str]:
-    """The simulator verbs that hang a receiver and bring it back.
-
-    TODO(issue 15): the simulator is learning a dedicated "hung receiver" (accepts, answers
-    nothing). Until that verb exists, `freeze` is the same thing from the daemon's side:
-    connections stay open (new ones are accepted) and nothing is answered.
-    """
-    for verb in ("hang", "hung"):
-        if verb in VERBS:
-            return f"{verb} {address} on", f"{verb} {address} off"
-    return f"freeze {address} on", f"freeze {address} off"
+    """The simulator verbs that hang a receiver (it accepts, answers nothing) and bring it
+    back."""
+    return f"hang {address} on", f"hang {address} off"
 
 
 @dataclass
@@ -208,16 +205,18 @@ class Soak:
         self.first_edge = array.array("f")
         self.recent: list[tuple[float, array.array[float]]] = []
         monitored = args.receivers
-        sim_args = ["--split-writes", "--every-sample"]
+        sim_args = ["--split-writes", "--every-sample", "--swap-batteries"]
         daemon_args: list[str] = []
         if args.redis or args.second:
             self.redis = Redis(workdir)
             daemon_args += ["--redis-url", self.redis.url, "--instance", "soak-a"]
         total = monitored + (SECOND_INSTANCE_RECEIVERS if args.second else 0)
         launcher = ["-m", "micboardd"]
-        if args.tracemalloc:
+        if args.tracemalloc or args.census:
+            mode = "tracemalloc" if args.tracemalloc else "census"
             launcher = ["-m", "micboardd.bench.traced", "--dump-dir", str(self.snapshots)]
-            launcher += ["--every", str(args.tracemalloc_every), "--frames", "10", "--"]
+            launcher += ["--mode", mode, "--every", str(args.look_every), "--frames", "6"]
+            launcher += [*(["--holders", args.holders] if args.holders else []), "--"]
         self.rig = Rig(
             total,
             args.model,
@@ -275,7 +274,8 @@ class Soak:
         parse = index < LATENCY_PHONES
         while not self.done.is_set():
             stop = asyncio.Event()
-            subscribe = rng.choice(SUBSCRIPTIONS)
+            # The latency phones watch as the dashboard does; the others vary.
+            subscribe = SUBSCRIPTIONS[0] if parse else rng.choice(SUBSCRIPTIONS)
             tasks = [
                 asyncio.create_task(client(base + "/ws/devices/", subscribe, probe, parse, stop)),
                 asyncio.create_task(client(base + "/ws/connections/", None, Probe(), False, stop)),
@@ -346,8 +346,12 @@ class Soak:
         cpu1, t1 = proc_cpu_s(pid), time.monotonic()
         for watch in self.watches:
             watch.scan()
-        async with httpx.AsyncClient(base_url=self.rig.url, timeout=10) as c:
-            health = (await c.get("/api/health")).json()
+        health: dict[str, Any] = {}
+        try:
+            async with httpx.AsyncClient(base_url=self.rig.url, timeout=HEALTH_TIMEOUT_S) as c:
+                health = (await c.get("/api/health")).json()
+        except httpx.HTTPError as exc:  # a row all the same; the gap is the finding
+            print(f"soak: /api/health did not answer: {type(exc).__name__}", flush=True)
         state = self.rig.state
         minute = (time.monotonic() - started) / 60
         row = Row(
@@ -361,13 +365,13 @@ class Soak:
             p99_ms=_round(pct(lat, 99)),
             samples=len(lat),
             cpu_percent=round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
-            clients=sum(health["clients"].values()),
+            clients=sum(health.get("clients", {}).values()),
             sessions=self.sessions,
             power_cycles=self.power_cycles,
             hangs=self.hangs,
             errors=sum(len(w.errors) for w in self.watches),
             tracebacks=sum(w.tracebacks for w in self.watches),
-            loop_exceptions=health["event_loop"]["exceptions"],
+            loop_exceptions=health.get("event_loop", {}).get("exceptions", -1),
         )
         self.rows.append(row)
         packed = array.array("f", lat)
@@ -381,6 +385,12 @@ class Soak:
     # --- the run ---
 
     async def run(self) -> int:
+        try:
+            return await self._run()
+        finally:
+            await self.stop()  # whatever happened: no process of ours left behind
+
+    async def _run(self) -> int:
         args = self.args
         await self.start()
         assert self.rig.daemon is not None
@@ -430,17 +440,25 @@ class Soak:
         summary = self.summary(exit_code)
         self.write(summary)
         if args.tracemalloc:
-            print(growth_report(self.snapshots, args.tracemalloc_top), flush=True)
+            print(growth_report(self.snapshots, args.top), flush=True)
+        if args.census:
+            print(census_report(self.snapshots / "census.jsonl", args.top), flush=True)
         if died or exit_code != 0:
             return 2
         return 1 if summary["tracebacks"] or summary["unexpected_errors"] else 0
 
     async def stop(self) -> int | None:
+        """Stop everything we started (again is fine); the daemon's exit status."""
+        self.done.set()
         daemon = self.rig.daemon
         code = None
         if daemon is not None and daemon.poll() is None:
             daemon.terminate()
-            code = await asyncio.to_thread(daemon.wait, 30)
+            try:
+                code = await asyncio.to_thread(daemon.wait, STOP_WITHIN_S)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                await asyncio.to_thread(daemon.wait, STOP_WITHIN_S)
         elif daemon is not None:
             code = daemon.returncode
         if self.second is not None and self.second.poll() is None:
@@ -479,6 +497,7 @@ class Soak:
                     "max": max(r.rss_mb for r in window),
                     "first": window[0].rss_mb,
                     "last": window[-1].rss_mb,
+                    "per_hour": round(60 * slope([(r.minute, r.rss_mb) for r in window]), 2),
                 },
                 fds={"min": min(r.fds for r in rows), "max": max(r.fds for r in rows)},
                 db_kb_per_hour=round((last.db_kb - first.db_kb) / hours, 1),
@@ -487,7 +506,7 @@ class Soak:
                 ),
                 wal_kb_max=max(r.wal_kb for r in rows),
                 log_bytes_per_hour=round((last.log_bytes - first.log_bytes) / hours),
-                cpu_percent_median=statistics.median(r.cpu_percent for r in rows),
+                cpu_percent_median=round(statistics.median(r.cpu_percent for r in rows), 1),
             )
         recent = array.array("f")
         for _, packed in self.recent:
@@ -595,6 +614,41 @@ def growth_report(directory: Path, top: int) -> str:
     return "\n".join(lines)
 
 
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points; 0 for fewer than two distinct x."""
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    spread = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / spread if spread else 0.0
+
+
+def census_report(path: Path, top: int) -> str:
+    """Object types whose count grew from the first census to the last, with every look."""
+    looks = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    if len(looks) < 2:
+        return "census: fewer than two looks (run longer than --look-every)"
+    first, last = looks[0]["counts"], looks[-1]["counts"]
+    grown = sorted(last, key=lambda k: last[k] - first.get(k, 0), reverse=True)[:top]
+    lines = [f"census: objects by type over {len(looks)} looks (first ... last):"]
+    for key, what in (("py_blocks", "Python's allocated blocks"), ("sqlite_bytes", "SQLite KB")):
+        values = [look.get(key) for look in looks]
+        if key == "sqlite_bytes":
+            values = [None if v is None else v // 1024 for v in values]
+        lines.append(f"  {what}: " + " ".join(str(v) for v in values))
+    for name in grown:
+        if last[name] - first.get(name, 0) <= 0:
+            break
+        series = " ".join(str(look["counts"].get(name, 0)) for look in looks)
+        lines.append(f"  {last[name] - first.get(name, 0):+7d} {name}: {series}")
+    if "holders" in looks[-1]:
+        lines.append("census: what refers to the sampled objects, in the last look:")
+        held = looks[-1]["holders"]
+        lines += [f"  {n:7d} {name}" for name, n in sorted(held.items(), key=lambda i: -i[1])][:top]
+    return "\n".join(lines)
+
+
 def _short(filename: str) -> str:
     for marker in ("site-packages/", "/micboardd/"):
         if marker in filename:
@@ -615,9 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", action="store_true", help="the daemon joins a Redis")
     parser.add_argument("--second", action="store_true", help="and a second instance too")
     parser.add_argument("--seed", type=int, default=21)
-    parser.add_argument("--tracemalloc", action="store_true", help="find what grows")
-    parser.add_argument("--tracemalloc-every", type=float, default=300.0)
-    parser.add_argument("--tracemalloc-top", type=int, default=15)
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="what grew, by allocation site (slow)"
+    )
+    parser.add_argument("--census", action="store_true", help="what grew, by object type")
+    parser.add_argument("--holders", metavar="TYPE", help="census: what refers to TYPE objects")
+    parser.add_argument("--look-every", type=float, default=300.0, help="seconds between looks")
+    parser.add_argument("--top", type=int, default=15, help="lines of the growth report")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--out", default="bench/soak.json")
     args = parser.parse_args(argv)

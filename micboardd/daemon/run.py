@@ -24,6 +24,7 @@ from micboardd.daemon.systemd import Notifier
 from micboardd.daemon.wiring import SourceFactory, StartFailed, Wired, every, wired
 from micboardd.model import Counters
 from micboardd.web.context import AppContext
+from micboardd.web.http_limits import ConnectionLimits
 from micboardd.web.root import candidates as web_root_places
 from micboardd.web.root import find_web_root, missing_message
 
@@ -62,6 +63,7 @@ class Daemon:
         self.web_root = find_web_root(self.web_places)
         self.ctx: AppContext | None = None
         self.port: int | None = None
+        self.connection_limits: ConnectionLimits | None = None  # the HTTP server's, once up
         self.counters = Counters()
 
     def request_stop(self, why: str) -> None:
@@ -102,6 +104,7 @@ class Daemon:
                 source_factory=self.source_factory,
             ) as parts:
                 self.ctx, self.port = parts.ctx, parts.port
+                self.connection_limits = parts.server.limits
                 code = await self._serve(parts)
                 self.notifier.stopping()  # then every part stops (wiring.py)
         except StartFailed as exc:

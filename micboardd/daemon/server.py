@@ -121,9 +121,12 @@ def uvicorn_config(app: Litestar, settings: Settings, limits: ConnectionLimits) 
 class WebServer:
     """uvicorn on `sock`, as one task: `start()` returns once it serves, `stop()` ends it."""
 
-    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+    def __init__(
+        self, config: uvicorn.Config, sock: socket.socket, limits: ConnectionLimits
+    ) -> None:
         self.server = _Server(config)
         self.sock = sock
+        self.limits = limits  # the caps its connections share (`uvicorn_config`)
         self.task: asyncio.Task[None] | None = None
 
     @property

@@ -255,7 +255,7 @@ async def _serve(stack: contextlib.AsyncExitStack, ctx: AppContext) -> WebServer
         settings.trusted_proxies,
         ctx.counters,
     )
-    server = WebServer(uvicorn_config(create_app(ctx), settings, limits), sock)
+    server = WebServer(uvicorn_config(create_app(ctx), settings, limits), sock, limits)
     stack.push_async_callback(server.stop)
     if not await server.start():
         raise StartFailed("web server failed to start")

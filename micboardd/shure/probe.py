@@ -15,6 +15,9 @@ per datagram (a UR4D answers only the first command of a packed datagram).
 A host that accepts and answers nothing, or refuses the connection, gets the same hint: an
 SLX-D with third-party control switched off does either. One that answers like nothing we
 know is rejected with the reason, never with its bytes (they are somebody else's protocol).
+Only answers to the questions asked count: a receiver coming back from a hang sends its
+clients what changed (battery, meters) while the questions it dropped stay unanswered, and
+that is a receiver that answered nothing yet, not one we do not know.
 """
 
 from __future__ import annotations
@@ -63,6 +66,30 @@ _FALLBACK_MODEL = {
 __all__ = ["ProbeResult", "classify", "identify", "open_probe_link", "probe"]
 
 
+# What the probes ask (`angle_probe`, `star_probe`): a REP of anything else was not an answer.
+PROBED_PROPS = frozenset(
+    {
+        "MODEL",
+        "DEVICE_ID",
+        "FW_VER",
+        "RF_BAND",
+        "ENCRYPTION",
+        "CHAN_NAME",
+        "TX_TYPE",
+        "TX_MODEL",
+        "DEVICE_NAME",
+    }
+)
+
+
+def is_answer(frame: Frame) -> bool:
+    """An answer to one of the probe's questions: a REP/REPORT of a property it asked for,
+    or `REP ERR` (which names no property, and a receiver sends only in answer)."""
+    if frame.kind is MessageKind.ERR:
+        return True
+    return frame.kind in (MessageKind.REP, MessageKind.REPORT) and frame.prop in PROBED_PROPS
+
+
 def _crlf(command: bytes) -> bytes:
     return command if command.endswith(b"\r\n") else command + b"\r\n"
 
@@ -93,12 +120,15 @@ async def _collect(link: Link, framing: Framing, window: float) -> tuple[list[Fr
     decoder = StreamDecoder(framing)
     frames: list[Frame] = []
     seen = 0
+    answered = False
     deadline = time.monotonic() + window
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        wait = min(left, PROBE_QUIET_S) if frames else left
+        # The quiet rule starts at the first answer: a change announced on the way in (a
+        # receiver sends every client what changed) says nothing about when answers come.
+        wait = min(left, PROBE_QUIET_S) if answered else left
         try:
             async with asyncio.timeout(wait):
                 data = await link.recv()
@@ -107,7 +137,9 @@ async def _collect(link: Link, framing: Framing, window: float) -> tuple[list[Fr
         except ConnectionFailed:
             break  # closed by the peer: judge by what it said before
         seen += len(data)
-        frames.extend(decoder.feed(data))
+        new = decoder.feed(data)
+        frames.extend(new)
+        answered = answered or any(map(is_answer, new))
     return frames, seen
 
 
@@ -133,15 +165,21 @@ def _ulx_or_qlx(props: dict[str, Frame]) -> Family | None:
     return None
 
 
+def _only_news(frames: list[Frame]) -> bool:
+    """Shure frames, none an answer: what changed, sent to every client (a receiver back
+    from a hang, whose questions were dropped). It has answered nothing yet."""
+    return bool(frames) and not any(map(is_answer, frames))
+
+
 def classify(frames: list[Frame], transport: str, seen: int = 0) -> ProbeResult:
     """Decide family, model and channels from a probe's answers (pure).
 
     A single-channel ULX-D vocabulary that says nothing decisive comes back as QLX-D with
     the model "ULXD4/QLXD4"; `identify()` then asks the one question that tells them apart.
     """
-    answers = [f for f in frames if f.kind in (MessageKind.REP, MessageKind.REPORT)]
+    answers = [f for f in frames if f.kind is not MessageKind.ERR and is_answer(f)]
     if not answers:
-        if not seen:
+        if not seen or _only_news(frames):
             raise PeerTimeout(SILENT)
         raise ProtocolError(
             f"answered {seen} byte(s) that are not Shure command strings"

@@ -91,6 +91,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         upgraded = transport.get_protocol()
         limits = self.limits  # not self: the upgraded protocol must not keep this one alive
         upgraded.release_slot = lambda: limits.release(transport)  # type: ignore[attr-defined]
+        # This protocol is done: nothing will call its connection_lost, where uvicorn
+        # drops its parser, and the two refer to each other. Without this every
+        # WebSocket left them to the next full garbage collection (issue 21).
+        self.parser = None  # type: ignore[assignment]
 
     def _arm(self, seconds: float) -> None:
         self._disarm()

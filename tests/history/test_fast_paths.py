@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from micboardd.history.ring import NONE_BYTE, Meter, _byte, _slot
+from micboardd.history.ring import NONE_BYTE, RING_FIELDS, Meter, SecondRing, _byte, _slot
 
 
 class PlainMeter:
@@ -82,3 +82,15 @@ def test_slot_is_byte_of_every_reading() -> None:
     assert _slot((None,) * 8, None) == (NONE_BYTE,) * 8 + (0,)
     with pytest.raises(ValueError):  # as _byte(): a NaN reading is a bug upstream, not a byte
         _slot((math.nan,) * 8, None)
+
+
+def test_the_ring_takes_its_whole_hour_at_creation_and_never_grows() -> None:
+    # The soak (issue 21) asked whether RSS climbs while the one-hour ring fills: it does
+    # not, the ring is all there from the first second and only overwritten after.
+    ring = SecondRing(3600)
+    size = len(ring.slots)
+    assert size == 3600 * len(RING_FIELDS)
+    values = _slot((-60.0, -50.0, -55.0, -30.0, -20.0, -25.0, -10.0, 80.0), "good")
+    for sec in range(1_000_000, 1_000_000 + 2 * 3600 + 17):
+        ring.put(sec, values)
+    assert len(ring.slots) == size and ring.count == 3600

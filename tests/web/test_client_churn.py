@@ -51,19 +51,23 @@ def no_cyclic_gc() -> Iterator[None]:
         gc.enable()
 
 
-# What one server-side connection is made of, ours and our libraries'; the protocol (whose
-# class is built at run time, so found by name) holds the zlib contexts.
+# What one server-side connection is made of, ours and our libraries'. The protocols
+# (the HTTP one that upgraded, the WebSocket one holding the zlib contexts) have classes
+# built at run time: found by name.
 PER_CONNECTION = (Connection, DeviceFeed, KeyedFeed, LitestarWebSocket, ServerProtocol)
+BY_NAME = ("GuardedHttpToolsProtocol", "TunedProtocol")
 
 
 def census() -> dict[str, int]:
-    found = {cls.__qualname__: 0 for cls in PER_CONNECTION} | {"TunedProtocol": 0}
+    found = {cls.__qualname__: 0 for cls in PER_CONNECTION} | dict.fromkeys(BY_NAME, 0)
     for o in gc.get_objects():
         cls = type(o)
         if cls in PER_CONNECTION:
             found[cls.__qualname__] += 1
-        elif cls.__qualname__.endswith(".TunedProtocol"):
-            found["TunedProtocol"] += 1
+        else:
+            name = cls.__qualname__.rpartition(".")[2]
+            if name in found:
+                found[name] += 1
     return found
 
 
@@ -114,6 +118,12 @@ async def test_clients_that_come_and_go_leave_nothing_behind(
     await async_wait_for(lambda: fan.client_count == 0, what="every client gone")
     assert (fan.devices, fan.connections, fan.health) == (set(), set(), set())
     assert fan.streams == streams, "a rate nobody uses holds no stream"
+    assert (len(ctx.ws_clients), dict(ctx.ws_clients.per_address)) == (0, {})
+    limits = daemon_in_process.connection_limits
+    assert limits is not None
+    await async_wait_for(
+        lambda: (limits.owner, limits.by_address) == ({}, {}), what="every HTTP slot given back"
+    )
     await async_wait_for(
         lambda: all(p.disconnected for p in server_protocols()), what="every socket closed"
     )
