@@ -156,12 +156,25 @@ class Meter:
 
     def set(self, now: float, reading: Any) -> None:
         """Take a device reading at `now`; anything but a number is unknown (None)."""
-        self._hold(now)
-        value = self.value = number(reading)
+        # `_hold(now)` and `number(reading)` written out, min()/max() too (see above): a
+        # thousand calls a second.
+        lo, hi, since = self.lo, self.hi, self.since
+        if now > since:
+            held = self.value
+            if held is not None:
+                dt = now - since
+                self.area += held * dt
+                self.covered += dt
+                lo = held if held < lo else lo
+                hi = held if held > hi else hi
+            self.since = now
+        kind = reading.__class__
+        value = reading if kind is float else float(reading) if kind is int else number(reading)
+        self.value = value
         if value is not None:
-            lo, hi = self.lo, self.hi
-            self.lo = value if value < lo else lo
-            self.hi = value if value > hi else hi
+            lo = value if value < lo else lo
+            hi = value if value > hi else hi
+        self.lo, self.hi = lo, hi
 
     def close_second(self, end: float) -> tuple[float | None, float | None]:
         """(min, max) of the second ending at `end`; folds it into the ten seconds."""
@@ -192,6 +205,15 @@ TRACKED = frozenset(
 )
 
 
+# A meter sample's change sets (any mix of these): they move no battery and no status, so
+# `History.on_event` hands them to `ChannelHistory.take_meters` alone.
+_METER_KEYS = ("antenna", "rf_signal", "audio_level", "peak_level", "rf_quality", "rf_antennas")
+METER_CHANGES = frozenset(
+    frozenset(key for bit, key in enumerate(_METER_KEYS) if mask >> bit & 1)
+    for mask in range(1, 1 << len(_METER_KEYS))
+)
+
+
 class ChannelHistory:
     """One channel: its meters, the open one- and ten-second buckets, the ring."""
 
@@ -215,12 +237,7 @@ class ChannelHistory:
     def update(self, now: float, dev: Device, changes: frozenset[str]) -> Sequence[HistoryRow]:
         """Take the changed values at `now`; returns the ten-second rows this closed."""
         rows = self.advance(now) if now >= self.sec + 1 else _NO_ROWS
-        if "rf_signal" in changes:
-            self.rf.set(now, dev.rf_signal)
-        if "audio_level" in changes:
-            self.audio.set(now, dev.audio_level)
-        if "peak_level" in changes:
-            self.peak.set(now, dev.peak_level)
+        self.take_meters(now, dev, changes)
         if "battery_level" in changes:
             self.battery = number(dev.battery_level)
         if "battery_minutes" in changes:
@@ -228,6 +245,16 @@ class ChannelHistory:
         if "status" in changes:
             self.status = dev.status
         return rows
+
+    def take_meters(self, now: float, dev: Device, changes: frozenset[str]) -> None:
+        """The changed meters at `now`, inside the open second (the caller closed the
+        seconds before it: `update`, or it knows none ended)."""
+        if "rf_signal" in changes:
+            self.rf.set(now, dev.rf_signal)
+        if "audio_level" in changes:
+            self.audio.set(now, dev.audio_level)
+        if "peak_level" in changes:
+            self.peak.set(now, dev.peak_level)
 
     def advance(self, now: float) -> list[HistoryRow]:
         """Close every bucket that ended at or before `now`."""

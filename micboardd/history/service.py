@@ -34,7 +34,7 @@ from micboardd.history.blob import (
     pack_minute,
     unpack_minute,
 )
-from micboardd.history.ring import TRACKED, ChannelHistory
+from micboardd.history.ring import METER_CHANGES, TRACKED, ChannelHistory
 from micboardd.model import Device
 from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
 from micboardd.state.hub import Hub
@@ -208,9 +208,15 @@ class History:
             if ch is None or "status" in changes:
                 self._take(device_id, dev, self.clock(), changes)
                 return
-            # Meter readings (nearly every event) leave the status as it was: no status
-            # event to look for, straight to the channel.
-            rows = ch.update(self.clock(), dev, changes)
+            now = self.clock()
+            if changes in METER_CHANGES and now < ch.sec + 1:
+                # A meter sample inside the open second (nearly every event): its meters
+                # alone, nothing to close.
+                ch.take_meters(now, dev, changes)
+                return
+            # Meter readings leave the status as it was: no status event to look for,
+            # straight to the channel.
+            rows = ch.update(now, dev, changes)
             if rows:
                 self._keep(rows)
         elif isinstance(event, DeviceRemoved):

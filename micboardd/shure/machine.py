@@ -339,13 +339,8 @@ class ReceiverMachine(SessionMachine):
                 decoder.count(len(rows))
                 self.frames += len(rows)
                 self._last_frame = time.monotonic()
-                apply_sample, receiver_id, read = (
-                    self.sink.apply_sample,
-                    self.receiver_id,
-                    scan.read,
-                )
-                for row in rows:
-                    apply_sample(receiver_id, *read(row))
+                read = scan.read
+                self.sink.apply_samples(self.receiver_id, [read(row) for row in rows])
                 return
         garbage_before = decoder.garbage_count
         frames = decoder.feed(data)

@@ -36,6 +36,9 @@ class ConnectionChanged(msgspec.Struct, frozen=True, gc=False):
 
 HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
 Listener = Callable[[HubEvent], None]
+# One meter sample as a family reads it off the wire: channel, antenna, rf_signal (dBm),
+# audio_level and peak_level (dBFS), whole numbers or None (unknown).
+Sample = tuple[int, str | None, int | None, int | None, int | None]
 
 
 # --- what answers at an address ------------------------------------------------------------
@@ -133,17 +136,9 @@ class ReadingSink(Protocol):
     def apply(self, receiver_id: str, readings: Iterable[Reading]) -> None:
         """What the source just read about a receiver's channels (channel 0: the receiver)."""
 
-    def apply_sample(
-        self,
-        receiver_id: str,
-        channel: int,
-        antenna: str | None,
-        rf_signal: float | None,
-        audio_level: float | None,
-        peak_level: float | None,
-    ) -> None:
-        """One meter sample: `apply` of a Reading with exactly these four fields, without
-        making one (a thousand a second)."""
+    def apply_samples(self, receiver_id: str, samples: Iterable[Sample]) -> None:
+        """The meter samples of one receiver write: `apply` of a Reading with exactly these
+        four fields each, without making one (a thousand a second)."""
 
     def set_source_state(
         self,

@@ -41,6 +41,7 @@ from micboardd.sources.ports import (
     DeviceRemoved,
     HubEvent,
     Listener,
+    Sample,
 )
 from micboardd.state.receiver import ReceiverState
 from micboardd.state.status import (
@@ -63,6 +64,24 @@ log = logging.getLogger(__name__)
 SAMPLE_FIELDS = frozenset({"rf_signal", "audio_level", "peak_level", "antenna", "rf_antennas"})
 _NUMBERS = (int, float)
 
+# A sample's change set as bits (`Hub.apply_samples`), each combination's frozenset made once.
+_ANTENNA, _RF, _AUDIO, _PEAK, _QUALITY = 1, 2, 4, 8, 16
+_SAMPLE_KEYS = ("antenna", "rf_signal", "audio_level", "peak_level", "rf_quality")
+_SAMPLE_CHANGES = tuple(
+    frozenset(key for bit, key in enumerate(_SAMPLE_KEYS) if mask >> bit & 1)
+    for mask in range(1 << len(_SAMPLE_KEYS))
+)
+_RF_BAND = DEADBAND_DB["rf_signal"]
+_AUDIO_BAND = DEADBAND_DB["audio_level"]
+_PEAK_BAND = DEADBAND_DB["peak_level"]
+
+
+def _beyond_deadband(old: Any, new: int | None, band: float) -> bool:
+    """`visibly_changed` for a sample's meter (`new` an int or None) that differs from `old`."""
+    if old is None or new is None or old.__class__ not in _NUMBERS:
+        return True
+    return not -band < new - old < band
+
 
 @dataclass(slots=True)
 class UserFields:
@@ -81,7 +100,9 @@ class Hub:
         self.receivers: dict[str, ReceiverState] = {}
         self.devices: dict[str, Device] = {}
         self._memory: dict[str, ChannelMemory] = {}
-        self._listeners: list[Listener] = []
+        # Each receiver's device ids by channel (index 0 unused), for the sample path.
+        self._channel_ids: dict[str, tuple[str, ...]] = {}
+        self._listeners: tuple[Listener, ...] = ()
         self.user: dict[str, UserFields] = {}
         # Tiles without a receiver (placeholders.py): local, never fed by a source.
         self.placeholders: set[str] = set()
@@ -95,16 +116,20 @@ class Hub:
     # --- listeners ---
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
+        # A new tuple on every (un)subscription, so that `_emit` walks a snapshot without
+        # copying the list for each of a thousand events a second.
+        self._listeners = (*self._listeners, listener)
 
         def unsubscribe() -> None:
             if listener in self._listeners:
-                self._listeners.remove(listener)
+                kept = list(self._listeners)
+                kept.remove(listener)
+                self._listeners = tuple(kept)
 
         return unsubscribe
 
     def _emit(self, event: HubEvent) -> None:
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception as exc:  # a bug in one listener must not starve the others
@@ -269,28 +294,75 @@ class Hub:
                 else:
                     self._merge(device_id, rx, fields)
 
-    def apply_sample(
-        self,
-        receiver_id: str,
-        channel: int,
-        antenna: str | None,
-        rf_signal: float | None,
-        audio_level: float | None,
-        peak_level: float | None,
-    ) -> None:
-        """`apply` of one meter sample (ReadingSink): the same outcome, without a Reading."""
+    def apply_samples(self, receiver_id: str, samples: Iterable[Sample]) -> None:
+        """The meter samples of one receiver write (ReadingSink): the outcome of `apply` with
+        a Reading of these four fields each, for a thousand samples a second.
+
+        Written out for that rate: one clock reading and at most one timestamp per write,
+        the four fields compared in place (the 1 dB deadband of status.DEADBAND_DB), the
+        change sets shared. A clipping peak (the audio_peak hold) takes the general way.
+        """
         rx = self.receivers.get(receiver_id)
         if rx is None:
             return
-        self.updates_applied += 1
-        if 1 <= channel <= rx.channels:
-            fields = (
-                ("antenna", antenna),
-                ("rf_signal", rf_signal),
-                ("audio_level", audio_level),
-                ("peak_level", peak_level),
+        ids = self._channel_ids.get(receiver_id)
+        if ids is None or len(ids) != rx.channels + 1:
+            ids = self._channel_ids[receiver_id] = tuple(
+                make_device_id(receiver_id, ch) for ch in range(rx.channels + 1)
             )
-            self._meters(make_device_id(receiver_id, channel), rx, fields)
+        devices, memory, emit = self.devices, self._memory, self._emit
+        online = rx.online
+        presence = rx.family in PRESENCE_FAMILIES
+        stamp: str | None = None
+        applied = 0
+        for channel, antenna, rf, audio, peak in samples:
+            applied += 1
+            if not 0 < channel < len(ids):
+                continue
+            device_id = ids[channel]
+            dev = devices.get(device_id)
+            if dev is None or device_id not in memory:
+                continue
+            if peak is not None and peak >= CLIP_DBFS:
+                fields = {
+                    "antenna": antenna,
+                    "rf_signal": rf,
+                    "audio_level": audio,
+                    "peak_level": peak,
+                }
+                self._merge(device_id, rx, fields)
+                continue
+            mask = 0
+            if antenna != dev.antenna:
+                dev.antenna = antenna
+                mask = _ANTENNA
+            old = dev.rf_signal
+            if rf != old and _beyond_deadband(old, rf, _RF_BAND):
+                dev.rf_signal = rf
+                mask |= _RF
+                mem = memory[device_id]
+                quality = (
+                    rf_quality(rf, mem.tx_on, mem.reported_quality, tells_presence=presence)
+                    if online
+                    else None
+                )
+                if quality != dev.rf_quality:
+                    dev.rf_quality = quality
+                    mask |= _QUALITY
+            old = dev.audio_level
+            if audio != old and _beyond_deadband(old, audio, _AUDIO_BAND):
+                dev.audio_level = audio
+                mask |= _AUDIO
+            old = dev.peak_level
+            if peak != old and _beyond_deadband(old, peak, _PEAK_BAND):
+                dev.peak_level = peak
+                mask |= _PEAK
+            if mask:
+                if stamp is None:
+                    stamp = iso(self.clock())
+                dev.last_update = stamp
+                emit(DeviceChanged(device_id, _SAMPLE_CHANGES[mask]))
+        self.updates_applied += applied
 
     def _meters(self, device_id: str, rx: ReceiverState, fields: Iterable[tuple[str, Any]]) -> None:
         """`_merge` for a meter sample (nearly every reading): the same outcome, with only
@@ -320,8 +392,17 @@ class Hub:
         if changes is None:
             return
         if "rf_signal" in changes:  # the only derived field a sample can move
-            tx_on = self._memory[device_id].tx_on
-            quality = rf_quality(dev.rf_signal, tx_on) if rx.online else None
+            mem = self._memory[device_id]
+            quality = (
+                rf_quality(
+                    dev.rf_signal,
+                    mem.tx_on,
+                    mem.reported_quality,
+                    tells_presence=rx.family in PRESENCE_FAMILIES,
+                )
+                if rx.online
+                else None
+            )
             if quality != dev.rf_quality:
                 dev.rf_quality = quality
                 changes.add("rf_quality")

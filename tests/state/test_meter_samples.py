@@ -58,3 +58,53 @@ def test_meter_samples_change_devices_and_tell_listeners_as_the_general_merge_do
     changed = set().union(*(c for _, c in fast_events))
     assert {"rf_signal", "audio_level", "peak_level", "antenna", "rf_quality"} <= changed
     assert "status" in changed
+
+
+def int_samples(seed: int) -> list[tuple[int, str | None, int | None, int | None, int | None]]:
+    """What a family's sample scan gives: whole numbers or None, on either channel."""
+    rng = random.Random(seed)
+    out: list[tuple[int, str | None, int | None, int | None, int | None]] = []
+    for _ in range(600):
+        audio = rng.choice([None, rng.randint(-50, -1)])
+        peak = audio if rng.random() < 0.9 else rng.choice([0, -1, None])
+        rf = rng.choice([None, rng.randint(-100, -40)])
+        out.append((rng.choice([1, 2, 3]), rng.choice(["A", "B", None]), rf, audio, peak))
+    return out
+
+
+def test_a_write_of_samples_ends_where_the_general_merge_does() -> None:
+    fast, fast_events = hub_with_events()
+    general, general_events = hub_with_events()
+    rx = general.receivers["rx"]
+    batch = int_samples(seed=11)
+    for start in range(0, len(batch), 4):  # four samples a write, as a ULXD4Q sends them
+        NOW[0] += 0.1
+        write = batch[start : start + 4]
+        fast.apply_samples("rx", write)
+        for channel, antenna, rf, audio, peak in write:
+            general.updates_applied += 1
+            if channel > rx.channels:
+                continue  # no such channel: ignored
+            fields = {"antenna": antenna, "rf_signal": rf, "audio_level": audio}
+            general._merge(f"rx:{channel}", rx, {**fields, "peak_level": peak})
+    for device_id in ("rx:1", "rx:2"):
+        assert fast.devices[device_id] == general.devices[device_id]
+    assert fast_events == general_events
+    assert fast.updates_applied == general.updates_applied
+    changed = set().union(*(c for _, c in fast_events))
+    assert {"rf_signal", "audio_level", "peak_level", "antenna", "rf_quality"} <= changed
+
+
+def test_samples_grade_no_rf_before_the_receiver_says_whether_a_transmitter_is_there() -> None:
+    # A ULX-D meters before `GET 0 ALL` is answered: the noise floor of an absent
+    # transmitter must not read as a link (status.rf_quality, tells_presence).
+    hub = Hub(clock=lambda: NOW[0])
+    hub.upsert_receiver("rx", address="10.0.0.5", family=Family.ULXD, channels=2)
+    hub.set_source_state("rx", SourceState.ONLINE)
+    hub.apply_samples("rx", [(1, "A", -55, -30, -30)])
+    hub.apply("rx", [Reading(2, {"rf_signal": -90, "audio_level": -40, "antenna": "B"})])
+    assert hub.devices["rx:1"].rf_signal == -55
+    assert hub.devices["rx:1"].rf_quality is None
+    assert hub.devices["rx:2"].rf_quality is None
+    hub.apply("rx", [Reading(1, {"tx_on": True})])
+    assert hub.devices["rx:1"].rf_quality == "excellent"

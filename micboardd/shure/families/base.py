@@ -21,6 +21,7 @@ from micboardd.model import Family, Reading
 from micboardd.shure.codec import Frame, Framing, MessageKind, encode, quote
 from micboardd.shure.families.models import family_for_model
 from micboardd.shure.families.values import UNKNOWN_TOKENS, ChannelState, Fields, first, text
+from micboardd.sources.ports import Sample
 
 ChannelHandler = Callable[["ChannelState", tuple[str, ...]], Fields]
 # A receiver-wide setting that changes how later frames are read; it yields no reading.
@@ -34,10 +35,6 @@ NAME_MAX_CHARS = 8
 NAME_CHARSET = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`~"
 )
-
-
-# (channel, antenna, rf_signal, audio_level, peak_level) of one metering frame.
-Sample = tuple[int, str | None, int | None, int | None, int | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ import re
 from micboardd.model import Family
 from micboardd.shure.families.base import (
     ChannelHandler,
-    Sample,
     SampleScan,
     ShureFamily,
     TableInterpreter,
@@ -54,6 +53,7 @@ from micboardd.shure.families.values import (
     text,
     to_int,
 )
+from micboardd.sources.ports import Sample
 
 RF_OFFSET = 128  # SAMPLE aaa: dBm = aaa - 128
 AUDIO_OFFSET = 50  # SAMPLE eee: dBFS = eee - 50 (unit unverified, see module docstring)

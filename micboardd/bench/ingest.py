@@ -1,0 +1,120 @@
+"""CPU per meter sample on the ingest path, in this process: a steadier figure than the
+daemon's CPU share on a shared machine (no sockets, no other process, no timer noise).
+
+The path is the daemon's for a ULX-D metering write: the decoder's one-pass check, the
+family's sample scan, `Hub.apply_samples`, and the hub's listeners as the daemon wires
+them (fan-out, alerts, history). 25 ULXD4Q, every meter moving on every sample as real
+receivers jitter (RF and audio random walks), transmitters on air; the clock advances
+1 ms per sample (a thousand samples a second), so history closes its seconds as it would.
+
+Run directly with ``python -m micboardd.bench.ingest``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from micboardd.alerts.service import Alerts
+from micboardd.feed.fanout import FanOut
+from micboardd.history.service import History
+from micboardd.model import Family, Reading, SourceState
+from micboardd.shure.decoder import StreamDecoder
+from micboardd.shure.families import FAMILIES
+from micboardd.shure.families.ulxd import AUDIO_OFFSET, RF_OFFSET
+from micboardd.state.hub import Hub
+from micboardd.store.database import Store
+
+RECEIVERS = 25
+CHANNELS = 4
+WRITES = 2500  # prepared metering writes (10 000 samples), replayed in a loop
+RF_STEP_DB = 2  # real receivers' RF jitters by a dB or two per sample
+AUDIO_STEP_DB = 4  # speech moves the audio meter by several dB per 100 ms
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _writes(rng: random.Random) -> list[tuple[str, bytes]]:
+    """(receiver id, one 4-channel metering write) as ULXD4Q receivers send them."""
+    rf = [[-60] * CHANNELS for _ in range(RECEIVERS)]
+    audio = [[-30] * CHANNELS for _ in range(RECEIVERS)]
+    out: list[tuple[str, bytes]] = []
+    for n in range(WRITES):
+        r = n % RECEIVERS
+        frames = []
+        for ch in range(CHANNELS):
+            rf[r][ch] = max(-110, min(-20, rf[r][ch] + rng.randint(-RF_STEP_DB, RF_STEP_DB)))
+            step = rng.randint(-AUDIO_STEP_DB, AUDIO_STEP_DB)
+            audio[r][ch] = max(-49, min(-2, audio[r][ch] + step))
+            antenna = "AX" if rng.random() < 0.9 else "XB"
+            frames.append(
+                f"< SAMPLE {ch + 1} ALL {antenna} {rf[r][ch] + RF_OFFSET:03d} "
+                f"{audio[r][ch] + AUDIO_OFFSET:03d} >"
+            )
+        out.append((f"rx{r}", "".join(frames).encode()))
+    return out
+
+
+async def _parts(store: Store, clock: _Clock) -> Hub:
+    hub = Hub(clock=clock)
+    fanout = FanOut(hub)
+    alerts = Alerts(hub, store, fanout.publish_alert, clock=clock, tick_s=None)
+    history = History(hub, store, clock=clock, tick_s=None)
+    hub.subscribe(fanout._on_event)
+    hub.subscribe(alerts.on_event)
+    hub.subscribe(history.on_event)
+    for r in range(RECEIVERS):
+        hub.upsert_receiver(
+            f"rx{r}", address=f"10.0.0.{r + 1}", family=Family.ULXD, model="ULXD4Q", channels=4
+        )
+        hub.set_source_state(f"rx{r}", SourceState.ONLINE)
+        hub.apply(f"rx{r}", [Reading(ch, {"tx_on": True}) for ch in range(1, CHANNELS + 1)])
+    return hub
+
+
+def microseconds_per_sample(seconds: float = 2.0) -> float:
+    """Replay the writes for about `seconds` of CPU; return CPU microseconds per sample."""
+    return asyncio.run(_measure(seconds))
+
+
+async def _measure(seconds: float) -> float:
+    spec = FAMILIES[Family.ULXD]
+    scan = spec.sample_scan
+    assert scan is not None
+    writes = _writes(random.Random(17))
+    clock = _Clock()
+    with tempfile.TemporaryDirectory(prefix="micboardd-ingest-") as tmp:
+        store = Store(Path(tmp) / "bench.db")
+        await store.open()
+        try:
+            hub = await _parts(store, clock)
+            decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
+            run, frame, read = scan.run, scan.frame, scan.read
+            samples = 0
+            start = time.process_time()
+            while time.process_time() - start < seconds:
+                for receiver_id, data in writes:
+                    decoder = decoders[receiver_id]
+                    text = decoder.feed_samples(data, run)
+                    assert text is not None
+                    rows = frame.findall(text)
+                    decoder.count(len(rows))
+                    clock.now += 0.001 * len(rows)
+                    hub.apply_samples(receiver_id, [read(row) for row in rows])
+                    samples += len(rows)
+            return (time.process_time() - start) / samples * 1e6
+        finally:
+            await store.close()
+
+
+if __name__ == "__main__":
+    print(f"{microseconds_per_sample():.2f} µs CPU per sample (ingest path, in process)")
