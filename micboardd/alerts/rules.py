@@ -160,6 +160,12 @@ def fresh_rf(dev: Device, w: Watch) -> float | None:
 # Changes that leave a transmitter's presence as it was: meters alone (their RF quality and
 # the status follow as changes of their own).
 METERS_ONLY = frozenset({"rf_signal", "audio_level", "peak_level", "antenna", "rf_antennas"})
+# Every non-empty mix of them, for a membership test (a frozenset's hash is kept: one lookup
+# per event instead of a subset test).
+METERS_ONLY_CHANGES = frozenset(
+    frozenset(key for bit, key in enumerate(sorted(METERS_ONLY)) if mask >> bit & 1)
+    for mask in range(1, 1 << len(METERS_ONLY))
+)
 
 
 def settled(w: Watch, dev: Device, cfg: AlertConfig) -> bool:

@@ -38,7 +38,7 @@ from micboardd.aio import cancel_and_wait
 from micboardd.alerts import store as store_alerts
 from micboardd.alerts.model import Alert, AlertConfig, Kind, Severity, new_alert_id
 from micboardd.alerts.rules import (
-    METERS_ONLY,
+    METERS_ONLY_CHANGES,
     Step,
     Tracker,
     Verdict,
@@ -194,7 +194,7 @@ class Alerts:
             dev = self.hub.devices.get(device_id)
             if dev is None:
                 return
-            if changes <= METERS_ONLY:
+            if changes in METERS_ONLY_CHANGES:
                 watch = self._watches.get(device_id)
                 if watch is not None and settled(watch, dev, self.config):
                     return  # nothing to note, and no rule reads meters alone

@@ -196,10 +196,20 @@ class History:
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, DeviceChanged):
-            changes = event.changes
+            changes, device_id = event.changes, event.device_id
+            if changes in METER_CHANGES:
+                # A meter sample (nearly every event) inside the open second of a channel
+                # already kept: its meters alone, no status to look for, nothing to close.
+                ch = self.channels.get(device_id)
+                if ch is not None:
+                    now = self.clock()
+                    dev = self.hub.devices.get(device_id)
+                    if now < ch.sec + 1 and dev is not None:
+                        if device_id not in self.hub.placeholders:
+                            ch.take_meters(now, dev, changes)
+                        return
             if TRACKED.isdisjoint(changes):  # not `&`: no set built per event
                 return
-            device_id = event.device_id
             dev = self.hub.devices.get(device_id)
             # A placeholder is never measured: nothing to keep (placeholders.py).
             if dev is None or device_id in self.hub.placeholders:
@@ -208,15 +218,9 @@ class History:
             if ch is None or "status" in changes:
                 self._take(device_id, dev, self.clock(), changes)
                 return
-            now = self.clock()
-            if changes in METER_CHANGES and now < ch.sec + 1:
-                # A meter sample inside the open second (nearly every event): its meters
-                # alone, nothing to close.
-                ch.take_meters(now, dev, changes)
-                return
             # Meter readings leave the status as it was: no status event to look for,
             # straight to the channel.
-            rows = ch.update(now, dev, changes)
+            rows = ch.update(self.clock(), dev, changes)
             if rows:
                 self._keep(rows)
         elif isinstance(event, DeviceRemoved):
