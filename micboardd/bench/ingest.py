@@ -83,10 +83,15 @@ async def _parts(store: Store, clock: _Clock) -> Hub:
 
 def microseconds_per_sample(seconds: float = 2.0) -> float:
     """Replay the writes for about `seconds` of CPU; return CPU microseconds per sample."""
-    return asyncio.run(_measure(seconds))
+    return asyncio.run(_measure(seconds))[0]
 
 
-async def _measure(seconds: float) -> float:
+def measure_once() -> tuple[float, Hub]:
+    """One pass over the writes (for tests): the figure and the hub it fed."""
+    return asyncio.run(_measure(0.0))
+
+
+async def _measure(seconds: float) -> tuple[float, Hub]:
     spec = FAMILIES[Family.ULXD]
     scan = spec.sample_scan
     assert scan is not None
@@ -101,7 +106,7 @@ async def _measure(seconds: float) -> float:
             run, frame, read = scan.run, scan.frame, scan.read
             samples = 0
             start = time.process_time()
-            while time.process_time() - start < seconds:
+            while samples == 0 or time.process_time() - start < seconds:
                 for receiver_id, data in writes:
                     decoder = decoders[receiver_id]
                     text = decoder.feed_samples(data, run)
@@ -111,7 +116,7 @@ async def _measure(seconds: float) -> float:
                     clock.now += 0.001 * len(rows)
                     hub.apply_samples(receiver_id, [read(row) for row in rows])
                     samples += len(rows)
-            return (time.process_time() - start) / samples * 1e6
+            return (time.process_time() - start) / samples * 1e6, hub
         finally:
             await store.close()
 

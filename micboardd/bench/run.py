@@ -614,9 +614,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from micboardd.bench.codec import frames_per_second
+    from micboardd.bench.ingest import microseconds_per_sample
 
     extras: dict[str, Any] = {
-        "codec frames/s (AD4Q stream, one core)": f"{frames_per_second(1.0):,.0f}"
+        "codec frames/s (AD4Q stream, one core)": f"{frames_per_second(1.0):,.0f}",
+        "ingest path, CPU us per sample (in process, warm)": f"{microseconds_per_sample():.1f}",
     }
     results = asyncio.run(run(args, extras))
     try:
