@@ -64,21 +64,22 @@ def _writes(rng: random.Random) -> list[tuple[str, bytes]]:
     return out
 
 
-async def _parts(store: Store, clock: _Clock) -> Hub:
+async def _parts(store: Store, clock: _Clock) -> tuple[Hub, Alerts, History]:
+    """The hub and its listeners, started as the daemon starts them."""
     hub = Hub(clock=clock)
     fanout = FanOut(hub)
     alerts = Alerts(hub, store, fanout.publish_alert, clock=clock, tick_s=None)
     history = History(hub, store, clock=clock, tick_s=None)
-    hub.subscribe(fanout._on_event)
-    hub.subscribe(alerts.on_event)
-    hub.subscribe(history.on_event)
+    fanout.start()
+    await alerts.start()
+    await history.start()
     for r in range(RECEIVERS):
         hub.upsert_receiver(
             f"rx{r}", address=f"10.0.0.{r + 1}", family=Family.ULXD, model="ULXD4Q", channels=4
         )
         hub.set_source_state(f"rx{r}", SourceState.ONLINE)
         hub.apply(f"rx{r}", [Reading(ch, {"tx_on": True}) for ch in range(1, CHANNELS + 1)])
-    return hub
+    return hub, alerts, history
 
 
 def microseconds_per_sample(seconds: float = 2.0) -> float:
@@ -101,7 +102,7 @@ async def _measure(seconds: float) -> tuple[float, Hub]:
         store = Store(Path(tmp) / "bench.db")
         await store.open()
         try:
-            hub = await _parts(store, clock)
+            hub, alerts, history = await _parts(store, clock)
             decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
             run, frame, read = scan.run, scan.frame, scan.read
             samples = 0
@@ -116,7 +117,10 @@ async def _measure(seconds: float) -> tuple[float, Hub]:
                     clock.now += 0.001 * len(rows)
                     hub.apply_samples(receiver_id, [read(row) for row in rows])
                     samples += len(rows)
-            return (time.process_time() - start) / samples * 1e6, hub
+            figure = (time.process_time() - start) / samples * 1e6
+            await alerts.stop()
+            await history.stop()
+            return figure, hub
         finally:
             await store.close()
 
