@@ -7,7 +7,7 @@ import random
 from micboardd.model import Family
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
-from micboardd.shure.families.base import Sample
+from micboardd.sources.ports import Sample
 
 
 def general(family: Family, data: bytes) -> list[Sample]:
