@@ -184,6 +184,35 @@ def test_battery_rf_and_audio_move_live(new_page: Any, rig: SimRig, daemon: Daem
     expect(lead.locator(".t-batt-text .pct")).to_have_text("99%")
 
 
+def test_binary_meters_carry_a_peak_of_its_own_and_an_unknown_version_falls_back_to_json(
+    new_page: Any, rig: SimRig, daemon: Daemon
+) -> None:
+    page = new_page("phone")
+    open_board(page, daemon)
+    band, trumpet = rig.rx["band"], tile(page, rig, "band", 2)
+    device = json.dumps(rig.device_id("band", 2))
+    levels = f"(() => {{ const d = window.micboard.model.devices.get({device}); return [d.audio_level, d.peak_level]; }})()"
+    # AD4D reports a peak of its own: it travels in the frame's peak section.
+    rig.call(band.set_meters, 2, rf_dbm=[-60, -62], rms_dbfs=-20, peak_dbfs=-0.2)
+    expect(trumpet.locator(".t-af")).to_have_attribute("data-clip", "1")
+    assert page.evaluate(levels) == [-20, 0]
+    assert page.evaluate("window.micboard.feed.binaryFrames") > 0
+
+    # A frame of a version this page cannot read (a box upgraded under it): JSON meters.
+    before = page.evaluate("window.micboard.feed.snapshots")
+    page.evaluate(
+        "window.micboard.feed.binaryMeters(new Uint8Array([99, 0, 0, 0, 0, 0, 0, 0]).buffer)"
+    )
+    page.wait_for_function(
+        f"window.micboard.feed.jsonMeters && window.micboard.feed.snapshots > {before}"
+    )
+    frames = page.evaluate("window.micboard.feed.binaryFrames")
+    rig.call(band.set_meters, 2, rf_dbm=[-66, -61], rms_dbfs=-27, peak_dbfs=-15)  # as shown
+    expect(trumpet.locator(".t-af-text")).to_have_text("-27")
+    assert page.evaluate(levels) == [-27, -15]
+    assert page.evaluate("window.micboard.feed.binaryFrames") == frames
+
+
 HIDE = """async (hidden) => {
   const live = await import("/js/live.js");
   live.timing.hiddenGraceMs = 100;

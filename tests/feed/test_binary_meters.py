@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from micboardd.feed import meterframe
 from micboardd.feed.device import DeviceFeed
@@ -77,8 +79,10 @@ def unwire(frame: bytes) -> bytes:
     return frame[2:]
 
 
-def meters_reading(channel: int, rf: int, audio: int) -> Reading:
-    fields = {"rf_signal": rf, "audio_level": audio, "peak_level": audio, "antenna": "B"}
+def meters_reading(channel: int, rf: int, audio: int, peak: int | None = None) -> Reading:
+    """A metering sample; `peak` None: one audio value feeding both fields, as ULX-D does."""
+    fields = {"rf_signal": rf, "audio_level": audio, "antenna": "B"}
+    fields["peak_level"] = audio if peak is None else peak
     return Reading(channel, {**fields, "tx_on": True})
 
 
@@ -161,18 +165,145 @@ async def test_a_new_device_gives_binary_clients_a_new_layout_and_snapshot() -> 
     assert [d.device_id for d in snap["devices"]][-2:] == ["rx2:1", "rx2:2"]
 
 
+async def test_peaks_that_differ_from_the_audio_level_say_what_the_json_frame_says() -> None:
+    # Axient Digital and SLX-D report a peak of their own; ULX-D one value for both.
+    hub, fan = venue()
+    json_phone = Phone(fan, JSON)
+    binary_phone = Phone(fan, BINARY)
+    json_phone.feed.take_due()
+    hub.apply(
+        "rx",
+        [
+            meters_reading(1, -50, -30, peak=-12),
+            meters_reading(2, -52, -31),
+            meters_reading(3, -54, -20, peak=0),
+        ],
+    )
+    await async_wait_for(lambda: binary_phone.frames, what="the binary frame")
+    (frame,) = binary_phone.frames
+    sent = [json.loads(f) for f in json_phone.feed.take_due()]
+    (meters,) = [f for f in sent if f["type"] == "meters"]
+    got = binary_phone.decoded(frame)
+    assert {k: v[:3] for k, v in got.items()} == {k: tuple(v) for k, v in meters["d"].items()}
+    assert got["rx:1"][:3] == (-50, -30, -12) and got["rx:2"][:3] == (-52, -31, -31)
+    payload = unwire(frame)
+    assert payload[1] == meterframe.FLAG_PEAKS | meterframe.FLAG_STATES
+    # Header, bitmap; rf and audio of three; which carry a peak and the two peaks (rx:2's
+    # equals its audio level); which carry a state byte and the three (antenna B is new).
+    assert len(payload) == meterframe.HEADER_SIZE + 1 + 3 * 2 + (1 + 2) + (1 + 3)
+
+
+def test_a_peak_byte_travels_only_where_the_peak_differs_from_the_audio_level() -> None:
+    def frame(*meters: meterframe.Meter) -> bytes:
+        return meterframe.encode(3, 1234, 8, [(i, m, False) for i, m in enumerate(meters)])
+
+    # ULX-D: peak = audio (in whole dB), unknown or known: rf and audio alone, no section.
+    same = frame((-60.0, -30.2, -29.8, None, None), (-61.0, None, None, None, None))
+    assert same[1] == 0
+    assert len(same) == meterframe.HEADER_SIZE + 1 + 2 * 2
+    assert meterframe.decode(same, 8).meters == {0: (-60, -30, -30), 1: (-61, None, None)}
+    # A peak that differs, one that is unknown while the audio level is not, and the
+    # other way round: each carries its byte.
+    differ = frame(
+        (-60.0, -30.0, -12.0, None, None),
+        (-60.0, -30.0, None, None, None),
+        (-60.0, None, -3.0, None, None),
+        (-60.0, -30.0, -30.0, None, None),
+    )
+    assert differ[1] == meterframe.FLAG_PEAKS
+    assert len(differ) == meterframe.HEADER_SIZE + 1 + 4 * 2 + 1 + 3
+    assert meterframe.decode(differ, 8).meters == {
+        0: (-60, -30, -12),
+        1: (-60, -30, None),
+        2: (-60, None, -3),
+        3: (-60, -30, -30),
+    }
+
+
 def test_the_encoder_takes_the_shorter_of_bitmap_and_list() -> None:
     dense = meterframe.encode(
-        1, 0, 100, [(i, (-60.0, -30.0, None, "AB", "good"), i == 99) for i in range(0, 100, 3)]
+        1, 0, 100, [(i, (-60.0, -30.0, -30.0, "AB", "good"), i == 99) for i in range(0, 100, 3)]
     )
     sparse = meterframe.encode(1, 0, 1000, [(7, (-60.4, -29.6, 0.0, "CD", None), True)])
-    assert dense[1] == 0 and sparse[1] == meterframe.FLAG_LISTED
-    # Header, bitmap, 34 x 3 meter bytes, 5 bytes saying which carry state, one state byte.
-    assert len(dense) == meterframe.HEADER_SIZE + 13 + 3 * 34 + 5 + 1
+    assert dense[1] == meterframe.FLAG_STATES
+    assert sparse[1] == meterframe.FLAG_LISTED | meterframe.FLAG_PEAKS | meterframe.FLAG_STATES
+    # Header, bitmap, 34 x 2 meter bytes, 5 bytes saying which carry state, one state byte.
+    assert len(dense) == meterframe.HEADER_SIZE + 13 + 2 * 34 + 5 + 1
     got = meterframe.decode(dense, 100).meters
-    assert got[99] == (-60, -30, None, "AB", "good") and got[0] == (-60, -30, None)
+    assert got[99] == (-60, -30, -30, "AB", "good") and got[0] == (-60, -30, -30)
     assert meterframe.decode(sparse, 1000).meters == {7: (-60, -30, 0, "CD", None)}
-    with pytest.raises(meterframe.MeterFrameError):
-        meterframe.decode(dense[:-1], 100)
-    with pytest.raises(meterframe.MeterFrameError):
-        meterframe.decode(b"\x02" + dense[1:], 100)
+
+
+def test_a_frame_that_is_not_a_version_2_frame_for_the_layout_is_refused() -> None:
+    frame = meterframe.encode(
+        1, 0, 20, [(i, (-60.0, -30.0, -20.0, "A", "good"), i % 2 == 0) for i in range(0, 20, 3)]
+    )
+    assert meterframe.decode(frame, 20).meters
+    listed = meterframe.encode(1, 0, 1000, [(5, (-60.0, -30.0, -30.0, None, None), False)])
+    bad = {
+        "cut short": frame[:-1],
+        "a byte too many": frame + b"\x00",
+        "version 1": b"\x01" + frame[1:],
+        "unknown flag": frame[:1] + bytes([frame[1] | 0x08]) + frame[2:],
+        "no peak section": frame[:1] + bytes([frame[1] & ~meterframe.FLAG_PEAKS]) + frame[2:],
+        "position beyond the layout": listed[:10] + (1000).to_bytes(2, "little") + listed[12:],
+        "header only": frame[: meterframe.HEADER_SIZE - 1],
+    }
+    for what, data in bad.items():
+        with pytest.raises(meterframe.MeterFrameError):
+            meterframe.decode(data, 20 if data[1] & meterframe.FLAG_LISTED == 0 else 1000)
+            pytest.fail(f"{what}: decoded")
+    with pytest.raises(meterframe.MeterFrameError, match="beyond"):
+        meterframe.decode(frame, 17)  # the bitmap names position 18
+
+
+def _whole(value: float | None) -> int | None:
+    """What a meter value becomes on the wire: whole dB, half up, within -127..127."""
+    if value is None:
+        return None
+    whole = int(value + 0.5) if value >= 0 else -int(-value + 0.5)
+    return max(-127, min(127, whole))
+
+
+LEVEL = st.none() | st.floats(-200.0, 200.0, allow_nan=False)
+METER = st.tuples(
+    LEVEL,
+    LEVEL,
+    LEVEL,
+    st.none() | st.sampled_from(["A", "B", "AB", "C", "ABCD", "BD"]),
+    st.sampled_from(meterframe.QUALITY),
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    size=st.integers(1, 300),
+    layout=st.integers(0, 2**20),
+    t_ms=st.integers(0, 2**45),
+    data=st.data(),
+)
+def test_what_is_encoded_decodes_to_the_same_values(
+    size: int, layout: int, t_ms: int, data: st.DataObject
+) -> None:
+    positions = data.draw(st.sets(st.integers(0, size - 1), max_size=size), label="positions")
+    present = [
+        (p, data.draw(METER, label="meter"), data.draw(st.booleans(), label="with state"))
+        for p in sorted(positions)
+    ]
+    got = meterframe.decode(meterframe.encode(layout, t_ms, size, present), size)
+    assert (got.layout, got.t_ms) == (layout & 0xFFFF, t_ms & 0xFFFFFFFF)
+    want: dict[int, meterframe.Levels] = {}
+    for p, (rf, audio, peak, antenna, quality), stated in present:
+        levels = (_whole(rf), _whole(audio), _whole(peak))
+        want[p] = (*levels, antenna, quality) if stated else levels
+    assert got.meters == want
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.binary(max_size=80), st.integers(0, 300))
+def test_any_bytes_decode_or_fail_with_a_meter_frame_error(data: bytes, size: int) -> None:
+    for frame in (data, bytes([meterframe.VERSION]) + data[1:]):
+        try:
+            meterframe.decode(frame, size)
+        except meterframe.MeterFrameError:
+            pass

@@ -10,12 +10,14 @@ import { route } from "./route.js";
 import { markLive, picture } from "./snapshot.js";
 
 const DEFAULT_MAX_HZ = 10; // the box's own default meter rate for a subscriber
-// Binary meter frames, layout version 1 (docs/websocket.md "Binary meters").
-const METER_VERSION = 1;
+// Binary meter frames, layout version 2 (docs/websocket.md "Binary meters").
+const METER_VERSION = 2;
 const METER_LISTED = 0x01; // flags: positions listed (else a bitmap)
+const METER_PEAKS = 0x02; // flags: a peak section follows the meters
+const METER_STATES = 0x04; // flags: a state section follows
 const METER_HEADER = 8;
 const METER_NULL = -128;
-const METER_RECORD = 3; // meter bytes per device: rf, audio, peak
+const METER_RECORD = 2; // meter bytes per device: rf, audio (peak only where it differs)
 const METER_QUALITY = [null, "none", "poor", "fair", "good", "excellent", "unknown"];
 const CLOCK_SMOOTHING = 8; // each meters frame moves the clock offset by this fraction (1/n)
 // Fields of an update frame that describe the frame, not the device.
@@ -41,6 +43,9 @@ export const feed = {
   layout: null, // the meter_layout of the last initial_data: binary frames of it are read
   layoutIds: [], // its device order: a binary frame's positions index it
   binaryFrames: 0, // binary meter frames read (the browser tests look)
+  // Binary meter frames of a version this page cannot read (a box upgraded under an open
+  // page): it asks for JSON meters instead until it is reloaded (docs/websocket.md).
+  jsonMeters: false,
   hooks: NO_HOOKS,
 
   start(hooks) {
@@ -66,7 +71,7 @@ export const feed = {
     const msg = {
       type: "subscribe",
       format: "compact",
-      binary: true,
+      binary: !this.jsonMeters,
       max_hz: Number(prefs.maxHz) || DEFAULT_MAX_HZ,
     };
     const group = route().view === "board" ? currentGroup() : null;
@@ -133,7 +138,14 @@ export const feed = {
   binaryMeters(buf) {
     const v = new DataView(buf);
     const ids = this.layoutIds;
-    if (v.byteLength < METER_HEADER || v.getUint8(0) !== METER_VERSION) return;
+    if (v.byteLength < METER_HEADER) return;
+    if (v.getUint8(0) !== METER_VERSION) {
+      if (!this.jsonMeters) {
+        this.jsonMeters = true;
+        this.subscribe(true);
+      }
+      return;
+    }
     if (v.getUint16(2, true) !== this.layout) return; // an older layout: a snapshot is coming
     this.binaryFrames++;
     // The box's clock, modulo 2^32 ms: the difference to ours wraps into a signed 32 bits.
@@ -154,32 +166,49 @@ export const feed = {
       }
       at += bytes;
     }
-    // Meters (3 bytes each), then which entries carry a state byte, then those bytes.
+    // Meters (2 bytes each), then (if flagged) the peak section, then the state section:
+    // each a bitmap over the k entries saying which carry a byte, then those bytes.
     const k = positions.length;
-    const whichAt = at + METER_RECORD * k;
-    let stateAt = whichAt + ((k + 7) >> 3);
-    if (v.byteLength < stateAt) return;
-    let stated = 0;
-    for (let j = 0; j < k; j++) if (v.getUint8(whichAt + (j >> 3)) & (1 << (j & 7))) stated++;
-    if (v.byteLength !== stateAt + stated) return;
+    const levelsAt = at;
+    at += METER_RECORD * k;
+    const flags = v.getUint8(1);
+    const peaks = this.meterSection(v, at, k, flags & METER_PEAKS);
+    if (!peaks) return;
+    const states = this.meterSection(v, peaks.end, k, flags & METER_STATES);
+    if (!states || states.end !== v.byteLength) return;
     const level = (x) => (x === METER_NULL ? null : x);
-    for (let j = 0; j < k; j++, at += METER_RECORD) {
+    for (let j = 0; j < k; j++) {
       const id = ids[positions[j]];
       const dev = model.devices.get(id);
-      let flags = null;
-      if (v.getUint8(whichAt + (j >> 3)) & (1 << (j & 7))) flags = v.getUint8(stateAt++);
       if (!dev) continue;
-      dev.rf_signal = level(v.getInt8(at));
-      dev.audio_level = level(v.getInt8(at + 1));
-      dev.peak_level = level(v.getInt8(at + 2));
-      if (flags !== null) {
+      const audio = v.getInt8(levelsAt + METER_RECORD * j + 1);
+      dev.rf_signal = level(v.getInt8(levelsAt + METER_RECORD * j));
+      dev.audio_level = level(audio);
+      // No peak byte: the receiver's peak is its audio level (ULX-D reports one value).
+      dev.peak_level = level(peaks.bytes.has(j) ? v.getInt8(peaks.bytes.get(j)) : audio);
+      if (states.bytes.has(j)) {
+        const st = v.getUint8(states.bytes.get(j));
         let lit = "";
-        for (let b = 0; b < 4; b++) if (flags & (1 << b)) lit += "ABCD"[b];
+        for (let b = 0; b < 4; b++) if (st & (1 << b)) lit += "ABCD"[b];
         dev.antenna = lit || null;
-        dev.rf_quality = METER_QUALITY[(flags >> 4) & 7] ?? null;
+        dev.rf_quality = METER_QUALITY[(st >> 4) & 7] ?? null;
       }
       this.hooks.onDevice(id, false);
     }
+  },
+
+  // A peak or state section of a binary frame at `at`: {bytes: entry -> offset of its byte,
+  // end}; an empty one when the flag is clear; null when the frame is too short.
+  meterSection(v, at, k, flagged) {
+    const bytes = new Map();
+    if (!flagged) return { bytes, end: at };
+    const maskAt = at;
+    at += (k + 7) >> 3;
+    if (v.byteLength < at) return null;
+    for (let j = 0; j < k; j++) {
+      if (v.getUint8(maskAt + (j >> 3)) & (1 << (j & 7))) bytes.set(j, at++);
+    }
+    return v.byteLength < at ? null : { bytes, end: at };
   },
 
   meters(msg) {
