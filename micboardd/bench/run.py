@@ -389,6 +389,7 @@ async def scenario(
     await asyncio.sleep(seconds)
     cpu1, t1 = proc_cpu_s(rig.daemon.pid), time.monotonic()
     throttled1 = quota.throttled_s() if quota is not None else 0.0
+    load_1m = os.getloadavg()[0]  # other processes on a shared machine weigh on latency
     rss = proc_rss_mb(rig.daemon.pid)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -406,6 +407,7 @@ async def scenario(
     )
     if quota is not None:  # in the window only: the clients' snapshots before it are not
         result.extra["throttled_s"] = throttled1 - throttled0
+    result.extra["load_1m"] = load_1m
     if probes:
         result.extra["frames_per_s_per_client"] = statistics.mean(p.frames for p in probes) / span
     result.extra["window"] = (
@@ -606,7 +608,8 @@ def table(results: list[Result], extras: dict[str, Any]) -> str:
         if r.name.startswith(("1000ch", "pi-class")):
             lines.append(
                 f"{r.name}: p95 first half {_fmt(r.extra['p95_first_half_ms'])} ms, "
-                f"second half {_fmt(r.extra['p95_second_half_ms'])} ms (lag must not grow)"
+                f"second half {_fmt(r.extra['p95_second_half_ms'])} ms (lag must not grow); "
+                f"machine load {r.extra['load_1m']:.1f} on {os.cpu_count()} cores"
             )
         if "samples_lost" in r.extra:
             lines.append(
