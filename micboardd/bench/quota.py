@@ -29,8 +29,12 @@ class CpuQuota:
         self.pids: list[int] = []
 
     @classmethod
-    def open(cls, share: float, name: str = "micboardd-bench") -> CpuQuota:
-        quota_us = int(PERIOD_US * share)
+    def open(cls, share: float, name: str = "", period_us: int = 0) -> CpuQuota:
+        """`share` of one core per `period_us` (default PERIOD_US), in a cgroup of this
+        process's own (two benchmarks at once must not share one quota)."""
+        name = name or f"micboardd-bench-{os.getpid()}"
+        period_us = period_us or PERIOD_US
+        quota_us = int(period_us * share)
         try:
             if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2, unified
                 if "cpu" not in (CGROUP_ROOT / "cgroup.controllers").read_text().split():
@@ -39,14 +43,14 @@ class CpuQuota:
                     (CGROUP_ROOT / "cgroup.subtree_control").write_text("+cpu")
                 path = CGROUP_ROOT / name
                 path.mkdir(exist_ok=True)
-                (path / "cpu.max").write_text(f"{quota_us} {PERIOD_US}")
+                (path / "cpu.max").write_text(f"{quota_us} {period_us}")
                 return cls(path, CGROUP_ROOT / "cgroup.procs")
             v1 = CGROUP_ROOT / "cpu"
             if not (v1 / "cpu.cfs_quota_us").exists():
                 raise QuotaUnavailable(f"no cgroup cpu controller under {CGROUP_ROOT}")
             path = v1 / name
             path.mkdir(exist_ok=True)
-            (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (path / "cpu.cfs_period_us").write_text(str(period_us))
             (path / "cpu.cfs_quota_us").write_text(str(quota_us))
             return cls(path, v1 / "cgroup.procs")
         except PermissionError as exc:

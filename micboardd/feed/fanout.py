@@ -47,6 +47,14 @@ __all__ = [
 # an early one); a strict interval would hold the early one back by most of an interval,
 # which was the largest part of the latency. Two absorbs any jitter of a steady stream.
 RATE_BURST = 2.0
+# A device held back by the limit goes out with its own next change once its token is
+# whole, or, if no change comes, this many intervals (1/max_hz) after the token is whole.
+# Meters come at about max_hz (10 Hz receivers, max_hz 10), and a limit at its input's own
+# rate never catches up: once a stall or a burst emptied the bucket, a device sent when its
+# token is whole went out that much after every sample (up to an interval) for as long as the
+# stream ran. Sent with its next sample instead, it skips one (latest wins) and the bucket is
+# full again. One and a half: later than the next sample of a steady, even jittery stream.
+HOLD_INTERVALS = 1.5
 # A deferred device's timer is moved earlier only by more than this: the same due time
 # computed again a moment later differs by microseconds, and a millisecond is invisible.
 TIMER_SLACK_S = 0.001
@@ -72,6 +80,10 @@ class Stream:
         self.pending: dict[str, set[str]] = {}
         # Per device: (tokens, when they were counted). A device never seen has a full bucket.
         self.buckets: dict[str, tuple[float, float]] = {}
+        # Devices held back, and when they go out if no change of theirs comes first.
+        self.held: dict[str, float] = {}
+        # Devices of the last merge: a change of their own, so they may go out now.
+        self.fresh: set[str] = set()
         self.clients: set[DeviceFeed] = set()  # JSON clients: every hand-over
         # Binary-meter clients by subscription: JSON only for what is not a meter, and one
         # binary frame per meter tick per subscription, the same bytes for each of them.
@@ -88,6 +100,7 @@ class Stream:
 
     def merge(self, batch: dict[str, frozenset[str]]) -> None:
         pending = self.pending
+        self.fresh.update(batch)
         for device_id, changes in batch.items():
             entry = pending.get(device_id)
             if entry is None:
@@ -98,24 +111,30 @@ class Stream:
     def release(self, now: float) -> tuple[Emitted | None, float | None]:
         """What is due now, and how long until the next deferred device is due (or None)."""
         rate = self.max_hz
-        buckets = self.buckets
+        buckets, held, fresh = self.buckets, self.held, self.fresh
+        self.fresh = set()
         due: dict[str, frozenset[str]] = {}
         wait: float | None = None
         for device_id in list(self.pending):
             tokens, counted = buckets.get(device_id, (RATE_BURST, now))
             tokens = min(RATE_BURST, tokens + (now - counted) * rate)
-            if tokens >= 1.0:
+            until = held.get(device_id)
+            if tokens >= 1.0 and (until is None or device_id in fresh or now >= until):
                 due[device_id] = frozenset(self.pending.pop(device_id))
                 buckets[device_id] = (tokens - 1.0, now)
-            else:
-                buckets[device_id] = (tokens, now)
-                left = (1.0 - tokens) / rate
-                wait = left if wait is None else min(wait, left)
+                held.pop(device_id, None)
+                continue
+            buckets[device_id] = (tokens, now)
+            if until is None:
+                until = held[device_id] = now + (1.0 - tokens + HOLD_INTERVALS) / rate
+            left = max(0.0, until - now)
+            wait = left if wait is None else min(wait, left)
         return (Emitted(due) if due else None), wait
 
     def forget(self, device_id: str) -> None:
         self.pending.pop(device_id, None)
         self.buckets.pop(device_id, None)
+        self.held.pop(device_id, None)
 
     def cancel(self) -> None:
         if self.timer is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from micboardd.feed import fanout
 from micboardd.feed.device import MAX_QUEUED, Emitted
 from micboardd.feed.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
 from micboardd.model import Family, Reading, SourceState
@@ -73,11 +74,54 @@ def test_max_hz_allows_a_burst_of_two_then_defers_and_sends_latest() -> None:
     stream.merge({"rx:1": frozenset({"rf_signal"})})
     stream.merge({"rx:1": frozenset({"name"})})
     emitted, wait = stream.release(now=10.2)
-    # 0.2 tokens left after the burst, 2 a second: the next whole one 0.3 s later.
-    assert emitted is None and wait is not None and abs(wait - 0.3) < 1e-9
-    emitted, wait = stream.release(now=10.5)
+    # 0.2 tokens left after the burst, 2 a second: the next whole one 0.3 s later, and with
+    # no change of its own by then the device waits HOLD_INTERVALS (0.75 s) more for one.
+    assert emitted is None and wait is not None and abs(wait - (0.3 + 0.75)) < 1e-9
+    emitted, wait = stream.release(now=10.5)  # another device's flush: still held
+    assert emitted is None and wait is not None and abs(wait - 0.75) < 1e-9
+    emitted, wait = stream.release(now=11.25)
     assert emitted is not None and emitted.changes == {"rx:1": {"rf_signal", "name"}}
     assert wait is None
+
+
+def test_a_held_device_goes_out_with_its_next_change_once_its_token_is_whole() -> None:
+    stream = Stream(max_hz=2)
+    for now in (10.0, 10.1, 10.2):  # the burst, then one held back
+        stream.merge({"rx:1": frozenset({"rf_signal"})})
+        emitted, _ = stream.release(now)
+    assert emitted is None
+    stream.merge({"rx:1": frozenset({"audio_level"})})
+    emitted, wait = stream.release(now=10.45)  # its own change, but no whole token yet
+    assert emitted is None and wait is not None
+    stream.merge({"rx:1": frozenset({"rf_signal"})})
+    emitted, wait = stream.release(now=10.55)
+    assert emitted is not None and emitted.changes == {"rx:1": {"rf_signal", "audio_level"}}
+    assert wait is None and stream.held == {}
+
+
+def test_a_stream_at_max_hz_is_not_held_back_for_good_after_a_stall() -> None:
+    # Receivers meter at 10 Hz and phones ask for 10 Hz. A stall (a busy or throttled
+    # process) delivers a few samples of a device in quick succession and empties its
+    # bucket; the samples after it come at exactly the rate the bucket refills, so the
+    # limit never catches up. Sending a device whenever another device's flush finds its
+    # token whole held every later sample back by most of an interval, for good.
+    stream = Stream(max_hz=10)
+    held_back: list[int] = []
+    now = 100.0
+    for i in range(100):
+        now = 100.0 + i * 0.1 - (0.001 if i % 2 else 0.0)  # on time, then a hair early
+        if i == 10:  # the stall: three samples read one after another
+            for k in range(3):
+                stream.merge({"rx:1": frozenset({"rf_signal"})})
+                stream.release(now + k * 0.0001)
+            continue
+        stream.merge({"rx:1": frozenset({"rf_signal"})})
+        emitted, _ = stream.release(now)
+        if emitted is None:
+            held_back.append(i)
+        for k in range(1, 25):  # other devices' flushes between two samples
+            stream.release(now + k * 0.004)
+    assert len(held_back) <= 2 and all(i <= 13 for i in held_back), held_back
 
 
 def test_a_steady_stream_with_jitter_is_never_held_back() -> None:
@@ -133,10 +177,15 @@ async def test_a_stream_keeps_one_timer_for_its_earliest_deferred_device() -> No
     fan.stop()
 
 
-async def test_a_timer_due_within_a_millisecond_survives_a_flush_before_it_runs() -> None:
+async def test_a_timer_due_within_a_millisecond_survives_a_flush_before_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # uvloop's call_at returns a plain Handle (no when()) for a time less than a millisecond
     # ahead. A stream whose timer fires and re-arms that close while a flush is pending met
     # that Handle in the flush: AttributeError, and the streams after it were not released.
+    # Without the hold a held-back device waits (fanout.HOLD_INTERVALS): its timer is then
+    # due when its token is whole, here a tenth of a microsecond ahead.
+    monkeypatch.setattr(fanout, "HOLD_INTERVALS", 0.0)
     hub, fan, feed = setup()
     slow = fan.new_device_feed()
     slow.initial_frame()
