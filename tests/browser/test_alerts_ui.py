@@ -103,7 +103,9 @@ def test_critical_battery_raises_bar_badge_sound_and_ack_keeps_history(
     shot(page, "desktop-alert-history", full_page=True)
 
 
-def test_sparklines_draw_and_stay_cheap(new_page: Any, rig: SimRig, daemon: Daemon) -> None:
+def test_sparklines_draw_history_and_live_samples(
+    new_page: Any, rig: SimRig, daemon: Daemon
+) -> None:
     page = new_page("desktop")
     open_board(page, daemon)
     lead = rig.device_id("stage", 1)
@@ -120,8 +122,9 @@ def test_sparklines_draw_and_stay_cheap(new_page: Any, rig: SimRig, daemon: Daem
         arg=lead,
     )
     page.wait_for_function("window.micboard.spark.drawn >= 8")
-    # A 100-tile board: one pass over 100 full sparklines, as the 1 Hz tick draws them.
-    ms = page.evaluate(
+    # A full minute of series drawn on fresh canvases, as the 1 Hz tick draws each tile: every
+    # one shows it (how fast is make bench's business, not a test's).
+    lit = page.evaluate(
         """async () => {
             const { draw } = await import('/js/spark.js');
             const s = window.micboard.spark;
@@ -132,23 +135,22 @@ def test_sparklines_draw_and_stay_cheap(new_page: Any, rig: SimRig, daemon: Daem
                 series.t[i] = t; series.rfSum[i] = -60 - k % 7; series.rfN[i] = 1;
                 series.afSum[i] = -20 - k % 5; series.afN[i] = 1;
             }
-            const canvases = Array.from({ length: 100 }, () => {
+            const colors = { rf: '#5cc8ff', af: '#2fbf55' };
+            let drawn = 0;
+            for (let n = 0; n < 10; n++) {
                 const c = document.createElement('canvas');
                 c.width = 400; c.height = 44;
-                return c.getContext('2d');
-            });
-            const colors = { rf: '#5cc8ff', af: '#2fbf55' };
-            let best = Infinity;
-            for (let round = 0; round < 5; round++) {
-                const t0 = performance.now();
-                for (const g of canvases) draw(g, 400, 44, series, now, colors);
-                best = Math.min(best, performance.now() - t0);
+                const g = c.getContext('2d');
+                draw(g, 400, 44, series, now, colors);
+                const px = g.getImageData(0, 0, c.width, c.height).data;
+                let on = 0;
+                for (let i = 3; i < px.length; i += 4) if (px[i] > 0) on++;
+                if (on > 400) drawn++;
             }
-            return best;
+            return drawn;
         }"""
     )
-    print(f"\nsparklines: 100 tiles drawn in {ms:.2f} ms (once a second)")
-    assert ms < 25, ms
+    assert lit == 10, lit
     shot(page, "desktop-sparklines")
 
 
