@@ -86,18 +86,26 @@ def meters_reading(channel: int, rf: int, audio: int, peak: int | None = None) -
     return Reading(channel, {**fields, "tx_on": True})
 
 
-async def test_a_binary_frame_says_what_the_json_meters_frame_of_the_same_tick_says() -> None:
-    hub, fan = venue()
-    json_phone = Phone(fan, JSON)
-    binary_phone = Phone(fan, BINARY)
-    json_phone.feed.take_due()
-    hub.apply("rx", [meters_reading(ch, -50 - ch, -20 - ch) for ch in (1, 2, 4)])
+async def same_tick(
+    binary_phone: Phone, json_phone: Phone
+) -> tuple[bytes, dict[str, meterframe.Levels], dict[str, Any]]:
+    """The binary frame of one tick, decoded, and the JSON meters frame; asserts they agree."""
     await async_wait_for(lambda: binary_phone.frames, what="the binary frame")
     (frame,) = binary_phone.frames
     sent = [json.loads(f) for f in json_phone.feed.take_due()]
     (meters,) = [f for f in sent if f["type"] == "meters"]
     got = binary_phone.decoded(frame)
     assert {k: v[:3] for k, v in got.items()} == {k: tuple(v) for k, v in meters["d"].items()}
+    return frame, got, meters
+
+
+async def test_a_binary_frame_says_what_the_json_meters_frame_of_the_same_tick_says() -> None:
+    hub, fan = venue()
+    json_phone = Phone(fan, JSON)
+    binary_phone = Phone(fan, BINARY)
+    json_phone.feed.take_due()
+    hub.apply("rx", [meters_reading(ch, -50 - ch, -20 - ch) for ch in (1, 2, 4)])
+    _, got, meters = await same_tick(binary_phone, json_phone)
     assert set(meters["d"]) == {"rx:1", "rx:2", "rx:4"}
     # Antenna and RF quality ride along: the JSON client had them in device_update frames.
     for device_id, levels in got.items():
@@ -179,12 +187,7 @@ async def test_peaks_that_differ_from_the_audio_level_say_what_the_json_frame_sa
             meters_reading(3, -54, -20, peak=0),
         ],
     )
-    await async_wait_for(lambda: binary_phone.frames, what="the binary frame")
-    (frame,) = binary_phone.frames
-    sent = [json.loads(f) for f in json_phone.feed.take_due()]
-    (meters,) = [f for f in sent if f["type"] == "meters"]
-    got = binary_phone.decoded(frame)
-    assert {k: v[:3] for k, v in got.items()} == {k: tuple(v) for k, v in meters["d"].items()}
+    frame, got, _ = await same_tick(binary_phone, json_phone)
     assert got["rx:1"][:3] == (-50, -30, -12) and got["rx:2"][:3] == (-52, -31, -31)
     payload = unwire(frame)
     assert payload[1] == meterframe.FLAG_PEAKS | meterframe.FLAG_STATES
