@@ -107,7 +107,9 @@ class _Layout:
         self.ids: list[str] = []
 
     def take(self, msg: dict[str, Any]) -> None:
-        if msg.get("type") == "initial_data":
+        # /ws/connections/ and /ws/health/ snapshots carry no devices: nothing to lay out
+        # (the soak's phones hold those sockets too; a KeyError here closed them at once).
+        if msg.get("type") == "initial_data" and "devices" in msg:
             self.ids = [d["device_id"] for d in msg["devices"]]
             self.number = msg.get("meter_layout")
 
