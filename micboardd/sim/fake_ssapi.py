@@ -416,12 +416,12 @@ class FakeSystemApi:
         self._transports[transport_id] = transport
         await send({"type": "websocket.send", "text": json.dumps({"transportId": transport_id})})
         listener = asyncio.create_task(_until_disconnect(receive))
+        getter: asyncio.Task[str | None] | None = None
         try:
             while True:
                 getter = asyncio.create_task(transport.queue.get())
                 done, _ = await asyncio.wait({getter, listener}, return_when="FIRST_COMPLETED")
                 if listener in done:
-                    getter.cancel()
                     return
                 message = getter.result()
                 if message is None:
@@ -429,8 +429,10 @@ class FakeSystemApi:
                     return
                 await send({"type": "websocket.send", "text": message})
         finally:
+            # Also when uvicorn cancels us at shutdown (a subscription opened while the
+            # server was closing): no queue reader may outlive the connection.
             self._transports.pop(transport_id, None)
-            await cancel_and_wait(listener)
+            await cancel_and_wait(getter, listener)
 
 
 async def _until_disconnect(receive: Receive) -> None:
