@@ -141,23 +141,11 @@ class Meter:
     # min()/max() written out (`x if x < lo else lo` is exactly what min(lo, x) returns):
     # this runs for every meter reading, and the builtin calls cost more than the rest.
 
-    def _hold(self, until: float) -> None:
-        since = self.since
-        if until > since:
-            value = self.value
-            if value is not None:
-                dt = until - since
-                self.area += value * dt
-                self.covered += dt
-                lo, hi = self.lo, self.hi
-                self.lo = value if value < lo else lo
-                self.hi = value if value > hi else hi
-            self.since = until
-
     def set(self, now: float, reading: Any) -> None:
-        """Take a device reading at `now`; anything but a number is unknown (None)."""
-        # `_hold(now)` and `number(reading)` written out, min()/max() too (see above): a
-        # thousand calls a second.
+        """Take a device reading at `now`; anything but a number is unknown (None). The value
+        held until now counts first (its time in the mean, its min and max)."""
+        # `number(reading)` written out, min()/max() too (see above): a thousand calls a
+        # second.
         lo, hi, since = self.lo, self.hi, self.since
         if now > since:
             held = self.value
@@ -178,7 +166,8 @@ class Meter:
 
     def close_second(self, end: float) -> tuple[float | None, float | None]:
         """(min, max) of the second ending at `end`; folds it into the ten seconds."""
-        self._hold(end)
+        if end > self.since:
+            self.set(end, self.value)  # the value held to the end of the second
         lo, hi, x_lo, x_hi = self.lo, self.hi, self.x_lo, self.x_hi
         self.x_lo = lo if lo < x_lo else x_lo
         self.x_hi = hi if hi > x_hi else x_hi
