@@ -8,7 +8,18 @@ from typing import Any
 
 import pytest
 
-from micboardd.history.ring import NONE_BYTE, RING_FIELDS, Meter, SecondRing, _byte, _slot
+from micboardd.history.blob import HistoryRow
+from micboardd.history.ring import (
+    METER_CHANGES,
+    NONE_BYTE,
+    RING_FIELDS,
+    ChannelHistory,
+    Meter,
+    SecondRing,
+    _byte,
+    _slot,
+)
+from micboardd.model import Device
 
 
 class PlainMeter:
@@ -94,3 +105,43 @@ def test_the_ring_takes_its_whole_hour_at_creation_and_never_grows() -> None:
     for sec in range(1_000_000, 1_000_000 + 2 * 3600 + 17):
         ring.put(sec, values)
     assert len(ring.slots) == size and ring.count == 3600
+
+
+class TakenAtOnce(ChannelHistory):
+    """ChannelHistory taking each meter reading as it comes (before readings waited in
+    `pending` for the second to close)."""
+
+    def take_meters(self, now: float, dev: Device, changes: frozenset[str]) -> None:
+        super().take_meters(now, dev, changes)
+        self.settle()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pending_meter_readings_give_what_taking_each_at_once_gives(seed: int) -> None:
+    rng = random.Random(seed)
+    start = 1_800_000_000.25
+    deferred, at_once = ChannelHistory("rx:1", start, 600), TakenAtOnce("rx:1", start, 600)
+    dev = Device(device_id="rx:1", rf_signal=-60.0, audio_level=-30.0, peak_level=-30.0)
+    meter_sets = sorted(METER_CHANGES, key=sorted)
+    other = [frozenset({"battery_level"}), frozenset({"status", "rf_signal"})]
+    values: list[float | None] = [-60.0, -61.0, -90.5, -20.0, None, 0.0]
+    now = start
+    rows_a: list[HistoryRow] = []
+    rows_b: list[HistoryRow] = []
+    for _ in range(3000):
+        now += rng.choice([0.0, 0.05, 0.1, 0.1, 0.1, 0.35, 1.0, 2.5])
+        dev.rf_signal, dev.audio_level = rng.choice(values), rng.choice(values)
+        dev.peak_level = dev.audio_level if rng.random() < 0.7 else rng.choice(values)
+        dev.battery_level, dev.status = rng.choice([80.0, 79.0, None]), rng.choice(["good", "weak"])
+        changes = rng.choice(other) if rng.random() < 0.05 else rng.choice(meter_sets)
+        for ch, rows in ((deferred, rows_a), (at_once, rows_b)):
+            if changes in METER_CHANGES and now < ch.sec + 1:
+                ch.take_meters(now, dev, changes)  # History's fast path
+            else:
+                rows.extend(ch.update(now, dev, changes))
+    assert deferred.pending  # the last second's readings still wait
+    rows_a.extend(deferred.close_partial(now + 0.5))
+    rows_b.extend(at_once.close_partial(now + 0.5))
+    assert rows_a == rows_b and len(rows_a) > 100
+    assert deferred.ring.rows("rx:1", 0, 2**40) == at_once.ring.rows("rx:1", 0, 2**40)
+    assert not deferred.pending
