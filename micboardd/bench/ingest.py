@@ -104,18 +104,16 @@ async def _measure(seconds: float) -> tuple[float, Hub]:
         try:
             hub, alerts, history = await _parts(store, clock)
             decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
-            run, frame, read = scan.run, scan.frame, scan.read
+            frame, frame_len, read = scan.frame, scan.frame_len, scan.read
             samples = 0
             start = time.process_time()
             while samples == 0 or time.process_time() - start < seconds:
                 for receiver_id, data in writes:
                     decoder = decoders[receiver_id]
-                    text = decoder.feed_samples(data, run)
-                    assert text is not None
-                    rows = frame.findall(text)
-                    decoder.count(len(rows))
+                    rows = decoder.sample_rows(data, frame, frame_len)
+                    assert rows is not None
                     clock.now += 0.001 * len(rows)
-                    hub.apply_samples(receiver_id, [read(row) for row in rows])
+                    hub.apply_samples(receiver_id, read(rows))
                     samples += len(rows)
             figure = (time.process_time() - start) / samples * 1e6
             await alerts.stop()

@@ -113,22 +113,25 @@ class StreamDecoder:
         del buf[:pos]
         return frames
 
-    def feed_samples(self, data: bytes, run: re.Pattern[str]) -> str | None:
-        """`data` as text when it is nothing but whole frames that `run` matches and nothing is
-        pending (a receiver's metering write, nearly every one): the caller reads those frames
-        itself (a family's `SampleScan`), and they are counted as `feed` would. None: use
-        `feed` (which then sees the same bytes)."""
+    def sample_rows(
+        self, data: bytes, frame: re.Pattern[str], frame_len: int
+    ) -> list[tuple[str, ...]] | None:
+        """The groups of each frame when `data` is nothing but frames that `frame` matches,
+        every one `frame_len` long, and nothing is pending (a receiver's metering write,
+        nearly every one); they are counted as `feed` would count them. None: use `feed`
+        (which then sees the same bytes).
+
+        One pass: fixed-length matches that add up to the whole write tile it, so nothing
+        lies between or around them."""
         if self._buf:
             return None
         text = data.decode("ascii", errors="replace")
-        if run.fullmatch(text) is None:
+        rows: list[tuple[str, ...]] = frame.findall(text)
+        if not rows or len(rows) * frame_len != len(text):
             return None
         self._in_frame, self._junk_counted = False, False
-        return text
-
-    def count(self, frames: int) -> None:
-        """Frames read by the caller from `feed_samples` text."""
-        self.frame_count += frames
+        self.frame_count += len(rows)
+        return rows
 
     def _plain_frames(
         self, plain_run: re.Pattern[str], text: str, pos: int, frames: list[Frame]

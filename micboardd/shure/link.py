@@ -119,10 +119,14 @@ class _SinkProtocol(asyncio.StreamReaderProtocol):
 
     def data_received(self, data: bytes) -> None:
         delivery = self._delivery
-        if delivery.sink is None:
+        sink = delivery.sink
+        if sink is None:
             super().data_received(data)
-        else:
-            delivery.deliver(data)
+        elif not delivery.failure.done():  # `delivery.deliver(data)` written out
+            try:
+                sink(data)
+            except Exception as exc:
+                delivery.fail(exc)
 
 
 def _keepalive(sock: socket.socket) -> None:

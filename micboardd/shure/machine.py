@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 
@@ -103,6 +102,11 @@ class ReceiverMachine(SessionMachine):
     """Keeps one Shure receiver connected and its channels flowing into the sink."""
 
     WHAT = "Shure receiver"
+
+    # One conversation's reading state, set by `_converse` before `_take` can be called.
+    _decoder: StreamDecoder
+    _interpreter: Interpreter
+    _scan: SampleScan | None
 
     def __init__(
         self,
@@ -230,12 +234,10 @@ class ReceiverMachine(SessionMachine):
         self._heartbeat_sent = None
         self._last_frame = time.monotonic()
         # Every chunk goes to _take as it arrives (set before the first command, so no
-        # answer is missed); this task only keeps time.
-        link.deliver_to(
-            functools.partial(
-                self._take, decoder=decoder, interpreter=interpreter, scan=spec.sample_scan
-            )
-        )
+        # answer is missed); this task only keeps time. The bound method, not a partial
+        # with keywords: that copies its keywords on every call, and this is every write.
+        self._decoder, self._interpreter, self._scan = decoder, interpreter, spec.sample_scan
+        link.deliver_to(self._take)
         # Meters first: the dump that follows then reports our own rate, so a different
         # rate reported later is somebody else's.
         await self._meters(link, self.meter_rate_ms)
@@ -322,25 +324,16 @@ class ReceiverMachine(SessionMachine):
 
     # --- reading (called by the link for every chunk) ---
 
-    def _take(
-        self,
-        data: bytes,
-        *,
-        decoder: StreamDecoder,
-        interpreter: Interpreter,
-        scan: SampleScan | None = None,
-    ) -> None:
+    def _take(self, data: bytes) -> None:
+        decoder, scan = self._decoder, self._scan
         # A metering write (nearly every one, once the receiver answered): one pass over
         # it, its values straight to the sink, no object per frame.
         if scan is not None and self._answered:
-            text = decoder.feed_samples(data, scan.run)
-            if text is not None:
-                rows = scan.frame.findall(text)
-                decoder.count(len(rows))
+            rows = decoder.sample_rows(data, scan.frame, scan.frame_len)
+            if rows is not None:
                 self.frames += len(rows)
                 self._last_frame = time.monotonic()
-                read = scan.read
-                self.sink.apply_samples(self.receiver_id, [read(row) for row in rows])
+                self.sink.apply_samples(self.receiver_id, scan.read(rows))
                 return
         garbage_before = decoder.garbage_count
         frames = decoder.feed(data)
@@ -367,7 +360,7 @@ class ReceiverMachine(SessionMachine):
                         latency = round((now - self._heartbeat_sent) * 1000, 1)
                         self._latency_at = now
                     self._heartbeat_sent = None
-            sink.apply(receiver_id, interpreter.interpret(frame))
+            sink.apply(receiver_id, self._interpreter.interpret(frame))
         if first:
             self._now_online(now, latency)
         elif latency is not None:

@@ -76,13 +76,6 @@ _AUDIO_BAND = DEADBAND_DB["audio_level"]
 _PEAK_BAND = DEADBAND_DB["peak_level"]
 
 
-def _beyond_deadband(old: Any, new: int | None, band: float) -> bool:
-    """`visibly_changed` for a sample's meter (`new` an int or None) that differs from `old`."""
-    if old is None or new is None or old.__class__ not in _NUMBERS:
-        return True
-    return not -band < new - old < band
-
-
 @dataclass(slots=True)
 class UserFields:
     performer: str | None = None
@@ -332,12 +325,19 @@ class Hub:
                 }
                 self._merge(device_id, rx, fields)
                 continue
+            # Each meter: a visible change (`visibly_changed`: to or from unknown, or past
+            # the deadband), written out three times rather than called three times a sample.
             mask = 0
             if antenna != dev.antenna:
                 dev.antenna = antenna
                 mask = _ANTENNA
             old = dev.rf_signal
-            if rf != old and _beyond_deadband(old, rf, _RF_BAND):
+            if rf != old and (
+                old is None
+                or rf is None
+                or old.__class__ not in _NUMBERS
+                or not -_RF_BAND < rf - old < _RF_BAND
+            ):
                 dev.rf_signal = rf
                 mask |= _RF
                 mem = memory[device_id]
@@ -350,11 +350,21 @@ class Hub:
                     dev.rf_quality = quality
                     mask |= _QUALITY
             old = dev.audio_level
-            if audio != old and _beyond_deadband(old, audio, _AUDIO_BAND):
+            if audio != old and (
+                old is None
+                or audio is None
+                or old.__class__ not in _NUMBERS
+                or not -_AUDIO_BAND < audio - old < _AUDIO_BAND
+            ):
                 dev.audio_level = audio
                 mask |= _AUDIO
             old = dev.peak_level
-            if peak != old and _beyond_deadband(old, peak, _PEAK_BAND):
+            if peak != old and (
+                old is None
+                or peak is None
+                or old.__class__ not in _NUMBERS
+                or not -_PEAK_BAND < peak - old < _PEAK_BAND
+            ):
                 dev.peak_level = peak
                 mask |= _PEAK
             if mask:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 from micboardd.model import Family
 from micboardd.shure.decoder import StreamDecoder
@@ -26,13 +27,12 @@ def scanned(family: Family, data: bytes) -> list[Sample] | None:
     scan = spec.sample_scan
     assert scan is not None
     decoder = StreamDecoder(spec.framing)
-    text = decoder.feed_samples(data, scan.run)
-    if text is None:
+    rows = decoder.sample_rows(data, scan.frame, scan.frame_len)
+    if rows is None:
+        assert decoder.frame_count == 0
         return None
-    rows = scan.frame.findall(text)
-    decoder.count(len(rows))
     assert decoder.frame_count == len(rows) and decoder.pending == 0
-    return [scan.read(row) for row in rows]
+    return scan.read(rows)
 
 
 def test_metering_writes_read_the_same_both_ways() -> None:
@@ -57,6 +57,10 @@ def test_anything_else_is_left_to_the_decoder() -> None:
         b"< SAMPLE 1 ALL AX 070 030 040 >",  # more than the family's sample
         b"< SAMPLE 5 ALL AX 070 030 >",  # no such channel
         b"junk< SAMPLE 1 ALL AX 070 030 >",
+        b"< SAMPLE 1 ALL AX 070 030 >\r\n< SAMPLE 2 ALL AX 070 030 >",  # bytes between
+        b"< SAMPLE 1 ALL AX 070 030 > ",
+        b"< SAMPLE 1 ALL AX  070 030 >",
+        b"",
     ):
         assert scanned(Family.ULXD, data) is None
     assert scanned(Family.QLXD, b"< SAMPLE 2 ALL AX 070 030 >") is None
@@ -64,5 +68,27 @@ def test_anything_else_is_left_to_the_decoder() -> None:
     spec = FAMILIES[Family.ULXD]
     decoder = StreamDecoder(spec.framing)
     decoder.feed(b"< SAMPLE 1 ALL AX 07")
-    assert spec.sample_scan is not None
-    assert decoder.feed_samples(b"< SAMPLE 2 ALL AX 070 030 >", spec.sample_scan.run) is None
+    scan = spec.sample_scan
+    assert scan is not None
+    assert decoder.sample_rows(b"< SAMPLE 2 ALL AX 070 030 >", scan.frame, scan.frame_len) is None
+
+
+def test_a_write_is_taken_exactly_when_it_is_nothing_but_sample_frames() -> None:
+    # The scan checks a write by its length (fixed-length frames tile it); the plain rule
+    # is a regex matching one or more whole frames and nothing else. Fuzzed writes built
+    # from frames, their pieces and stray bytes must get the same answer both ways.
+    spec = FAMILIES[Family.ULXD]
+    scan = spec.sample_scan
+    assert scan is not None
+    whole = re.compile(f"(?:{scan.frame.pattern})+")
+    rng = random.Random(5)
+    frame = "< SAMPLE 3 ALL AX 070 030 >"
+    pieces = [frame, frame, frame[:9], frame[9:], " ", ">", "<", "\xff", "< SAMPLE 3 ALL A 0 0 >"]
+    taken = 0
+    for _ in range(5000):
+        data = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))).encode("latin-1")
+        rows = StreamDecoder(spec.framing).sample_rows(data, scan.frame, scan.frame_len)
+        plain = whole.fullmatch(data.decode("ascii", errors="replace")) is not None
+        assert (rows is not None) == plain, data
+        taken += plain
+    assert taken > 100

@@ -40,12 +40,13 @@ NAME_CHARSET = frozenset(
 @dataclass(frozen=True, slots=True)
 class SampleScan:
     """A family's metering frames read straight off a receiver's write (no Frame, no
-    Reading): for a write of nothing but such frames, `run.fullmatch`es it, `frame.findall`
-    gives each frame's tokens and `read` the values the interpreter would have given."""
+    Reading). Every such frame is `frame_len` characters long, so a write that is nothing
+    but these frames is exactly tiled by what `frame.findall` finds (the decoder's
+    `sample_rows`); `read` turns those rows into the values the interpreter would give."""
 
-    run: re.Pattern[str]
     frame: re.Pattern[str]
-    read: Callable[[tuple[str, ...]], Sample]
+    frame_len: int
+    read: Callable[[list[tuple[str, ...]]], list[Sample]]
 
 
 class Interpreter(Protocol):

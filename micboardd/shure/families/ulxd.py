@@ -91,17 +91,25 @@ def _sample(state: ChannelState, args: tuple[str, ...]) -> Fields:
     }
 
 
+# A SAMPLE frame as ULX-D and QLX-D send it, always 27 characters: one-digit channel,
+# two antenna letters, three-digit RF and audio.
+_SAMPLE_FRAME = "< SAMPLE ([1-{}]) ALL ([A-Za-z]{{2}}) ([0-9]{{3}}) ([0-9]{{3}}) >"
+_SAMPLE_LEN = len("< SAMPLE 1 ALL AX 070 030 >")
+
+
 def sample_scan(max_channel: int) -> SampleScan:
     """`_sample` for writes of nothing but well-formed SAMPLE frames (nearly all of them)."""
-    frame = rf"< SAMPLE ([1-{max_channel}]) ALL ([A-Za-z]{{2}}) ([0-9]{{3}}) ([0-9]{{3}}) >"
-    run = frame.replace("(", "").replace(")", "")
-    return SampleScan(re.compile(f"(?:{run})+"), re.compile(frame), _read_sample)
+    return SampleScan(re.compile(_SAMPLE_FRAME.format(max_channel)), _SAMPLE_LEN, _read_samples)
 
 
-def _read_sample(tokens: tuple[str, ...]) -> Sample:
-    channel, antenna, rf, audio = tokens
-    level = _AUDIO_LEVELS[audio]
-    return int(channel), _ANTENNAS[antenna], _RF_LEVELS[rf], level, level
+def _read_samples(rows: list[tuple[str, ...]]) -> list[Sample]:
+    # One call per write, not one per frame: the write's few frames in one loop.
+    rf_levels, audio_levels, antennas = _RF_LEVELS, _AUDIO_LEVELS, _ANTENNAS
+    out: list[Sample] = []
+    for channel, antenna, rf, audio in rows:
+        level = audio_levels[audio]
+        out.append((int(channel), antennas[antenna], rf_levels[rf], level, level))
+    return out
 
 
 def _tx_type(state: ChannelState, args: tuple[str, ...]) -> Fields:
