@@ -51,6 +51,8 @@ def _unbyte(value: int) -> float | None:
 _STATUS_BYTE = {s: i for i, s in enumerate(STATUS_CODES) if s is not None}
 _GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
 _NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
+# A meter reading waiting for its second to close: (time, changes, rf, audio, peak).
+PendingReading = tuple[float, frozenset[str], Any, Any, Any]
 
 
 # One second of the ring: RING_FIELDS as signed bytes, side by side. Row-major, so closing
@@ -164,6 +166,33 @@ class Meter:
             hi = value if value > hi else hi
         self.lo, self.hi = lo, hi
 
+    def take(self, readings: Sequence[PendingReading], index: int, key: str) -> None:
+        """`set` for each of `readings` in order whose changes name `key` (its value at
+        `index`): the same arithmetic on locals, written back once (a second's readings of
+        a channel, `ChannelHistory.settle`)."""
+        value, since, lo, hi = self.value, self.since, self.lo, self.hi
+        area, covered = self.area, self.covered
+        for reading in readings:
+            if key not in reading[1]:
+                continue
+            now = reading[0]
+            if now > since:
+                if value is not None:
+                    dt = now - since
+                    area += value * dt
+                    covered += dt
+                    lo = value if value < lo else lo
+                    hi = value if value > hi else hi
+                since = now
+            new: Any = reading[index]
+            kind = new.__class__
+            value = new if kind is float else float(new) if kind is int else number(new)
+            if value is not None:
+                lo = value if value < lo else lo
+                hi = value if value > hi else hi
+        self.value, self.since, self.lo, self.hi = value, since, lo, hi
+        self.area, self.covered = area, covered
+
     def close_second(self, end: float) -> tuple[float | None, float | None]:
         """(min, max) of the second ending at `end`; folds it into the ten seconds."""
         if end > self.since:
@@ -218,7 +247,7 @@ class ChannelHistory:
         # closes or anything else needs the meters: ten readings a second per channel taken
         # in one warm loop cost a fraction of ten calls into cold meters. Never more than
         # a second's readings: the first reading past the second closes it (`update`).
-        self.pending: list[tuple[float, frozenset[str], Any, Any, Any]] = []
+        self.pending: list[PendingReading] = []
         self._restart(now)
 
     def _restart(self, now: float) -> None:
@@ -248,16 +277,13 @@ class ChannelHistory:
         self.pending.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
 
     def settle(self) -> None:
-        """Take the pending meter readings, in the order they came."""
-        rf, audio, peak = self.rf, self.audio, self.peak
-        for now, changes, rf_signal, audio_level, peak_level in self.pending:
-            if "rf_signal" in changes:
-                rf.set(now, rf_signal)
-            if "audio_level" in changes:
-                audio.set(now, audio_level)
-            if "peak_level" in changes:
-                peak.set(now, peak_level)
-        self.pending.clear()
+        """Take the pending meter readings, in the order they came (each meter on its own:
+        they share nothing)."""
+        pending = self.pending
+        self.rf.take(pending, 2, "rf_signal")
+        self.audio.take(pending, 3, "audio_level")
+        self.peak.take(pending, 4, "peak_level")
+        pending.clear()
 
     def advance(self, now: float) -> list[HistoryRow]:
         """Close every bucket that ended at or before `now`."""

@@ -43,6 +43,10 @@ RF_QUALITY_DBM: tuple[tuple[float, RfQuality], ...] = (
     (-80.0, RfQuality.FAIR),
 )
 
+# The grades as strings: an Enum's `.value` is a property call, and this runs per sample.
+_GRADES = tuple((floor, quality.value) for floor, quality in RF_QUALITY_DBM)
+_POOR, _NO_LINK = RfQuality.POOR.value, RfQuality.NONE.value
+
 METER_SET = frozenset(METER_FIELDS) | {"rf_antennas", "antenna"}
 
 # Families whose receivers report whether a transmitter is on air (TX_TYPE, TX_MODEL,
@@ -89,17 +93,17 @@ def rf_quality(
     transmitter on air with no RF (alerts.rules.tx_presence reads the grade as presence).
     """
     if tx_on is False:
-        return RfQuality.NONE.value
+        return _NO_LINK
     if reported is not None:
         return reported
     if tx_on is None and tells_presence:
         return None
     if not isinstance(rf_signal, int | float):
         return None
-    for floor, quality in RF_QUALITY_DBM:
+    for floor, grade in _GRADES:
         if rf_signal >= floor:
-            return quality.value
-    return RfQuality.POOR.value
+            return grade
+    return _POOR
 
 
 @dataclass(slots=True)

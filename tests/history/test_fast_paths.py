@@ -108,12 +108,16 @@ def test_the_ring_takes_its_whole_hour_at_creation_and_never_grows() -> None:
 
 
 class TakenAtOnce(ChannelHistory):
-    """ChannelHistory taking each meter reading as it comes (before readings waited in
-    `pending` for the second to close)."""
+    """ChannelHistory taking each meter reading as it comes, one `Meter.set` each (before
+    readings waited in `pending` for the second to close and a meter took them at once)."""
 
     def take_meters(self, now: float, dev: Device, changes: frozenset[str]) -> None:
-        super().take_meters(now, dev, changes)
-        self.settle()
+        if "rf_signal" in changes:
+            self.rf.set(now, dev.rf_signal)
+        if "audio_level" in changes:
+            self.audio.set(now, dev.audio_level)
+        if "peak_level" in changes:
+            self.peak.set(now, dev.peak_level)
 
 
 @pytest.mark.parametrize("seed", range(4))
