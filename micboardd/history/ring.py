@@ -13,6 +13,7 @@ from typing import Any
 
 from micboardd.history.blob import BUCKET_S, STATUS_CODES, HistoryRow, status_name
 from micboardd.model import Device, number
+from micboardd.sources.ports import MeterReading
 
 RING_FIELDS = (
     "rf_min",
@@ -52,7 +53,7 @@ _STATUS_BYTE = {s: i for i, s in enumerate(STATUS_CODES) if s is not None}
 _GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
 _NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
 # A meter reading waiting for its second to close: (time, changes, rf, audio, peak).
-PendingReading = tuple[float, frozenset[str], Any, Any, Any]
+PendingReading = MeterReading
 
 
 # One second of the ring: RING_FIELDS as signed bytes, side by side. Row-major, so closing
@@ -242,11 +243,12 @@ class ChannelHistory:
         self.minutes: float | None = None
         self.status: str | None = None
         self.ring = SecondRing(memory_s)
-        # Meter readings of the open second not yet taken: (now, changes, rf, audio, peak).
-        # A reading is appended (History's hot path) and taken in order when the second
-        # closes or anything else needs the meters: ten readings a second per channel taken
-        # in one warm loop cost a fraction of ten calls into cold meters. Never more than
-        # a second's readings: the first reading past the second closes it (`update`).
+        # Meter readings not yet taken: (now, changes, rf, audio, peak), in the order they
+        # came. Appended by the hub's sample path (History gives it this list as the
+        # channel's meter sink) and by History for other meter changes; taken, second by
+        # second, when a second closes (`advance`: History's tick, every second). Ten
+        # readings a second per channel taken in one warm loop cost a fraction of ten calls
+        # into cold meters.
         self.pending: list[PendingReading] = []
         self._restart(now)
 
@@ -285,17 +287,37 @@ class ChannelHistory:
         self.peak.take(pending, 4, "peak_level")
         pending.clear()
 
+    def settle_before(self, end: float) -> None:
+        """Take the pending readings from before `end` (the rest belong to later seconds:
+        the hub's sample path appends whenever they come, `Hub.meter_sinks`)."""
+        pending = self.pending
+        if pending[-1][0] < end:  # all of them: the usual case
+            self.settle()
+            return
+        i = 0
+        while i < len(pending) and pending[i][0] < end:
+            i += 1
+        if i:
+            earlier = pending[:i]
+            del pending[:i]
+            self.rf.take(earlier, 2, "rf_signal")
+            self.audio.take(earlier, 3, "audio_level")
+            self.peak.take(earlier, 4, "peak_level")
+
     def advance(self, now: float) -> list[HistoryRow]:
         """Close every bucket that ended at or before `now`."""
-        if self.pending:
-            self.settle()
         if now - self.sec > self.ring.size + BUCKET_S or now < self.sec - BUCKET_S:
-            # The clock jumped (a Pi without RTC setting its time): start afresh from now.
+            # The clock jumped (a Pi without RTC setting its time): start afresh from now,
+            # the last values held.
+            if self.pending:
+                self.settle()
             self._restart(now)
             return []
         rows: list[HistoryRow] = []
         while self.sec + 1 <= now:
             end = self.sec + 1
+            if self.pending:
+                self.settle_before(end)
             rf_lo, rf_hi = self.rf.close_second(end)
             au_lo, au_hi = self.audio.close_second(end)
             _, pk_hi = self.peak.close_second(end)
@@ -312,6 +334,8 @@ class ChannelHistory:
     def close_partial(self, now: float) -> list[HistoryRow]:
         """Everything up to `now`, the open ten-second bucket included (shutdown)."""
         rows = self.advance(now)
+        if self.pending:
+            self.settle()
         for meter in (self.rf, self.audio, self.peak):
             meter.close_second(now)
         row = self._ten_row()

@@ -132,6 +132,8 @@ class History:
     ) -> None:
         self.hub = hub
         self.store = store
+        # The hub's unless a test says otherwise: meter samples reach the channels stamped
+        # with the hub's clock (its meter sinks), so the two must read the same time.
         self.clock = clock or hub.clock
         self.config = config or HistoryConfig()
         self.tick_s = tick_s
@@ -162,7 +164,9 @@ class History:
         for device_id, dev in self.hub.devices.items():
             if device_id not in self.hub.placeholders:
                 self._take(device_id, dev, now)
-        self._unsubscribe = self.hub.subscribe(self.on_event)
+        # Meter samples reach the channels through the hub's meter sinks (`_take`), not as
+        # events: a thousand a second, each a list entry rather than a call.
+        self._unsubscribe = self.hub.subscribe(self.on_event, samples=False)
         if self.tick_s:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="history")
 
@@ -171,6 +175,10 @@ class History:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        sinks = self.hub.meter_sinks
+        for device_id, ch in self.channels.items():
+            if sinks.get(device_id) is ch.pending:
+                del sinks[device_id]
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
@@ -229,6 +237,8 @@ class History:
         elif isinstance(event, DeviceRemoved):
             ch = self.channels.pop(event.device_id, None)
             if ch is not None:
+                if self.hub.meter_sinks.get(event.device_id) is ch.pending:
+                    del self.hub.meter_sinks[event.device_id]
                 self._keep(ch.close_partial(self.clock()))
 
     def _take(
@@ -237,6 +247,7 @@ class History:
         ch = self.channels.get(device_id)
         if ch is None:
             ch = self.channels[device_id] = ChannelHistory(device_id, now, self.config.memory_s)
+            self.hub.meter_sinks[device_id] = ch.pending
             changes = TRACKED
         before = ch.status
         rows = ch.update(now, dev, changes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -36,6 +36,9 @@ class ConnectionChanged(msgspec.Struct, frozen=True, gc=False):
 
 HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
 Listener = Callable[[HubEvent], None]
+# A device's meter change as a listener keeping meters by the second takes it: (time,
+# changes, rf_signal, audio_level, peak_level) as the change left them (Hub.meter_sinks).
+MeterReading = tuple[float, frozenset[str], Any, Any, Any]
 # One meter sample as a family reads it off the wire: channel, antenna, rf_signal (dBm),
 # audio_level and peak_level (dBFS), whole numbers or None (unknown).
 Sample = tuple[int, str | None, int | None, int | None, int | None]

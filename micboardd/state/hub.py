@@ -41,6 +41,7 @@ from micboardd.sources.ports import (
     DeviceRemoved,
     HubEvent,
     Listener,
+    MeterReading,
     Sample,
 )
 from micboardd.state.receiver import ReceiverState
@@ -76,6 +77,14 @@ _AUDIO_BAND = DEADBAND_DB["audio_level"]
 _PEAK_BAND = DEADBAND_DB["peak_level"]
 
 
+def _without(listeners: tuple[Listener, ...], listener: Listener) -> tuple[Listener, ...]:
+    if listener not in listeners:
+        return listeners
+    kept = list(listeners)
+    kept.remove(listener)
+    return tuple(kept)
+
+
 @dataclass(slots=True)
 class UserFields:
     performer: str | None = None
@@ -96,6 +105,13 @@ class Hub:
         # Each receiver's device ids by channel (index 0 unused), for the sample path.
         self._channel_ids: dict[str, tuple[str, ...]] = {}
         self._listeners: tuple[Listener, ...] = ()
+        # The listeners told of the sample path's changes (`apply_samples`): all but those
+        # that take them from `meter_sinks`.
+        self._sample_listeners: tuple[Listener, ...] = ()
+        # Per device, a list the sample path appends each change to (a MeterReading),
+        # filled in by a listener subscribed with samples=False (history): a thousand
+        # changes a second reach it as list entries, not calls.
+        self.meter_sinks: dict[str, list[MeterReading]] = {}
         self.user: dict[str, UserFields] = {}
         # Tiles without a receiver (placeholders.py): local, never fed by a source.
         self.placeholders: set[str] = set()
@@ -108,21 +124,26 @@ class Hub:
 
     # --- listeners ---
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        # A new tuple on every (un)subscription, so that `_emit` walks a snapshot without
+    def subscribe(self, listener: Listener, *, samples: bool = True) -> Callable[[], None]:
+        """Call `listener` with every event. samples=False: not with the changes of meter
+        samples (`apply_samples`); the listener takes those from `meter_sinks` instead."""
+        # New tuples on every (un)subscription, so that `_emit` walks a snapshot without
         # copying the list for each of a thousand events a second.
         self._listeners = (*self._listeners, listener)
+        if samples:
+            self._sample_listeners = (*self._sample_listeners, listener)
 
         def unsubscribe() -> None:
-            if listener in self._listeners:
-                kept = list(self._listeners)
-                kept.remove(listener)
-                self._listeners = tuple(kept)
+            self._listeners = _without(self._listeners, listener)
+            self._sample_listeners = _without(self._sample_listeners, listener)
 
         return unsubscribe
 
     def _emit(self, event: HubEvent) -> None:
-        for listener in self._listeners:
+        self._emit_to(self._listeners, event)
+
+    def _emit_to(self, listeners: tuple[Listener, ...], event: HubEvent) -> None:
+        for listener in listeners:
             try:
                 listener(event)
             except Exception as exc:  # a bug in one listener must not starve the others
@@ -303,10 +324,12 @@ class Hub:
             ids = self._channel_ids[receiver_id] = tuple(
                 make_device_id(receiver_id, ch) for ch in range(rx.channels + 1)
             )
-        devices, memory, emit = self.devices, self._memory, self._emit
+        devices, memory, sinks = self.devices, self._memory, self.meter_sinks
+        listeners, emit = self._sample_listeners, self._emit_to
         online = rx.online
         presence = rx.family in PRESENCE_FAMILIES
         stamp: str | None = None
+        now = 0.0
         applied = 0
         for channel, antenna, rf, audio, peak in samples:
             applied += 1
@@ -369,9 +392,14 @@ class Hub:
                 mask |= _PEAK
             if mask:
                 if stamp is None:
-                    stamp = iso(self.clock())
+                    now = self.clock()
+                    stamp = iso(now)
                 dev.last_update = stamp
-                emit(DeviceChanged(device_id, _SAMPLE_CHANGES[mask]))
+                changes = _SAMPLE_CHANGES[mask]
+                sink = sinks.get(device_id)
+                if sink is not None:
+                    sink.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
+                emit(listeners, DeviceChanged(device_id, changes))
         self.updates_applied += applied
 
     def _meters(self, device_id: str, rx: ReceiverState, fields: Iterable[tuple[str, Any]]) -> None:

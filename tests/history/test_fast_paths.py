@@ -149,3 +149,40 @@ def test_pending_meter_readings_give_what_taking_each_at_once_gives(seed: int) -
     assert rows_a == rows_b and len(rows_a) > 100
     assert deferred.ring.rows("rx:1", 0, 2**40) == at_once.ring.rows("rx:1", 0, 2**40)
     assert not deferred.pending
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_readings_from_the_hubs_meter_sink_give_what_taking_each_at_once_gives(seed: int) -> None:
+    # The hub's sample path appends to `pending` whenever a reading comes, seconds ahead of
+    # the tick that closes them (`advance`), and status changes come in between (`update`).
+    rng = random.Random(seed)
+    start = 1_800_000_000.25
+    sink, at_once = ChannelHistory("rx:1", start, 600), TakenAtOnce("rx:1", start, 600)
+    dev = Device(device_id="rx:1", rf_signal=-60.0, audio_level=-30.0, peak_level=-30.0)
+    meter_sets = sorted(METER_CHANGES, key=sorted)
+    values: list[float | None] = [-60.0, -61.0, -90.5, -20.0, None, 0.0]
+    now, next_tick = start, start + 1.0
+    rows_a: list[HistoryRow] = []
+    rows_b: list[HistoryRow] = []
+    for _ in range(3000):
+        now += rng.choice([0.0, 0.05, 0.1, 0.1, 0.1, 0.35, 1.0])
+        while next_tick <= now:  # History's tick: every second, a little late or not
+            rows_a.extend(sink.advance(next_tick))
+            rows_b.extend(at_once.advance(next_tick))
+            next_tick += rng.choice([1.0, 1.0, 1.3])
+        dev.rf_signal, dev.audio_level = rng.choice(values), rng.choice(values)
+        dev.peak_level = dev.audio_level if rng.random() < 0.7 else rng.choice(values)
+        if rng.random() < 0.05:  # a status change: the event path, through `update`
+            dev.status = rng.choice(["good", "weak"])
+            changes = frozenset({"status", "rf_signal"})
+            rows_a.extend(sink.update(now, dev, changes))
+            rows_b.extend(at_once.update(now, dev, changes))
+            continue
+        changes = rng.choice(meter_sets)
+        sink.pending.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
+        rows_b.extend(at_once.update(now, dev, changes))
+    rows_a.extend(sink.close_partial(now + 0.5))
+    rows_b.extend(at_once.close_partial(now + 0.5))
+    assert rows_a == rows_b and len(rows_a) > 50
+    assert sink.ring.rows("rx:1", 0, 2**40) == at_once.ring.rows("rx:1", 0, 2**40)
+    assert not sink.pending

@@ -3,6 +3,7 @@ in small steps, and everything but the last batch survives a restart."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +345,44 @@ async def merged_after_restart(store: Store, clock: Clock) -> None:
     recent = await history.series(DEV, T0 + 310, T0 + 320, 1)
     assert recent.step == 1 and [r.t for r in recent.rows] == list(range(t0 + 310, t0 + 320))
     await history.stop()
+
+
+async def test_samples_through_the_hubs_meter_sink_keep_what_readings_keep(
+    tmp_path: Path,
+) -> None:
+    # The same metering, once as the sample path's writes (they reach history through the
+    # hub's meter sink, no event) and once as plain readings (events): the same seconds
+    # and ten-second rows, a channel twice in a write and a clipping peak included.
+    results = []
+    for as_samples in (True, False):
+        clock = Clock()
+        hub = make_hub(clock, channels=2)
+        store = await open_store(tmp_path / f"h{as_samples}.db")
+        history = make_history(hub, store, clock)
+        await history.start()
+        hub.apply(RX, [Reading(ch, dict(ON_AIR)) for ch in (1, 2)])
+        rng = random.Random(4)
+        for step in range(600):  # a minute at 10 writes a second
+            clock.t += 0.1
+            write = []
+            for channel in rng.choice([(1, 2), (1, 2), (2, 1, 1)]):
+                audio = rng.randint(-50, -2)
+                peak = audio if rng.random() < 0.97 else 0
+                write.append((channel, "A", rng.randint(-95, -40), audio, peak))
+            if as_samples:
+                hub.apply_samples(RX, write)
+            else:
+                hub.apply(RX, [Reading(c, dict(zip(KEYS, v, strict=True))) for c, *v in write])
+            if step % 10 == 9:
+                history.tick()
+        assert not as_samples or hub.meter_sinks[DEV] is history.channels[DEV].pending
+        rows = [history.channels[d].ring.rows(d, 0, 2**40) for d in (DEV, f"{RX}:2")]
+        await history.stop()
+        assert DEV not in hub.meter_sinks, "a stopped history leaves no sink behind"
+        results.append((rows, await history.series(DEV, T0, T0 + 70, 10)))
+        await store.close()
+    assert results[0] == results[1]
+    assert len(results[0][0][0]) >= 55
+
+
+KEYS = ("antenna", "rf_signal", "audio_level", "peak_level")

@@ -108,3 +108,34 @@ def test_samples_grade_no_rf_before_the_receiver_says_whether_a_transmitter_is_t
     assert hub.devices["rx:2"].rf_quality is None
     hub.apply("rx", [Reading(1, {"tx_on": True})])
     assert hub.devices["rx:1"].rf_quality == "excellent"
+
+
+def test_a_listener_without_samples_gets_them_through_its_meter_sink() -> None:
+    hub = Hub(clock=lambda: NOW[0])
+    hub.upsert_receiver("rx", address="10.0.0.5", family=Family.ULXD, channels=2)
+    hub.set_source_state("rx", SourceState.ONLINE)
+    hub.apply("rx", [Reading(ch, {"tx_on": True}) for ch in (1, 2)])
+    told: list[tuple[str, frozenset[str]]] = []
+
+    def listen(event: HubEvent) -> None:
+        if isinstance(event, DeviceChanged):
+            told.append((event.device_id, event.changes))
+
+    hub.subscribe(listen, samples=False)
+    sink: list[Any] = []
+    hub.meter_sinks["rx:1"] = sink
+    NOW[0] += 0.1
+    # Channel 1 twice in one write: each reading as its change left the device.
+    hub.apply_samples(
+        "rx", [(1, "A", -60, -30, -30), (2, "A", -61, -31, -31), (1, "B", -70, -20, -20)]
+    )
+    assert told == [], "the sample path's changes are not events for it"
+    assert [(t, r, a, p) for t, _, r, a, p in sink] == [
+        (NOW[0], -60, -30, -30),
+        (NOW[0], -70, -20, -20),
+    ]
+    assert all(c >= {"rf_signal", "audio_level", "peak_level"} for _, c, *_ in sink)
+    NOW[0] += 0.1
+    hub.apply_samples("rx", [(1, "B", -70, -20, 0)])  # a clipping peak: the general way
+    hub.apply("rx", [Reading(1, {"rf_signal": -80})])
+    assert [d for d, _ in told] == ["rx:1", "rx:1"] and len(sink) == 2
