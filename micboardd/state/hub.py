@@ -310,27 +310,20 @@ class Hub:
 
     def apply_samples(self, receiver_id: str, samples: Iterable[Sample]) -> None:
         """The meter samples of one receiver write (ReadingSink): the outcome of `apply` with
-        a Reading of these four fields each, for a thousand samples a second.
-
-        Written out for that rate: one clock reading and at most one timestamp per write,
-        the four fields compared in place (the 1 dB deadband of status.DEADBAND_DB), the
-        change sets shared. A clipping peak (the audio_peak hold) takes the general way.
-        """
+        a Reading of these four fields each, written out for a thousand samples a second:
+        one clock reading and at most one timestamp per write, the four fields compared in
+        place (the 1 dB deadband of status.DEADBAND_DB), the change sets shared, each change
+        appended to the device's meter sink. A clipping peak (the audio_peak hold) takes
+        the general way."""
         rx = self.receivers.get(receiver_id)
         if rx is None:
             return
-        ids = self._channel_ids.get(receiver_id)
-        if ids is None or len(ids) != rx.channels + 1:
-            ids = self._channel_ids[receiver_id] = tuple(
-                make_device_id(receiver_id, ch) for ch in range(rx.channels + 1)
-            )
+        ids = self._ids(receiver_id, rx)
         devices, memory, sinks = self.devices, self._memory, self.meter_sinks
         listeners, emit = self._sample_listeners, self._emit_to
-        online = rx.online
-        presence = rx.family in PRESENCE_FAMILIES
+        online, presence = rx.online, rx.family in PRESENCE_FAMILIES
         stamp: str | None = None
-        now = 0.0
-        applied = 0
+        now, applied = 0.0, 0
         for channel, antenna, rf, audio, peak in samples:
             applied += 1
             if not 0 < channel < len(ids):
@@ -340,13 +333,8 @@ class Hub:
             if dev is None or device_id not in memory:
                 continue
             if peak is not None and peak >= CLIP_DBFS:
-                fields = {
-                    "antenna": antenna,
-                    "rf_signal": rf,
-                    "audio_level": audio,
-                    "peak_level": peak,
-                }
-                self._merge(device_id, rx, fields)
+                values = (antenna, rf, audio, peak)  # _SAMPLE_KEYS but the derived grade
+                self._merge(device_id, rx, dict(zip(_SAMPLE_KEYS, values, strict=False)))
                 continue
             # Each meter: a visible change (`visibly_changed`: to or from unknown, or past
             # the deadband), written out three times rather than called three times a sample.
@@ -363,12 +351,11 @@ class Hub:
             ):
                 dev.rf_signal = rf
                 mask |= _RF
-                mem = memory[device_id]
-                quality = (
-                    rf_quality(rf, mem.tx_on, mem.reported_quality, tells_presence=presence)
-                    if online
-                    else None
-                )
+                mem, quality = memory[device_id], None
+                if online:
+                    quality = rf_quality(
+                        rf, mem.tx_on, mem.reported_quality, tells_presence=presence
+                    )
                 if quality != dev.rf_quality:
                     dev.rf_quality = quality
                     mask |= _QUALITY
@@ -401,6 +388,15 @@ class Hub:
                     sink.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
                 emit(listeners, DeviceChanged(device_id, changes))
         self.updates_applied += applied
+
+    def _ids(self, receiver_id: str, rx: ReceiverState) -> tuple[str, ...]:
+        """The receiver's device ids by channel (index 0 unused), made once."""
+        ids = self._channel_ids.get(receiver_id)
+        if ids is None or len(ids) != rx.channels + 1:
+            ids = self._channel_ids[receiver_id] = tuple(
+                make_device_id(receiver_id, ch) for ch in range(rx.channels + 1)
+            )
+        return ids
 
     def _meters(self, device_id: str, rx: ReceiverState, fields: Iterable[tuple[str, Any]]) -> None:
         """`_merge` for a meter sample (nearly every reading): the same outcome, with only
