@@ -3,6 +3,7 @@ in small steps, and everything but the last batch survives a restart."""
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -386,3 +387,25 @@ async def test_samples_through_the_hubs_meter_sink_keep_what_readings_keep(
 
 
 KEYS = ("antenna", "rf_signal", "audio_level", "peak_level")
+
+
+async def test_a_tick_in_parts_closes_each_channel_once_per_round(
+    store: Store, clock: Clock
+) -> None:
+    # The daemon's tick closes a tenth of the channels every 100 ms: each share advances
+    # only its own channels, and a round of shares closes what one whole tick closes.
+    hub = make_hub(clock, channels=4)
+    history = make_history(hub, store, clock)
+    await history.start()
+    read(hub, **ON_AIR)
+    clock.t += 2.0
+
+    def secs() -> list[int]:
+        return [ch.sec for ch in history.channels.values()]
+
+    before = secs()
+    history.tick(1, 3)
+    assert [s != b for s, b in zip(secs(), before, strict=True)] == [False, True, False, False]
+    history.tick(0, 3)
+    history.tick(2, 3)
+    assert secs() == [math.floor(clock.t)] * 4
