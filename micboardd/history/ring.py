@@ -281,11 +281,13 @@ class ChannelHistory:
     def settle(self) -> None:
         """Take the pending meter readings, in the order they came (each meter on its own:
         they share nothing)."""
-        pending = self.pending
-        self.rf.take(pending, 2, "rf_signal")
-        self.audio.take(pending, 3, "audio_level")
-        self.peak.take(pending, 4, "peak_level")
-        pending.clear()
+        self._take(self.pending)
+        self.pending.clear()
+
+    def _take(self, readings: Sequence[PendingReading]) -> None:
+        self.rf.take(readings, 2, "rf_signal")
+        self.audio.take(readings, 3, "audio_level")
+        self.peak.take(readings, 4, "peak_level")
 
     def settle_before(self, end: float) -> None:
         """Take the pending readings from before `end` (the rest belong to later seconds:
@@ -298,11 +300,8 @@ class ChannelHistory:
         while i < len(pending) and pending[i][0] < end:
             i += 1
         if i:
-            earlier = pending[:i]
+            self._take(pending[:i])
             del pending[:i]
-            self.rf.take(earlier, 2, "rf_signal")
-            self.audio.take(earlier, 3, "audio_level")
-            self.peak.take(earlier, 4, "peak_level")
 
     def advance(self, now: float) -> list[HistoryRow]:
         """Close every bucket that ended at or before `now`."""

@@ -120,35 +120,55 @@ class TakenAtOnce(ChannelHistory):
             self.peak.set(now, dev.peak_level)
 
 
+START = 1_800_000_000.25
+VALUES: list[float | None] = [-60.0, -61.0, -90.5, -20.0, None, 0.0]
+
+
+def two_channels() -> tuple[ChannelHistory, TakenAtOnce, Device]:
+    """A channel whose readings wait in `pending`, one taking each at once, their device."""
+    dev = Device(device_id="rx:1", rf_signal=-60.0, audio_level=-30.0, peak_level=-30.0)
+    return ChannelHistory("rx:1", START, 600), TakenAtOnce("rx:1", START, 600), dev
+
+
+def move(rng: random.Random, dev: Device) -> None:
+    dev.rf_signal, dev.audio_level = rng.choice(VALUES), rng.choice(VALUES)
+    dev.peak_level = dev.audio_level if rng.random() < 0.7 else rng.choice(VALUES)
+
+
+def assert_same_end(
+    a: ChannelHistory,
+    b: ChannelHistory,
+    rows: tuple[list[HistoryRow], list[HistoryRow]],
+    end: float,
+    least: int,
+) -> None:
+    rows[0].extend(a.close_partial(end))
+    rows[1].extend(b.close_partial(end))
+    assert rows[0] == rows[1] and len(rows[0]) > least
+    assert a.ring.rows("rx:1", 0, 2**40) == b.ring.rows("rx:1", 0, 2**40)
+    assert not a.pending
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_pending_meter_readings_give_what_taking_each_at_once_gives(seed: int) -> None:
     rng = random.Random(seed)
-    start = 1_800_000_000.25
-    deferred, at_once = ChannelHistory("rx:1", start, 600), TakenAtOnce("rx:1", start, 600)
-    dev = Device(device_id="rx:1", rf_signal=-60.0, audio_level=-30.0, peak_level=-30.0)
+    deferred, at_once, dev = two_channels()
     meter_sets = sorted(METER_CHANGES, key=sorted)
     other = [frozenset({"battery_level"}), frozenset({"status", "rf_signal"})]
-    values: list[float | None] = [-60.0, -61.0, -90.5, -20.0, None, 0.0]
-    now = start
-    rows_a: list[HistoryRow] = []
-    rows_b: list[HistoryRow] = []
+    now = START
+    rows: tuple[list[HistoryRow], list[HistoryRow]] = ([], [])
     for _ in range(3000):
         now += rng.choice([0.0, 0.05, 0.1, 0.1, 0.1, 0.35, 1.0, 2.5])
-        dev.rf_signal, dev.audio_level = rng.choice(values), rng.choice(values)
-        dev.peak_level = dev.audio_level if rng.random() < 0.7 else rng.choice(values)
+        move(rng, dev)
         dev.battery_level, dev.status = rng.choice([80.0, 79.0, None]), rng.choice(["good", "weak"])
         changes = rng.choice(other) if rng.random() < 0.05 else rng.choice(meter_sets)
-        for ch, rows in ((deferred, rows_a), (at_once, rows_b)):
+        for ch, out in zip((deferred, at_once), rows, strict=True):
             if changes in METER_CHANGES and now < ch.sec + 1:
                 ch.take_meters(now, dev, changes)  # History's fast path
             else:
-                rows.extend(ch.update(now, dev, changes))
+                out.extend(ch.update(now, dev, changes))
     assert deferred.pending  # the last second's readings still wait
-    rows_a.extend(deferred.close_partial(now + 0.5))
-    rows_b.extend(at_once.close_partial(now + 0.5))
-    assert rows_a == rows_b and len(rows_a) > 100
-    assert deferred.ring.rows("rx:1", 0, 2**40) == at_once.ring.rows("rx:1", 0, 2**40)
-    assert not deferred.pending
+    assert_same_end(deferred, at_once, rows, now + 0.5, 100)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -156,33 +176,24 @@ def test_readings_from_the_hubs_meter_sink_give_what_taking_each_at_once_gives(s
     # The hub's sample path appends to `pending` whenever a reading comes, seconds ahead of
     # the tick that closes them (`advance`), and status changes come in between (`update`).
     rng = random.Random(seed)
-    start = 1_800_000_000.25
-    sink, at_once = ChannelHistory("rx:1", start, 600), TakenAtOnce("rx:1", start, 600)
-    dev = Device(device_id="rx:1", rf_signal=-60.0, audio_level=-30.0, peak_level=-30.0)
+    sink, at_once, dev = two_channels()
     meter_sets = sorted(METER_CHANGES, key=sorted)
-    values: list[float | None] = [-60.0, -61.0, -90.5, -20.0, None, 0.0]
-    now, next_tick = start, start + 1.0
-    rows_a: list[HistoryRow] = []
-    rows_b: list[HistoryRow] = []
+    now, next_tick = START, START + 1.0
+    rows: tuple[list[HistoryRow], list[HistoryRow]] = ([], [])
     for _ in range(3000):
         now += rng.choice([0.0, 0.05, 0.1, 0.1, 0.1, 0.35, 1.0])
         while next_tick <= now:  # History's tick: every second, a little late or not
-            rows_a.extend(sink.advance(next_tick))
-            rows_b.extend(at_once.advance(next_tick))
+            rows[0].extend(sink.advance(next_tick))
+            rows[1].extend(at_once.advance(next_tick))
             next_tick += rng.choice([1.0, 1.0, 1.3])
-        dev.rf_signal, dev.audio_level = rng.choice(values), rng.choice(values)
-        dev.peak_level = dev.audio_level if rng.random() < 0.7 else rng.choice(values)
+        move(rng, dev)
         if rng.random() < 0.05:  # a status change: the event path, through `update`
             dev.status = rng.choice(["good", "weak"])
             changes = frozenset({"status", "rf_signal"})
-            rows_a.extend(sink.update(now, dev, changes))
-            rows_b.extend(at_once.update(now, dev, changes))
+            rows[0].extend(sink.update(now, dev, changes))
+            rows[1].extend(at_once.update(now, dev, changes))
             continue
         changes = rng.choice(meter_sets)
         sink.pending.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
-        rows_b.extend(at_once.update(now, dev, changes))
-    rows_a.extend(sink.close_partial(now + 0.5))
-    rows_b.extend(at_once.close_partial(now + 0.5))
-    assert rows_a == rows_b and len(rows_a) > 50
-    assert sink.ring.rows("rx:1", 0, 2**40) == at_once.ring.rows("rx:1", 0, 2**40)
-    assert not sink.pending
+        rows[1].extend(at_once.update(now, dev, changes))
+    assert_same_end(sink, at_once, rows, now + 0.5, 50)
