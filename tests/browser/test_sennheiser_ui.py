@@ -208,7 +208,11 @@ def test_a_phone_shows_a_mixed_group_and_a_sennheiser_tile_follows_its_receiver(
     rig.run(rig.ewdx.power_restore())
     expect(tile(host)).to_have_attribute("data-status", "good", timeout=15_000)
     seen = page.evaluate(STATUSES_OF, host)
-    assert seen == ["rx_offline", "good"], seen
+    # Offline first and OK last; between them at most a moment of "unknown": the receiver's
+    # first answer (the channel's settings) may reach the phone before the one saying her
+    # transmitter is on (SSC v1 asks for them apart: an absent transmitter answers 424).
+    assert seen[0] == "rx_offline" and seen[-1] == "good", seen
+    assert set(seen[1:-1]) <= {"unknown"}, seen
 
 
 def test_the_receivers_editor_adds_a_sennheiser_box_by_address(
