@@ -29,11 +29,11 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from micboardd.bench.cputime import process_cpu_s as proc_cpu_s
 from micboardd.bench.light import light_client
 from micboardd.bench.quota import CpuQuota, QuotaUnavailable
 from micboardd.feed import meterframe
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH_PASSWORD = "bench-only-password"  # a throwaway state directory's admin password
 # A daemon starts in a second or two; a busy shared machine can make it much slower.
 DAEMON_START_S = 60.0
@@ -137,12 +137,6 @@ def _take_json(
         for u in msg["updates"]:
             if "rf_signal" in u.get("changes", ()) and u.get("rf_signal") is not None:
                 received.append((now, u["device_id"], float(u["rf_signal"])))
-
-
-def proc_cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def proc_rss_mb(pid: int) -> float:

@@ -48,13 +48,13 @@ from typing import Any
 
 import httpx
 
+from micboardd.bench.cputime import process_cpu_s as proc_cpu_s
 from micboardd.bench.run import (
     Probe,
     Rig,
     client,
     latencies_ms,
     pct,
-    proc_cpu_s,
     proc_rss_mb,
     start_daemon,
 )

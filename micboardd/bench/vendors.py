@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -30,12 +29,12 @@ from pathlib import Path
 
 import httpx
 
+from micboardd.bench.cputime import process_cpu_s
 from micboardd.sim.ewdx import SimEwdx
 from micboardd.sim.receiver import SimReceiver
 from micboardd.sim.sennheiser import SennheiserSim
 from micboardd.sim.venue import host_at
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 CHANNELS = 24
 RECEIVERS = 6  # four-channel receivers: ULXD4Q and EW-DX EM 4 Dante
 # A daemon starts in a second or two; a busy shared machine can make it much slower.
@@ -52,12 +51,6 @@ class Run:
     brand: str
     cpu_percent: float
     window_s: float
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _start_daemon(addresses: Sequence[str], work: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -118,9 +111,9 @@ async def measure(brand: str, base: str, window_s: float) -> Run:
             try:
                 await _all_good(port)
                 await asyncio.sleep(SETTLE_S)
-                cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+                cpu0, t0 = process_cpu_s(proc.pid), time.monotonic()
                 await asyncio.sleep(window_s)
-                cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+                cpu1, t1 = process_cpu_s(proc.pid), time.monotonic()
             finally:
                 proc.terminate()
                 await asyncio.to_thread(proc.wait, 30)
