@@ -224,15 +224,6 @@ TRACKED = frozenset(
 )
 
 
-# A meter sample's change sets (any mix of these): they move no battery and no status, so
-# `History.on_event` hands them to `ChannelHistory.take_meters` alone.
-_METER_KEYS = ("antenna", "rf_signal", "audio_level", "peak_level", "rf_quality", "rf_antennas")
-METER_CHANGES = frozenset(
-    frozenset(key for bit, key in enumerate(_METER_KEYS) if mask >> bit & 1)
-    for mask in range(1, 1 << len(_METER_KEYS))
-)
-
-
 class ChannelHistory:
     """One channel: its meters, the open one- and ten-second buckets, the ring."""
 
@@ -244,8 +235,8 @@ class ChannelHistory:
         self.status: str | None = None
         self.ring = SecondRing(memory_s)
         # Meter readings not yet taken: (now, changes, rf, audio, peak), in the order they
-        # came. Appended by the hub's sample path (History gives it this list as the
-        # channel's meter sink) and by History for other meter changes; taken, second by
+        # came. Appended by the hub for every change of meters alone (History gives it
+        # this list as the channel's meter sink) and by `update`; taken, second by
         # second, when a second closes (`advance`: History's tick, every second). Ten
         # readings a second per channel taken in one warm loop cost a fraction of ten calls
         # into cold meters.

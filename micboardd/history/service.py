@@ -34,7 +34,7 @@ from micboardd.history.blob import (
     pack_minute,
     unpack_minute,
 )
-from micboardd.history.ring import METER_CHANGES, TRACKED, ChannelHistory
+from micboardd.history.ring import TRACKED, ChannelHistory
 from micboardd.model import Device
 from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
 from micboardd.state.hub import Hub
@@ -210,21 +210,8 @@ class History:
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, DeviceChanged):
+            # Meters alone come through the channel's meter sink (`_take`), not here.
             changes, device_id = event.changes, event.device_id
-            if changes in METER_CHANGES:
-                # A meter sample (nearly every event) inside the open second of a channel
-                # already kept: its meters alone, no status to look for, nothing to close.
-                ch = self.channels.get(device_id)
-                if ch is not None:
-                    now = self.clock()
-                    dev = self.hub.devices.get(device_id)
-                    if now < ch.sec + 1 and dev is not None:
-                        if device_id not in self.hub.placeholders:
-                            # ch.take_meters written out: a thousand readings a second.
-                            ch.pending.append(
-                                (now, changes, dev.rf_signal, dev.audio_level, dev.peak_level)
-                            )
-                        return
             if TRACKED.isdisjoint(changes):  # not `&`: no set built per event
                 return
             dev = self.hub.devices.get(device_id)

@@ -72,6 +72,9 @@ _SAMPLE_CHANGES = tuple(
     frozenset(key for bit, key in enumerate(_SAMPLE_KEYS) if mask >> bit & 1)
     for mask in range(1 << len(_SAMPLE_KEYS))
 )
+# A change of these alone is a meter reading: it goes to the device's meter sink, when a
+# listener keeps one, and as an event only to the listeners that take samples as events.
+METER_CHANGE_KEYS = METER_SET | {"rf_quality"}
 _RF_BAND = DEADBAND_DB["rf_signal"]
 _AUDIO_BAND = DEADBAND_DB["audio_level"]
 _PEAK_BAND = DEADBAND_DB["peak_level"]
@@ -105,12 +108,13 @@ class Hub:
         # Each receiver's device ids by channel (index 0 unused), for the sample path.
         self._channel_ids: dict[str, tuple[str, ...]] = {}
         self._listeners: tuple[Listener, ...] = ()
-        # The listeners told of the sample path's changes (`apply_samples`): all but those
-        # that take them from `meter_sinks`.
+        # The listeners told of a change of meters alone of a device with a meter sink: all
+        # but those that take them from `meter_sinks`.
         self._sample_listeners: tuple[Listener, ...] = ()
-        # Per device, a list the sample path appends each change to (a MeterReading),
-        # filled in by a listener subscribed with samples=False (history): a thousand
-        # changes a second reach it as list entries, not calls.
+        # Per device, a list every change of its meters alone is appended to (a
+        # MeterReading), whatever the family or source (`_tell`, `apply_samples`), given by
+        # a listener subscribed with samples=False (history): a thousand changes a second
+        # reach it as list entries, not calls.
         self.meter_sinks: dict[str, list[MeterReading]] = {}
         self.user: dict[str, UserFields] = {}
         # Tiles without a receiver (placeholders.py): local, never fed by a source.
@@ -125,8 +129,9 @@ class Hub:
     # --- listeners ---
 
     def subscribe(self, listener: Listener, *, samples: bool = True) -> Callable[[], None]:
-        """Call `listener` with every event. samples=False: not with the changes of meter
-        samples (`apply_samples`); the listener takes those from `meter_sinks` instead."""
+        """Call `listener` with every event. samples=False: not with a change of meters
+        alone (METER_CHANGE_KEYS) of a device that has a meter sink; the listener that keeps
+        the sink takes those from `meter_sinks` instead."""
         # New tuples on every (un)subscription, so that `_emit` walks a snapshot without
         # copying the list for each of a thousand events a second.
         self._listeners = (*self._listeners, listener)
@@ -383,10 +388,12 @@ class Hub:
                     stamp = iso(now)
                 dev.last_update = stamp
                 changes = _SAMPLE_CHANGES[mask]
-                sink = sinks.get(device_id)
+                sink = sinks.get(device_id)  # `_tell`, written out
                 if sink is not None:
                     sink.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
-                emit(listeners, DeviceChanged(device_id, changes))
+                    emit(listeners, DeviceChanged(device_id, changes))
+                else:
+                    emit(self._listeners, DeviceChanged(device_id, changes))
         self.updates_applied += applied
 
     def _ids(self, receiver_id: str, rx: ReceiverState) -> tuple[str, ...]:
@@ -440,8 +447,20 @@ class Hub:
             if quality != dev.rf_quality:
                 dev.rf_quality = quality
                 changes.add("rf_quality")
-        dev.last_update = iso(self.clock())
-        self._emit(DeviceChanged(device_id, frozenset(changes)))
+        now = self.clock()
+        dev.last_update = iso(now)
+        self._tell(dev, frozenset(changes), now)
+
+    def _tell(self, dev: Device, changes: frozenset[str], now: float) -> None:
+        """A device changed: meters alone to its meter sink, if a listener keeps one, and to
+        the listeners that take samples as events (what `apply_samples` does, written out
+        there); anything else to every listener."""
+        sink = self.meter_sinks.get(dev.device_id)
+        if sink is not None and changes <= METER_CHANGE_KEYS:
+            sink.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
+            self._emit_to(self._sample_listeners, DeviceChanged(dev.device_id, changes))
+        else:
+            self._emit(DeviceChanged(dev.device_id, changes))
 
     def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
         changed = False
@@ -545,7 +564,7 @@ class Hub:
                 changes.add(key)
         if changes:
             dev.last_update = iso(now)
-            self._emit(DeviceChanged(dev.device_id, frozenset(changes)))
+            self._tell(dev, frozenset(changes), now)
 
     def tick(self) -> None:
         """Re-derive time-based states (audio_peak expiry, prev_* -> unknown). Call every second."""
@@ -579,7 +598,7 @@ class Hub:
         if changes:
             self.generation += old is None
             self.devices[device_id] = new
-            self._emit(DeviceChanged(device_id, changes))
+            self._tell(new, changes, self.clock())
         return True
 
     def drop_remote(self, device_id: str) -> None:

@@ -1,9 +1,13 @@
-"""The hub's short way for meter samples (`Hub._meters`) ends where the general merge does."""
+"""The hub's short ways for meter samples (`Hub._meters`, `Hub.apply_samples`) end where the
+general merge does, and hand meters to a meter sink whatever the family or source."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from micboardd.model import Family, Reading, SourceState
 from micboardd.sources.ports import DeviceChanged, HubEvent
@@ -129,7 +133,8 @@ def test_a_listener_without_samples_gets_them_through_its_meter_sink() -> None:
     hub.apply_samples(
         "rx", [(1, "A", -60, -30, -30), (2, "A", -61, -31, -31), (1, "B", -70, -20, -20)]
     )
-    assert told == [], "the sample path's changes are not events for it"
+    # Channel 2 has no sink: its change is an event like any other, nothing is lost.
+    assert [d for d, _ in told] == ["rx:2"]
     assert [(t, r, a, p) for t, _, r, a, p in sink] == [
         (NOW[0], -60, -30, -30),
         (NOW[0], -70, -20, -20),
@@ -137,5 +142,48 @@ def test_a_listener_without_samples_gets_them_through_its_meter_sink() -> None:
     assert all(c >= {"rf_signal", "audio_level", "peak_level"} for _, c, *_ in sink)
     NOW[0] += 0.1
     hub.apply_samples("rx", [(1, "B", -70, -20, 0)])  # a clipping peak: the general way
-    hub.apply("rx", [Reading(1, {"rf_signal": -80})])
-    assert [d for d, _ in told] == ["rx:1", "rx:1"] and len(sink) == 2
+    assert [d for d, _ in told] == ["rx:2", "rx:1"] and len(sink) == 2
+    assert "status" in told[-1][1]
+    # A meter reading the general way (any family's, `apply`) goes to the sink too.
+    hub.apply("rx", [Reading(1, {"rf_signal": -80, "antenna": "A"})])
+    assert len(told) == 2
+    assert sink[-1][1] >= {"rf_signal", "antenna"} and sink[-1][2] == -80
+
+
+def test_every_family_and_a_peer_instance_feed_the_meter_sink_the_same_way() -> None:
+    hub = Hub(clock=lambda: NOW[0])
+    hub.upsert_receiver("ad", address="10.0.0.6", family=Family.AXIENT, channels=1)
+    hub.set_source_state("ad", SourceState.ONLINE)
+    hub.apply("ad", [Reading(1, {"tx_on": True, "battery_bars": 4})])
+    everyone: list[frozenset[str]] = []
+    history: list[frozenset[str]] = []
+
+    def into(told: list[frozenset[str]]) -> Callable[[HubEvent], None]:
+        def listen(event: HubEvent) -> None:
+            if isinstance(event, DeviceChanged):
+                told.append(event.changes)
+
+        return listen
+
+    hub.subscribe(into(everyone))
+    hub.subscribe(into(history), samples=False)
+    sink: list[Any] = []
+    hub.meter_sinks["ad:1"] = sink
+    NOW[0] += 0.1
+    # An Axient Digital reads each antenna's RF: rf_antennas is a meter too.
+    hub.apply("ad", [Reading(1, {"rf_antennas": [-60, -70], "audio_level": -20})])
+    assert history == [] and len(sink) == 1
+    assert everyone == [sink[0][1]] and sink[0][1] >= {"rf_antennas", "audio_level"}
+    hub.apply("ad", [Reading(1, {"battery_bars": 2})])  # not a meter: an event for all
+    assert len(history) == 1 and len(sink) == 1
+    # A device of another instance (cluster): its meters go the same way.
+    remote = msgspec.structs.replace(
+        hub.devices["ad:1"], device_id="far:1", receiver_id="far", rf_signal=-50
+    )
+    assert hub.put_remote(remote)
+    far: list[Any] = []
+    hub.meter_sinks["far:1"] = far
+    NOW[0] += 0.1
+    assert hub.put_remote(msgspec.structs.replace(remote, rf_signal=-65, audio_level=-12))
+    assert len(history) == 2  # its arrival was an event; its meters are not
+    assert [(r, a) for _, _, r, a, _ in far] == [(-65, -12)]
