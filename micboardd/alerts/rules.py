@@ -168,17 +168,30 @@ METERS_ONLY_CHANGES = frozenset(
 )
 
 
-def settled(w: Watch, dev: Device, cfg: AlertConfig) -> bool:
-    """Whether `observe` would change nothing after a change of METERS_ONLY fields: the
-    transmitter was on air at the last look, nothing pending (no fade, weak RF, stale RF or
-    clip peaks being timed), RF above the weak threshold and the peak below clipping. Meters move
-    ten times a second on every channel; this is what nearly all of them look like."""
+def quiet(w: Watch) -> bool:
+    """Whether nothing is pending for a channel: the transmitter was on air at the last look,
+    no fade, weak RF, stale RF or clip peaks being timed. Then a change of METERS_ONLY fields
+    inside `quiet_band` changes nothing (`settled`)."""
     if w.present is not True or w.gone_since is not None or w.faded or not w.seen_on:
         return False
-    if w.weak_since is not None or w.stale_rf is not None or w.peak_high or w.peaks:
+    return w.weak_since is None and w.stale_rf is None and not w.peak_high and not w.peaks
+
+
+def quiet_band(cfg: AlertConfig) -> tuple[float, float]:
+    """(RF floor, peak ceiling), both exclusive: RF above the weak threshold, the peak below
+    clipping (the hub's `meter_quiet` band)."""
+    return cfg.rf_weak_dbm, cfg.clip_dbfs
+
+
+def settled(w: Watch, dev: Device, cfg: AlertConfig) -> bool:
+    """Whether `observe` would change nothing after a change of METERS_ONLY fields: `quiet`,
+    and RF and peak inside `quiet_band`. Meters move ten times a second on every channel;
+    this is what nearly all of them look like."""
+    if not quiet(w):
         return False
     rf, peak = number(dev.rf_signal), number(dev.peak_level)
-    return (rf is None or rf > cfg.rf_weak_dbm) and (peak is None or peak < cfg.clip_dbfs)
+    floor, ceiling = quiet_band(cfg)
+    return (rf is None or rf > floor) and (peak is None or peak < ceiling)
 
 
 def observe(w: Watch, dev: Device, rx_online: bool, now: float, cfg: AlertConfig) -> None:

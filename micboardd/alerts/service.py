@@ -45,6 +45,8 @@ from micboardd.alerts.rules import (
     Watch,
     device_verdicts,
     observe,
+    quiet,
+    quiet_band,
     receiver_verdict,
     settled,
     ssapi_verdict,
@@ -53,7 +55,7 @@ from micboardd.alerts.rules import (
 from micboardd.isotime import iso
 from micboardd.model import Device
 from micboardd.sources.ports import ConnectionChanged, DeviceChanged, DeviceRemoved, HubEvent
-from micboardd.state.hub import Hub
+from micboardd.state.hub import Hub, MeterDelivery
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -140,7 +142,9 @@ class Alerts:
                 self._watches[alert.device_id] = Watch(
                     seen_on=True, gone_since=alert.started_at, faded=alert.kind is Kind.RF_LOST
                 )
-        self._unsubscribe = self.hub.subscribe(self.on_event)
+        # Meters that move inside a quiet channel's band are not even told (`_observe` marks
+        # the channels: the hub's `meter_quiet`); the tick looks at every channel anyway.
+        self._unsubscribe = self.hub.subscribe(self.on_event, meters=MeterDelivery.OUTSIDE_QUIET)
         self._tasks.append(asyncio.create_task(self._writer(), name="alerts-writer"))
         if self.tick_s:
             self._tasks.append(asyncio.create_task(self._ticker(self.tick_s), name="alerts-tick"))
@@ -152,6 +156,8 @@ class Alerts:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for device_id in self._watches:
+            self.hub.meter_quiet.pop(device_id, None)
         await self.flush()
         await cancel_and_wait(*self._tasks)
         self._tasks.clear()
@@ -207,6 +213,7 @@ class Alerts:
                 self._evaluate_device(device_id, dev, self.clock())
         elif isinstance(event, DeviceRemoved):
             self._watches.pop(event.device_id, None)
+            self.hub.meter_quiet.pop(event.device_id, None)
             self._close_subject(event.device_id, "channel removed")
         elif isinstance(event, ConnectionChanged):
             self._evaluate_receiver(event.receiver_id, self.clock())
@@ -244,7 +251,14 @@ class Alerts:
         return watch
 
     def _observe(self, device_id: str, dev: Device) -> None:
-        observe(self._watch(device_id), dev, self._online(dev), self.clock(), self.config)
+        watch = self._watch(device_id)
+        observe(watch, dev, self._online(dev), self.clock(), self.config)
+        # Whether this channel's meters may move unseen until the next look (the hub checks
+        # the band: `settled`, without a call per sample).
+        if quiet(watch):
+            self.hub.meter_quiet[device_id] = quiet_band(self.config)
+        else:
+            self.hub.meter_quiet.pop(device_id, None)
 
     def _evaluate_device(self, device_id: str, dev: Device, now: float) -> None:
         watch = self._watch(device_id)

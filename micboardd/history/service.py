@@ -37,7 +37,7 @@ from micboardd.history.blob import (
 from micboardd.history.ring import TRACKED, ChannelHistory
 from micboardd.model import Device
 from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
-from micboardd.state.hub import Hub
+from micboardd.state.hub import Hub, MeterDelivery
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class History:
                 self._take(device_id, dev, now)
         # Meter samples reach the channels through the hub's meter sinks (`_take`), not as
         # events: a thousand a second, each a list entry rather than a call.
-        self._unsubscribe = self.hub.subscribe(self.on_event, samples=False)
+        self._unsubscribe = self.hub.subscribe(self.on_event, meters=MeterDelivery.SINK)
         if self.tick_s:
             self._task = asyncio.create_task(self._loop(self.tick_s), name="history")
 

@@ -9,6 +9,7 @@ one reading is applied completely before the next, so listeners never see half a
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -80,6 +81,19 @@ _AUDIO_BAND = DEADBAND_DB["audio_level"]
 _PEAK_BAND = DEADBAND_DB["peak_level"]
 
 
+class MeterDelivery(enum.Enum):
+    """How a listener hears of a change of meters alone (METER_CHANGE_KEYS), which comes a
+    thousand times a second; every other event reaches every listener."""
+
+    EVENTS = "events"  # each one, as an event (the fan-out: clients watch meters move)
+    # Appended to the device's meter sink, which this listener keeps (history); as an event
+    # for a device without one.
+    SINK = "sink"
+    # As an event only when it moves the RF grade or leaves the device's quiet band
+    # (`Hub.meter_quiet`), or the device has none (alerts: no rule reads a meter inside it).
+    OUTSIDE_QUIET = "outside_quiet"
+
+
 def _without(listeners: tuple[Listener, ...], listener: Listener) -> tuple[Listener, ...]:
     if listener not in listeners:
         return listeners
@@ -108,14 +122,20 @@ class Hub:
         # Each receiver's device ids by channel (index 0 unused), for the sample path.
         self._channel_ids: dict[str, tuple[str, ...]] = {}
         self._listeners: tuple[Listener, ...] = ()
-        # The listeners told of a change of meters alone of a device with a meter sink: all
-        # but those that take them from `meter_sinks`.
-        self._sample_listeners: tuple[Listener, ...] = ()
+        # The same listeners by how they hear of a change of meters alone (MeterDelivery).
+        self._meter_events: tuple[Listener, ...] = ()
+        self._sink_keepers: tuple[Listener, ...] = ()
+        self._meter_watchers: tuple[Listener, ...] = ()
         # Per device, a list every change of its meters alone is appended to (a
-        # MeterReading), whatever the family or source (`_tell`, `apply_samples`), given by
-        # a listener subscribed with samples=False (history): a thousand changes a second
-        # reach it as list entries, not calls.
+        # MeterReading), whatever the family or source (`_tell_meters`), given by a
+        # MeterDelivery.SINK listener (history): a thousand changes a second reach it as
+        # list entries, not calls.
         self.meter_sinks: dict[str, list[MeterReading]] = {}
+        # Per device, (RF floor, peak ceiling): a change of meters alone that leaves the RF
+        # grade as it was, the RF above the floor and the peak below the ceiling (or either
+        # unknown) is not told to the MeterDelivery.OUTSIDE_QUIET listeners. Set by them (alerts) while nothing about the
+        # device is pending for them, removed when something is.
+        self.meter_quiet: dict[str, tuple[float, float]] = {}
         self.user: dict[str, UserFields] = {}
         # Tiles without a receiver (placeholders.py): local, never fed by a source.
         self.placeholders: set[str] = set()
@@ -128,19 +148,25 @@ class Hub:
 
     # --- listeners ---
 
-    def subscribe(self, listener: Listener, *, samples: bool = True) -> Callable[[], None]:
-        """Call `listener` with every event. samples=False: not with a change of meters
-        alone (METER_CHANGE_KEYS) of a device that has a meter sink; the listener that keeps
-        the sink takes those from `meter_sinks` instead."""
+    def subscribe(
+        self, listener: Listener, *, meters: MeterDelivery = MeterDelivery.EVENTS
+    ) -> Callable[[], None]:
+        """Call `listener` with every event; with a change of meters alone as `meters` says."""
         # New tuples on every (un)subscription, so that `_emit` walks a snapshot without
         # copying the list for each of a thousand events a second.
         self._listeners = (*self._listeners, listener)
-        if samples:
-            self._sample_listeners = (*self._sample_listeners, listener)
+        if meters is MeterDelivery.EVENTS:
+            self._meter_events = (*self._meter_events, listener)
+        elif meters is MeterDelivery.SINK:
+            self._sink_keepers = (*self._sink_keepers, listener)
+        else:
+            self._meter_watchers = (*self._meter_watchers, listener)
 
         def unsubscribe() -> None:
             self._listeners = _without(self._listeners, listener)
-            self._sample_listeners = _without(self._sample_listeners, listener)
+            self._meter_events = _without(self._meter_events, listener)
+            self._sink_keepers = _without(self._sink_keepers, listener)
+            self._meter_watchers = _without(self._meter_watchers, listener)
 
         return unsubscribe
 
@@ -324,8 +350,7 @@ class Hub:
         if rx is None:
             return
         ids = self._ids(receiver_id, rx)
-        devices, memory, sinks = self.devices, self._memory, self.meter_sinks
-        listeners, emit = self._sample_listeners, self._emit_to
+        devices, memory, tell = self.devices, self._memory, self._tell_meters
         online, presence = rx.online, rx.family in PRESENCE_FAMILIES
         stamp: str | None = None
         now, applied = 0.0, 0
@@ -387,13 +412,7 @@ class Hub:
                     now = self.clock()
                     stamp = iso(now)
                 dev.last_update = stamp
-                changes = _SAMPLE_CHANGES[mask]
-                sink = sinks.get(device_id)  # `_tell`, written out
-                if sink is not None:
-                    sink.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
-                    emit(listeners, DeviceChanged(device_id, changes))
-                else:
-                    emit(self._listeners, DeviceChanged(device_id, changes))
+                tell(device_id, dev, _SAMPLE_CHANGES[mask], now)
         self.updates_applied += applied
 
     def _ids(self, receiver_id: str, rx: ReceiverState) -> tuple[str, ...]:
@@ -452,15 +471,35 @@ class Hub:
         self._tell(dev, frozenset(changes), now)
 
     def _tell(self, dev: Device, changes: frozenset[str], now: float) -> None:
-        """A device changed: meters alone to its meter sink, if a listener keeps one, and to
-        the listeners that take samples as events (what `apply_samples` does, written out
-        there); anything else to every listener."""
-        sink = self.meter_sinks.get(dev.device_id)
-        if sink is not None and changes <= METER_CHANGE_KEYS:
-            sink.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
-            self._emit_to(self._sample_listeners, DeviceChanged(dev.device_id, changes))
+        """A device changed: meters alone as `_tell_meters` says, anything else to every
+        listener."""
+        if changes <= METER_CHANGE_KEYS:
+            self._tell_meters(dev.device_id, dev, changes, now)
         else:
             self._emit(DeviceChanged(dev.device_id, changes))
+
+    def _tell_meters(
+        self, device_id: str, dev: Device, changes: frozenset[str], now: float
+    ) -> None:
+        """A change of meters alone, to each listener as its MeterDelivery says."""
+        event = DeviceChanged(device_id, changes)
+        if self._meter_events:
+            self._emit_to(self._meter_events, event)
+        rf, peak = dev.rf_signal, dev.peak_level
+        sink = self.meter_sinks.get(device_id)
+        if sink is not None:
+            sink.append((now, changes, rf, dev.audio_level, peak))
+        elif self._sink_keepers:
+            self._emit_to(self._sink_keepers, event)
+        if self._meter_watchers:
+            band = self.meter_quiet.get(device_id)
+            if (
+                band is None
+                or "rf_quality" in changes  # a transmitter may have come or gone
+                or (rf.__class__ in _NUMBERS and rf <= band[0])
+                or (peak.__class__ in _NUMBERS and peak >= band[1])
+            ):
+                self._emit_to(self._meter_watchers, event)
 
     def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
         changed = False

@@ -11,7 +11,7 @@ import msgspec
 
 from micboardd.model import Family, Reading, SourceState
 from micboardd.sources.ports import DeviceChanged, HubEvent
-from micboardd.state.hub import Hub
+from micboardd.state.hub import Hub, MeterDelivery
 
 NOW = [1000.0]  # both hubs read the same clock, moved once per sample
 
@@ -125,7 +125,7 @@ def test_a_listener_without_samples_gets_them_through_its_meter_sink() -> None:
         if isinstance(event, DeviceChanged):
             told.append((event.device_id, event.changes))
 
-    hub.subscribe(listen, samples=False)
+    hub.subscribe(listen, meters=MeterDelivery.SINK)
     sink: list[Any] = []
     hub.meter_sinks["rx:1"] = sink
     NOW[0] += 0.1
@@ -166,7 +166,7 @@ def test_every_family_and_a_peer_instance_feed_the_meter_sink_the_same_way() -> 
         return listen
 
     hub.subscribe(into(everyone))
-    hub.subscribe(into(history), samples=False)
+    hub.subscribe(into(history), meters=MeterDelivery.SINK)
     sink: list[Any] = []
     hub.meter_sinks["ad:1"] = sink
     NOW[0] += 0.1
