@@ -54,8 +54,14 @@ from micboardd.alerts.rules import (
 )
 from micboardd.isotime import iso
 from micboardd.model import Device
-from micboardd.sources.ports import ConnectionChanged, DeviceChanged, DeviceRemoved, HubEvent
-from micboardd.state.hub import Hub, MeterDelivery
+from micboardd.sources.ports import (
+    ConnectionChanged,
+    DeviceChanged,
+    DeviceRemoved,
+    HubEvent,
+    MeterDelivery,
+)
+from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,13 @@ from micboardd.feed.device import (
     encode,
 )
 from micboardd.isotime import iso
-from micboardd.sources.ports import ConnectionChanged, DeviceChanged, DeviceRemoved, HubEvent
+from micboardd.sources.ports import (
+    ConnectionChanged,
+    DeviceChanged,
+    DeviceRemoved,
+    HubEvent,
+    MeterDelivery,
+)
 from micboardd.state.hub import Hub
 
 __all__ = [
@@ -216,7 +222,15 @@ class FanOut:
     _generation: int = 0
 
     def start(self) -> None:
-        self._unsubscribe = self.hub.subscribe(self._on_event)
+        # Meters alone only while a client watches (`_watching`): a client starts from a
+        # snapshot, and a box nobody looks at reads its receivers without a call a sample.
+        meters = MeterDelivery.EVENTS if self.streams else MeterDelivery.NONE
+        self._unsubscribe = self.hub.subscribe(self._on_event, meters=meters)
+
+    def _watching(self) -> None:
+        """Streams came or went: hear meter changes exactly while there are some."""
+        meters = MeterDelivery.EVENTS if self.streams else MeterDelivery.NONE
+        self.hub.deliver_meters(self._on_event, meters)
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -390,6 +404,7 @@ class FanOut:
         stream = self.streams.get(feed.sub.max_hz)
         if stream is None:
             stream = self.streams[feed.sub.max_hz] = Stream(feed.sub.max_hz)
+            self._watching()
         if feed.sub.binary:
             stream.binary.setdefault(feed.sub.key, set()).add(feed)
         else:
@@ -409,6 +424,7 @@ class FanOut:
         if stream.empty:  # a rate nobody uses any more holds no state
             stream.cancel()
             del self.streams[feed.sub.max_hz]
+            self._watching()
 
     def new_connection_feed(self, redact: Redact | None = None) -> KeyedFeed:
         feed = KeyedFeed(lambda: {"connections": self.hub.connections()}, redact=redact)

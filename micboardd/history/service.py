@@ -36,8 +36,8 @@ from micboardd.history.blob import (
 )
 from micboardd.history.ring import TRACKED, ChannelHistory
 from micboardd.model import Device
-from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent
-from micboardd.state.hub import Hub, MeterDelivery
+from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent, MeterDelivery
+from micboardd.state.hub import Hub
 from micboardd.store.database import Store
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ The hub's events are defined here too, since sources listen to them as well.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -36,6 +37,23 @@ class ConnectionChanged(msgspec.Struct, frozen=True, gc=False):
 
 HubEvent = DeviceChanged | DeviceRemoved | ConnectionChanged
 Listener = Callable[[HubEvent], None]
+
+
+class MeterDelivery(enum.Enum):
+    """How a listener hears of a change of meters alone (METER_CHANGE_KEYS), which comes a
+    thousand times a second; every other event reaches every listener."""
+
+    EVENTS = "events"  # each one, as an event (the fan-out: clients watch meters move)
+    # Appended to the device's meter sink, which this listener keeps (history); as an event
+    # for a device without one.
+    SINK = "sink"
+    # As an event only when it moves the RF grade or leaves the device's quiet band
+    # (`Hub.meter_quiet`), or the device has none (alerts: no rule reads a meter inside it).
+    OUTSIDE_QUIET = "outside_quiet"
+    # Not at all (the fan-out while no client watches: a client starts from a snapshot).
+    NONE = "none"
+
+
 # A device's meter change as a listener keeping meters by the second takes it: (time,
 # changes, rf_signal, audio_level, peak_level) as the change left them (Hub.meter_sinks).
 MeterReading = tuple[float, frozenset[str], Any, Any, Any]
@@ -179,7 +197,9 @@ class ReceiverRegistry(ReadingSink, Protocol):
 
     def remove_receiver(self, receiver_id: str) -> None: ...
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+    def subscribe(
+        self, listener: Listener, *, meters: MeterDelivery = ...
+    ) -> Callable[[], None]: ...
 
 
 class DeviceBoard(Protocol):
@@ -191,7 +211,9 @@ class DeviceBoard(Protocol):
     def devices(self) -> Mapping[str, Device]: ...
 
     def clock(self) -> float: ...
-    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+    def subscribe(
+        self, listener: Listener, *, meters: MeterDelivery = ...
+    ) -> Callable[[], None]: ...
     def put_remote(self, dev: Device) -> bool: ...
     def drop_remote(self, device_id: str) -> None: ...
 

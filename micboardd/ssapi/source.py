@@ -19,7 +19,7 @@ from typing import Any
 from micboardd.aio import cancel_and_wait
 from micboardd.config import Settings
 from micboardd.errors import ConfigError
-from micboardd.sources.ports import ConnectionChanged, HubEvent, ReceiverRegistry
+from micboardd.sources.ports import ConnectionChanged, HubEvent, MeterDelivery, ReceiverRegistry
 from micboardd.ssapi.book import DeviceBook
 from micboardd.ssapi.client import SystemApiClient
 from micboardd.ssapi.control import SystemApiCommander
@@ -103,7 +103,7 @@ class SystemApiSource:
             clock=self.clock,
         )
         self._reader = DetailsReader(self.client)
-        self._unsubscribe = self.hub.subscribe(self._on_hub_event)
+        self._unsubscribe = self.hub.subscribe(self._on_hub_event, meters=MeterDelivery.NONE)
         self._task = asyncio.create_task(self._run(), name=f"system-api {self.options.host_port}")
         log.info("System API source %s started", self.options.endpoint)
 

@@ -9,7 +9,6 @@ one reading is applied completely before the next, so listeners never see half a
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +41,7 @@ from micboardd.sources.ports import (
     DeviceRemoved,
     HubEvent,
     Listener,
+    MeterDelivery,
     MeterReading,
     Sample,
 )
@@ -79,19 +79,6 @@ METER_CHANGE_KEYS = METER_SET | {"rf_quality"}
 _RF_BAND = DEADBAND_DB["rf_signal"]
 _AUDIO_BAND = DEADBAND_DB["audio_level"]
 _PEAK_BAND = DEADBAND_DB["peak_level"]
-
-
-class MeterDelivery(enum.Enum):
-    """How a listener hears of a change of meters alone (METER_CHANGE_KEYS), which comes a
-    thousand times a second; every other event reaches every listener."""
-
-    EVENTS = "events"  # each one, as an event (the fan-out: clients watch meters move)
-    # Appended to the device's meter sink, which this listener keeps (history); as an event
-    # for a device without one.
-    SINK = "sink"
-    # As an event only when it moves the RF grade or leaves the device's quiet band
-    # (`Hub.meter_quiet`), or the device has none (alerts: no rule reads a meter inside it).
-    OUTSIDE_QUIET = "outside_quiet"
 
 
 def _without(listeners: tuple[Listener, ...], listener: Listener) -> tuple[Listener, ...]:
@@ -155,20 +142,29 @@ class Hub:
         # New tuples on every (un)subscription, so that `_emit` walks a snapshot without
         # copying the list for each of a thousand events a second.
         self._listeners = (*self._listeners, listener)
+        self._hear_meters(listener, meters)
+
+        def unsubscribe() -> None:
+            self._listeners = _without(self._listeners, listener)
+            self._hear_meters(listener, MeterDelivery.NONE)
+
+        return unsubscribe
+
+    def deliver_meters(self, listener: Listener, meters: MeterDelivery) -> None:
+        """Change how a subscribed listener hears of a change of meters alone."""
+        if listener in self._listeners:
+            self._hear_meters(listener, meters)
+
+    def _hear_meters(self, listener: Listener, meters: MeterDelivery) -> None:
+        self._meter_events = _without(self._meter_events, listener)
+        self._sink_keepers = _without(self._sink_keepers, listener)
+        self._meter_watchers = _without(self._meter_watchers, listener)
         if meters is MeterDelivery.EVENTS:
             self._meter_events = (*self._meter_events, listener)
         elif meters is MeterDelivery.SINK:
             self._sink_keepers = (*self._sink_keepers, listener)
-        else:
+        elif meters is MeterDelivery.OUTSIDE_QUIET:
             self._meter_watchers = (*self._meter_watchers, listener)
-
-        def unsubscribe() -> None:
-            self._listeners = _without(self._listeners, listener)
-            self._meter_events = _without(self._meter_events, listener)
-            self._sink_keepers = _without(self._sink_keepers, listener)
-            self._meter_watchers = _without(self._meter_watchers, listener)
-
-        return unsubscribe
 
     def _emit(self, event: HubEvent) -> None:
         self._emit_to(self._listeners, event)

@@ -12,8 +12,8 @@ import pytest
 from micboardd.alerts.model import AlertConfig
 from micboardd.alerts.service import Alerts
 from micboardd.model import Reading
-from micboardd.sources.ports import DeviceChanged, HubEvent
-from micboardd.state.hub import METER_CHANGE_KEYS, Hub, MeterDelivery
+from micboardd.sources.ports import DeviceChanged, HubEvent, MeterDelivery
+from micboardd.state.hub import METER_CHANGE_KEYS, Hub
 from micboardd.store.database import Store
 from tests.clocked_hub import ON_AIR, RX, Clock, make_hub
 

@@ -12,6 +12,7 @@ from micboardd.feed import fanout
 from micboardd.feed.device import MAX_QUEUED, Emitted
 from micboardd.feed.fanout import DeviceFeed, FanOut, KeyedFeed, Stream, Subscription
 from micboardd.model import Family, Reading, SourceState
+from micboardd.sources.ports import DeviceChanged, HubEvent
 from micboardd.state.hub import Hub
 from tests.helpers import async_wait_for
 
@@ -339,3 +340,41 @@ def test_group_client_is_not_woken_by_other_devices_and_streams_are_dropped() ->
     assert feed.wake.is_set()
     fan.drop(feed)
     assert fan.streams == {}
+
+
+class SpiedFanOut(FanOut):
+    """The fan-out, recording the device changes the hub hands it."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(hub)
+        self.told: list[frozenset[str]] = []
+
+    def _on_event(self, event: HubEvent) -> None:
+        if isinstance(event, DeviceChanged):
+            self.told.append(event.changes)
+        super()._on_event(event)
+
+
+def test_meters_reach_the_fan_out_only_while_a_client_watches() -> None:
+    hub = Hub()
+    fan = SpiedFanOut(hub)
+    fan.start()
+    hub.upsert_receiver("rx", address="10.0.0.5", family=Family.AXIENT, channels=1)
+    hub.set_source_state("rx", SourceState.ONLINE)
+    feed = fan.new_device_feed()
+    feed.initial_frame()
+    hub.apply("rx", [Reading(1, {"tx_on": True})])
+    hub.apply("rx", [Reading(1, {"rf_signal": -50})])
+    assert fan.told[-1] >= {"rf_signal"}  # a client watches: every meter change
+    fan.drop(feed)
+    fan.told.clear()
+    for rf in (-60, -70, -80):
+        hub.apply("rx", [Reading(1, {"rf_signal": rf, "audio_level": rf / 2})])
+    hub.apply("rx", [Reading(1, {"name": "Vox"})])
+    assert fan.told == [frozenset({"name"})], "nobody watches: meters alone are not handed over"
+    again = fan.new_device_feed()
+    first = again.initial_frame()  # a new client starts from the snapshot ...
+    assert [d.rf_signal for d in first["devices"] if d.device_id == "rx:1"] == [-80]
+    hub.apply("rx", [Reading(1, {"rf_signal": -50})])  # ... and gets meters from then on
+    assert fan.told[-1] >= {"rf_signal"}
+    assert [f["rf_signal"] for f in take(again) if f.get("device_id") == "rx:1"] == [-50]

@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 
 from micboardd.model import Family, Reading, SourceState
-from micboardd.sources.ports import DeviceChanged, HubEvent
-from micboardd.state.hub import Hub, MeterDelivery
+from micboardd.sources.ports import DeviceChanged, HubEvent, MeterDelivery
+from micboardd.state.hub import Hub
 
 NOW = [1000.0]  # both hubs read the same clock, moved once per sample
 
