@@ -16,6 +16,7 @@ from typing import Any
 
 from micboardd.alerts.model import Alert, AlertConfig, Hold, Kind, Severity
 from micboardd.model import Device, number
+from micboardd.sources.ports import QuietBand
 
 # --- verdicts and the state machine ---
 
@@ -128,6 +129,10 @@ class Watch:
     peak_high: bool = False
 
 
+# The RF grades that say a transmitter is on air (`tx_presence`).
+ON_AIR_GRADES: frozenset[str | None] = frozenset({"excellent", "good", "fair", "poor"})
+
+
 def tx_presence(dev: Device, rx_online: bool) -> bool | None:
     """Whether a transmitter is on air: `rf_quality` is "none" exactly when the receiver says
     there is none; None while offline or when the family cannot tell."""
@@ -136,7 +141,7 @@ def tx_presence(dev: Device, rx_online: bool) -> bool | None:
     quality = dev.rf_quality
     if quality == "none":
         return False
-    if quality in ("excellent", "good", "fair", "poor"):
+    if quality in ON_AIR_GRADES:
         return True
     return None
 
@@ -177,21 +182,23 @@ def quiet(w: Watch) -> bool:
     return w.weak_since is None and w.stale_rf is None and not w.peak_high and not w.peaks
 
 
-def quiet_band(cfg: AlertConfig) -> tuple[float, float]:
-    """(RF floor, peak ceiling), both exclusive: RF above the weak threshold, the peak below
-    clipping (the hub's `meter_quiet` band)."""
-    return cfg.rf_weak_dbm, cfg.clip_dbfs
+def quiet_band(cfg: AlertConfig) -> QuietBand:
+    """The hub's `meter_quiet` band of a quiet channel: RF above the weak threshold, the peak
+    below clipping, the transmitter still on air (a change of grade that says it is gone or
+    unknown is a presence edge for `observe`)."""
+    return QuietBand(cfg.rf_weak_dbm, cfg.clip_dbfs, ON_AIR_GRADES)
 
 
 def settled(w: Watch, dev: Device, cfg: AlertConfig) -> bool:
     """Whether `observe` would change nothing after a change of METERS_ONLY fields: `quiet`,
-    and RF and peak inside `quiet_band`. Meters move ten times a second on every channel;
-    this is what nearly all of them look like."""
+    and the device inside `quiet_band` (what the hub checks for a quiet channel). Meters
+    move ten times a second on every channel; this is what nearly all of them look like."""
     if not quiet(w):
         return False
     rf, peak = number(dev.rf_signal), number(dev.peak_level)
-    floor, ceiling = quiet_band(cfg)
-    return (rf is None or rf > floor) and (peak is None or peak < ceiling)
+    floor, ceiling, grades = quiet_band(cfg)
+    inside = (rf is None or rf > floor) and (peak is None or peak < ceiling)
+    return inside and dev.rf_quality in grades
 
 
 def observe(w: Watch, dev: Device, rx_online: bool, now: float, cfg: AlertConfig) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -47,11 +47,21 @@ class MeterDelivery(enum.Enum):
     # Appended to the device's meter sink, which this listener keeps (history); as an event
     # for a device without one.
     SINK = "sink"
-    # As an event only when it moves the RF grade or leaves the device's quiet band
-    # (`Hub.meter_quiet`), or the device has none (alerts: no rule reads a meter inside it).
+    # As an event only when it leaves the device's quiet band (`Hub.meter_quiet`), or the
+    # device has none (alerts: no rule reads a meter inside it).
     OUTSIDE_QUIET = "outside_quiet"
     # Not at all (the fan-out while no client watches: a client starts from a snapshot).
     NONE = "none"
+
+
+class QuietBand(NamedTuple):
+    """Where a device's meters may move unseen by a MeterDelivery.OUTSIDE_QUIET listener:
+    RF above `rf_floor` and the peak below `peak_ceiling` (either unknown will do), the RF
+    grade one of `grades`."""
+
+    rf_floor: float
+    peak_ceiling: float
+    grades: frozenset[str | None]
 
 
 # A device's meter change as a listener keeping meters by the second takes it: (time,

@@ -43,6 +43,7 @@ from micboardd.sources.ports import (
     Listener,
     MeterDelivery,
     MeterReading,
+    QuietBand,
     Sample,
 )
 from micboardd.state.receiver import ReceiverState
@@ -118,11 +119,10 @@ class Hub:
         # MeterDelivery.SINK listener (history): a thousand changes a second reach it as
         # list entries, not calls.
         self.meter_sinks: dict[str, list[MeterReading]] = {}
-        # Per device, (RF floor, peak ceiling): a change of meters alone that leaves the RF
-        # grade as it was, the RF above the floor and the peak below the ceiling (or either
-        # unknown) is not told to the MeterDelivery.OUTSIDE_QUIET listeners. Set by them (alerts) while nothing about the
-        # device is pending for them, removed when something is.
-        self.meter_quiet: dict[str, tuple[float, float]] = {}
+        # Per device, where a change of meters alone is not told to the
+        # MeterDelivery.OUTSIDE_QUIET listeners. Set by them (alerts) while nothing about
+        # the device is pending for them, removed when something is.
+        self.meter_quiet: dict[str, QuietBand] = {}
         self.user: dict[str, UserFields] = {}
         # Tiles without a receiver (placeholders.py): local, never fed by a source.
         self.placeholders: set[str] = set()
@@ -491,9 +491,9 @@ class Hub:
             band = self.meter_quiet.get(device_id)
             if (
                 band is None
-                or "rf_quality" in changes  # a transmitter may have come or gone
                 or (rf.__class__ in _NUMBERS and rf <= band[0])
                 or (peak.__class__ in _NUMBERS and peak >= band[1])
+                or dev.rf_quality not in band[2]
             ):
                 self._emit_to(self._meter_watchers, event)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from micboardd.alerts.model import AlertConfig
+from micboardd.alerts.rules import quiet_band
 from micboardd.alerts.service import Alerts
 from micboardd.model import Reading
 from micboardd.sources.ports import DeviceChanged, HubEvent, MeterDelivery
@@ -21,7 +22,7 @@ from .conftest import Rig
 
 
 def test_a_quiet_channel_is_marked_and_a_weak_one_is_not(rig: Rig) -> None:
-    band = (AlertConfig().rf_weak_dbm, AlertConfig().clip_dbfs)
+    band = quiet_band(AlertConfig())
     assert rig.hub.meter_quiet == {f"{RX}:{ch}": band for ch in range(1, 5)}
     told: list[str] = []
 
