@@ -477,15 +477,18 @@ class Hub:
     def _tell_meters(
         self, device_id: str, dev: Device, changes: frozenset[str], now: float
     ) -> None:
-        """A change of meters alone, to each listener as its MeterDelivery says."""
-        event = DeviceChanged(device_id, changes)
+        """A change of meters alone, to each listener as its MeterDelivery says (no event
+        made while nobody is to be told: a box nobody watches, its channels quiet)."""
+        event = None
         if self._meter_events:
+            event = DeviceChanged(device_id, changes)
             self._emit_to(self._meter_events, event)
         rf, peak = dev.rf_signal, dev.peak_level
         sink = self.meter_sinks.get(device_id)
         if sink is not None:
             sink.append((now, changes, rf, dev.audio_level, peak))
         elif self._sink_keepers:
+            event = event or DeviceChanged(device_id, changes)
             self._emit_to(self._sink_keepers, event)
         if self._meter_watchers:
             band = self.meter_quiet.get(device_id)
@@ -495,7 +498,7 @@ class Hub:
                 or (peak.__class__ in _NUMBERS and peak >= band[1])
                 or dev.rf_quality not in band[2]
             ):
-                self._emit_to(self._meter_watchers, event)
+                self._emit_to(self._meter_watchers, event or DeviceChanged(device_id, changes))
 
     def _apply_receiver(self, rx: ReceiverState, fields: Mapping[str, Any]) -> None:
         changed = False
