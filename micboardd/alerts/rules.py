@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from micboardd.alerts.model import Alert, AlertConfig, Hold, Kind, Severity
-from micboardd.model import Device, number
+from micboardd.model import Device, RfQuality, number
 from micboardd.sources.ports import QuietBand
+from micboardd.state.status import METER_SET
 
 # --- verdicts and the state machine ---
 
@@ -129,8 +130,10 @@ class Watch:
     peak_high: bool = False
 
 
-# The RF grades that say a transmitter is on air (`tx_presence`).
-ON_AIR_GRADES: frozenset[str | None] = frozenset({"excellent", "good", "fair", "poor"})
+# The RF grades that say a transmitter is on air (`tx_presence`): all but none and unknown.
+ON_AIR_GRADES: frozenset[str | None] = frozenset(
+    q.value for q in RfQuality if q not in (RfQuality.NONE, RfQuality.UNKNOWN)
+)
 
 
 def tx_presence(dev: Device, rx_online: bool) -> bool | None:
@@ -164,7 +167,7 @@ def fresh_rf(dev: Device, w: Watch) -> float | None:
 
 # Changes that leave a transmitter's presence as it was: meters alone (their RF quality and
 # the status follow as changes of their own).
-METERS_ONLY = frozenset({"rf_signal", "audio_level", "peak_level", "antenna", "rf_antennas"})
+METERS_ONLY = METER_SET  # the hub's meters; not rf_quality (presence reads it)
 # Every non-empty mix of them, for a membership test (a frozenset's hash is kept: one lookup
 # per event instead of a subset test).
 METERS_ONLY_CHANGES = frozenset(

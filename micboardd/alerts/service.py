@@ -122,6 +122,7 @@ class Alerts:
         self.publish = publish
         self.clock = clock or hub.clock
         self.config = config or AlertConfig()
+        self._band = quiet_band(self.config)  # what the hub checks for a quiet channel
         self.on_count = on_count
         self.tick_s = tick_s
         self._trackers: dict[tuple[Kind, str], Tracker] = {}
@@ -262,7 +263,7 @@ class Alerts:
         # Whether this channel's meters may move unseen until the next look (the hub checks
         # the band: `settled`, without a call per sample).
         if quiet(watch):
-            self.hub.meter_quiet[device_id] = quiet_band(self.config)
+            self.hub.meter_quiet[device_id] = self._band
         else:
             self.hub.meter_quiet.pop(device_id, None)
 

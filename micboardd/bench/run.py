@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from micboardd.bench.cputime import process_cpu_s as proc_cpu_s
+from micboardd.bench.cputime import process_cpu_s
 from micboardd.bench.light import light_client
 from micboardd.bench.quota import CpuQuota, QuotaUnavailable
 from micboardd.feed import meterframe
@@ -381,9 +381,9 @@ async def scenario(
     for p in probes:
         p.wire_bytes, p.frames, p.received = 0, 0, []
     throttled0 = quota.throttled_s() if quota is not None else 0.0
-    cpu0, t0 = proc_cpu_s(rig.daemon.pid), time.monotonic()
+    cpu0, t0 = process_cpu_s(rig.daemon.pid), time.monotonic()
     await asyncio.sleep(seconds)
-    cpu1, t1 = proc_cpu_s(rig.daemon.pid), time.monotonic()
+    cpu1, t1 = process_cpu_s(rig.daemon.pid), time.monotonic()
     throttled1 = quota.throttled_s() if quota is not None else 0.0
     load_1m = os.getloadavg()[0]  # other processes on a shared machine weigh on latency
     rss = proc_rss_mb(rig.daemon.pid)

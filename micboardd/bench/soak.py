@@ -48,7 +48,7 @@ from typing import Any
 
 import httpx
 
-from micboardd.bench.cputime import process_cpu_s as proc_cpu_s
+from micboardd.bench.cputime import process_cpu_s
 from micboardd.bench.run import (
     Probe,
     Rig,
@@ -343,7 +343,7 @@ class Soak:
         assert daemon is not None
         pid = daemon.pid
         lat = self._latencies(time.time())
-        cpu1, t1 = proc_cpu_s(pid), time.monotonic()
+        cpu1, t1 = process_cpu_s(pid), time.monotonic()
         for watch in self.watches:
             watch.scan()
         health: dict[str, Any] = {}
@@ -422,7 +422,7 @@ class Soak:
                 self._trouble(args.hang_s, min(90.0, args.hang_s), HUNG_S, hang_verbs, "hangs")
             )
         )
-        cpu, t = proc_cpu_s(self.rig.daemon.pid), time.monotonic()
+        cpu, t = process_cpu_s(self.rig.daemon.pid), time.monotonic()
         end = started + args.minutes * 60
         died = False
         while time.monotonic() < end:

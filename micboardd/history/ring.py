@@ -52,8 +52,6 @@ def _unbyte(value: int) -> float | None:
 _STATUS_BYTE = {s: i for i, s in enumerate(STATUS_CODES) if s is not None}
 _GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
 _NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
-# A meter reading waiting for its second to close: (time, changes, rf, audio, peak).
-PendingReading = MeterReading
 
 
 # One second of the ring: RING_FIELDS as signed bytes, side by side. Row-major, so closing
@@ -167,7 +165,7 @@ class Meter:
             hi = value if value > hi else hi
         self.lo, self.hi = lo, hi
 
-    def take(self, readings: Sequence[PendingReading], index: int, key: str) -> None:
+    def take(self, readings: Sequence[MeterReading], index: int, key: str) -> None:
         """`set` for each of `readings` in order whose changes name `key` (its value at
         `index`): the same arithmetic on locals, written back once (a second's readings of
         a channel, `ChannelHistory.settle`)."""
@@ -240,7 +238,7 @@ class ChannelHistory:
         # second, when a second closes (`advance`: History's tick, every second). Ten
         # readings a second per channel taken in one warm loop cost a fraction of ten calls
         # into cold meters.
-        self.pending: list[PendingReading] = []
+        self.pending: list[MeterReading] = []
         self._restart(now)
 
     def _restart(self, now: float) -> None:
@@ -275,7 +273,7 @@ class ChannelHistory:
         self._take(self.pending)
         self.pending.clear()
 
-    def _take(self, readings: Sequence[PendingReading]) -> None:
+    def _take(self, readings: Sequence[MeterReading]) -> None:
         self.rf.take(readings, 2, "rf_signal")
         self.audio.take(readings, 3, "audio_level")
         self.peak.take(readings, 4, "peak_level")
