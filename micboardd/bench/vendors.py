@@ -6,8 +6,8 @@ channels, each at its meter rate, with no dashboard client (issue 19).
 The simulators run in this process (their CPU is not the daemon's); the daemon is its own
 process, started afresh for each run on loopback with discovery off. Each round runs Shure
 then EW-DX (alternating which goes first), waits until every channel is good, then reads the
-daemon's CPU time from /proc over a window. The machine is shared, so the figure to read is
-the ratio within a round, not the absolute percent. Both brands send meters at 10 Hz per
+daemon's CPU time over a window (its CPU-time clock, bench/cputime.py). The machine is
+shared, so the figure to read is the ratio within a round, not the absolute percent. Both brands send meters at 10 Hz per
 channel: Shure SAMPLEs at the daemon's 100 ms meter rate, EW-DX one datagram per changed
 meter leaf on its 100 ms tick (the simulators' jitter makes every leaf change every tick, the
 worst case; a real EM 2 sends only what changed).
