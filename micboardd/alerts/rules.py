@@ -385,9 +385,9 @@ def device_verdicts(
 
 
 def receiver_verdict(rx: Any) -> Verdict:
-    label = f"{rx.model or 'receiver'} {rx.id}"
     if rx.online:
         return OVER
+    label = f"{rx.model or 'receiver'} {rx.id}"
     reason = f" ({rx.error})" if rx.error else ""
     return Verdict(True, Severity.CRITICAL, f"Receiver {label} is offline{reason}")
 
