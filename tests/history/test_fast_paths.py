@@ -91,6 +91,30 @@ def test_meter_matches_the_plain_formulation(seed: int) -> None:
         assert _state(fast) == _state(plain)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_folding_a_second_is_taking_it_then_closing_it(seed: int) -> None:
+    rng = random.Random(seed)
+    keys = ((2, "rf_signal"), (3, "audio_level"), (4, "peak_level"))
+    meters = {key: (Meter(100.0), Meter(100.0)) for _, key in keys}  # folded, stepped
+    values: list[Any] = [-60, -61.5, 0, None, -100, 3.25, 127, "x"]
+    now, second = 100.0, 100
+    for _ in range(300):
+        readings = []
+        for _ in range(rng.randint(0, 12)):
+            # Mostly forward, now and then the same instant or a clock stepped back.
+            now += rng.choice([0.0, 0.05, 0.1, 0.1, -0.2])
+            changes = rng.choice(METER_SETS)
+            readings.append((now, changes, *(rng.choice(values) for _ in range(3))))
+        second += 1
+        now = max(now, float(second - 1))
+        for index, key in keys:
+            folded, stepped = meters[key]
+            stepped.take(readings, index, key)
+            closed = stepped.close_second(second)
+            assert folded.fold_second(readings, index, key, second) == closed
+            assert _state(folded) == _state(stepped)
+
+
 def test_slot_is_byte_of_every_reading() -> None:
     values: list[float | None] = [None, -60.0, 0.0, -0.0, 127.0, -127.0, 126.5, 127.5]
     values += [-127.5, -128.0, 200.0, -300.0, 0.5, 1.5, -0.4, 99.9]
