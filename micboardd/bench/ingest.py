@@ -3,9 +3,11 @@ daemon's CPU share on a shared machine (no sockets, no other process, no timer n
 
 The path is the daemon's for a ULX-D metering write: the decoder's one-pass check, the
 family's sample scan, `Hub.apply_samples`, and the hub's listeners as the daemon wires
-them (fan-out, alerts, history). 25 ULXD4Q, every meter moving on every sample as real
-receivers jitter (RF and audio random walks), transmitters on air; the clock advances
-1 ms per sample (a thousand samples a second), so history closes its seconds as it would.
+them (fan-out, alerts, history), and the ticks the daemon runs on the same clock (history's
+ten a second, each closing a tenth of the channels' seconds; the alert engine's and the
+hub's every second): what the samples cost, now or later. 25 ULXD4Q, every meter moving on
+every sample as real receivers jitter (RF and audio random walks), transmitters on air; the
+clock advances 1 ms per sample (a thousand samples a second).
 
 Run directly with ``python -m micboardd.bench.ingest``.
 """
@@ -18,9 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from micboardd.alerts.service import Alerts
+from micboardd.alerts.service import ALERT_TICK_S, Alerts
+from micboardd.daemon.wiring import HUB_TICK_S
 from micboardd.feed.fanout import FanOut
-from micboardd.history.service import History
+from micboardd.history.service import HISTORY_TICK_S, TICK_PARTS, History
 from micboardd.model import Family, Reading, SourceState
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
@@ -32,6 +35,9 @@ RECEIVERS = 25
 CHANNELS = 4
 WRITES = 2500  # prepared metering writes (10 000 samples), replayed in a loop
 RF_STEP_DB = 2  # real receivers' RF jitters by a dB or two per sample
+# A working show: every transmitter within reach (the simulator's channels walk around
+# -70..-48 dBm), so the alert engine sees what it sees on most evenings.
+RF_RANGE_DBM = (-78, -40)
 AUDIO_STEP_DB = 4  # speech moves the audio meter by several dB per 100 ms
 
 
@@ -52,7 +58,8 @@ def _writes(rng: random.Random) -> list[tuple[str, bytes]]:
         r = n % RECEIVERS
         frames = []
         for ch in range(CHANNELS):
-            rf[r][ch] = max(-110, min(-20, rf[r][ch] + rng.randint(-RF_STEP_DB, RF_STEP_DB)))
+            step = rng.randint(-RF_STEP_DB, RF_STEP_DB)
+            rf[r][ch] = max(RF_RANGE_DBM[0], min(RF_RANGE_DBM[1], rf[r][ch] + step))
             step = rng.randint(-AUDIO_STEP_DB, AUDIO_STEP_DB)
             audio[r][ch] = max(-49, min(-2, audio[r][ch] + step))
             antenna = "AX" if rng.random() < 0.9 else "XB"
@@ -87,12 +94,12 @@ def microseconds_per_sample(seconds: float = 2.0) -> float:
     return asyncio.run(_measure(seconds))[0]
 
 
-def measure_once() -> tuple[float, Hub]:
-    """One pass over the writes (for tests): the figure and the hub it fed."""
+def measure_once() -> tuple[float, Hub, History]:
+    """One pass over the writes (for tests): the figure, the hub it fed and its history."""
     return asyncio.run(_measure(0.0))
 
 
-async def _measure(seconds: float) -> tuple[float, Hub]:
+async def _measure(seconds: float) -> tuple[float, Hub, History]:
     spec = FAMILIES[Family.ULXD]
     scan = spec.sample_scan
     assert scan is not None
@@ -106,6 +113,8 @@ async def _measure(seconds: float) -> tuple[float, Hub]:
             decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
             frame, frame_len, read = scan.frame, scan.frame_len, scan.read
             samples = 0
+            part, history_due = 0, clock.now + HISTORY_TICK_S / TICK_PARTS
+            alerts_due, hub_due = clock.now + ALERT_TICK_S, clock.now + HUB_TICK_S
             start = time.process_time()
             while samples == 0 or time.process_time() - start < seconds:
                 for receiver_id, data in writes:
@@ -115,10 +124,20 @@ async def _measure(seconds: float) -> tuple[float, Hub]:
                     clock.now += 0.001 * len(rows)
                     hub.apply_samples(receiver_id, read(rows))
                     samples += len(rows)
+                    if clock.now >= history_due:  # the daemon's timers, on this clock
+                        history.tick(part, TICK_PARTS)
+                        part = (part + 1) % TICK_PARTS
+                        history_due += HISTORY_TICK_S / TICK_PARTS
+                    if clock.now >= alerts_due:
+                        alerts.tick()
+                        alerts_due += ALERT_TICK_S
+                    if clock.now >= hub_due:
+                        hub.tick()
+                        hub_due += HUB_TICK_S
             figure = (time.process_time() - start) / samples * 1e6
             await alerts.stop()
             await history.stop()
-            return figure, hub
+            return figure, hub, history
         finally:
             await store.close()
 
