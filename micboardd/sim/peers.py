@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 import struct
+import zlib
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -29,6 +30,19 @@ SLOW_DRIP_BYTE_S = 0.002
 MAX_PENDING_WRITES = 4096
 # An unterminated line kept while waiting for its CRLF (PSM1000); longer is garbage.
 MAX_LINE_BYTES = 1024
+
+
+def last_sampling_instant(now: float, period: float, address: str) -> float:
+    """The latest instant at or before `now` at which a receiver metering every `period`
+    seconds takes a sample.
+
+    A receiver samples on its own clock, whoever asks: its instants fall on a phase of the
+    period fixed by its address, the same for every client (two daemons side by side in a
+    benchmark see the same timing), and spread over the period across receivers, as
+    independent boxes are (25 receivers are not in step: each write is its own wake-up).
+    """
+    phase = zlib.crc32(address.encode()) % 1000 / 1000 * period
+    return now - (now - phase) % period
 
 
 class Peer:
@@ -86,12 +100,13 @@ class Peer:
     async def _meter_loop(self, interval_ms: int) -> None:
         loop = asyncio.get_running_loop()
         period = interval_ms / 1000
-        due = loop.time()
+        due = last_sampling_instant(loop.time(), period, self.rx.address)
         while True:
             due += period
             await asyncio.sleep(max(0.0, due - loop.time()))
-            if loop.time() - due > period:
-                due = loop.time()  # fell behind (slow client, busy loop): no catch-up burst
+            late = loop.time() - due
+            if late > period:  # fell behind (slow client, busy loop): no catch-up burst
+                due += late // period * period
             channels = sorted(n for n, ms in self.meters.items() if ms == interval_ms)
             self.send([f for n in channels for f in self.rx.meter_frames(n)])
 
