@@ -13,7 +13,7 @@ SYS_PACKAGES  := libsystemd-dev pkg-config gcc python3-venv python3-dev
 # Only the tests need these: a real Redis, a real browser, network namespaces.
 TEST_PACKAGES := redis-server chromium iproute2 systemd zbar-tools
 
-.PHONY: help venv sysdeps testdeps run demo test lint bench bench-vendors bench-liveness soak clean wheel-test
+.PHONY: help venv sysdeps testdeps run demo test lint bench bench-ab bench-vendors bench-liveness soak clean wheel-test
 
 help:
 	@echo "make run    - run the daemon on http://localhost:8058 (ARGS='--receiver 10.0.0.5' ...)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test   - run the test suite"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (prints a table, writes bench/results.json)"
+	@echo "make bench-ab REF=<commit> - ingest CPU of REF's daemon and this tree's, side by side"
 	@echo "make bench-vendors - daemon ingest CPU, 24 EW-DX channels against 24 Shure (ratios)"
 	@echo "make bench-liveness - how fast and honestly a receiver going and coming is shown"
 	@echo "make soak MINUTES=60 - the daemon for an hour against a simulated venue with"
@@ -73,6 +74,9 @@ bench: venv
 	$(PY) -m micboardd.bench $(ARGS)
 
 # Daemon ingest CPU, 24 EW-DX channels (SSC v1) against 24 Shure, alternating (issue 19).
+bench-ab: venv
+	$(PY) -m micboardd.bench.ab $(or $(REF),HEAD) . $(ARGS)
+
 bench-vendors: venv
 	$(PY) -m micboardd.bench.vendors $(ARGS)
 
