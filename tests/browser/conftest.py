@@ -251,7 +251,9 @@ class Console:
     def watch(self, page: Any) -> Any:
         def on_console(msg: Any) -> None:
             if msg.type == "error":
-                self.errors.append(msg.text)
+                # "Failed to load resource" names no resource: its location does.
+                where = (msg.location or {}).get("url") or ""
+                self.errors.append(f"{msg.text} [{where}]" if where else msg.text)
 
         def on_error(exc: Any) -> None:
             self.errors.append(f"uncaught: {exc}")
