@@ -53,6 +53,7 @@ _STATUS_BYTE = {s: i for i, s in enumerate(STATUS_CODES) if s is not None}
 _GAP = (NONE_BYTE,) * len(RING_FIELDS)  # a second nobody saw
 _NO_ROWS: tuple[HistoryRow, ...] = ()  # most readings close nothing: no list for them
 _NO_READINGS: tuple[MeterReading, ...] = ()
+Closed = tuple[float | None, float | None]  # a meter's (min, max) over a closed second
 
 
 # One second of the ring: RING_FIELDS as signed bytes, side by side. Row-major, so closing
@@ -166,39 +167,13 @@ class Meter:
             hi = value if value > hi else hi
         self.lo, self.hi = lo, hi
 
-    def take(self, readings: Sequence[MeterReading], index: int, key: str) -> None:
-        """`set` for each of `readings` in order whose changes name `key` (its value at
-        `index`): the same arithmetic on locals, written back once (a second's readings of
-        a channel, `ChannelHistory.settle`)."""
-        value, since, lo, hi = self.value, self.since, self.lo, self.hi
-        area, covered = self.area, self.covered
-        for reading in readings:
-            if key not in reading[1]:
-                continue
-            now = reading[0]
-            if now > since:
-                if value is not None:
-                    dt = now - since
-                    area += value * dt
-                    covered += dt
-                    lo = value if value < lo else lo
-                    hi = value if value > hi else hi
-                since = now
-            new: Any = reading[index]
-            kind = new.__class__
-            value = new if kind is float else float(new) if kind is int else number(new)
-            if value is not None:
-                lo = value if value < lo else lo
-                hi = value if value > hi else hi
-        self.value, self.since, self.lo, self.hi = value, since, lo, hi
-        self.area, self.covered = area, covered
-
     def fold_second(
         self, readings: Sequence[MeterReading], index: int, key: str, end: float
     ) -> tuple[float | None, float | None]:
-        """`take` then `close_second(end)` in one pass on locals, the same arithmetic in the
-        same order (a channel's every second: ten readings, three meters, a hundred
-        channels)."""
+        """`set` for each of `readings` in order whose changes name `key` (its value at
+        `index`), then `close_second(end)`: one pass on locals, the same arithmetic in the
+        same order, written back once (a channel's every second: ten readings, three
+        meters, a hundred channels)."""
         value, since, lo, hi = self.value, self.since, self.lo, self.hi
         area, covered = self.area, self.covered
         for reading in readings:
@@ -311,16 +286,13 @@ class ChannelHistory:
         second closes."""
         self.pending.append((now, changes, dev.rf_signal, dev.audio_level, dev.peak_level))
 
-    def settle(self) -> None:
-        """Take the pending meter readings, in the order they came (each meter on its own:
-        they share nothing)."""
-        self._take(self.pending)
-        self.pending.clear()
-
-    def _take(self, readings: Sequence[MeterReading]) -> None:
-        self.rf.take(readings, 2, "rf_signal")
-        self.audio.take(readings, 3, "audio_level")
-        self.peak.take(readings, 4, "peak_level")
+    def _fold(self, readings: Sequence[MeterReading], end: float) -> tuple[Closed, ...]:
+        """Each meter takes `readings` and closes its second at `end`: (min, max) of each."""
+        return (
+            self.rf.fold_second(readings, 2, "rf_signal", end),
+            self.audio.fold_second(readings, 3, "audio_level", end),
+            self.peak.fold_second(readings, 4, "peak_level", end),
+        )
 
     def _taken_before(self, end: float) -> Sequence[MeterReading]:
         """The pending readings from before `end`, out of `pending` (the rest belong to later
@@ -345,18 +317,14 @@ class ChannelHistory:
         if now - self.sec > self.ring.size + BUCKET_S or now < self.sec - BUCKET_S:
             # The clock jumped (a Pi without RTC setting its time): start afresh from now,
             # the last values held.
-            if self.pending:
-                self.settle()
+            self._fold(self._taken_before(math.inf), now)  # the last values are held
             self._restart(now)
             return []
         rows: list[HistoryRow] = []
-        rf, audio, peak = self.rf, self.audio, self.peak
+        rf, audio = self.rf, self.audio
         while self.sec + 1 <= now:
             end = self.sec + 1
-            taken = self._taken_before(end)
-            rf_lo, rf_hi = rf.fold_second(taken, 2, "rf_signal", end)
-            au_lo, au_hi = audio.fold_second(taken, 3, "audio_level", end)
-            _, pk_hi = peak.fold_second(taken, 4, "peak_level", end)
+            (rf_lo, rf_hi), (au_lo, au_hi), (_, pk_hi) = self._fold(self._taken_before(end), end)
             readings = (rf_lo, rf_hi, rf.value, au_lo, au_hi, audio.value, pk_hi, self.battery)
             self.ring.put(self.sec, _slot(readings, self.status))
             self.sec = end
@@ -370,10 +338,7 @@ class ChannelHistory:
     def close_partial(self, now: float) -> list[HistoryRow]:
         """Everything up to `now`, the open ten-second bucket included (shutdown)."""
         rows = self.advance(now)
-        if self.pending:
-            self.settle()
-        for meter in (self.rf, self.audio, self.peak):
-            meter.close_second(now)
+        self._fold(self._taken_before(math.inf), now)
         row = self._ten_row()
         return [*rows, row] if row is not None else rows
 

@@ -92,7 +92,7 @@ def test_meter_matches_the_plain_formulation(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_folding_a_second_is_taking_it_then_closing_it(seed: int) -> None:
+def test_folding_a_second_is_setting_each_reading_then_closing_it(seed: int) -> None:
     rng = random.Random(seed)
     keys = ((2, "rf_signal"), (3, "audio_level"), (4, "peak_level"))
     meters = {key: (Meter(100.0), Meter(100.0)) for _, key in keys}  # folded, stepped
@@ -109,7 +109,9 @@ def test_folding_a_second_is_taking_it_then_closing_it(seed: int) -> None:
         now = max(now, float(second - 1))
         for index, key in keys:
             folded, stepped = meters[key]
-            stepped.take(readings, index, key)
+            for reading in readings:  # one `set` each, as the readings came
+                if key in reading[1]:
+                    stepped.set(reading[0], reading[index])
             closed = stepped.close_second(second)
             assert folded.fold_second(readings, index, key, second) == closed
             assert _state(folded) == _state(stepped)
