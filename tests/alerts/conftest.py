@@ -56,6 +56,25 @@ class Rig:
         return [a.id for a in self.alerts.active() if a.kind == kind]
 
 
+def without_id(body: dict[str, Any]) -> dict[str, Any]:
+    """An alert frame but its id (random: new_alert_id), to compare two engines' frames."""
+    return {k: v for k, v in body.items() if k != "id"}
+
+
+async def engine_on_hub(
+    clock: Clock, store: Store, channels: int = 4
+) -> tuple[Hub, Alerts, list[tuple[str, Any]]]:
+    """A hub with `channels` transmitters on air, an alert engine started on it (no timer:
+    the test ticks), and the frames it publishes."""
+    hub = make_hub(clock, channels)
+    frames: list[tuple[str, Any]] = []
+    alerts = Alerts(hub, store, lambda alert_id, body: frames.append((alert_id, body)), tick_s=None)
+    await alerts.start()
+    for ch in range(1, channels + 1):
+        hub.apply(RX, [Reading(ch, ON_AIR)])
+    return hub, alerts, frames
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from micboardd.alerts.model import AlertConfig
 from micboardd.alerts.rules import quiet_band
-from micboardd.alerts.service import Alerts
-from micboardd.model import Reading
 from micboardd.sources.ports import DeviceChanged, HubEvent, MeterDelivery
-from micboardd.state.hub import METER_CHANGE_KEYS, Hub
+from micboardd.state.hub import METER_CHANGE_KEYS
 from micboardd.store.database import Store
-from tests.clocked_hub import ON_AIR, RX, Clock, make_hub
+from tests.clocked_hub import RX, Clock
 
-from .conftest import Rig
+from .conftest import Rig, engine_on_hub, without_id
 
 
 def test_a_quiet_channel_is_marked_and_a_weak_one_is_not(rig: Rig) -> None:
@@ -50,20 +47,6 @@ def test_a_quiet_channel_is_marked_and_a_weak_one_is_not(rig: Rig) -> None:
     assert told[-1] == f"{RX}:3" and f"{RX}:3" not in rig.hub.meter_quiet
 
 
-def without_id(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k != "id"}
-
-
-async def _rig(clock: Clock, store: Store) -> tuple[Hub, Alerts, list[tuple[str, Any]]]:
-    hub = make_hub(clock)
-    frames: list[tuple[str, Any]] = []
-    alerts = Alerts(hub, store, lambda alert_id, body: frames.append((alert_id, body)), tick_s=None)
-    await alerts.start()
-    for ch in range(1, 5):
-        hub.apply(RX, [Reading(ch, ON_AIR)])
-    return hub, alerts, frames
-
-
 @pytest.mark.parametrize("seed", range(3))
 async def test_alerts_are_the_same_whether_or_not_quiet_meters_are_told(
     tmp_path: Path, seed: int
@@ -75,7 +58,7 @@ async def test_alerts_are_the_same_whether_or_not_quiet_meters_are_told(
         await store.open()
     try:
         (hub, alerts, frames), (hub_all, alerts_all, frames_all) = [
-            await _rig(clock, store) for store in stores
+            await engine_on_hub(clock, store) for store in stores
         ]
         rf = [-55] * 5
         for step in range(6000):

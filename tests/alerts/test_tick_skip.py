@@ -9,19 +9,14 @@ from typing import Any
 
 import pytest
 
-from micboardd.alerts.service import Alerts
 from micboardd.model import Reading, SourceState
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
-from tests.clocked_hub import ON_AIR, RX, Clock, make_hub
+from tests.clocked_hub import RX, Clock
 
-from .conftest import Rig
+from .conftest import Rig, engine_on_hub, without_id
 
 CHANNELS = 4
-
-
-def without_id(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k != "id"}
 
 
 def test_a_settled_venue_costs_the_tick_no_evaluation(rig: Rig) -> None:
@@ -52,16 +47,6 @@ def test_a_settled_venue_costs_the_tick_no_evaluation(rig: Rig) -> None:
     assert [a["message"] for a in rig.raised("rf_lost")] == [
         "Vox (rx1 ch 4): RF dropout, no signal for 0.6 s"
     ]
-
-
-async def _rig(clock: Clock, store: Store) -> tuple[Hub, Alerts, list[tuple[str, Any]]]:
-    hub = make_hub(clock, CHANNELS)
-    frames: list[tuple[str, Any]] = []
-    alerts = Alerts(hub, store, lambda alert_id, body: frames.append((alert_id, body)), tick_s=None)
-    await alerts.start()
-    for ch in range(1, CHANNELS + 1):
-        hub.apply(RX, [Reading(ch, ON_AIR)])
-    return hub, alerts, frames
 
 
 def _script(rng: random.Random, hub_pair: list[Hub], clock: Clock, rf: list[int]) -> None:
@@ -110,7 +95,7 @@ async def test_alerts_are_the_same_whether_or_not_the_tick_passes_settled_channe
         await store.open()
     try:
         (hub, alerts, frames), (hub_all, alerts_all, frames_all) = [
-            await _rig(clock, store) for store in stores
+            await engine_on_hub(clock, store) for store in stores
         ]
         rf = [-55] * (CHANNELS + 1)
         ticked = [0, 0]  # of those, in the ticks
