@@ -183,12 +183,6 @@ class Sparklines {
   pump() {
     while (this.running < FETCHES_AT_ONCE && this.queue.length) {
       const id = this.queue.shift();
-      // Gone from the board while it waited (a placeholder deleted, a receiver removed):
-      // its history would be a 404, and the tile is not there to draw it.
-      if (!this.ctx.board.tiles.has(id)) {
-        this.series.delete(id);
-        continue;
-      }
       this.running++;
       const to = this.nowS();
       const newest = Math.floor(to / STEP_S) * STEP_S;
