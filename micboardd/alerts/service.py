@@ -150,8 +150,7 @@ class Alerts:
                     seen_on=True, gone_since=alert.started_at, faded=alert.kind is Kind.RF_LOST
                 )
         # Meters that move inside a quiet channel's band are not even told (`_observe` marks
-        # the channels: the hub's `meter_quiet`); the tick looks at every channel that is
-        # not settled in that band.
+        # the channels: the hub's `meter_quiet`); the tick looks at every channel anyway.
         self._unsubscribe = self.hub.subscribe(self.on_event, meters=MeterDelivery.OUTSIDE_QUIET)
         self._tasks.append(asyncio.create_task(self._writer(), name="alerts-writer"))
         if self.tick_s:
@@ -231,28 +230,10 @@ class Alerts:
         self._ssapi[endpoint] = (status, error)
         self._apply(Kind.SSAPI_DOWN, endpoint, ssapi_verdict(endpoint, status, error), None, None)
 
-    def tick(self, *, everything: bool = False) -> None:
-        """Re-evaluate what time alone can change: hold timers run out without new readings.
-
-        A channel that is `settled` (its transmitter on air, nothing being timed, its meters
-        inside the quiet band), with no dropout to report and no alert pending or open, is
-        exactly as the last look left it: no rule says anything of it that depends on the
-        time, so it is passed over (nearly every channel, every second). `everything` looks
-        at every channel all the same (the reference the tests hold this to).
-        """
+    def tick(self) -> None:
+        """Re-evaluate everything: hold timers run out without new readings."""
         now = self.clock()
-        watches, cfg = self._watches, self.config
-        busy = {subject for _, subject in self._trackers}  # pending or open: a few
         for device_id, dev in self.hub.devices.items():
-            watch = watches.get(device_id)
-            if (
-                not everything
-                and watch is not None
-                and watch.dropout is None
-                and device_id not in busy
-                and settled(watch, dev, cfg)
-            ):
-                continue
             self._observe(device_id, dev)
             self._evaluate_device(device_id, dev, now)
         for receiver_id in list(self.hub.receivers):
