@@ -18,7 +18,16 @@ PACKAGE = REPO / "micboardd"
 # imports only model and counts as a value: the vendor state machines use it too, and
 # `sources.session`, the life of a receiver session every vendor's machine is built on.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("model", "errors", "aio", "isotime", "config", "sources.ports", "sources.session"),
+    (
+        "model",
+        "errors",
+        "aio",
+        "pacing",
+        "isotime",
+        "config",
+        "sources.ports",
+        "sources.session",
+    ),
     ("store", "tls"),
     ("shure", "sennheiser"),
     ("sources", "ssapi", "cluster", "discovery"),
@@ -72,7 +81,16 @@ def test_every_package_has_a_layer() -> None:
 
 def test_the_top_of_the_package_holds_only_the_values() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py")}
-    assert modules == {"__init__", "__main__", "model", "errors", "aio", "isotime", "config"}
+    assert modules == {
+        "__init__",
+        "__main__",
+        "model",
+        "errors",
+        "aio",
+        "pacing",
+        "isotime",
+        "config",
+    }
 
 
 def test_no_python_import_runs_back_up() -> None:

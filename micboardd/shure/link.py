@@ -1,10 +1,12 @@
 """Byte links to a receiver: TCP (most families) and UDP (UHF-R), one small interface.
 
 Two ways to read: `recv()` (the discovery probe, a few answers) or `deliver_to(sink)`, which
-hands every chunk to a synchronous callback as it arrives (a receiver session: meters come
-about ten times a second per receiver, and a task wake-up and a future per chunk were a
-measurable part of reading them). A link in delivery mode reports its end, EOF, error or
-an exception of the sink, through `failed()`.
+hands every chunk to a synchronous callback (a receiver session: meters come about ten times
+a second per receiver, and a task wake-up and a future per chunk were a measurable part of
+reading them). A TCP link in delivery mode is read on the loop's read tick
+(`micboardd.pacing`) with every other receiver, not as each write arrives, unless it is
+made `prompt()` (while a round trip is timed). A link in delivery mode reports its end,
+EOF, error or an exception of the sink, through `failed()`.
 
 A link only moves bytes; framing, parsing and timing live in the codec and the session.
 Every failure leaves here as `ConnectionFailed` (or `PeerTimeout`), chained to its cause.
@@ -17,9 +19,10 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from micboardd.errors import ConnectionFailed, PeerTimeout
+from micboardd.pacing import ReadTick, read_tick
 
 # A receiver on the same LAN accepts within milliseconds; 5 s covers a congested venue
 # switch and a receiver still booting, yet lets a dead address fail fast.
@@ -29,6 +32,9 @@ WRITE_TIMEOUT_S = 5.0
 # Closing waits this long for the FIN to go out; a dead peer must not hold up a shutdown.
 CLOSE_WAIT_S = 1.0
 READ_CHUNK = 65536
+# Reads of one socket per read tick, at most: a receiver that floods (or garbage on its
+# port) costs at most 1 MB of work a tick; the kernel holds the rest and TCP slows the peer.
+MAX_READS_PER_TICK = 16
 # What recv() mode may buffer before pausing the socket (asyncio's default for streams).
 READ_LIMIT = 64 * 1024
 # TCP keepalive: notice a vanished receiver (power cut, cable pulled) in ~25 s even when the
@@ -50,6 +56,8 @@ class Link(Protocol):
     async def send(self, data: bytes) -> None: ...
     async def recv(self) -> bytes: ...
     def deliver_to(self, sink: Sink) -> None: ...
+    def prompt(self, on: bool) -> None: ...
+    def read_now(self) -> None: ...
     async def failed(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -61,6 +69,7 @@ class _Delivery:
         self.peer = peer
         self.sink: Sink | None = None
         self.failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.on_end: list[Callable[[], None]] = []  # run once, when the link ends
 
     def deliver(self, data: bytes) -> None:
         assert self.sink is not None
@@ -75,6 +84,8 @@ class _Delivery:
         if not self.failure.done():
             self.failure.set_exception(exc)
             self.failure.exception()  # nobody may ask (recv() mode): not "never retrieved"
+            for action in self.on_end:
+                action()
 
     async def failed(self) -> None:
         """Wait for the link to end; raise why (ConnectionFailed, or the sink's exception)."""
@@ -146,11 +157,89 @@ class TcpLink:
         self._reader = reader
         self._writer = writer
         self._peer = peer
+        # Delivery mode reads this second descriptor of the socket on the read tick while
+        # the transport's reading is paused: the transport may close its own descriptor
+        # (a failed write) before anyone hears of it, and a number read after that could
+        # be another connection's; this one stays ours until the link ends.
+        self._polled: socket.socket | None = None
+        self._tick: ReadTick | None = None
+        self._prompt = False
 
     def deliver_to(self, sink: Sink) -> None:
-        """Hand every chunk to `sink` from now on. Set it before sending the first command:
-        bytes buffered for `recv()` until then are not replayed."""
-        self._reader.delivery.sink = sink
+        """Hand every chunk to `sink` from now on, read on the loop's read tick. Set it
+        before sending the first command: bytes buffered for `recv()` until then are not
+        replayed."""
+        delivery = self._reader.delivery
+        delivery.sink = sink
+        sock = self._writer.get_extra_info("socket")
+        if sock is None or delivery.failure.done() or self._polled is not None:
+            return  # no socket to read (a test's transport): the transport delivers
+        self._polled = socket.socket(fileno=os.dup(sock.fileno()))
+        self._polled.setblocking(False)
+        self._transport().pause_reading()
+        self._tick = read_tick()
+        self._tick.add(self._polled.fileno(), self._read_polled)
+        delivery.on_end.append(self._stop_polling)
+
+    def prompt(self, on: bool) -> None:
+        """Read each write as it arrives (on) or on the read tick (off): prompt while an
+        answer is awaited whose round trip is reported, so the latency shown is the
+        receiver's, not the tick's. The transport's own reading stays paused: switching it
+        back and forth left its socket waking the loop when it was paused again (uvloop)."""
+        sock = self._polled
+        if sock is None or on == self._prompt:
+            return
+        loop = asyncio.get_running_loop()
+        if on:
+            self._read()  # what came before goes first, in order
+            loop.add_reader(sock.fileno(), self._read)
+        else:
+            loop.remove_reader(sock.fileno())
+        self._prompt = on
+
+    def _transport(self) -> asyncio.Transport:
+        # open_tcp's transport is a full one (it reads); StreamWriter types it write-only.
+        return cast(asyncio.Transport, self._writer.transport)
+
+    def read_now(self) -> None:
+        """Deliver what is waiting now, without waiting for the tick (the silence watchdog
+        reads before it decides a receiver went quiet)."""
+        self._read()
+
+    def _read_polled(self) -> None:
+        if not self._prompt:  # a prompt link is read as its bytes come
+            self._read()
+
+    def _read(self) -> None:
+        sock, delivery = self._polled, self._reader.delivery
+        if sock is None:
+            return
+        for _ in range(MAX_READS_PER_TICK):
+            try:
+                data = sock.recv(READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                failure = ConnectionFailed(f"{self._peer}: read failed: {_reason(exc)}")
+                failure.__cause__ = exc
+                delivery.fail(failure)
+                return
+            if not data:
+                delivery.fail(ConnectionFailed(f"{self._peer}: connection closed by the receiver"))
+                return
+            delivery.deliver(data)
+            if len(data) < READ_CHUNK or delivery.failure.done():
+                return
+
+    def _stop_polling(self) -> None:
+        sock, self._polled = self._polled, None
+        if sock is not None:
+            if self._prompt:
+                self._prompt = False
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+            if self._tick is not None:
+                self._tick.discard(sock.fileno())
+            sock.close()
 
     async def failed(self) -> None:
         await self._reader.delivery.failed()
@@ -265,6 +354,13 @@ class UdpLink:
     def deliver_to(self, sink: Sink) -> None:
         """Hand every datagram to `sink` from now on (set it before the first command)."""
         self._proto.delivery.sink = sink
+
+    # UHF-R (the only UDP family) is rare and slow-metering: read as datagrams arrive.
+    def prompt(self, on: bool) -> None:
+        pass
+
+    def read_now(self) -> None:
+        pass
 
     async def failed(self) -> None:
         await self._proto.delivery.failed()

@@ -258,6 +258,10 @@ class ReceiverMachine(SessionMachine):
             # Recomputed every pass: the interval shrinks the moment meters slow down.
             next_heartbeat = min(next_heartbeat, last_heartbeat + self._heartbeat_interval())
             if now >= next_heartbeat:
+                # Its answer is read as it comes, so the latency is the receiver's own. Made
+                # prompt first: what waited for the read tick (a dump's DEVICE_ID) is taken
+                # before the clock starts, and is not mistaken for the answer.
+                link.prompt(True)
                 self._heartbeat_sent = last_heartbeat = now
                 await link.send(spec.heartbeat_command())
                 next_heartbeat = now + self._heartbeat_interval()
@@ -274,6 +278,7 @@ class ReceiverMachine(SessionMachine):
                     await link.failed()  # returns only by raising why the link ended
                     raise ConnectionFailed(f"{self.name}: link ended")
             except TimeoutError:
+                link.read_now()  # bytes waiting for the read tick are not silence
                 if time.monotonic() - self._last_frame >= SILENCE_S:
                     what = "no data" if self._answered else "no answer to its first commands"
                     raise PeerTimeout(f"{self.name}: {what} for {SILENCE_S:g} s") from None
@@ -360,6 +365,8 @@ class ReceiverMachine(SessionMachine):
                         latency = round((now - self._heartbeat_sent) * 1000, 1)
                         self._latency_at = now
                     self._heartbeat_sent = None
+                    if self._link is not None:
+                        self._link.prompt(False)  # back to the read tick
             sink.apply(receiver_id, self._interpreter.interpret(frame))
         if first:
             self._now_online(now, latency)

@@ -76,12 +76,21 @@ async def test_family_contract(make_daemon: DaemonFactory, sim: SimReceiver) -> 
     model = rx.model
     d = await start(make_daemon, rx)
     n = len(rx.channels)
+    # Synced: every field the dump carries. A receiver's answer comes in several writes
+    # (split_writes), read on the daemon's read tick: name and frequency may be in while
+    # the battery is a tick away.
     devs = await until(
         d,
         rx,
         lambda ds: (
             len(ds) == n
-            and all(x["status"] != "rx_offline" and x["name"] and x["frequency_mhz"] for x in ds)
+            and all(
+                x["status"] != "rx_offline"
+                and x["name"]
+                and x["frequency_mhz"]
+                and (model not in HAS_BATTERY or x["battery_bars"] is not None)
+                for x in ds
+            )
         ),
         "online and synced",
         15,
