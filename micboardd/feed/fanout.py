@@ -69,12 +69,15 @@ TIMER_SLACK_S = 0.001
 MAX_PENDING_ALERTS = 200
 # Binary meter frames go out at most this often per subscription, carrying every meter that
 # moved since the last one: receivers sample out of step, so a frame per receiver sample
-# would be 250 small frames a second at 25 receivers, each a socket write per phone. Real
-# receivers are independent clocks whose writes spread over the 100 ms: at 12.5 ms nearly
-# every tick sent a frame (80 a second, 4.0 KB/s a phone at 100 channels); 25 ms measured
-# 3.2 KB/s and a quarter less fan-out CPU at 100 phones, for a meter p95 of about 28 ms
-# (the Pi-class budget is 50). The first change after a quiet spell goes at once.
-METER_TICK_S = 0.025
+# would be 250 small frames a second at 25 receivers, each a socket write per phone. Shure
+# receivers are read on the 25 ms read tick (micboardd/pacing.py), so their meters come 40
+# times a second and each read tick's go out at once: this is a little shorter than the read
+# tick on purpose. Of the same length, the two ticks slid out of phase (the loop's clock
+# counts whole milliseconds) and meters often waited a second tick: binary p95 50 ms against
+# 27. At 12.5 ms, before the read tick, nearly every tick sent a frame (80 a second, 4.0 KB/s
+# a phone at 100 channels); now 40 a second, 3.2 KB/s. The first change after a quiet spell
+# goes at once; sources read as they arrive (Sennheiser, UHF-R) get at most 50 frames a second.
+METER_TICK_S = 0.020
 # Keys of System API frames in the keyed feeds (sources.py pushes the connection ones).
 API_HEALTH_KEY = "api_health:"
 API_CONNECTION_KEY = "system_api:"
