@@ -69,7 +69,7 @@ class _Delivery:
         self.peer = peer
         self.sink: Sink | None = None
         self.failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.on_end: list[Callable[[], None]] = []  # run once, when the link ends
+        self.on_end: Callable[[], None] | None = None  # run once, when the link ends
 
     def deliver(self, data: bytes) -> None:
         assert self.sink is not None
@@ -84,8 +84,8 @@ class _Delivery:
         if not self.failure.done():
             self.failure.set_exception(exc)
             self.failure.exception()  # nobody may ask (recv() mode): not "never retrieved"
-            for action in self.on_end:
-                action()
+            if self.on_end is not None:
+                self.on_end()
 
     async def failed(self) -> None:
         """Wait for the link to end; raise why (ConnectionFailed, or the sink's exception)."""
@@ -179,7 +179,7 @@ class TcpLink:
         self._transport().pause_reading()
         self._tick = read_tick()
         self._tick.add(self._polled.fileno(), self._read_polled)
-        delivery.on_end.append(self._stop_polling)
+        delivery.on_end = self._stop_polling
 
     def prompt(self, on: bool) -> None:
         """Read each write as it arrives (on) or on the read tick (off): prompt while an

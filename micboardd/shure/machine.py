@@ -259,8 +259,8 @@ class ReceiverMachine(SessionMachine):
             next_heartbeat = min(next_heartbeat, last_heartbeat + self._heartbeat_interval())
             if now >= next_heartbeat:
                 # Its answer is read as it comes, so the latency is the receiver's own. Made
-                # prompt first: what waited for the read tick (a dump's DEVICE_ID) is taken
-                # before the clock starts, and is not mistaken for the answer.
+                # prompt first: what waited for the read tick (the dump's METER_RATE of
+                # channel 1) is taken before the clock starts, not mistaken for the answer.
                 link.prompt(True)
                 self._heartbeat_sent = last_heartbeat = now
                 await link.send(spec.heartbeat_command())

@@ -18,19 +18,6 @@ pytestmark = pytest.mark.both_loops  # the link's reads, timeouts and cancellati
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[int, asyncio.Queue[asyncio.StreamWriter]]]:
-    """A TCP server on loopback that hands each accepted connection's writer to the test."""
-    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
-
-    async def on_client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await accepted.put(writer)
-
-    srv = await asyncio.start_server(on_client, "127.0.0.1", 0)
-    async with srv:
-        yield srv.sockets[0].getsockname()[1], accepted
-
-
-@pytest.fixture
 async def tcp_pair(
     server: tuple[int, asyncio.Queue[asyncio.StreamWriter]],
 ) -> AsyncIterator[tuple[TcpLink, asyncio.StreamWriter]]:

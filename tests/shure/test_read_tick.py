@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,22 +15,9 @@ from micboardd.pacing import READ_TICK_S, read_tick
 from micboardd.shure.link import MAX_READS_PER_TICK, READ_CHUNK, TcpLink, open_tcp
 
 from ..helpers import async_wait_for
+from .conftest import Server
 
 pytestmark = pytest.mark.both_loops
-
-Server = tuple[int, asyncio.Queue[asyncio.StreamWriter]]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
-
-    async def on_client(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await accepted.put(writer)
-
-    srv = await asyncio.start_server(on_client, "127.0.0.1", 0)
-    async with srv:
-        yield srv.sockets[0].getsockname()[1], accepted
 
 
 async def pair(server: Server) -> tuple[TcpLink, asyncio.StreamWriter]:
@@ -98,10 +84,10 @@ async def test_a_prompt_link_is_read_as_each_write_arrives_and_on_the_tick_again
     await peer.drain()
 
     def read() -> bool:
-        link.read_now()  # what the tick would do
+        link.read_now()  # what the tick would do, without it (the watchdog's read)
         return len(got) == 2
 
-    await async_wait_for(read, what="the ticked read")
+    await async_wait_for(read, what="a read without the tick")
     assert got[1] == b"< REP 1 CHAN_NAME {X} >"
     assert tick.ticks == 0
     await link.close()
@@ -117,21 +103,6 @@ async def test_what_waits_for_the_tick_is_read_before_a_prompt_read(server: Serv
     link.prompt(True)
     peer.write(b"second")
     await async_wait_for(lambda: b"".join(got) == b"first second", what="both, in order")
-    await link.close()
-
-
-async def test_read_now_hands_on_what_is_waiting_without_the_tick(server: Server) -> None:
-    link, peer = await pair(server)
-    got: list[bytes] = []
-    link.deliver_to(got.append)
-    peer.write(b"< REP 1 CHAN_NAME {A} >")
-    await peer.drain()
-
-    def arrived() -> bool:
-        link.read_now()
-        return bool(got)
-
-    await async_wait_for(arrived, what="a read without the tick")
     await link.close()
 
 
