@@ -15,12 +15,20 @@ go out on a meter tick a little shorter than this one (feed/fanout.py METER_TICK
 what a read tick brings leaves at once. What must be timed to the millisecond is read as it
 arrives: a link is made prompt while an answer is awaited whose round trip is reported
 (shure/link.py, `TcpLink.prompt`).
+
+The read tick is also the daemon's beat. It runs on whole multiples of `READ_TICK_S` of the
+loop's clock, and the other periodic work (history's, the alert engine's and the hub's
+ticks, each session's watchdog) waits for a beat too (`sleep_to_beat`, `beat_at_or_after`):
+timers due in the same millisecond are run by one wake-up of the loop. A wake-up is not
+free (about 75 µs of CPU in this build machine's VM, measured on an empty loop): waking
+apart, the other timers added 16 wake-ups a second to the tick's 40.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import select
 import weakref
 from collections.abc import Callable
@@ -32,7 +40,36 @@ from micboardd.aio import report_to_loop
 READ_TICK_S = 0.025
 
 Reader = Callable[[], None]
+MS = 1000  # the loop's clock counts whole milliseconds (uvloop): beats are whole ms
 _EPOLL = hasattr(select, "epoll")  # Linux: the daemon's home; elsewhere every reader is called
+
+
+def _step_ms(period: float) -> int:
+    return max(round(period * MS), 1)
+
+
+def next_beat(now: float, period: float = READ_TICK_S) -> float:
+    """The first whole multiple of `period` after `now` (loop time, in whole milliseconds)."""
+    step = _step_ms(period)
+    return (round(now * MS) // step + 1) * step / MS
+
+
+def beat_at_or_after(when: float, period: float = READ_TICK_S) -> float:
+    """The first whole multiple of `period` at or after `when`: a deadline moved to the beat
+    (at most one `period` later, never earlier)."""
+    step = _step_ms(period)
+    beat = math.ceil(round(when * MS, 3) / step) * step / MS
+    while beat < when:  # a float a hair above the multiple: the next one
+        beat += step / MS
+    return beat
+
+
+async def sleep_to_beat(period: float) -> None:
+    """Sleep until the next whole multiple of `period` on the loop's clock. A period that is
+    a whole multiple of `READ_TICK_S` ends on a read tick: one wake-up serves both."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    await asyncio.sleep(next_beat(now, period) - now)
 
 
 class ReadTick:
@@ -56,7 +93,7 @@ class ReadTick:
             self._ready.register(fd, select.EPOLLIN)
         self._readers[fd] = reader
         if self._timer is None:
-            self._timer = self._loop.call_later(self._period, self._tick)
+            self._arm()
 
     def discard(self, fd: int) -> None:
         """Stop reading `fd` (before it is closed)."""
@@ -87,7 +124,11 @@ class ReadTick:
             except Exception as exc:  # a bug: the other receivers are still read
                 report_to_loop(exc, "read tick")
         if self._readers and self._timer is None:
-            self._timer = self._loop.call_later(self._period, self._tick)
+            self._arm()
+
+    def _arm(self) -> None:
+        loop = self._loop
+        self._timer = loop.call_at(next_beat(loop.time(), self._period), self._tick)
 
 
 _ticks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadTick] = weakref.WeakKeyDictionary()

@@ -54,6 +54,7 @@ from micboardd.alerts.rules import (
 )
 from micboardd.isotime import iso
 from micboardd.model import Device
+from micboardd.pacing import sleep_to_beat
 from micboardd.sources.ports import (
     ConnectionChanged,
     DeviceChanged,
@@ -186,7 +187,7 @@ class Alerts:
 
     async def _ticker(self, interval: float) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await sleep_to_beat(interval)  # with a read tick: no wake-up of its own
             try:
                 self.tick()
                 await self._maybe_trim()

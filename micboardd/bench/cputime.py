@@ -40,6 +40,21 @@ def process_cpu_s(pid: int) -> float:
     return ticks_cpu_s(pid)
 
 
+def wakeups(pid: int) -> int:
+    """Times process `pid`'s threads have gone to sleep and been woken so far (voluntary
+    context switches): each wake-up costs CPU of its own and runs the code after it cold."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    return total
+
+
 def ticks_cpu_s(pid: int) -> float:
     """The same from /proc/<pid>/stat, in whole clock ticks."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:

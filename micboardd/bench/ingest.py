@@ -3,9 +3,8 @@ daemon's CPU share on a shared machine (no sockets, no other process, no timer n
 
 The path is the daemon's for a ULX-D metering write: the decoder's one-pass check, the
 family's sample scan, `Hub.apply_samples`, and the hub's listeners as the daemon wires
-them (fan-out, alerts, history), and the ticks the daemon runs on the same clock (history's
-ten a second, each closing a tenth of the channels' seconds; the alert engine's and the
-hub's every second): what the samples cost, now or later. 25 ULXD4Q, every meter moving on
+them (fan-out, alerts, history), and the ticks the daemon runs on the same clock (history's,
+the alert engine's and the hub's, every second for this venue's 100 channels): what the samples cost, now or later. 25 ULXD4Q, every meter moving on
 every sample as real receivers jitter (RF and audio random walks), transmitters on air; the
 clock advances 1 ms per sample (a thousand samples a second).
 
@@ -23,7 +22,7 @@ from pathlib import Path
 from micboardd.alerts.service import ALERT_TICK_S, Alerts
 from micboardd.daemon.wiring import HUB_TICK_S
 from micboardd.feed.fanout import FanOut
-from micboardd.history.service import HISTORY_TICK_S, TICK_PARTS, History
+from micboardd.history.service import HISTORY_TICK_S, History, tick_parts
 from micboardd.model import Family, Reading, SourceState
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
@@ -113,7 +112,8 @@ async def _measure(seconds: float) -> tuple[float, Hub, History]:
             decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
             frame, frame_len, read = scan.frame, scan.frame_len, scan.read
             samples = 0
-            part, history_due = 0, clock.now + HISTORY_TICK_S / TICK_PARTS
+            parts = tick_parts(RECEIVERS * CHANNELS)
+            part, history_due = 0, clock.now + HISTORY_TICK_S / parts
             alerts_due, hub_due = clock.now + ALERT_TICK_S, clock.now + HUB_TICK_S
             start = time.process_time()
             while samples == 0 or time.process_time() - start < seconds:
@@ -125,9 +125,9 @@ async def _measure(seconds: float) -> tuple[float, Hub, History]:
                     hub.apply_samples(receiver_id, read(rows))
                     samples += len(rows)
                     if clock.now >= history_due:  # the daemon's timers, on this clock
-                        history.tick(part, TICK_PARTS)
-                        part = (part + 1) % TICK_PARTS
-                        history_due += HISTORY_TICK_S / TICK_PARTS
+                        history.tick(part, parts)
+                        part = (part + 1) % parts
+                        history_due += HISTORY_TICK_S / parts
                     if clock.now >= alerts_due:
                         alerts.tick()
                         alerts_due += ALERT_TICK_S

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from micboardd.bench.cputime import process_cpu_s
+from micboardd.bench.cputime import process_cpu_s, wakeups
 from micboardd.bench.light import light_client
 from micboardd.bench.quota import CpuQuota, QuotaUnavailable
 from micboardd.feed import meterframe
@@ -381,9 +381,11 @@ async def scenario(
     for p in probes:
         p.wire_bytes, p.frames, p.received = 0, 0, []
     throttled0 = quota.throttled_s() if quota is not None else 0.0
+    woke0 = wakeups(rig.daemon.pid)
     cpu0, t0 = process_cpu_s(rig.daemon.pid), time.monotonic()
     await asyncio.sleep(seconds)
     cpu1, t1 = process_cpu_s(rig.daemon.pid), time.monotonic()
+    woke1 = wakeups(rig.daemon.pid)
     throttled1 = quota.throttled_s() if quota is not None else 0.0
     load_1m = os.getloadavg()[0]  # other processes on a shared machine weigh on latency
     rss = proc_rss_mb(rig.daemon.pid)
@@ -404,6 +406,7 @@ async def scenario(
     if quota is not None:  # in the window only: the clients' snapshots before it are not
         result.extra["throttled_s"] = throttled1 - throttled0
     result.extra["load_1m"] = load_1m
+    result.extra["wakeups_per_s"] = (woke1 - woke0) / span
     if probes:
         result.extra["frames_per_s_per_client"] = statistics.mean(p.frames for p in probes) / span
     result.extra["window"] = (
@@ -572,9 +575,11 @@ def summary(results: list[Result]) -> list[str]:
     if not base:
         return []
     rate = _median([r.extra["samples_per_s"] for r in by["no client"]]) or 1.0
+    woke = _median([r.extra.get("wakeups_per_s", 0.0) for r in by["no client"]]) or 0.0
     lines = [
         f"no client: {base:.2f} % of a core at {rate:.0f} samples/s = "
-        f"{base / (rate / 1000):.2f} % per 1000 samples/s (target <= 2 %)"
+        f"{base / (rate / 1000):.2f} % per 1000 samples/s (target <= 2 %); "
+        f"the daemon wakes {woke:.0f} times a second"
     ]
     for kind in ("binary", "compact json"):
         c10, c100 = cpu(f"{kind} x10"), cpu(f"{kind} x100")

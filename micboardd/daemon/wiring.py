@@ -44,6 +44,7 @@ from micboardd.errors import MicboardError, StoreError
 from micboardd.feed.fanout import API_CONNECTION_KEY, FanOut
 from micboardd.history.service import History, HistoryConfig
 from micboardd.model import Counters
+from micboardd.pacing import sleep_to_beat
 from micboardd.sources.receivers import ReceiverManager
 from micboardd.state.groups import Groups
 from micboardd.state.hub import Hub, UserFields
@@ -288,9 +289,10 @@ def _periodic(ctx: AppContext) -> list[asyncio.Task[None]]:
 
 
 async def every(interval: float, action: Callable[[], Awaitable[None] | None]) -> None:
-    """Call `action` every `interval` seconds until cancelled."""
+    """Call `action` every `interval` seconds (on the beat, micboardd.pacing) until
+    cancelled."""
     while True:
-        await asyncio.sleep(interval)
+        await sleep_to_beat(interval)
         try:
             result = action()
             if result is not None:

@@ -55,6 +55,7 @@ from micboardd.discovery.registry import (
 from micboardd.discovery.slp import SLP_PORT, SlpListener
 from micboardd.discovery.slp_parse import Announcement
 from micboardd.errors import ConnectionFailed, MicboardError
+from micboardd.pacing import sleep_to_beat
 from micboardd.shure.probe import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -496,7 +497,7 @@ class Discovery:
     async def _maintain(self) -> None:
         next_rescan = self._clock() + RESCAN_S
         while True:
-            await asyncio.sleep(MAINTENANCE_S)
+            await sleep_to_beat(MAINTENANCE_S)  # with a read tick: no wake-up of its own
             try:
                 next_rescan = await self._maintain_once(next_rescan)
             except Exception:

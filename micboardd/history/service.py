@@ -36,6 +36,7 @@ from micboardd.history.blob import (
 )
 from micboardd.history.ring import TRACKED, ChannelHistory
 from micboardd.model import Device
+from micboardd.pacing import sleep_to_beat
 from micboardd.sources.ports import DeviceChanged, DeviceRemoved, HubEvent, MeterDelivery
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
@@ -43,10 +44,13 @@ from micboardd.store.database import Store
 log = logging.getLogger(__name__)
 
 HISTORY_TICK_S = 1.0  # buckets close on the second, even for a channel that is silent
-# Each tick is spread over the second, a share of the channels at a time: closing a second
-# takes a channel's pending meter readings (about ten), and all thousand channels of a big
-# venue at once held the event loop about 20 ms.
-TICK_PARTS = 10
+# A big venue's tick is spread over the second, a share of the channels at a time: closing a
+# second takes a channel's pending meter readings (about ten), and all thousand channels at
+# once held the event loop about 20 ms. A share is at most PART_CHANNELS channels (about
+# 2 ms); up to that many close in one go, once a second: each part is a wake-up of the task
+# with its code cold, and ten a second for 100 channels cost a fifth more than one.
+MAX_TICK_PARTS = 10
+PART_CHANNELS = 100
 # Steps from memory that divide ten seconds: used where memory continues stored rows.
 FINE_STEPS = (1, 2, 5, BUCKET_S)
 # Channel-minutes kept in memory while the database refuses writes (an hour of 100
@@ -64,6 +68,11 @@ class HistoryConfig:
     # Retention drops whole days (one table each); a batch drops at most this many, so a
     # long backlog goes in small steps.
     drop_days_per_batch: int = 1
+
+
+def tick_parts(channels: int) -> int:
+    """How many shares a tick of `channels` channels is spread over (one for a small venue)."""
+    return min(MAX_TICK_PARTS, max(1, -(-channels // PART_CHANNELS)))
 
 
 def rebucket(rows: Iterable[HistoryRow], step: int) -> list[HistoryRow]:
@@ -195,10 +204,12 @@ class History:
         minute = math.floor(self.clock() / self.config.flush_every_s)
         part = 0
         while True:
-            await asyncio.sleep(interval / TICK_PARTS)
+            parts = tick_parts(len(self.channels))
+            await sleep_to_beat(interval / parts)  # with a read tick: no wake-up of its own
             try:
-                self.tick(part, TICK_PARTS)
-                part = (part + 1) % TICK_PARTS
+                part %= parts
+                self.tick(part, parts)
+                part = (part + 1) % parts
                 now_minute = math.floor(self.clock() / self.config.flush_every_s)
                 if now_minute != minute:
                     minute = now_minute

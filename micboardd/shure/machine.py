@@ -16,7 +16,10 @@ Every connection starts with a probe (what answers here now, `probe.py`), then m
 then `GET 0 ALL` (per-property GETs for families without it, and as a fallback, refreshed
 by a slow poll, for a receiver that does not answer it within `GET_ALL_ANSWER_S`).
 Non-metered changes arrive as unsolicited REPs. The silence watchdog ends a connection
-after `SILENCE_S` without a valid frame.
+after `SILENCE_S` without a valid frame. It is a timer, not the conversation's task: a
+receiver metering every 100 ms is never quiet for 2 s, and a task woken every 2 s per
+receiver to find that out (a cancelled wait, an exception, a new wait) cost more than all
+the rest of keeping time; the timer wakes the task only for silence.
 
 Other controllers (Wireless Workbench, Companion, Home Assistant) may change `METER_RATE`
 receiver-wide. A `METER_RATE` report we did not ask for is noticed and logged once; our rate
@@ -44,6 +47,7 @@ from micboardd.errors import (
     PeerTimeout,
 )
 from micboardd.model import Family
+from micboardd.pacing import beat_at_or_after
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
@@ -146,8 +150,10 @@ class ReceiverMachine(SessionMachine):
         self._polling = False  # GET 0 ALL went unanswered: per-property GETs, slow poll
         self._logged_rates: set[int] = set()
         # The time-keeping loop's current wait: news read in `_take` (another controller's
-        # METER_RATE) moves it, so the loop acts on the news at once.
+        # METER_RATE) or the silence watch moves it, so the loop acts on the news at once.
         self._scope: asyncio.Timeout | None = None
+        self._silence_watch: asyncio.TimerHandle | None = None  # the watchdog's next look
+        self._silent = False  # the watch found the receiver quiet for SILENCE_S
 
     @property
     def spec(self) -> FamilySpec | None:
@@ -233,23 +239,42 @@ class ReceiverMachine(SessionMachine):
         self.foreign_rates.clear()
         self._heartbeat_sent = None
         self._last_frame = time.monotonic()
+        self._silent = False
         # Every chunk goes to _take as it arrives (set before the first command, so no
         # answer is missed); this task only keeps time. The bound method, not a partial
         # with keywords: that copies its keywords on every call, and this is every write.
         self._decoder, self._interpreter, self._scan = decoder, interpreter, spec.sample_scan
         link.deliver_to(self._take)
-        # Meters first: the dump that follows then reports our own rate, so a different
-        # rate reported later is somebody else's.
-        await self._meters(link, self.meter_rate_ms)
-        for command in spec.sync_commands(self.channels):
-            await link.send(command)
-        fallback = spec.fallback_commands(self.channels)
-        get_all_sent = time.monotonic()
-        next_fallback: float | None = get_all_sent + GET_ALL_ANSWER_S if fallback else None
-        next_heartbeat = last_heartbeat = get_all_sent  # the first at once: latency at once
+        self._watch_silence(SILENCE_S)
+        try:
+            # Meters first: the dump that follows then reports our own rate, so a different
+            # rate reported later is somebody else's.
+            await self._meters(link, self.meter_rate_ms)
+            for command in spec.sync_commands(self.channels):
+                await link.send(command)
+            fallback = spec.fallback_commands(self.channels)
+            get_all_sent = time.monotonic()
+            next_fallback = get_all_sent + GET_ALL_ANSWER_S if fallback else None
+            # The first heartbeat at once: latency at once.
+            await self._keep_time(link, spec, fallback, next_fallback, get_all_sent)
+        finally:
+            if self._silence_watch is not None:
+                self._silence_watch.cancel()
+                self._silence_watch = None
+
+    async def _keep_time(
+        self,
+        link: Link,
+        spec: FamilySpec,
+        fallback: list[bytes],
+        next_fallback: float | None,
+        next_heartbeat: float,
+    ) -> None:
+        last_heartbeat = next_heartbeat
         # Ends by raising, or when stop() was asked for: a cancellation swallowed by a
         # library must not keep a stopped machine talking.
         while not self._stopping.is_set():
+            self._raise_if_silent()
             now = time.monotonic()
             if next_fallback is not None and now >= next_fallback:
                 next_fallback = await self._fallback(link, fallback, now)
@@ -265,25 +290,51 @@ class ReceiverMachine(SessionMachine):
                 self._heartbeat_sent = last_heartbeat = now
                 await link.send(spec.heartbeat_command())
                 next_heartbeat = now + self._heartbeat_interval()
-            deadlines = [self._last_frame + SILENCE_S, next_heartbeat]
+            deadlines = [next_heartbeat]  # silence: the watch wakes this wait (_look)
             if next_fallback is not None:
                 deadlines.append(next_fallback)
             if self._reassert:
                 deadlines.append(self._set_at + REASSERT_S)
             wake_at = min(deadlines)
+            # On the beat (at most one read tick late): the read tick's wake-up serves it.
+            loop = asyncio.get_running_loop()
+            wake_on_beat = beat_at_or_after(loop.time() + max(wake_at - now, 0.0))
             try:
-                # One timeout scope for a whole quiet period, not one per read: meters
-                # arrive every 100 ms and a timer per read was a measurable cost.
-                async with asyncio.timeout(max(wake_at - now, 0.0)) as self._scope:
+                # One timeout scope until the next thing to do (a heartbeat, 30 s away while
+                # meters flow), not one per read: meters arrive every 100 ms.
+                async with asyncio.timeout_at(wake_on_beat) as self._scope:
                     await link.failed()  # returns only by raising why the link ended
                     raise ConnectionFailed(f"{self.name}: link ended")
             except TimeoutError:
-                link.read_now()  # bytes waiting for the read tick are not silence
-                if time.monotonic() - self._last_frame >= SILENCE_S:
-                    what = "no data" if self._answered else "no answer to its first commands"
-                    raise PeerTimeout(f"{self.name}: {what} for {SILENCE_S:g} s") from None
+                self._raise_if_silent()
             finally:
                 self._scope = None  # over: a report until the next wait has none to wake
+
+    def _watch_silence(self, after: float) -> None:
+        loop = asyncio.get_running_loop()
+        # On the beat (at most one read tick late): the read tick's wake-up serves it.
+        self._silence_watch = loop.call_at(beat_at_or_after(loop.time() + after), self._look)
+
+    def _look(self) -> None:
+        """The silence watchdog's look (a timer): wakes the conversation when no valid frame
+        came for SILENCE_S, else looks again when that could first be so."""
+        self._silence_watch = None
+        quiet = time.monotonic() - self._last_frame
+        if quiet >= SILENCE_S and self._link is not None:
+            self._link.read_now()  # bytes waiting for the read tick are not silence
+            quiet = time.monotonic() - self._last_frame
+        if quiet < SILENCE_S:
+            self._watch_silence(SILENCE_S - quiet)
+            return
+        self._silent = True
+        # A scope already expiring wakes the loop anyway (and may not be rescheduled).
+        if self._scope is not None and not self._scope.expired():
+            self._scope.reschedule(asyncio.get_running_loop().time())
+
+    def _raise_if_silent(self) -> None:
+        if self._silent:
+            what = "no data" if self._answered else "no answer to its first commands"
+            raise PeerTimeout(f"{self.name}: {what} for {SILENCE_S:g} s")
 
     async def _fallback(self, link: Link, commands: list[bytes], now: float) -> float | None:
         """`GET 0 ALL` unanswered: GET each property instead, and again on a slow poll."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from micboardd.history.blob import HistoryRow, day_of, pack_minute, unpack_minute
-from micboardd.history.service import History, rebucket
+from micboardd.history.service import History, rebucket, tick_parts
 from micboardd.history.store import load_days
 from micboardd.model import Reading
 from micboardd.state.hub import Hub
@@ -392,8 +392,9 @@ KEYS = ("antenna", "rf_signal", "audio_level", "peak_level")
 async def test_a_tick_in_parts_closes_each_channel_once_per_round(
     store: Store, clock: Clock
 ) -> None:
-    # The daemon's tick closes a tenth of the channels every 100 ms: each share advances
-    # only its own channels, and a round of shares closes what one whole tick closes.
+    # A big venue's tick closes a share of the channels at a time (a tenth every 100 ms for
+    # 1000 channels): each share advances only its own channels, and a round of shares
+    # closes what one whole tick closes.
     hub = make_hub(clock, channels=4)
     history = make_history(hub, store, clock)
     await history.start()
@@ -409,3 +410,7 @@ async def test_a_tick_in_parts_closes_each_channel_once_per_round(
     history.tick(0, 3)
     history.tick(2, 3)
     assert secs() == [math.floor(clock.t)] * 4
+
+
+def test_a_small_venue_closes_every_channel_at_once_a_big_one_in_shares() -> None:
+    assert [tick_parts(n) for n in (0, 1, 100, 101, 250, 1000, 5000)] == [1, 1, 1, 2, 3, 10, 10]
