@@ -8,6 +8,10 @@ the alert engine's and the hub's, every second for this venue's 100 channels): w
 every sample as real receivers jitter (RF and audio random walks), transmitters on air; the
 clock advances 1 ms per sample (a thousand samples a second).
 
+`cold_write_microseconds` is the other end: one write at a time, each after a sleep of one
+read tick, as a daemon whose receivers wrote one at a time would run it. The difference is
+what a wake-up costs beyond itself: the code after it runs with the CPU's caches cold.
+
 Run directly with ``python -m micboardd.bench.ingest``.
 """
 
@@ -24,6 +28,7 @@ from micboardd.daemon.wiring import HUB_TICK_S
 from micboardd.feed.fanout import FanOut
 from micboardd.history.service import HISTORY_TICK_S, History, tick_parts
 from micboardd.model import Family, Reading, SourceState
+from micboardd.pacing import READ_TICK_S
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
 from micboardd.shure.families.ulxd import AUDIO_OFFSET, RF_OFFSET
@@ -93,6 +98,40 @@ def microseconds_per_sample(seconds: float = 2.0) -> float:
     return asyncio.run(_measure(seconds))[0]
 
 
+def cold_write_microseconds(writes: int = 80) -> float:
+    """CPU microseconds of the path for one write (four samples) run alone after a sleep of
+    one read tick (`READ_TICK_S`), the sleep not counted."""
+    return asyncio.run(_cold(writes))
+
+
+async def _cold(count: int) -> float:
+    spec = FAMILIES[Family.ULXD]
+    scan = spec.sample_scan
+    assert scan is not None
+    writes = _writes(random.Random(17))[:count]
+    clock = _Clock()
+    with tempfile.TemporaryDirectory(prefix="micboardd-ingest-") as tmp:
+        store = Store(Path(tmp) / "bench.db")
+        await store.open()
+        try:
+            hub, alerts, history = await _parts(store, clock)
+            decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
+            spent = 0.0
+            for receiver_id, data in writes:
+                time.sleep(READ_TICK_S)  # a real sleep: the process leaves the CPU
+                start = time.thread_time()
+                rows = decoders[receiver_id].sample_rows(data, scan.frame, scan.frame_len)
+                assert rows is not None
+                clock.now += READ_TICK_S
+                hub.apply_samples(receiver_id, scan.read(rows))
+                spent += time.thread_time() - start
+            await alerts.stop()
+            await history.stop()
+            return spent / len(writes) * 1e6
+        finally:
+            await store.close()
+
+
 def measure_once() -> tuple[float, Hub, History]:
     """One pass over the writes (for tests): the figure, the hub it fed and its history."""
     return asyncio.run(_measure(0.0))
@@ -143,4 +182,8 @@ async def _measure(seconds: float) -> tuple[float, Hub, History]:
 
 
 if __name__ == "__main__":
-    print(f"{microseconds_per_sample():.2f} µs CPU per sample (ingest path, in process)")
+    print(f"{microseconds_per_sample():.2f} µs CPU per sample (ingest path, in process, warm)")
+    print(
+        f"{cold_write_microseconds():.0f} µs CPU per write of {CHANNELS} samples, "
+        f"each alone after a {READ_TICK_S * 1000:g} ms sleep (cold)"
+    )
