@@ -18,9 +18,12 @@ Run directly with ``python -m micboardd.bench.ingest``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from micboardd.alerts.service import ALERT_TICK_S, Alerts
@@ -31,6 +34,7 @@ from micboardd.model import Family, Reading, SourceState
 from micboardd.pacing import READ_TICK_S
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
+from micboardd.shure.families.base import SampleScan
 from micboardd.shure.families.ulxd import AUDIO_OFFSET, RF_OFFSET
 from micboardd.state.hub import Hub
 from micboardd.store.database import Store
@@ -104,11 +108,30 @@ def cold_write_microseconds(writes: int = 80) -> float:
     return asyncio.run(_cold(writes))
 
 
-async def _cold(count: int) -> float:
+@dataclass
+class _Rig:
+    """The daemon's ingest path for RECEIVERS ULXD4Q, fed on a bench clock."""
+
+    clock: _Clock
+    hub: Hub
+    alerts: Alerts
+    history: History
+    decoders: dict[str, StreamDecoder]
+    scan: SampleScan
+
+    def take(self, receiver_id: str, data: bytes) -> int:
+        """One metering write down the path; returns its samples."""
+        scan = self.scan
+        rows = self.decoders[receiver_id].sample_rows(data, scan.frame, scan.frame_len)
+        assert rows is not None
+        self.hub.apply_samples(receiver_id, scan.read(rows))
+        return len(rows)
+
+
+@contextlib.asynccontextmanager
+async def _rig() -> AsyncIterator[_Rig]:
     spec = FAMILIES[Family.ULXD]
-    scan = spec.sample_scan
-    assert scan is not None
-    writes = _writes(random.Random(17))[:count]
+    assert spec.sample_scan is not None
     clock = _Clock()
     with tempfile.TemporaryDirectory(prefix="micboardd-ingest-") as tmp:
         store = Store(Path(tmp) / "bench.db")
@@ -116,20 +139,24 @@ async def _cold(count: int) -> float:
         try:
             hub, alerts, history = await _parts(store, clock)
             decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
-            spent = 0.0
-            for receiver_id, data in writes:
-                time.sleep(READ_TICK_S)  # a real sleep: the process leaves the CPU
-                start = time.thread_time()
-                rows = decoders[receiver_id].sample_rows(data, scan.frame, scan.frame_len)
-                assert rows is not None
-                clock.now += READ_TICK_S
-                hub.apply_samples(receiver_id, scan.read(rows))
-                spent += time.thread_time() - start
+            yield _Rig(clock, hub, alerts, history, decoders, spec.sample_scan)
             await alerts.stop()
             await history.stop()
-            return spent / len(writes) * 1e6
         finally:
             await store.close()
+
+
+async def _cold(count: int) -> float:
+    writes = _writes(random.Random(17))[:count]
+    spent = 0.0
+    async with _rig() as rig:
+        for receiver_id, data in writes:
+            time.sleep(READ_TICK_S)  # a real sleep: the process leaves the CPU
+            start = time.thread_time()
+            rig.clock.now += READ_TICK_S
+            rig.take(receiver_id, data)
+            spent += time.thread_time() - start
+    return spent / len(writes) * 1e6
 
 
 def measure_once() -> tuple[float, Hub, History]:
@@ -138,47 +165,30 @@ def measure_once() -> tuple[float, Hub, History]:
 
 
 async def _measure(seconds: float) -> tuple[float, Hub, History]:
-    spec = FAMILIES[Family.ULXD]
-    scan = spec.sample_scan
-    assert scan is not None
     writes = _writes(random.Random(17))
-    clock = _Clock()
-    with tempfile.TemporaryDirectory(prefix="micboardd-ingest-") as tmp:
-        store = Store(Path(tmp) / "bench.db")
-        await store.open()
-        try:
-            hub, alerts, history = await _parts(store, clock)
-            decoders = {f"rx{r}": StreamDecoder(spec.framing) for r in range(RECEIVERS)}
-            frame, frame_len, read = scan.frame, scan.frame_len, scan.read
-            samples = 0
-            parts = tick_parts(RECEIVERS * CHANNELS)
-            part, history_due = 0, clock.now + HISTORY_TICK_S / parts
-            alerts_due, hub_due = clock.now + ALERT_TICK_S, clock.now + HUB_TICK_S
-            start = time.process_time()
-            while samples == 0 or time.process_time() - start < seconds:
-                for receiver_id, data in writes:
-                    decoder = decoders[receiver_id]
-                    rows = decoder.sample_rows(data, frame, frame_len)
-                    assert rows is not None
-                    clock.now += 0.001 * len(rows)
-                    hub.apply_samples(receiver_id, read(rows))
-                    samples += len(rows)
-                    if clock.now >= history_due:  # the daemon's timers, on this clock
-                        history.tick(part, parts)
-                        part = (part + 1) % parts
-                        history_due += HISTORY_TICK_S / parts
-                    if clock.now >= alerts_due:
-                        alerts.tick()
-                        alerts_due += ALERT_TICK_S
-                    if clock.now >= hub_due:
-                        hub.tick()
-                        hub_due += HUB_TICK_S
-            figure = (time.process_time() - start) / samples * 1e6
-            await alerts.stop()
-            await history.stop()
-            return figure, hub, history
-        finally:
-            await store.close()
+    async with _rig() as rig:
+        clock, hub, alerts, history = rig.clock, rig.hub, rig.alerts, rig.history
+        take, samples = rig.take, 0
+        parts = tick_parts(RECEIVERS * CHANNELS)
+        part, history_due = 0, clock.now + HISTORY_TICK_S / parts
+        alerts_due, hub_due = clock.now + ALERT_TICK_S, clock.now + HUB_TICK_S
+        start = time.process_time()
+        while samples == 0 or time.process_time() - start < seconds:
+            for receiver_id, data in writes:
+                clock.now += 0.001 * CHANNELS
+                samples += take(receiver_id, data)
+                if clock.now >= history_due:  # the daemon's timers, on this clock
+                    history.tick(part, parts)
+                    part = (part + 1) % parts
+                    history_due += HISTORY_TICK_S / parts
+                if clock.now >= alerts_due:
+                    alerts.tick()
+                    alerts_due += ALERT_TICK_S
+                if clock.now >= hub_due:
+                    hub.tick()
+                    hub_due += HUB_TICK_S
+        figure = (time.process_time() - start) / samples * 1e6
+    return figure, hub, history
 
 
 if __name__ == "__main__":
