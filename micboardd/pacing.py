@@ -20,8 +20,9 @@ The read tick is also the daemon's beat. It runs on whole multiples of `READ_TIC
 loop's clock, and the other periodic work (history's, the alert engine's and the hub's
 ticks, each session's watchdog) waits for a beat too (`sleep_to_beat`, `beat_at_or_after`):
 timers due in the same millisecond are run by one wake-up of the loop. A wake-up is not
-free (about 75 µs of CPU in this build machine's VM, measured on an empty loop): waking
-apart, the other timers added 16 wake-ups a second to the tick's 40.
+free (about 100 µs of CPU in the build machine's VM, measured on an empty loop:
+bench/floor.py), and the code after it runs with the CPU's caches cold: waking apart, the
+other timers added 16 wake-ups a second to the tick's 40.
 """
 
 from __future__ import annotations
