@@ -18,7 +18,7 @@ arrives: a link is made prompt while an answer is awaited whose round trip is re
 
 The read tick is also the daemon's beat. It runs on whole multiples of `READ_TICK_S` of the
 loop's clock, and the other periodic work (history's, the alert engine's and the hub's
-ticks, each session's watchdog) waits for a beat too (`sleep_to_beat`, `beat_at_or_after`):
+ticks, each session's watchdog) waits for a beat too (`sleep_to_beat`, `beat_after`):
 timers due in the same millisecond are run by one wake-up of the loop. A wake-up is not
 free (about 100 µs of CPU in the build machine's VM, measured on an empty loop:
 bench/floor.py), and the code after it runs with the CPU's caches cold: waking apart, the
@@ -63,6 +63,13 @@ def beat_at_or_after(when: float, period: float = READ_TICK_S) -> float:
     while beat < when:  # a float a hair above the multiple: the next one
         beat += step / MS
     return beat
+
+
+def beat_after(delay: float) -> float:
+    """The loop time of the first beat at least `delay` seconds from now (a deadline for
+    `asyncio.timeout_at` or `loop.call_at` that the read tick's wake-up serves)."""
+    loop = asyncio.get_running_loop()
+    return beat_at_or_after(loop.time() + max(delay, 0.0))
 
 
 async def sleep_to_beat(period: float) -> None:

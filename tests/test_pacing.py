@@ -8,7 +8,13 @@ import random
 
 import pytest
 
-from micboardd.pacing import READ_TICK_S, beat_at_or_after, next_beat, sleep_to_beat
+from micboardd.pacing import (
+    READ_TICK_S,
+    beat_after,
+    beat_at_or_after,
+    next_beat,
+    sleep_to_beat,
+)
 
 
 def on_grid(t: float, period: float) -> bool:
@@ -50,3 +56,13 @@ async def test_sleeping_to_the_beat_wakes_no_sooner_than_the_beat() -> None:
         beat = next_beat(loop.time(), period)
         await sleep_to_beat(period)
         assert loop.time() >= beat
+
+
+@pytest.mark.both_loops
+async def test_a_delay_from_now_ends_on_a_beat_no_sooner() -> None:
+    loop = asyncio.get_running_loop()
+    for delay in (0.0, 0.01, 2.0, -1.0):
+        before = loop.time()
+        beat = beat_after(delay)
+        assert beat >= before + max(delay, 0.0)
+        assert on_grid(beat, READ_TICK_S)

@@ -1,4 +1,5 @@
-"""CPU time of another process, to the nanosecond where the system can say.
+"""CPU time of another process, to the nanosecond where the system can say, and how often it
+was woken.
 
 `/proc/<pid>/stat` counts in clock ticks (1/100 s): over a 5 s window that is 0.2 % of a core
 per tick, a tenth of the 2 % an ingest figure is judged against, and ratios of two such

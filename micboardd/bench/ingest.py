@@ -4,8 +4,8 @@ daemon's CPU share on a shared machine (no sockets, no other process, no timer n
 The path is the daemon's for a ULX-D metering write: the decoder's one-pass check, the
 family's sample scan, `Hub.apply_samples`, and the hub's listeners as the daemon wires
 them (fan-out, alerts, history), and the ticks the daemon runs on the same clock (history's,
-the alert engine's and the hub's, every second for this venue's 100 channels): what the samples cost, now or later. 25 ULXD4Q, every meter moving on
-every sample as real receivers jitter (RF and audio random walks), transmitters on air; the
+the alert engine's and the hub's, every second for this venue's 100 channels): what the
+samples cost, now or later. 25 ULXD4Q, every meter moving on every sample as real receivers jitter (RF and audio random walks), transmitters on air; the
 clock advances 1 ms per sample (a thousand samples a second).
 
 `cold_write_microseconds` is the other end: one write at a time, each after a sleep of one

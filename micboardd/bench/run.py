@@ -665,13 +665,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from micboardd.bench.codec import frames_per_second
     from micboardd.bench.floor import empty_loop_percent
-    from micboardd.bench.ingest import cold_write_microseconds, microseconds_per_sample
+    from micboardd.bench.ingest import CHANNELS, cold_write_microseconds, microseconds_per_sample
     from micboardd.pacing import READ_TICK_S
 
     extras: dict[str, Any] = {
         "codec frames/s (AD4Q stream, one core)": f"{frames_per_second(1.0):,.0f}",
         "ingest path, CPU us per sample (in process, warm)": f"{microseconds_per_sample():.1f}",
-        f"ingest path, CPU us per write of 4 samples alone after a {READ_TICK_S * 1000:g} ms "
+        f"ingest path, CPU us per write of {CHANNELS} samples alone after a "
+        f"{READ_TICK_S * 1000:g} ms "
         "sleep (cold)": f"{cold_write_microseconds():.0f}",
         f"an empty event loop waking every {READ_TICK_S * 1000:g} ms, % of a core "
         "(this machine's floor)": f"{empty_loop_percent():.2f}",

@@ -16,7 +16,7 @@ import uvicorn
 from litestar import Litestar
 
 from micboardd.config import Settings
-from micboardd.pacing import beat_at_or_after
+from micboardd.pacing import beat_after
 from micboardd.web.http_protocol import (
     KEEP_ALIVE_S,
     MAX_HEAD_BYTES,
@@ -66,8 +66,7 @@ class _Server(uvicorn.Server):
         # on_tick(0) each time: uvicorn refreshes its Date header on multiples of 10 ticks.
         while not await self.on_tick(0):
             with contextlib.suppress(TimeoutError):
-                loop = asyncio.get_running_loop()
-                async with asyncio.timeout_at(beat_at_or_after(loop.time() + SERVER_TICK_S)):
+                async with asyncio.timeout_at(beat_after(SERVER_TICK_S)):
                     await self._exit.wait()
 
 

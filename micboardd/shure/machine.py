@@ -47,7 +47,7 @@ from micboardd.errors import (
     PeerTimeout,
 )
 from micboardd.model import Family
-from micboardd.pacing import beat_at_or_after
+from micboardd.pacing import beat_after
 from micboardd.shure.codec import Frame, MessageKind
 from micboardd.shure.decoder import StreamDecoder
 from micboardd.shure.families import FAMILIES
@@ -295,10 +295,8 @@ class ReceiverMachine(SessionMachine):
                 deadlines.append(next_fallback)
             if self._reassert:
                 deadlines.append(self._set_at + REASSERT_S)
-            wake_at = min(deadlines)
             # On the beat (at most one read tick late): the read tick's wake-up serves it.
-            loop = asyncio.get_running_loop()
-            wake_on_beat = beat_at_or_after(loop.time() + max(wake_at - now, 0.0))
+            wake_on_beat = beat_after(min(deadlines) - now)
             try:
                 # One timeout scope until the next thing to do (a heartbeat, 30 s away while
                 # meters flow), not one per read: meters arrive every 100 ms.
@@ -311,9 +309,9 @@ class ReceiverMachine(SessionMachine):
                 self._scope = None  # over: a report until the next wait has none to wake
 
     def _watch_silence(self, after: float) -> None:
-        loop = asyncio.get_running_loop()
         # On the beat (at most one read tick late): the read tick's wake-up serves it.
-        self._silence_watch = loop.call_at(beat_at_or_after(loop.time() + after), self._look)
+        loop = asyncio.get_running_loop()
+        self._silence_watch = loop.call_at(beat_after(after), self._look)
 
     def _look(self) -> None:
         """The silence watchdog's look (a timer): wakes the conversation when no valid frame
